@@ -1,0 +1,95 @@
+//! Classification of AWS SDK errors: the one place that decides what is retryable.
+
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::Error;
+
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "ProvisionedThroughputExceededException",
+];
+
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+];
+
+/// The error code AWS answered with, if the call reached AWS.
+pub fn error_code<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service_error) => service_error.err().code(),
+        _ => None,
+    }
+}
+
+/// Turns an SDK error into our error, classified retryable or terminal.
+pub fn aws_error<E>(
+    service: &'static str,
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &error {
+        SdkError::ServiceError(service_error) => {
+            let code = service_error.err().code().unwrap_or("Unknown").to_string();
+            let message = service_error.err().message().unwrap_or_default().to_string();
+            let status = service_error.raw().status().as_u16();
+            if ACCESS_DENIED_CODES.contains(&code.as_str()) || status == 403 {
+                return Error::AccessDenied {
+                    service,
+                    operation,
+                    message: if message.is_empty() { code } else { message },
+                };
+            }
+            let retryable = status >= 500
+                || status == 429
+                || THROTTLING_CODES.contains(&code.as_str())
+                || code.ends_with("ServerException")
+                || code == "ServiceUnavailable"
+                || code == "InternalFailure";
+            Error::Aws {
+                service,
+                operation,
+                code,
+                message,
+                retryable,
+            }
+        }
+        // Timeouts, connection failures and unreadable responses: the request may not
+        // have reached AWS, and trying again later is the right answer.
+        other => Error::Aws {
+            service,
+            operation,
+            code: "Transport".to_string(),
+            message: error_chain(other),
+            retryable: true,
+        },
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,204 @@
+//! AWS client factory: one SDK configuration and one HTTP connection pool for the whole
+//! process, clients cached per (region, assumed role), every request counted.
+
+mod errors;
+
+pub use errors::{aws_error, error_code};
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use sha2::{Digest, Sha256};
+
+use crate::runtime::metrics::Metrics;
+use crate::{Error, Result};
+
+/// A string that must never be printed: external IDs and the like.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(pub String);
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sensitive(<redacted>)")
+    }
+}
+
+/// Where one object's AWS calls go: its region and, optionally, a role to assume.
+#[derive(Clone, Debug, Default)]
+pub struct AwsTarget {
+    pub region: Option<String>,
+    pub assume_role_arn: Option<String>,
+    pub assume_role_external_id: Option<Sensitive>,
+}
+
+/// Process-wide AWS settings from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// The clients for one (region, role).
+#[derive(Clone, Debug)]
+pub struct AccountClients {
+    pub region: String,
+    pub ecs: aws_sdk_ecs::Client,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ClientKey {
+    region: String,
+    role: Option<String>,
+    /// A digest, never the external ID itself, so a rotated secret gets fresh credentials.
+    external_id_digest: Option<[u8; 32]>,
+}
+
+/// Builds and caches AWS clients. Cloning shares the cache and the connection pool.
+#[derive(Clone)]
+pub struct AwsFactory {
+    base: SdkConfig,
+    metrics: Metrics,
+    clients: Arc<Mutex<HashMap<ClientKey, AccountClients>>>,
+}
+
+impl fmt::Debug for AwsFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsFactory")
+            .field("region", &self.base.region())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsFactory {
+    /// Loads the SDK configuration once (credentials chain, region, endpoint, retries).
+    pub async fn load(settings: &AwsSettings, metrics: Metrics) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            // Standard mode: exponential backoff with full jitter and a retry token
+            // bucket, so throttling slows us down instead of turning into a hot loop.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(5)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(120))
+                    .build(),
+            );
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        AwsFactory {
+            base: loader.load().await,
+            metrics,
+            clients: Arc::default(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The clients for `target`, built on first use and cached for the process.
+    pub async fn clients(&self, target: &AwsTarget) -> Result<AccountClients> {
+        let region = target
+            .region
+            .clone()
+            .or_else(|| self.base.region().map(|r| r.to_string()))
+            .ok_or_else(|| {
+                Error::Config(
+                    "no AWS region: set spec.region, --region or AWS_REGION".to_string(),
+                )
+            })?;
+        let key = ClientKey {
+            region: region.clone(),
+            role: target.assume_role_arn.clone(),
+            external_id_digest: target
+                .assume_role_external_id
+                .as_ref()
+                .map(|id| Sha256::digest(id.0.as_bytes()).into()),
+        };
+        if let Some(clients) = self.clients.lock().expect("client cache lock").get(&key) {
+            return Ok(clients.clone());
+        }
+        let config = self.config_for(&region, target).await;
+        let clients = AccountClients {
+            region,
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&config)
+                    .interceptor(CountRequests(self.metrics.clone()))
+                    .build(),
+            ),
+        };
+        self.clients
+            .lock()
+            .expect("client cache lock")
+            .insert(key, clients.clone());
+        Ok(clients)
+    }
+
+    /// The base configuration re-targeted at a region and, when asked, an assumed role.
+    /// The HTTP client (and so the connection pool) is the base configuration's.
+    async fn config_for(&self, region: &str, target: &AwsTarget) -> SdkConfig {
+        let mut builder = self.base.to_builder().region(Region::new(region.to_string()));
+        if let Some(role) = &target.assume_role_arn {
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("ecsfleet")
+                .region(Region::new(region.to_string()))
+                .configure(&self.base);
+            if let Some(external_id) = &target.assume_role_external_id {
+                provider = provider.external_id(external_id.0.clone());
+            }
+            builder = builder.credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    provider.build().await,
+                ),
+            );
+        }
+        builder.build()
+    }
+}
+
+/// Counts every AWS request attempt as `ecsfleet_aws_requests_total{service,operation,outcome}`.
+#[derive(Debug)]
+struct CountRequests(Metrics);
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            let outcome = match context.output_or_error() {
+                Some(Ok(_)) => "success",
+                _ => "error",
+            };
+            self.0
+                .count_aws_request(metadata.service(), metadata.name(), outcome);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! The command line: `run`, `crds`, `plan`, `apply`, `delete`.
+
+pub mod files;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kube::CustomResourceExt;
+use kube::ResourceExt;
+use serde::Serialize;
+
+use crate::aws::{AwsFactory, AwsSettings};
+use crate::common::DeletionPolicy;
+use crate::daemon_service::DaemonService;
+use crate::runtime::controller::{Context, Controllers, Settings};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::secrets::Secrets;
+use crate::runtime::{Directory, Env, Managed, PlannedChange};
+use crate::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(name = "ecsfleet", version, about = "Keeps AWS infrastructure in the shape declared by Kubernetes custom resources")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ECSFLEET_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the in-cluster controller.
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions as YAML (what crds/ holds).
+    Crds {
+        /// Write one file per CRD into this folder instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Show what apply would change; writes nothing. Exit 0 in sync, 2 changes pending, 1 error.
+    Plan(FileArgs),
+    /// Reconcile each object in the files once; no cluster needed.
+    Apply(FileArgs),
+    /// Clean up as the finalizer would (honours deletionPolicy).
+    Delete(FileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Default AWS region of objects without spec.region.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            region: self.region.clone(),
+            endpoint_url: self.aws_endpoint_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Watch only this namespace (repeatable); all namespaces when absent.
+    #[arg(long = "namespace")]
+    pub namespaces: Vec<String>,
+    /// How often every object is reconciled even without a change, e.g. 60s, 5m.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub resync: Duration,
+    /// Reconciles of one kind at a time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// Files or folders of multi-document YAML.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// `30s`, `5m`, `1h` or plain seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|at| text.split_at(at))
+        .unwrap_or((text, "s"));
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 60s"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("{text:?}: use s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("must be more than zero".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// An object of one of our kinds, read from a file.
+#[derive(Clone, Debug)]
+pub enum Object {
+    DaemonService(DaemonService),
+}
+
+impl Object {
+    fn kind(&self) -> &'static str {
+        match self {
+            Object::DaemonService(_) => "DaemonService",
+        }
+    }
+
+    fn namespace(&self) -> String {
+        match self {
+            Object::DaemonService(o) => o.namespace().unwrap_or_default(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Object::DaemonService(o) => o.name_any(),
+        }
+    }
+}
+
+/// The CRDs, in the order of `crds/`.
+pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+    vec![DaemonService::crd()]
+}
+
+/// The YAML of one CRD, as committed under `crds/`.
+pub fn crd_yaml(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> String {
+    serde_yaml_ng::to_string(crd).expect("a CRD serializes")
+}
+
+/// One object's result, as `--output json` prints it.
+#[derive(Debug, Serialize)]
+struct Report {
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    changes: Vec<PlannedChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorReport {
+    reason: String,
+    message: String,
+}
+
+#[derive(Clone, Copy)]
+enum Verb {
+    Plan,
+    Apply,
+    Delete,
+}
+
+/// Runs `plan`, `apply` or `delete` over the objects in the files. Returns the exit code.
+async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
+    let loaded = files::load(&args.paths)?;
+    let aws = AwsFactory::load(&args.aws.settings(), Metrics::default()).await;
+    let mut env = Env::new(aws, Secrets::Files(loaded.secrets), Duration::from_secs(300));
+    env.daemon_services = Directory::Fixed(Arc::new(
+        loaded
+            .objects
+            .iter()
+            .map(|Object::DaemonService(o)| o.clone())
+            .collect(),
+    ));
+    let mut reports = Vec::new();
+    for object in &loaded.objects {
+        let result = match object {
+            Object::DaemonService(obj) => run_one(obj, &env, verb).await,
+        };
+        let (changes, status, error) = match result {
+            Ok((changes, status)) => (changes, status, None),
+            Err(error) => (
+                Vec::new(),
+                None,
+                Some(ErrorReport {
+                    reason: error.reason().to_string(),
+                    message: error.to_string(),
+                }),
+            ),
+        };
+        reports.push(Report {
+            kind: object.kind(),
+            namespace: object.namespace(),
+            name: object.name(),
+            changes,
+            status,
+            error,
+        });
+    }
+    print_reports(&reports, args.output, verb);
+    let failed = reports.iter().any(|r| r.error.is_some());
+    let pending = reports.iter().any(|r| !r.changes.is_empty());
+    Ok(match (failed, verb, pending) {
+        (true, _, _) => ExitCode::from(1),
+        (false, Verb::Plan, true) => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+async fn run_one<K: Managed>(
+    obj: &K,
+    env: &Env,
+    verb: Verb,
+) -> Result<(Vec<PlannedChange>, Option<serde_json::Value>)> {
+    match verb {
+        Verb::Plan => Ok((obj.plan(env).await?, None)),
+        Verb::Apply => {
+            let outcome = obj.sync(env).await?;
+            let status = serde_json::to_value(&outcome.status).ok();
+            Ok((outcome.applied, status))
+        }
+        Verb::Delete => {
+            if obj.common_spec().deletion_policy == DeletionPolicy::Orphan {
+                return Ok((Vec::new(), None));
+            }
+            Ok((obj.cleanup(env).await?, None))
+        }
+    }
+}
+
+fn print_reports(reports: &[Report], output: Output, verb: Verb) {
+    if output == Output::Json {
+        let document = serde_json::json!({ "resources": reports });
+        println!("{}", serde_json::to_string_pretty(&document).expect("reports serialize"));
+        return;
+    }
+    for report in reports {
+        let id = format!("{} {}/{}", report.kind, report.namespace, report.name);
+        if let Some(error) = &report.error {
+            eprintln!("error: {id}: {} ({})", error.message, error.reason);
+            continue;
+        }
+        let verdict = match (verb, report.changes.len()) {
+            (Verb::Plan, 0) => "in sync".to_string(),
+            (Verb::Plan, n) => format!("{n} change(s) pending"),
+            (Verb::Apply, 0) => "in sync, nothing to do".to_string(),
+            (Verb::Apply, n) => format!("applied {n} change(s)"),
+            (Verb::Delete, 0) => "nothing to delete".to_string(),
+            (Verb::Delete, n) => format!("{n} clean-up step(s) done"),
+        };
+        println!("{id}: {verdict}");
+        for change in &report.changes {
+            println!("  {change}");
+        }
+        if let Some(status) = &report.status {
+            println!("  status: {}", summarize(status));
+        }
+    }
+}
+
+/// `key=value` pairs of the status's scalar fields.
+fn summarize(status: &serde_json::Value) -> String {
+    status
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(_, v)| v.is_string() || v.is_number())
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
+    let client = kube::Client::try_default().await?;
+    let aws = AwsFactory::load(&args.aws.settings(), Metrics::default()).await;
+    // Observations serve other objects of the same cluster for a short while only, so a
+    // resync always sees the cluster as it is.
+    let freshness = (args.resync / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let mut env = Env::new(aws, Secrets::Cluster(client.clone()), freshness);
+    let settings = Settings {
+        namespaces: args.namespaces.clone(),
+        resync: args.resync,
+        concurrency: args.concurrency,
+    };
+    let daemon_services = Controllers::<DaemonService>::new(&client, &settings);
+    env.daemon_services = Directory::Stores(daemon_services.stores());
+    let context = Arc::new(Context::new(client, env, settings));
+    tracing::info!(namespaces = ?args.namespaces, resync = ?args.resync, "ecsfleet controller starting");
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing reconciles in flight");
+        let _ = stop.send(true);
+    });
+    daemon_services.run(context, shutdown).await;
+    tracing::info!("ecsfleet controller stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Run(args) => run_controller(args).await,
+        Command::Crds { out_dir } => write_crds(out_dir.as_deref()),
+        Command::Plan(args) => run_files(args, Verb::Plan).await,
+        Command::Apply(args) => run_files(args, Verb::Apply).await,
+        Command::Delete(args) => run_files(args, Verb::Delete).await,
+    };
+    result.unwrap_or_else(|error: Error| {
+        eprintln!("error: {error}");
+        ExitCode::from(1)
+    })
+}
+
+fn write_crds(out_dir: Option<&std::path::Path>) -> Result<ExitCode> {
+    let crds = crds();
+    match out_dir {
+        None => {
+            let documents: Vec<String> = crds.iter().map(crd_yaml).collect();
+            print!("{}", documents.join("---\n"));
+        }
+        Some(dir) => {
+            for crd in &crds {
+                let path = dir.join(format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd")));
+                std::fs::write(&path, crd_yaml(crd)).map_err(|e| Error::Input {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

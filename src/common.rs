@@ -1,0 +1,203 @@
+//! API types and rules shared by every kind: AWS access, deletion policy, adoption,
+//! ownership tags and the common status fields.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The tag that names the owning object as `<namespace>/<name>`.
+pub const OWNER_TAG: &str = "ecsfleet.dev/owner";
+/// The tag that holds the owning object's `metadata.uid`.
+pub const UID_TAG: &str = "ecsfleet.dev/uid";
+
+/// What happens in AWS when the object is deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the AWS resources, then release the finalizer.
+    #[default]
+    Delete,
+    /// Leave the AWS resources as they are and release the finalizer.
+    Orphan,
+}
+
+/// A key of a Secret in the object's namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretKeySelector {
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+/// Fields every ecsfleet kind has: where its AWS calls go and what deletion and adoption do.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonSpec {
+    /// AWS region of the resources. Defaults to the operator's `--region` / `AWS_REGION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A role to assume for this object's AWS calls, to act in another account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    pub assume_role_arn: Option<String>,
+    /// The external ID to present when assuming `assumeRoleArn`, read from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role_external_id: Option<SecretKeySelector>,
+    /// `Delete` (default) removes the AWS resources when the object is deleted; `Orphan`
+    /// leaves them as they are.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Adopt an existing AWS resource of the same name that is not tagged as ecsfleet's.
+    /// When false (default) such a resource is left untouched and the object reports
+    /// `Synced=False` with reason `AlreadyExists`.
+    #[serde(default)]
+    pub adopt_existing: bool,
+}
+
+/// Status fields every ecsfleet kind has.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// The `metadata.generation` the status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the status last changed (a steady-state resync does not move it, so that it
+    /// makes no write to Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// `Ready` and `Synced`, in the standard `metav1.Condition` shape.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// The Kubernetes object that owns an AWS resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub namespace: String,
+    pub name: String,
+    /// `metadata.uid`; objects read from files have none and get `file:<namespace>/<name>`.
+    pub uid: String,
+}
+
+impl Owner {
+    pub fn from_meta(meta: &ObjectMeta) -> Self {
+        let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
+        let name = meta.name.clone().unwrap_or_default();
+        let uid = meta
+            .uid
+            .clone()
+            .unwrap_or_else(|| format!("file:{namespace}/{name}"));
+        Owner {
+            namespace,
+            name,
+            uid,
+        }
+    }
+
+    /// The value of the owner tag.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The ownership tags put on everything ecsfleet creates.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (OWNER_TAG.to_string(), self.key()),
+            (UID_TAG.to_string(), self.uid.clone()),
+        ])
+    }
+
+    /// Decides whether this object may manage a resource carrying `tags`, and whether it
+    /// must tag it first. Pure: the rule of the contract's `adoptExisting` and ownership.
+    pub fn claim(
+        &self,
+        resource: &str,
+        tags: &BTreeMap<String, String>,
+        adopt_existing: bool,
+    ) -> Result<Claim> {
+        match (tags.get(OWNER_TAG), tags.get(UID_TAG)) {
+            (Some(owner), Some(uid)) if *owner == self.key() && *uid == self.uid => Ok(Claim::Ours),
+            (Some(owner), _) if *owner != self.key() => Err(Error::OwnedByOther {
+                resource: resource.to_string(),
+                owner: owner.clone(),
+            }),
+            // Untagged, or left behind by an earlier object of the same name (orphaned).
+            _ if adopt_existing => Ok(Claim::Adopt),
+            _ => Err(Error::AlreadyExists {
+                resource: resource.to_string(),
+            }),
+        }
+    }
+}
+
+/// The outcome of [`Owner::claim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Already tagged as this object's.
+    Ours,
+    /// Not ours yet; `adoptExisting` allows taking it over by tagging it.
+    Adopt,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner {
+            namespace: "ns".into(),
+            name: "agent".into(),
+            uid: "u-1".into(),
+        }
+    }
+
+    #[test]
+    fn own_tags_are_claimed_without_adoption() {
+        let tags = owner().tags();
+        assert_eq!(owner().claim("svc", &tags, false).unwrap(), Claim::Ours);
+    }
+
+    #[test]
+    fn untagged_resource_needs_adopt_existing() {
+        let error = owner().claim("svc", &BTreeMap::new(), false).unwrap_err();
+        assert!(matches!(error, Error::AlreadyExists { .. }), "{error}");
+        assert_eq!(
+            owner().claim("svc", &BTreeMap::new(), true).unwrap(),
+            Claim::Adopt
+        );
+    }
+
+    #[test]
+    fn resource_of_another_object_is_never_claimed() {
+        let mut other = owner();
+        other.name = "someone-else".into();
+        let error = owner().claim("svc", &other.tags(), true).unwrap_err();
+        assert!(matches!(error, Error::OwnedByOther { ref owner, .. } if owner == "ns/someone-else"));
+    }
+
+    #[test]
+    fn orphan_of_an_earlier_object_of_the_same_name_needs_adoption() {
+        let mut earlier = owner();
+        earlier.uid = "u-0".into();
+        assert!(owner().claim("svc", &earlier.tags(), false).is_err());
+        assert_eq!(owner().claim("svc", &earlier.tags(), true).unwrap(), Claim::Adopt);
+    }
+
+    #[test]
+    fn objects_from_files_get_a_stable_uid() {
+        let meta = ObjectMeta {
+            name: Some("agent".into()),
+            ..ObjectMeta::default()
+        };
+        let owner = Owner::from_meta(&meta);
+        assert_eq!(owner.uid, "file:default/agent");
+        assert_eq!(owner.key(), "default/agent");
+    }
+}

@@ -1,0 +1,370 @@
+//! Apply: executes a plan in order, idempotently (client tokens, describe before create,
+//! NotFound on delete counts as done), and deletion.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentConfiguration,
+    LaunchType, NetworkConfiguration, PlacementConstraint, PlacementConstraintType,
+    PropagateTags, SchedulingStrategy, Tag,
+};
+use sha2::{Digest, Sha256};
+
+use super::{DaemonService, Scheduling};
+use super::observe::{ClusterKey, ObservedService, observed_service};
+use super::plan::{Change, Desired, DesiredTaskDefinition, ServiceUpdate, TaskDefinitionRef};
+use super::task_definition::DIGEST_TAG;
+use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
+use crate::runtime::{Env, PlannedChange};
+use crate::{Error, Result};
+
+/// What applying a plan did, and the service as the last write returned it.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    pub changes: Vec<PlannedChange>,
+    /// The service after the last create or update; `None` if nothing was written.
+    pub service: Option<ObservedService>,
+    /// The revision registered by this plan, if any.
+    pub registered_task_definition: Option<String>,
+}
+
+pub async fn apply(
+    desired: &Desired,
+    changes: &[Change],
+    env: &Env,
+    target: &AwsTarget,
+    clients: &AccountClients,
+) -> Result<Applied> {
+    let key = ClusterKey::new(&clients.region, target, &desired.cluster);
+    let mut applied = Applied::default();
+    for change in changes {
+        match change {
+            Change::RegisterTaskDefinition { family, .. } => {
+                let DesiredTaskDefinition::Inline(rendered) = &desired.task_definition else {
+                    unreachable!("the plan registers only inline definitions");
+                };
+                let arn = register_task_definition(desired, rendered, clients).await?;
+                env.ecs.forget_task_definition(&key, family).await;
+                applied.registered_task_definition = Some(arn);
+            }
+            Change::CreateService {
+                desired_count,
+                task_definition,
+            } => {
+                let arn = resolve(task_definition, &applied)?;
+                let service = create_service(desired, *desired_count, &arn, clients).await?;
+                applied.service = Some(service);
+            }
+            Change::AdoptService { arn } => {
+                clients
+                    .ecs
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(ecs_tags(&desired.tags)))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ECS", "TagResource", e))?;
+            }
+            Change::UpdateService(update) => {
+                let service = update_service(desired, update, &applied, clients).await?;
+                applied.service = Some(service);
+            }
+        }
+        applied.changes.push(change.describe());
+        if !matches!(change, Change::RegisterTaskDefinition { .. }) {
+            env.ecs.forget_service(&key, &desired.service_name).await;
+        }
+    }
+    Ok(applied)
+}
+
+fn resolve(reference: &TaskDefinitionRef, applied: &Applied) -> Result<String> {
+    match reference {
+        TaskDefinitionRef::Existing(arn) => Ok(arn.clone()),
+        TaskDefinitionRef::Registered => applied
+            .registered_task_definition
+            .clone()
+            .ok_or_else(|| Error::NotReady("the new task definition revision is not registered".into())),
+    }
+}
+
+fn ecs_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect()
+}
+
+async fn register_task_definition(
+    desired: &Desired,
+    rendered: &super::task_definition::RenderedTaskDefinition,
+    clients: &AccountClients,
+) -> Result<String> {
+    let mut tags = desired.tags.clone();
+    tags.insert(DIGEST_TAG.to_string(), rendered.digest.clone());
+    let response = clients
+        .ecs
+        .register_task_definition()
+        .family(&rendered.family)
+        .set_container_definitions(Some(rendered.container_definitions.clone()))
+        .set_volumes(Some(rendered.volumes.clone()).filter(|v| !v.is_empty()))
+        .set_task_role_arn(rendered.task_role_arn.clone())
+        .set_execution_role_arn(rendered.execution_role_arn.clone())
+        .set_network_mode(rendered.network_mode.as_deref().map(Into::into))
+        .set_cpu(rendered.cpu.clone())
+        .set_memory(rendered.memory.clone())
+        .set_pid_mode(rendered.pid_mode.as_deref().map(Into::into))
+        .set_ipc_mode(rendered.ipc_mode.as_deref().map(Into::into))
+        .set_requires_compatibilities(
+            Some(
+                rendered
+                    .requires_compatibilities
+                    .iter()
+                    .map(|c| c.as_str().into())
+                    .collect(),
+            )
+            .filter(|c: &Vec<_>| !c.is_empty()),
+        )
+        .set_tags(Some(ecs_tags(&tags)))
+        .send()
+        .await
+        .map_err(|error| match error_code(&error) {
+            // ECS refuses the definition itself: the spec must change, not a retry.
+            Some("ClientException" | "InvalidParameterException") => Error::invalid(
+                "spec.taskDefinition",
+                format!(
+                    "ECS refused the task definition: {}",
+                    aws_sdk_ecs::error::ProvideErrorMetadata::message(&error).unwrap_or("no reason given")
+                ),
+            ),
+            _ => aws_error("ECS", "RegisterTaskDefinition", error),
+        })?;
+    response
+        .task_definition()
+        .and_then(|d| d.task_definition_arn())
+        .map(str::to_string)
+        .ok_or_else(|| Error::NotReady("RegisterTaskDefinition returned no ARN".into()))
+}
+
+fn placement_constraints(constraints: &[(String, Option<String>)]) -> Vec<PlacementConstraint> {
+    constraints
+        .iter()
+        .map(|(kind, expression)| {
+            PlacementConstraint::builder()
+                .r#type(PlacementConstraintType::from(kind.as_str()))
+                .set_expression(expression.clone())
+                .build()
+        })
+        .collect()
+}
+
+fn deployment_configuration(min: i32, max: i32) -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .minimum_healthy_percent(min)
+        .maximum_percent(max)
+        .build()
+}
+
+fn capacity_provider_strategy(
+    items: &[super::CapacityProviderStrategyItem],
+) -> Result<Vec<CapacityProviderStrategyItem>> {
+    items
+        .iter()
+        .map(|item| {
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider(&item.capacity_provider)
+                .weight(item.weight)
+                .base(item.base)
+                .build()
+                .map_err(|e| Error::invalid("spec.capacityProviderStrategy", e.to_string()))
+        })
+        .collect()
+}
+
+fn network_configuration(network: &super::NetworkConfiguration) -> Result<NetworkConfiguration> {
+    let vpc = &network.awsvpc_configuration;
+    let awsvpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(vpc.subnets.clone()))
+        .set_security_groups(Some(vpc.security_groups.clone()).filter(|g| !g.is_empty()))
+        .assign_public_ip(if vpc.assign_public_ip {
+            AssignPublicIp::Enabled
+        } else {
+            AssignPublicIp::Disabled
+        })
+        .build()
+        .map_err(|e| Error::invalid("spec.networkConfiguration", e.to_string()))?;
+    Ok(NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build())
+}
+
+/// A client token that makes a retried create idempotent: the same object creating the
+/// same service gets the same token (ECS allows 36 characters).
+fn client_token(desired: &Desired) -> String {
+    let digest = Sha256::digest(format!("{}/{}", desired.owner.uid, desired.service_name));
+    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
+}
+
+async fn create_service(
+    desired: &Desired,
+    desired_count: Option<i32>,
+    task_definition: &str,
+    clients: &AccountClients,
+) -> Result<ObservedService> {
+    let mut request = clients
+        .ecs
+        .create_service()
+        .cluster(&desired.cluster)
+        .service_name(&desired.service_name)
+        .task_definition(task_definition)
+        .client_token(client_token(desired))
+        .scheduling_strategy(match desired.scheduling {
+            Scheduling::PerInstance => SchedulingStrategy::Replica,
+            Scheduling::Daemon => SchedulingStrategy::Daemon,
+        })
+        .set_desired_count(desired_count)
+        .set_placement_constraints(Some(placement_constraints(&desired.placement_constraints())))
+        .deployment_configuration(deployment_configuration(
+            desired.deployment.minimum_healthy_percent,
+            desired.deployment.maximum_percent,
+        ))
+        .set_launch_type(desired.launch_type.map(|l| LaunchType::from(l.as_str())))
+        .set_tags(Some(ecs_tags(&desired.tags)))
+        .propagate_tags(PropagateTags::Service);
+    if !desired.capacity_provider_strategy.is_empty() {
+        request = request.set_capacity_provider_strategy(Some(capacity_provider_strategy(
+            &desired.capacity_provider_strategy,
+        )?));
+    }
+    if let Some(network) = &desired.network_configuration {
+        request = request.network_configuration(network_configuration(network)?);
+    }
+    let response = request.send().await.map_err(|error| match error_code(&error) {
+        Some("InvalidParameterException") => Error::invalid(
+            "spec",
+            format!(
+                "ECS refused to create the service: {}",
+                aws_sdk_ecs::error::ProvideErrorMetadata::message(&error).unwrap_or("no reason given")
+            ),
+        ),
+        _ => aws_error("ECS", "CreateService", error),
+    })?;
+    response
+        .service()
+        .map(observed_service)
+        .ok_or_else(|| Error::NotReady("CreateService returned no service".into()))
+}
+
+async fn update_service(
+    desired: &Desired,
+    update: &ServiceUpdate,
+    applied: &Applied,
+    clients: &AccountClients,
+) -> Result<ObservedService> {
+    let mut request = clients
+        .ecs
+        .update_service()
+        .cluster(&desired.cluster)
+        .service(&desired.service_name)
+        .set_desired_count(update.desired_count.map(|(_, to)| to));
+    if let Some((_, reference)) = &update.task_definition {
+        request = request.task_definition(resolve(reference, applied)?);
+    }
+    if let Some(constraints) = &update.placement_constraints {
+        request = request.set_placement_constraints(Some(placement_constraints(constraints)));
+    }
+    if let Some((min, max)) = update.deployment_limits {
+        request = request.deployment_configuration(deployment_configuration(min, max));
+    }
+    if let Some(strategy) = &update.capacity_provider_strategy {
+        request = request
+            .set_capacity_provider_strategy(Some(capacity_provider_strategy(strategy)?))
+            // ECS applies a new strategy only with a new deployment.
+            .force_new_deployment(true);
+    }
+    if let Some(network) = &update.network_configuration {
+        request = request.network_configuration(network_configuration(network)?);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| aws_error("ECS", "UpdateService", e))?;
+    response
+        .service()
+        .map(observed_service)
+        .ok_or_else(|| Error::NotReady("UpdateService returned no service".into()))
+}
+
+/// Deletes the service: scale to zero, then delete with force. A service that is gone,
+/// or that is not this object's, counts as done (the latter is left untouched).
+pub async fn delete_service(obj: &DaemonService, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
+    let cluster = &obj.spec.cluster;
+    let name = obj.service_name();
+    let described = clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(&name)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await;
+    let service = match described {
+        Ok(described) => described.services().first().map(observed_service),
+        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => None,
+        Err(error) => return Err(aws_error("ECS", "DescribeServices", error)),
+    };
+    let Some(service) = service.filter(|s| s.status != "INACTIVE") else {
+        return Ok(Vec::new());
+    };
+    let owner = obj.owner();
+    if owner.claim("", &service.tags, false).is_err() {
+        // Not ours (never adopted, or another object's): never delete it.
+        return Ok(vec![PlannedChange {
+            action: "LeaveService".into(),
+            target: "service".into(),
+            detail: "the service is not tagged as this object's; left untouched".into(),
+        }]);
+    }
+    let mut changes = Vec::new();
+    if service.scheduling_strategy == "REPLICA" && service.desired_count > 0 {
+        let scaled = clients
+            .ecs
+            .update_service()
+            .cluster(cluster)
+            .service(&name)
+            .desired_count(0)
+            .send()
+            .await;
+        match scaled {
+            Ok(_) => changes.push(PlannedChange {
+                action: "UpdateService".into(),
+                target: "service".into(),
+                detail: format!("desiredCount {} -> 0 before deletion", service.desired_count),
+            }),
+            Err(error) if is_gone(&error) => return Ok(changes),
+            Err(error) => return Err(aws_error("ECS", "UpdateService", error)),
+        }
+    }
+    match clients
+        .ecs
+        .delete_service()
+        .cluster(cluster)
+        .service(&name)
+        .force(true)
+        .send()
+        .await
+    {
+        Ok(_) => changes.push(PlannedChange {
+            action: "DeleteService".into(),
+            target: "service".into(),
+            detail: "deleted (force)".into(),
+        }),
+        Err(error) if is_gone(&error) => {}
+        Err(error) => return Err(aws_error("ECS", "DeleteService", error)),
+    }
+    Ok(changes)
+}
+
+fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
+    error: &aws_sdk_ecs::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> bool {
+    matches!(
+        error_code(error),
+        Some("ServiceNotFoundException" | "ServiceNotActiveException" | "ClusterNotFoundException")
+    )
+}

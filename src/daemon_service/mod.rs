@@ -1,0 +1,411 @@
+//! DaemonService: an ECS service that runs exactly one task on every ACTIVE container
+//! instance of a cluster, with a desired count that follows the cluster.
+//!
+//! `observe` reads the cluster's container instances, the service and the task
+//! definition family (shared and batched across objects); `plan` is a pure function of
+//! spec and observation; `apply` executes the plan; `status` computes the status and the
+//! Ready rule.
+
+pub mod apply;
+pub mod filter;
+pub mod observe;
+pub mod plan;
+pub mod status;
+pub mod task_definition;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{CommonSpec, CommonStatus, Owner};
+use crate::runtime::{Env, Managed, Outcome, PlannedChange};
+use crate::{Error, Result};
+
+/// An ECS service that runs one task on every ACTIVE container instance of a cluster.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ecsfleet.dev",
+    version = "v1alpha1",
+    kind = "DaemonService",
+    namespaced,
+    shortname = "dsvc",
+    category = "ecsfleet",
+    status = "DaemonServiceStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.cluster"}"#,
+    printcolumn = r#"{"name":"Instances","type":"integer","jsonPath":".status.matchingInstances"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCount"}"#,
+    printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.runningCount"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.serviceName) == has(oldSelf.serviceName) && (!has(self.serviceName) || self.serviceName == oldSelf.serviceName)",
+     "message": "spec.serviceName is immutable"},
+    {"rule": "(has(self.scheduling) ? self.scheduling : 'PerInstance') == (has(oldSelf.scheduling) ? oldSelf.scheduling : 'PerInstance')",
+     "message": "spec.scheduling is immutable: ECS cannot change a service's scheduling strategy"},
+    {"rule": "!(has(self.launchType) && has(self.capacityProviderStrategy))",
+     "message": "spec.launchType and spec.capacityProviderStrategy are mutually exclusive"},
+    {"rule": "!has(self.scheduling) || self.scheduling != 'Daemon' || (!has(self.capacityProviderStrategy) && (!has(self.launchType) || self.launchType == 'EC2'))",
+     "message": "spec.scheduling Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance"},
+    {"rule": "!has(self.deployment) || (has(self.deployment.minimumHealthyPercent) ? self.deployment.minimumHealthyPercent : 50) <= (has(self.deployment.maximumPercent) ? self.deployment.maximumPercent : 100)",
+     "message": "spec.deployment.minimumHealthyPercent must not exceed spec.deployment.maximumPercent"}
+]))]
+pub struct DaemonServiceSpec {
+    /// The ECS cluster, by name or ARN.
+    #[schemars(length(min = 1, max = 2048))]
+    pub cluster: String,
+
+    /// Name of the ECS service. Defaults to `metadata.name`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$"))]
+    pub service_name: Option<String>,
+
+    /// The task definition: either `arn` (an existing `family:revision` or ARN, used as
+    /// is) or an inline definition (`family` and `containerDefinitions`, with the optional
+    /// task-level fields). A new revision is registered only when the inline definition
+    /// differs from the family's latest revision.
+    pub task_definition: TaskDefinitionSpec,
+
+    /// `PerInstance` (default): a REPLICA service with a `distinctInstance` placement
+    /// constraint and a desired count equal to the number of ACTIVE container instances
+    /// matching `instanceFilter`; works with capacity providers. `Daemon`: ECS's native
+    /// DAEMON strategy (EC2 launch type only). Immutable.
+    #[serde(default)]
+    pub scheduling: Scheduling,
+
+    /// An ECS cluster query language expression selecting the container instances to run
+    /// on, e.g. `attribute:ecs.os-type == linux`. Becomes a `memberOf` placement
+    /// constraint, and (PerInstance) only matching instances count towards the desired
+    /// count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2000))]
+    pub instance_filter: Option<String>,
+
+    /// The launch type. Mutually exclusive with `capacityProviderStrategy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+
+    /// Capacity providers to place tasks with (PerInstance only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+
+    /// The awsvpc network configuration, for task definitions with network mode `awsvpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+
+    /// Tags on the service and on registered task definitions, besides the ownership tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+
+    /// Rolling-deployment limits.
+    #[serde(default)]
+    pub deployment: DeploymentSpec,
+
+    #[serde(flatten)]
+    pub common: CommonSpec,
+}
+
+/// A referenced or an inline task definition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.arn) != has(self.family)",
+     "message": "set exactly one of spec.taskDefinition.arn and spec.taskDefinition.family (inline definition)"},
+    {"rule": "has(self.family) == has(self.containerDefinitions)",
+     "message": "an inline task definition needs both family and containerDefinitions"},
+    {"rule": "!has(self.arn) || !(has(self.taskRoleArn) || has(self.executionRoleArn) || has(self.networkMode) || has(self.cpu) || has(self.memory) || has(self.volumes) || has(self.pidMode) || has(self.ipcMode) || has(self.requiresCompatibilities))",
+     "message": "spec.taskDefinition.arn cannot be combined with inline task definition fields"}
+]))]
+pub struct TaskDefinitionSpec {
+    /// An existing task definition (`family:revision` or full ARN), used as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub arn: Option<String>,
+    /// Family of the inline task definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9_-]{1,255}$"))]
+    pub family: Option<String>,
+    /// Container definitions in the ECS API's JSON shape (as in `aws ecs
+    /// register-task-definition`), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_objects", length(min = 1, max = 10))]
+    pub container_definitions: Option<Vec<serde_json::Value>>,
+    /// IAM role the task's containers assume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// IAM role the ECS agent uses to pull images and write logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// Docker networking mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<NetworkMode>,
+    /// Task-level CPU units, e.g. `256` or `1 vCPU`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Task-level memory, e.g. `512` (MiB) or `1 GB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Volumes in the ECS API's JSON shape (`name`, `host.sourcePath`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_objects")]
+    pub volumes: Option<Vec<serde_json::Value>>,
+    /// Process namespace: `host` or `task`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<PidMode>,
+    /// IPC namespace: `host`, `task` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc_mode: Option<IpcMode>,
+    /// Launch types the definition must be valid for, e.g. `[EC2]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_compatibilities: Option<Vec<LaunchType>>,
+}
+
+fn free_form_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    })
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Scheduling {
+    #[default]
+    PerInstance,
+    Daemon,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LaunchType {
+    Ec2,
+    Fargate,
+    External,
+}
+
+impl LaunchType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaunchType::Ec2 => "EC2",
+            LaunchType::Fargate => "FARGATE",
+            LaunchType::External => "EXTERNAL",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    Bridge,
+    Host,
+    Awsvpc,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PidMode {
+    Host,
+    Task,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IpcMode {
+    Host,
+    Task,
+    None,
+}
+
+/// One capacity provider of a strategy.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderStrategyItem {
+    /// Name of the capacity provider.
+    #[schemars(length(min = 1))]
+    pub capacity_provider: String,
+    /// Relative share of tasks (0–1000).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1000))]
+    pub weight: i32,
+    /// Tasks placed on this provider before weights apply (0–100000).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100000))]
+    pub base: i32,
+}
+
+/// Network configuration of awsvpc tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkConfiguration {
+    pub awsvpc_configuration: AwsVpcConfiguration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsVpcConfiguration {
+    /// Subnets of the tasks' network interfaces.
+    #[schemars(length(min = 1, max = 16))]
+    pub subnets: Vec<String>,
+    /// Security groups of the tasks' network interfaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub security_groups: Vec<String>,
+    /// Whether the tasks get a public IP address.
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// Rolling-deployment limits, as percentages of the desired count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    /// Lower limit of running tasks during a deployment (default 50). With one task per
+    /// host, a replacement task can only start after the old one stopped.
+    #[serde(default = "default_minimum_healthy_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub minimum_healthy_percent: i32,
+    /// Upper limit of running tasks during a deployment (default 100).
+    #[serde(default = "default_maximum_percent")]
+    #[schemars(range(min = 100, max = 200))]
+    pub maximum_percent: i32,
+}
+
+fn default_minimum_healthy_percent() -> i32 {
+    50
+}
+
+fn default_maximum_percent() -> i32 {
+    100
+}
+
+impl Default for DeploymentSpec {
+    fn default() -> Self {
+        DeploymentSpec {
+            minimum_healthy_percent: default_minimum_healthy_percent(),
+            maximum_percent: default_maximum_percent(),
+        }
+    }
+}
+
+/// What the operator last saw of the service.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonServiceStatus {
+    /// ARN of the ECS service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    /// ARN of the task definition revision the service runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// ACTIVE container instances matching `instanceFilter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching_instances: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<i32>,
+    /// Rollout state of the primary deployment: IN_PROGRESS, COMPLETED or FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<String>,
+    /// Repairs of AWS-side drift made so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_repairs: Option<i64>,
+    #[serde(flatten)]
+    pub common: CommonStatus,
+}
+
+impl DaemonService {
+    /// The ECS service name: `spec.serviceName`, or `metadata.name`.
+    pub fn service_name(&self) -> String {
+        self.spec
+            .service_name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+
+    pub fn owner(&self) -> Owner {
+        Owner::from_meta(&self.metadata)
+    }
+
+    fn namespace_or_default(&self) -> String {
+        self.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string())
+    }
+}
+
+#[async_trait]
+impl Managed for DaemonService {
+    type Status = DaemonServiceStatus;
+
+    fn common_spec(&self) -> &CommonSpec {
+        &self.spec.common
+    }
+
+    fn status(&self) -> Option<&DaemonServiceStatus> {
+        self.status.as_ref()
+    }
+
+    fn common_status(status: &mut DaemonServiceStatus) -> &mut CommonStatus {
+        &mut status.common
+    }
+
+    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
+        let desired = plan::Desired::from_spec(self)?;
+        let target = env
+            .aws_target(&self.namespace_or_default(), &self.spec.common)
+            .await?;
+        let clients = env.aws.clients(&target).await?;
+        let observed = observe::observe(self, &desired, env, &target, &clients).await?;
+        let changes = plan::plan(&desired, &observed)?;
+        Ok(changes.iter().map(plan::Change::describe).collect())
+    }
+
+    async fn sync(&self, env: &Env) -> Result<Outcome<DaemonServiceStatus>> {
+        let desired = plan::Desired::from_spec(self)?;
+        let target = env
+            .aws_target(&self.namespace_or_default(), &self.spec.common)
+            .await?;
+        let clients = env.aws.clients(&target).await?;
+        let observed = observe::observe(self, &desired, env, &target, &clients).await?;
+        let changes = plan::plan(&desired, &observed)?;
+        let applied = apply::apply(&desired, &changes, env, &target, &clients).await?;
+        let previous_repairs = self
+            .status
+            .as_ref()
+            .and_then(|s| s.drift_repairs)
+            .unwrap_or(0);
+        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
+        Ok(status::outcome(
+            &desired,
+            &observed,
+            applied,
+            drift_repairs,
+            previous_repairs,
+        ))
+    }
+
+    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
+        // Cleanup needs only the names, so that even an invalid spec can be deleted.
+        if self.spec.cluster.is_empty() {
+            return Ok(Vec::new());
+        }
+        let target = env
+            .aws_target(&self.namespace_or_default(), &self.spec.common)
+            .await?;
+        let clients = env.aws.clients(&target).await?;
+        apply::delete_service(self, &clients).await
+    }
+}
+
+/// Shorthand for an error about a DaemonService field.
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::invalid(field, message)
+}

@@ -1,0 +1,461 @@
+//! Observation of the live ECS state, shared across objects.
+//!
+//! Every DaemonService of a cluster is served by one `ListContainerInstances` (all pages)
+//! and `DescribeContainerInstances` (100 at a time) per freshness window, and a
+//! `DescribeServices` call fetches up to ten services of the cluster at once: the
+//! object's own and those of other DaemonServices of the same cluster that are due. A
+//! reconcile that finds the answers fresh makes no call at all; a write forgets what it
+//! changed, so the next observation reads it back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
+
+use super::plan::{Desired, DesiredTaskDefinition};
+use super::task_definition::DIGEST_TAG;
+use super::{CapacityProviderStrategyItem, DaemonService, invalid};
+use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
+use crate::daemon_service::filter::InstanceFacts;
+use crate::runtime::Env;
+use crate::{Error, Result};
+
+/// Identifies a cluster across accounts and regions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterKey {
+    pub region: String,
+    pub role: Option<String>,
+    /// The cluster's name (the last part of an ARN).
+    pub cluster: String,
+}
+
+impl ClusterKey {
+    pub fn new(region: &str, target: &AwsTarget, cluster: &str) -> Self {
+        ClusterKey {
+            region: region.to_string(),
+            role: target.assume_role_arn.clone(),
+            cluster: cluster_name(cluster).to_string(),
+        }
+    }
+}
+
+/// `my-cluster` for `arn:aws:ecs:eu-west-1:123456789012:cluster/my-cluster` or `my-cluster`.
+pub fn cluster_name(cluster: &str) -> &str {
+    cluster.rsplit('/').next().unwrap_or(cluster)
+}
+
+/// A container instance as the plan needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerInstance {
+    pub arn: String,
+    /// ACTIVE, DRAINING, REGISTERING, ...
+    pub status: String,
+    pub facts: InstanceFacts,
+}
+
+/// The live service, as the plan and the status need it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedService {
+    pub arn: String,
+    pub name: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub scheduling_strategy: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub task_definition: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    /// (type, expression) pairs.
+    pub placement_constraints: Vec<(String, Option<String>)>,
+    /// (minimumHealthyPercent, maximumPercent).
+    pub deployment_limits: Option<(Option<i32>, Option<i32>)>,
+    /// (subnets, security groups, assign public IP).
+    pub network: Option<(Vec<String>, Vec<String>, bool)>,
+    pub tags: BTreeMap<String, String>,
+    pub primary_rollout_state: Option<String>,
+    pub deployments: usize,
+}
+
+impl ObservedService {
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// The task definition revision the spec resolves to today.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedTaskDefinition {
+    pub arn: String,
+    /// The digest tag ecsfleet put on the revision, if any.
+    pub digest: Option<String>,
+}
+
+/// Everything `plan` needs to know of AWS.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    pub instances: Arc<Vec<ContainerInstance>>,
+    pub service: Option<ObservedService>,
+    /// Inline: the family's latest ACTIVE revision (None if the family has none).
+    /// Reference: the referenced revision, resolved to its full ARN.
+    pub task_definition: Option<ObservedTaskDefinition>,
+}
+
+type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
+
+/// Caches of ECS observations, shared by every DaemonService of the process. Each entry
+/// is guarded by its own async lock, so concurrent reconciles of one cluster wait for one
+/// call instead of making one each.
+pub struct EcsObserver {
+    freshness: Duration,
+    instances: Mutex<HashMap<ClusterKey, Slot<Arc<Vec<ContainerInstance>>>>>,
+    services: Mutex<HashMap<ClusterKey, Arc<tokio::sync::Mutex<HashMap<String, (Instant, Option<ObservedService>)>>>>>,
+    task_definitions: Mutex<HashMap<(ClusterKey, String), Slot<Option<ObservedTaskDefinition>>>>,
+}
+
+fn slot<K: Clone + Eq + std::hash::Hash, V: Default>(map: &Mutex<HashMap<K, Arc<V>>>, key: &K) -> Arc<V> {
+    map.lock()
+        .expect("observer lock")
+        .entry(key.clone())
+        .or_default()
+        .clone()
+}
+
+async fn cached<T: Clone, F: Future<Output = Result<T>>>(
+    slot: &Slot<T>,
+    freshness: Duration,
+    fetch: impl FnOnce() -> F,
+) -> Result<T> {
+    let mut entry = slot.lock().await;
+    if let Some((at, value)) = entry.as_ref()
+        && at.elapsed() < freshness
+    {
+        return Ok(value.clone());
+    }
+    let value = fetch().await?;
+    *entry = Some((Instant::now(), value.clone()));
+    Ok(value)
+}
+
+impl EcsObserver {
+    /// `freshness`: how long an answer serves other reconciles. Keep it well under the
+    /// resync interval, so that a resync sees a cluster change.
+    pub fn new(freshness: Duration) -> Self {
+        EcsObserver {
+            freshness,
+            instances: Mutex::default(),
+            services: Mutex::default(),
+            task_definitions: Mutex::default(),
+        }
+    }
+
+    /// The cluster's container instances (every state but INACTIVE), described.
+    pub async fn instances(
+        &self,
+        clients: &AccountClients,
+        key: &ClusterKey,
+        cluster: &str,
+    ) -> Result<Arc<Vec<ContainerInstance>>> {
+        let slot = slot(&self.instances, key);
+        cached(&slot, self.freshness, || async {
+            list_instances(clients, cluster).await.map(Arc::new)
+        })
+        .await
+    }
+
+    /// The service `name`, described together with up to nine `peers` whose answers are
+    /// not fresh, in one `DescribeServices` call.
+    pub async fn service(
+        &self,
+        clients: &AccountClients,
+        key: &ClusterKey,
+        cluster: &str,
+        name: &str,
+        peers: &[String],
+    ) -> Result<Option<ObservedService>> {
+        let slot = slot(&self.services, key);
+        let mut entries = slot.lock().await;
+        let fresh = |entries: &HashMap<String, (Instant, Option<ObservedService>)>, n: &str| {
+            entries.get(n).is_some_and(|(at, _)| at.elapsed() < self.freshness)
+        };
+        if !fresh(&entries, name) {
+            let mut batch = vec![name.to_string()];
+            for peer in peers {
+                if batch.len() == 10 {
+                    break;
+                }
+                if !batch.contains(peer) && !fresh(&entries, peer) {
+                    batch.push(peer.clone());
+                }
+            }
+            let described = describe_services(clients, cluster, &batch).await?;
+            let now = Instant::now();
+            for requested in batch {
+                let found = described.iter().find(|s| s.name == requested).cloned();
+                entries.insert(requested, (now, found));
+            }
+        }
+        Ok(entries.get(name).and_then(|(_, service)| service.clone()))
+    }
+
+    /// The task definition the spec resolves to: the family's latest revision (inline) or
+    /// the referenced one.
+    pub async fn task_definition(
+        &self,
+        clients: &AccountClients,
+        key: &ClusterKey,
+        desired: &DesiredTaskDefinition,
+    ) -> Result<Option<ObservedTaskDefinition>> {
+        let name = match desired {
+            DesiredTaskDefinition::Inline(rendered) => rendered.family.clone(),
+            DesiredTaskDefinition::Reference(arn) => arn.clone(),
+        };
+        let slot = slot(&self.task_definitions, &(key.clone(), name.clone()));
+        let observed = cached(&slot, self.freshness, || describe_task_definition(clients, &name)).await?;
+        if observed.is_none()
+            && let DesiredTaskDefinition::Reference(arn) = desired
+        {
+            return Err(invalid(
+                "spec.taskDefinition.arn",
+                format!("task definition {arn} does not exist"),
+            ));
+        }
+        Ok(observed)
+    }
+
+    /// Forgets the service after a write, so the next observation reads it back.
+    pub async fn forget_service(&self, key: &ClusterKey, name: &str) {
+        slot(&self.services, key).lock().await.remove(name);
+    }
+
+    /// Forgets a family's latest revision after registering a new one.
+    pub async fn forget_task_definition(&self, key: &ClusterKey, family: &str) {
+        *slot(&self.task_definitions, &(key.clone(), family.to_string()))
+            .lock()
+            .await = None;
+    }
+}
+
+/// Observes what `desired` maps to.
+pub async fn observe(
+    obj: &DaemonService,
+    desired: &Desired,
+    env: &Env,
+    target: &AwsTarget,
+    clients: &AccountClients,
+) -> Result<Observed> {
+    let key = ClusterKey::new(&clients.region, target, &desired.cluster);
+    let peers = peer_services(obj, env, &key, &clients.region);
+    let instances = env.ecs.instances(clients, &key, &desired.cluster).await?;
+    let service = env
+        .ecs
+        .service(clients, &key, &desired.cluster, &desired.service_name, &peers)
+        .await?;
+    let task_definition = env
+        .ecs
+        .task_definition(clients, &key, &desired.task_definition)
+        .await?;
+    Ok(Observed {
+        instances,
+        service,
+        task_definition,
+    })
+}
+
+/// The service names of the other DaemonServices of the same cluster (same region and
+/// role), for batching `DescribeServices`.
+fn peer_services(obj: &DaemonService, env: &Env, key: &ClusterKey, region: &str) -> Vec<String> {
+    let me = (obj.metadata.namespace.clone(), obj.metadata.name.clone());
+    let mut peers: Vec<String> = env
+        .daemon_services
+        .objects()
+        .into_iter()
+        .filter(|other| (other.metadata.namespace.clone(), other.metadata.name.clone()) != me)
+        .filter(|other| {
+            other.spec.common.region.as_deref().unwrap_or(region) == key.region
+                && other.spec.common.assume_role_arn == key.role
+                && cluster_name(&other.spec.cluster) == key.cluster
+        })
+        .map(|other| other.service_name())
+        .collect();
+    peers.sort();
+    peers.dedup();
+    peers
+}
+
+async fn list_instances(clients: &AccountClients, cluster: &str) -> Result<Vec<ContainerInstance>> {
+    let mut arns = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = clients
+            .ecs
+            .list_container_instances()
+            .cluster(cluster)
+            .set_next_token(next_token)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| cluster_error("ListContainerInstances", cluster, e))?;
+        arns.extend(page.container_instance_arns().iter().cloned());
+        next_token = page.next_token().map(str::to_string);
+        if next_token.is_none() {
+            break;
+        }
+    }
+    let mut instances = Vec::with_capacity(arns.len());
+    for chunk in arns.chunks(100) {
+        let described = clients
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| cluster_error("DescribeContainerInstances", cluster, e))?;
+        for instance in described.container_instances() {
+            instances.push(ContainerInstance {
+                arn: instance.container_instance_arn().unwrap_or_default().to_string(),
+                status: instance.status().unwrap_or_default().to_string(),
+                facts: InstanceFacts {
+                    ec2_instance_id: instance.ec2_instance_id().map(str::to_string),
+                    agent_connected: instance.agent_connected(),
+                    agent_version: instance
+                        .version_info()
+                        .and_then(|v| v.agent_version())
+                        .map(str::to_string),
+                    running_tasks_count: instance.running_tasks_count(),
+                    attributes: instance
+                        .attributes()
+                        .iter()
+                        .map(|a| (a.name().to_string(), a.value().map(str::to_string)))
+                        .collect(),
+                },
+            });
+        }
+    }
+    Ok(instances)
+}
+
+/// A missing cluster is a spec problem (or one not created yet): say so by name.
+fn cluster_error<E>(
+    operation: &'static str,
+    cluster: &str,
+    error: aws_sdk_ecs::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> Error
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if error_code(&error) == Some("ClusterNotFoundException") {
+        return Error::NotReady(format!("ECS cluster {cluster} (spec.cluster) does not exist"));
+    }
+    aws_error("ECS", operation, error)
+}
+
+async fn describe_services(
+    clients: &AccountClients,
+    cluster: &str,
+    names: &[String],
+) -> Result<Vec<ObservedService>> {
+    let described = clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .set_services(Some(names.to_vec()))
+        .include(ServiceField::Tags)
+        .send()
+        .await
+        .map_err(|e| cluster_error("DescribeServices", cluster, e))?;
+    Ok(described.services().iter().map(observed_service).collect())
+}
+
+/// Converts a described (or created, or updated) service.
+pub fn observed_service(service: &aws_sdk_ecs::types::Service) -> ObservedService {
+    let primary = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
+    ObservedService {
+        arn: service.service_arn().unwrap_or_default().to_string(),
+        name: service.service_name().unwrap_or_default().to_string(),
+        status: service.status().unwrap_or_default().to_string(),
+        scheduling_strategy: service
+            .scheduling_strategy()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "REPLICA".to_string()),
+        desired_count: service.desired_count(),
+        running_count: service.running_count(),
+        pending_count: service.pending_count(),
+        task_definition: service.task_definition().map(str::to_string),
+        launch_type: service.launch_type().map(|l| l.as_str().to_string()),
+        capacity_provider_strategy: service
+            .capacity_provider_strategy()
+            .iter()
+            .map(|item| CapacityProviderStrategyItem {
+                capacity_provider: item.capacity_provider().to_string(),
+                weight: item.weight(),
+                base: item.base(),
+            })
+            .collect(),
+        placement_constraints: service
+            .placement_constraints()
+            .iter()
+            .map(|c| {
+                (
+                    c.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    c.expression().map(str::to_string),
+                )
+            })
+            .collect(),
+        deployment_limits: service
+            .deployment_configuration()
+            .map(|d| (d.minimum_healthy_percent(), d.maximum_percent())),
+        network: service
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .map(|v| {
+                (
+                    v.subnets().to_vec(),
+                    v.security_groups().to_vec(),
+                    v.assign_public_ip().map(|a| a.as_str()) == Some("ENABLED"),
+                )
+            }),
+        tags: service
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect(),
+        primary_rollout_state: primary
+            .and_then(|d| d.rollout_state())
+            .map(|r| r.as_str().to_string()),
+        deployments: service.deployments().len(),
+    }
+}
+
+async fn describe_task_definition(
+    clients: &AccountClients,
+    name: &str,
+) -> Result<Option<ObservedTaskDefinition>> {
+    match clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(name)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+    {
+        Ok(described) => Ok(described.task_definition().map(|definition| ObservedTaskDefinition {
+            arn: definition.task_definition_arn().unwrap_or_default().to_string(),
+            digest: described
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(DIGEST_TAG))
+                .and_then(|t| t.value().map(str::to_string)),
+        })),
+        // ECS answers a family or revision it does not know with a ClientException.
+        Err(error) if error_code(&error) == Some("ClientException") => Ok(None),
+        Err(error) => Err(aws_error("ECS", "DescribeTaskDefinition", error)),
+    }
+}

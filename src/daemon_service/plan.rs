@@ -1,0 +1,498 @@
+//! The plan: a pure function of the validated spec and the observation. No I/O, no
+//! clock. An object in sync yields an empty plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::filter::{self, Expr};
+use super::observe::{Observed, ObservedService};
+use super::task_definition::{self, RenderedTaskDefinition};
+use super::{
+    CapacityProviderStrategyItem, DaemonService, DeploymentSpec, LaunchType, NetworkConfiguration,
+    Scheduling, invalid,
+};
+use crate::common::{Claim, Owner};
+use crate::runtime::PlannedChange;
+use crate::{Error, Result};
+
+/// The spec, validated and resolved: what AWS should look like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    pub owner: Owner,
+    pub cluster: String,
+    pub service_name: String,
+    pub scheduling: Scheduling,
+    /// The filter as written (for the `memberOf` constraint) and parsed (for counting).
+    pub instance_filter: Option<(String, Expr)>,
+    pub task_definition: DesiredTaskDefinition,
+    pub launch_type: Option<LaunchType>,
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// `spec.tags` plus the ownership tags.
+    pub tags: BTreeMap<String, String>,
+    pub deployment: DeploymentSpec,
+    pub adopt_existing: bool,
+    /// What the last successful sync left, to tell drift from following the spec.
+    pub previous: Previous,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DesiredTaskDefinition {
+    Reference(String),
+    Inline(Box<RenderedTaskDefinition>),
+}
+
+/// What the status says the last sync set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Previous {
+    pub desired_count: Option<i32>,
+    pub task_definition_arn: Option<String>,
+    /// The spec has not changed since the last sync (`observedGeneration == generation`).
+    pub spec_unchanged: bool,
+}
+
+impl Desired {
+    /// Validates the spec. Everything the CRD schema and CEL rules check is checked again
+    /// here, because the CLI reads files that no API server has seen.
+    pub fn from_spec(obj: &DaemonService) -> Result<Desired> {
+        let spec = &obj.spec;
+        if spec.cluster.trim().is_empty() {
+            return Err(invalid("spec.cluster", "is required"));
+        }
+        let service_name = obj.service_name();
+        if service_name.is_empty()
+            || service_name.len() > 255
+            || !service_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "spec.serviceName",
+                format!("{service_name:?} is not a valid ECS service name (letters, digits, hyphens, underscores; up to 255)"),
+            ));
+        }
+        let definition = &spec.task_definition;
+        let task_definition = match (&definition.arn, &definition.family) {
+            (Some(arn), None) => {
+                if definition.container_definitions.is_some() {
+                    return Err(invalid(
+                        "spec.taskDefinition",
+                        "arn cannot be combined with an inline definition (containerDefinitions)",
+                    ));
+                }
+                DesiredTaskDefinition::Reference(arn.clone())
+            }
+            (None, Some(_)) => {
+                DesiredTaskDefinition::Inline(Box::new(task_definition::render(definition)?))
+            }
+            _ => {
+                return Err(invalid(
+                    "spec.taskDefinition",
+                    "set exactly one of arn and family (with containerDefinitions)",
+                ));
+            }
+        };
+        let instance_filter = match &spec.instance_filter {
+            Some(text) => Some((
+                text.clone(),
+                filter::parse(text).map_err(|e| invalid("spec.instanceFilter", e.to_string()))?,
+            )),
+            None => None,
+        };
+        let capacity_provider_strategy = spec.capacity_provider_strategy.clone().unwrap_or_default();
+        if spec.launch_type.is_some() && !capacity_provider_strategy.is_empty() {
+            return Err(invalid(
+                "spec.capacityProviderStrategy",
+                "cannot be combined with spec.launchType",
+            ));
+        }
+        if spec.scheduling == Scheduling::Daemon
+            && (!capacity_provider_strategy.is_empty()
+                || spec.launch_type.is_some_and(|l| l != LaunchType::Ec2))
+        {
+            return Err(invalid(
+                "spec.scheduling",
+                "Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance",
+            ));
+        }
+        let deployment = spec.deployment.clone();
+        if !(0..=100).contains(&deployment.minimum_healthy_percent)
+            || !(100..=200).contains(&deployment.maximum_percent)
+        {
+            return Err(invalid(
+                "spec.deployment",
+                "minimumHealthyPercent must be 0–100 and maximumPercent 100–200",
+            ));
+        }
+        let owner = obj.owner();
+        let mut tags = spec.tags.clone();
+        if tags.keys().any(|k| k.starts_with("ecsfleet.dev/")) {
+            return Err(invalid("spec.tags", "keys under ecsfleet.dev/ are reserved"));
+        }
+        tags.extend(owner.tags());
+        let status = obj.status.as_ref();
+        let previous = Previous {
+            desired_count: status.and_then(|s| s.desired_count),
+            task_definition_arn: status.and_then(|s| s.task_definition_arn.clone()),
+            spec_unchanged: status
+                .and_then(|s| s.common.observed_generation)
+                .is_some_and(|g| Some(g) == obj.metadata.generation),
+        };
+        Ok(Desired {
+            owner,
+            cluster: spec.cluster.clone(),
+            service_name,
+            scheduling: spec.scheduling,
+            instance_filter,
+            task_definition,
+            launch_type: spec.launch_type,
+            capacity_provider_strategy,
+            network_configuration: spec.network_configuration.clone(),
+            tags,
+            deployment,
+            adopt_existing: spec.common.adopt_existing,
+            previous,
+        })
+    }
+
+    /// The placement constraints the service should have, as (type, expression).
+    pub fn placement_constraints(&self) -> Vec<(String, Option<String>)> {
+        let mut constraints = Vec::new();
+        if self.scheduling == Scheduling::PerInstance {
+            constraints.push(("distinctInstance".to_string(), None));
+        }
+        if let Some((text, _)) = &self.instance_filter {
+            constraints.push(("memberOf".to_string(), Some(text.clone())));
+        }
+        constraints
+    }
+
+    /// ACTIVE container instances that match the filter (DRAINING ones do not count).
+    pub fn matching_instances(&self, observed: &Observed) -> i32 {
+        let count = observed
+            .instances
+            .iter()
+            .filter(|i| i.status == "ACTIVE")
+            .filter(|i| match &self.instance_filter {
+                Some((_, expr)) => expr.matches(&i.facts),
+                None => true,
+            })
+            .count();
+        i32::try_from(count).unwrap_or(i32::MAX)
+    }
+
+    /// The desired count the service should have; `None` under DAEMON scheduling.
+    pub fn desired_count(&self, observed: &Observed) -> Option<i32> {
+        match self.scheduling {
+            Scheduling::PerInstance => Some(self.matching_instances(observed)),
+            Scheduling::Daemon => None,
+        }
+    }
+}
+
+/// The task definition a create or update points the service at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskDefinitionRef {
+    /// The revision registered earlier in the same plan.
+    Registered,
+    Existing(String),
+}
+
+/// One change to make, in plan order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    RegisterTaskDefinition {
+        family: String,
+        digest: String,
+        /// The latest revision it replaces, if any.
+        replaces: Option<String>,
+    },
+    CreateService {
+        desired_count: Option<i32>,
+        task_definition: TaskDefinitionRef,
+    },
+    /// Put the ownership tags on an existing service (`adoptExisting`).
+    AdoptService { arn: String },
+    UpdateService(ServiceUpdate),
+}
+
+/// The fields of an `UpdateService` call; only those that differ are set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceUpdate {
+    pub desired_count: Option<(i32, i32)>,
+    pub task_definition: Option<(Option<String>, TaskDefinitionRef)>,
+    pub placement_constraints: Option<Vec<(String, Option<String>)>>,
+    pub deployment_limits: Option<(i32, i32)>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Which of the differences were made outside ecsfleet (drift), not by a spec change.
+    pub drift: Vec<&'static str>,
+}
+
+impl ServiceUpdate {
+    fn is_empty(&self) -> bool {
+        self.desired_count.is_none()
+            && self.task_definition.is_none()
+            && self.placement_constraints.is_none()
+            && self.deployment_limits.is_none()
+            && self.capacity_provider_strategy.is_none()
+            && self.network_configuration.is_none()
+    }
+}
+
+impl Change {
+    pub fn is_drift_repair(&self) -> bool {
+        matches!(self, Change::UpdateService(update) if !update.drift.is_empty())
+    }
+
+    /// The change as `plan` prints it.
+    pub fn describe(&self) -> PlannedChange {
+        let (action, target, detail) = match self {
+            Change::RegisterTaskDefinition {
+                family, replaces, ..
+            } => (
+                "RegisterTaskDefinition",
+                format!("task-definition/{family}"),
+                match replaces {
+                    Some(arn) => format!("the definition differs from the latest revision {}", short_arn(arn)),
+                    None => "the family has no revision yet".to_string(),
+                },
+            ),
+            Change::CreateService {
+                desired_count,
+                task_definition,
+            } => (
+                "CreateService",
+                String::new(),
+                format!(
+                    "{}, task definition {}",
+                    match desired_count {
+                        Some(count) => format!("desiredCount {count}"),
+                        None => "DAEMON scheduling".to_string(),
+                    },
+                    describe_ref(task_definition)
+                ),
+            ),
+            Change::AdoptService { .. } => (
+                "AdoptService",
+                String::new(),
+                "tag the existing service as managed by this object (adoptExisting)".to_string(),
+            ),
+            Change::UpdateService(update) => {
+                let mut parts = Vec::new();
+                if let Some((from, to)) = update.desired_count {
+                    parts.push(format!("desiredCount {from} -> {to}"));
+                }
+                if let Some((from, to)) = &update.task_definition {
+                    parts.push(format!(
+                        "taskDefinition {} -> {}",
+                        from.as_deref().map(short_arn).unwrap_or("none"),
+                        describe_ref(to)
+                    ));
+                }
+                if update.placement_constraints.is_some() {
+                    parts.push("placementConstraints".to_string());
+                }
+                if let Some((min, max)) = update.deployment_limits {
+                    parts.push(format!("deployment {min}%-{max}%"));
+                }
+                if update.capacity_provider_strategy.is_some() {
+                    parts.push("capacityProviderStrategy".to_string());
+                }
+                if update.network_configuration.is_some() {
+                    parts.push("networkConfiguration".to_string());
+                }
+                if !update.drift.is_empty() {
+                    parts.push(format!("(repairs drift of {})", update.drift.join(", ")));
+                }
+                ("UpdateService", String::new(), parts.join(", "))
+            }
+        };
+        PlannedChange {
+            action: action.to_string(),
+            target: if target.is_empty() { "service".to_string() } else { target },
+            detail,
+        }
+    }
+}
+
+fn describe_ref(reference: &TaskDefinitionRef) -> String {
+    match reference {
+        TaskDefinitionRef::Registered => "(new revision)".to_string(),
+        TaskDefinitionRef::Existing(arn) => short_arn(arn).to_string(),
+    }
+}
+
+/// `family:revision` of a task definition ARN.
+pub fn short_arn(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The changes that bring AWS to `desired`. Refuses (without changes) a service that
+/// belongs to someone else, and one that is not ours unless `adoptExisting`.
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+
+    let live = observed.service.as_ref().filter(|s| s.status != "INACTIVE");
+    if let Some(service) = live {
+        // Refuse before proposing anything, so that nothing is written, not even a
+        // task definition, for a service that is not ours to change.
+        let claim = desired.owner.claim(
+            &format!("ECS service {}/{}", desired.cluster, desired.service_name),
+            &service.tags,
+            desired.adopt_existing,
+        )?;
+        if service.status == "DRAINING" {
+            return Err(Error::NotReady(format!(
+                "ECS service {} is being deleted; it can be created again once it is INACTIVE",
+                desired.service_name
+            )));
+        }
+        let expected = match desired.scheduling {
+            Scheduling::PerInstance => "REPLICA",
+            Scheduling::Daemon => "DAEMON",
+        };
+        if service.scheduling_strategy != expected {
+            return Err(invalid(
+                "spec.scheduling",
+                format!(
+                    "the existing service uses {} scheduling and ECS cannot change it; delete the service or set scheduling to match",
+                    service.scheduling_strategy
+                ),
+            ));
+        }
+        if claim == Claim::Adopt {
+            changes.push(Change::AdoptService {
+                arn: service.arn.clone(),
+            });
+        }
+    }
+
+    let task_definition = match &desired.task_definition {
+        DesiredTaskDefinition::Reference(_) => {
+            let resolved = observed.task_definition.as_ref().ok_or_else(|| {
+                invalid("spec.taskDefinition.arn", "the task definition does not exist")
+            })?;
+            TaskDefinitionRef::Existing(resolved.arn.clone())
+        }
+        DesiredTaskDefinition::Inline(rendered) => match &observed.task_definition {
+            Some(latest) if latest.digest.as_deref() == Some(rendered.digest.as_str()) => {
+                TaskDefinitionRef::Existing(latest.arn.clone())
+            }
+            latest => {
+                changes.push(Change::RegisterTaskDefinition {
+                    family: rendered.family.clone(),
+                    digest: rendered.digest.clone(),
+                    replaces: latest.as_ref().map(|l| l.arn.clone()),
+                });
+                TaskDefinitionRef::Registered
+            }
+        },
+    };
+
+    let desired_count = desired.desired_count(observed);
+    match live {
+        None => changes.push(Change::CreateService {
+            desired_count,
+            task_definition,
+        }),
+        Some(service) => {
+            let update = service_update(desired, service, desired_count, task_definition);
+            if !update.is_empty() {
+                changes.push(Change::UpdateService(update));
+            }
+        }
+    }
+    Ok(changes)
+}
+
+fn service_update(
+    desired: &Desired,
+    service: &ObservedService,
+    desired_count: Option<i32>,
+    task_definition: TaskDefinitionRef,
+) -> ServiceUpdate {
+    let previous = &desired.previous;
+    let mut update = ServiceUpdate::default();
+
+    if let Some(count) = desired_count
+        && count != service.desired_count
+    {
+        update.desired_count = Some((service.desired_count, count));
+        // We set the count last time; if it moved without us, somebody else moved it.
+        if previous.desired_count.is_some_and(|last| last != service.desired_count) {
+            update.drift.push("desiredCount");
+        }
+    }
+
+    let current_definition = service.task_definition.as_deref().map(short_arn);
+    let differs = match &task_definition {
+        TaskDefinitionRef::Registered => true,
+        TaskDefinitionRef::Existing(arn) => current_definition != Some(short_arn(arn)),
+    };
+    if differs {
+        if matches!(&task_definition, TaskDefinitionRef::Existing(_))
+            && previous
+                .task_definition_arn
+                .as_deref()
+                .is_some_and(|last| Some(short_arn(last)) != current_definition)
+        {
+            update.drift.push("taskDefinition");
+        }
+        update.task_definition = Some((service.task_definition.clone(), task_definition));
+    }
+
+    let constraints = desired.placement_constraints();
+    if as_set(&constraints) != as_set(&service.placement_constraints) {
+        update.placement_constraints = Some(constraints);
+        if previous.spec_unchanged {
+            update.drift.push("placementConstraints");
+        }
+    }
+
+    let limits = (
+        desired.deployment.minimum_healthy_percent,
+        desired.deployment.maximum_percent,
+    );
+    if service.deployment_limits != Some((Some(limits.0), Some(limits.1))) {
+        update.deployment_limits = Some(limits);
+        if previous.spec_unchanged {
+            update.drift.push("deploymentConfiguration");
+        }
+    }
+
+    if !desired.capacity_provider_strategy.is_empty()
+        && as_set(&desired.capacity_provider_strategy) != as_set(&service.capacity_provider_strategy)
+    {
+        update.capacity_provider_strategy = Some(desired.capacity_provider_strategy.clone());
+        if previous.spec_unchanged {
+            update.drift.push("capacityProviderStrategy");
+        }
+    }
+
+    if let Some(network) = &desired.network_configuration {
+        let vpc = &network.awsvpc_configuration;
+        let wanted = (
+            as_set(&vpc.subnets),
+            as_set(&vpc.security_groups),
+            vpc.assign_public_ip,
+        );
+        let live = service
+            .network
+            .as_ref()
+            .map(|(subnets, groups, public)| (as_set(subnets), as_set(groups), *public));
+        if live.as_ref() != Some(&wanted) {
+            update.network_configuration = Some(network.clone());
+            if previous.spec_unchanged {
+                update.drift.push("networkConfiguration");
+            }
+        }
+    }
+    update
+}
+
+fn as_set<T: Ord + Clone>(items: &[T]) -> BTreeSet<T> {
+    items.iter().cloned().collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+//! The report step for DaemonService: status fields and the Ready rule.
+
+use super::DaemonServiceStatus;
+use super::apply::Applied;
+use super::observe::Observed;
+use super::plan::Desired;
+use crate::runtime::{Outcome, Readiness};
+
+/// The outcome of a sync: the status after `applied`, and readiness.
+pub fn outcome(
+    desired: &Desired,
+    observed: &Observed,
+    applied: Applied,
+    drift_repairs: u64,
+    previous_repairs: i64,
+) -> Outcome<DaemonServiceStatus> {
+    // The last write's answer is newer than the observation.
+    let service = applied.service.as_ref().or(observed.service.as_ref());
+    let matching_instances = desired.matching_instances(observed);
+    let total_repairs = previous_repairs + drift_repairs as i64;
+    let status = DaemonServiceStatus {
+        service_arn: service.map(|s| s.arn.clone()),
+        task_definition_arn: service.and_then(|s| s.task_definition.clone()),
+        matching_instances: Some(matching_instances),
+        desired_count: service.map(|s| s.desired_count),
+        running_count: service.map(|s| s.running_count),
+        pending_count: service.map(|s| s.pending_count),
+        rollout_state: service.and_then(|s| s.primary_rollout_state.clone()),
+        drift_repairs: (total_repairs > 0).then_some(total_repairs),
+        common: Default::default(),
+    };
+    let readiness = readiness(desired, &status, service.map(|s| (s.is_active(), s.deployments)));
+    Outcome {
+        applied: applied.changes,
+        drift_repairs,
+        status,
+        readiness,
+    }
+}
+
+/// Ready: the service is ACTIVE, its desired count equals the matching instances
+/// (PerInstance), every desired task runs, and the primary deployment is COMPLETED.
+pub fn readiness(
+    desired: &Desired,
+    status: &DaemonServiceStatus,
+    service: Option<(bool, usize)>,
+) -> Readiness {
+    let not_ready = |reason: &str, message: String| Readiness {
+        ready: false,
+        reason: reason.to_string(),
+        message,
+    };
+    let Some((active, deployments)) = service else {
+        return not_ready("ServiceMissing", "the ECS service does not exist".into());
+    };
+    if !active {
+        return not_ready("ServiceInactive", "the ECS service is not ACTIVE".into());
+    }
+    let desired_count = status.desired_count.unwrap_or(0);
+    let running = status.running_count.unwrap_or(0);
+    if desired.scheduling == super::Scheduling::PerInstance
+        && Some(desired_count) != status.matching_instances
+    {
+        return not_ready(
+            "Scaling",
+            format!(
+                "desiredCount {desired_count} does not yet follow the {} matching instances",
+                status.matching_instances.unwrap_or(0)
+            ),
+        );
+    }
+    if running != desired_count {
+        return not_ready(
+            "TasksStarting",
+            format!("{running} of {desired_count} tasks running"),
+        );
+    }
+    let completed = match status.rollout_state.as_deref() {
+        Some(state) => state == "COMPLETED",
+        // Without rollout tracking, a single deployment that runs everything is done.
+        None => deployments == 1,
+    };
+    if !completed {
+        return not_ready(
+            "RollingOut",
+            format!(
+                "the primary deployment is {}",
+                status.rollout_state.as_deref().unwrap_or("not the only deployment")
+            ),
+        );
+    }
+    Readiness {
+        ready: true,
+        reason: "Ready".to_string(),
+        message: format!("{running} tasks running, one on each of {desired_count} matching instances"),
+    }
+}

@@ -1,0 +1,335 @@
+//! The in-cluster controller: watches, finalizer, status by server-side apply, events,
+//! per-object backoff and bounded concurrency. Generic over the kind.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Action};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::report::{change_event, deleting_status, failure_event, next_status};
+use super::{Env, Managed};
+use crate::common::DeletionPolicy;
+use crate::{Error, FIELD_MANAGER, FINALIZER};
+
+/// Settings of `ecsfleet run`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    pub resync: Duration,
+    pub concurrency: usize,
+}
+
+/// Shared by every reconcile of one kind.
+pub struct Context {
+    pub client: Client,
+    pub env: Env,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    permits: Semaphore,
+    /// Consecutive retryable failures per object, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, env: Env, settings: Settings) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "ecsfleet".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Context {
+            permits: Semaphore::new(settings.concurrency.max(1)),
+            client,
+            env,
+            recorder,
+            settings,
+            failures: Mutex::default(),
+        }
+    }
+}
+
+/// The reflector stores of the watched namespaces, for `Directory::Stores`.
+pub type Stores<K> = Vec<kube::runtime::reflector::Store<DeserializeGuard<K>>>;
+
+/// Builds one controller per watched namespace (or one for all). Call `stores()` on the
+/// result to share what is watched, then `run`.
+pub struct Controllers<K: Managed> {
+    controllers: Vec<Controller<DeserializeGuard<K>>>,
+}
+
+impl<K: Managed> Controllers<K> {
+    pub fn new(client: &Client, settings: &Settings) -> Self {
+        let config = watcher::Config::default().any_semantic();
+        let apis: Vec<Api<DeserializeGuard<K>>> = if settings.namespaces.is_empty() {
+            vec![Api::all(client.clone())]
+        } else {
+            settings
+                .namespaces
+                .iter()
+                .map(|ns| Api::namespaced(client.clone(), ns))
+                .collect()
+        };
+        Controllers {
+            controllers: apis
+                .into_iter()
+                .map(|api| Controller::new(api, config.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn stores(&self) -> Stores<K> {
+        self.controllers.iter().map(|c| c.store()).collect()
+    }
+
+    /// Runs until `shutdown` turns true; in-flight reconciles finish first.
+    pub async fn run(self, context: Arc<Context>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let concurrency = context.settings.concurrency.max(1) as u16;
+        let runs = self.controllers.into_iter().map(|controller| {
+            controller
+                .with_config(controller::Config::default().concurrency(concurrency))
+                .graceful_shutdown_on({
+                    let mut shutdown = shutdown.clone();
+                    async move {
+                        let _ = shutdown.wait_for(|stop| *stop).await;
+                    }
+                })
+                .run(reconcile::<K>, error_policy::<K>, context.clone())
+                .for_each(|result| async move {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "reconcile ended with an error");
+                    }
+                })
+        });
+        futures::future::join_all(runs).await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ReconcileError(#[from] Error);
+
+fn key<K: Resource>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+async fn reconcile<K: Managed>(
+    guard: Arc<DeserializeGuard<K>>,
+    context: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let obj = match &guard.0 {
+        Ok(obj) => Arc::new(obj.clone()),
+        Err(invalid) => return report_undecodable::<K>(invalid, &context).await,
+    };
+    let span = info_span!("reconcile", kind = %K::kind(&()), object = %key(&*obj));
+    async {
+        let _permit = context.permits.acquire().await.expect("semaphore open");
+        let started = Instant::now();
+        let api: Api<K> = Api::namespaced(context.client.clone(), &obj.namespace().unwrap_or_default());
+        let result = finalizer(&api, FINALIZER, obj, |event| -> BoxFuture<'_, Result<Action, Error>> {
+            match event {
+                finalizer::Event::Apply(obj) => Box::pin(apply(obj, &context, &api)),
+                finalizer::Event::Cleanup(obj) => Box::pin(cleanup(obj, &context, &api)),
+            }
+        })
+        .await;
+        let kind = K::kind(&());
+        let metrics = context.env.metrics();
+        metrics.observe_reconcile_duration(&kind, started.elapsed().as_secs_f64());
+        metrics.count_reconcile(&kind, if result.is_ok() { "success" } else { "error" });
+        result.map_err(|error| match error {
+            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.into(),
+            finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => {
+                Error::from(e).into()
+            }
+            other => Error::NotReady(other.to_string()).into(),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+async fn patch_status<K: Managed>(api: &Api<K>, obj: &K, status: &K::Status) -> Result<(), Error> {
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn publish<K: Managed>(context: &Context, obj: &K, event: kube::runtime::events::Event) {
+    if let Err(error) = context.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(%error, "could not publish an event");
+    }
+}
+
+async fn apply<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Result<Action, Error> {
+    let result = obj.sync(&context.env).await;
+    match &result {
+        Ok(outcome) => {
+            for change in &outcome.applied {
+                info!(action = %change.action, target = %change.target, detail = %change.detail, "applied");
+                publish(context, &*obj, change_event(change)).await;
+            }
+            context
+                .env
+                .metrics()
+                .count_drift_repairs(&K::kind(&()), outcome.drift_repairs);
+        }
+        Err(error) => {
+            warn!(reason = %error.reason(), error = %error, "sync failed");
+            publish(context, &*obj, failure_event(error, "Reconcile")).await;
+        }
+    }
+    if let Some(status) = next_status(&*obj, &result, &now()) {
+        patch_status(api, &obj, &status).await?;
+    }
+    result?;
+    context.failures.lock().expect("failures lock").remove(&key(&*obj));
+    Ok(Action::requeue(context.settings.resync))
+}
+
+async fn cleanup<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Result<Action, Error> {
+    if obj.common_spec().deletion_policy == DeletionPolicy::Orphan {
+        info!("deletionPolicy Orphan: leaving the AWS resources");
+        return Ok(Action::await_change());
+    }
+    if let Some(status) = deleting_status(&*obj, &now()) {
+        patch_status(api, &obj, &status).await?;
+    }
+    match obj.cleanup(&context.env).await {
+        Ok(changes) => {
+            for change in &changes {
+                info!(action = %change.action, detail = %change.detail, "cleaned up");
+                publish(context, &*obj, change_event(change)).await;
+            }
+            Ok(Action::await_change())
+        }
+        Err(error) => {
+            warn!(error = %error, "cleanup failed");
+            publish(context, &*obj, failure_event(&error, "Cleanup")).await;
+            Err(error)
+        }
+    }
+}
+
+/// An object that does not decode (a field of the wrong type that the schema let
+/// through): report it on the object and wait for a change, without retrying.
+async fn report_undecodable<K: Managed>(
+    invalid: &kube::core::error_boundary::InvalidObject,
+    context: &Context,
+) -> Result<Action, ReconcileError> {
+    let meta = &invalid.metadata;
+    let (Some(namespace), Some(name)) = (&meta.namespace, &meta.name) else {
+        return Ok(Action::await_change());
+    };
+    warn!(object = %format!("{namespace}/{name}"), error = %invalid.error, "object does not decode");
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        context.client.clone(),
+        namespace,
+        &kube::api::ApiResource::erase::<K>(&()),
+    );
+    let message = format!("spec: {}", invalid.error);
+    let condition = |type_: &str| {
+        json!({"type": type_, "status": "False", "reason": "InvalidSpec", "message": message,
+               "observedGeneration": meta.generation, "lastTransitionTime": now()})
+    };
+    let patch = json!({
+        "apiVersion": K::api_version(&()), "kind": K::kind(&()),
+        "status": {"observedGeneration": meta.generation,
+                   "conditions": [condition("Ready"), condition("Synced")]},
+    });
+    let _ = api
+        .patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await;
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(K::api_version(&()).into()),
+        kind: Some(K::kind(&()).into()),
+        namespace: Some(namespace.clone()),
+        name: Some(name.clone()),
+        uid: meta.uid.clone(),
+        ..Default::default()
+    };
+    let event = failure_event(&Error::invalid("spec", invalid.error.clone()), "Decode");
+    let _ = context.recorder.publish(&event, &reference).await;
+    Ok(Action::await_change())
+}
+
+/// Retryable failures back off exponentially with jitter (5 s doubling, capped at the
+/// resync interval); terminal ones wait for the resync or a spec change. Never hot.
+fn error_policy<K: Managed>(
+    guard: Arc<DeserializeGuard<K>>,
+    error: &ReconcileError,
+    context: Arc<Context>,
+) -> Action {
+    let resync = context.settings.resync;
+    let Ok(obj) = &guard.0 else {
+        return Action::await_change();
+    };
+    if !error.0.is_retryable() {
+        return Action::requeue(resync);
+    }
+    let attempts = {
+        let mut failures = context.failures.lock().expect("failures lock");
+        let count = failures.entry(key(obj)).or_default();
+        *count = count.saturating_add(1);
+        *count
+    };
+    Action::requeue(backoff(attempts, resync))
+}
+
+/// `5s · 2^(attempts-1)`, capped at `cap`, with up to 20% jitter either way.
+pub fn backoff(attempts: u32, cap: Duration) -> Duration {
+    let base = Duration::from_secs(5).saturating_mul(1 << attempts.saturating_sub(1).min(16));
+    let base = base.min(cap).max(Duration::from_secs(1));
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = (f64::from(nanos % 1000) / 1000.0 - 0.5) * 0.4;
+    base.mul_f64(1.0 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cap = Duration::from_secs(60);
+        let first = backoff(1, cap);
+        assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6), "{first:?}");
+        let third = backoff(3, cap);
+        assert!(third >= Duration::from_secs(16) && third <= Duration::from_secs(24), "{third:?}");
+        for attempts in [10, 40, u32::MAX] {
+            assert!(backoff(attempts, cap) <= Duration::from_secs(72));
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The report step: the status to write after a sync (or `None` when nothing changed, so
+//! a steady-state resync writes nothing to Kubernetes) and the events to publish.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::events::{Event, EventType};
+
+use super::conditions::{READY, SYNCED, set_condition};
+use super::{Managed, Outcome, PlannedChange};
+use crate::{Error, Reason};
+
+/// The status after a sync of `obj` that ended in `result`, or `None` if it would equal
+/// the current one. `lastSyncTime` moves only together with another change.
+pub fn next_status<K: Managed>(
+    obj: &K,
+    result: &Result<Outcome<K::Status>, Error>,
+    now: &Time,
+) -> Option<K::Status> {
+    let current = obj.status().cloned().unwrap_or_default();
+    let generation = obj.meta().generation;
+    let mut previous_common = current.clone();
+    let previous_common = K::common_status(&mut previous_common).clone();
+    let previous_generation = previous_common.observed_generation;
+    let mut next = match result {
+        Ok(outcome) => {
+            let mut status = outcome.status.clone();
+            *K::common_status(&mut status) = previous_common;
+            status
+        }
+        Err(_) => current.clone(),
+    };
+    let common = K::common_status(&mut next);
+    common.observed_generation = generation;
+    match result {
+        Ok(outcome) => {
+            let readiness = &outcome.readiness;
+            set_condition(
+                &mut common.conditions,
+                READY,
+                readiness.ready,
+                &readiness.reason,
+                &readiness.message,
+                generation,
+                now,
+            );
+            set_condition(
+                &mut common.conditions,
+                SYNCED,
+                true,
+                Reason::ReconcileSuccess.as_str(),
+                "the AWS resources match the spec",
+                generation,
+                now,
+            );
+        }
+        Err(error) => {
+            let reason = error.reason();
+            // A passing failure (throttling, a timeout) says nothing about whether what
+            // already exists still serves: keep Ready unless the spec moved on.
+            let spec_moved = previous_generation != generation;
+            if !error.is_retryable() || spec_moved {
+                set_condition(
+                    &mut common.conditions,
+                    READY,
+                    false,
+                    reason.as_str(),
+                    &error.to_string(),
+                    generation,
+                    now,
+                );
+            }
+            set_condition(
+                &mut common.conditions,
+                SYNCED,
+                false,
+                reason.as_str(),
+                &error.to_string(),
+                generation,
+                now,
+            );
+        }
+    }
+    if next == current {
+        return None;
+    }
+    K::common_status(&mut next).last_sync_time = Some(now.clone());
+    Some(next)
+}
+
+/// The status of an object being deleted: `Synced=False`, reason `Deleting`.
+pub fn deleting_status<K: Managed>(obj: &K, now: &Time) -> Option<K::Status> {
+    let current = obj.status().cloned().unwrap_or_default();
+    let mut next = current.clone();
+    let generation = obj.meta().generation;
+    let common = K::common_status(&mut next);
+    set_condition(
+        &mut common.conditions,
+        SYNCED,
+        false,
+        Reason::Deleting.as_str(),
+        "deleting the AWS resources",
+        generation,
+        now,
+    );
+    if next == current {
+        return None;
+    }
+    K::common_status(&mut next).last_sync_time = Some(now.clone());
+    Some(next)
+}
+
+/// A Normal event for an applied change.
+pub fn change_event(change: &PlannedChange) -> Event {
+    Event {
+        type_: EventType::Normal,
+        reason: change.action.clone(),
+        note: Some(truncate_note(&format!("{}: {}", change.target, change.detail))),
+        action: change.action.clone(),
+        secondary: None,
+    }
+}
+
+/// A Warning event with the whole error chain.
+pub fn failure_event(error: &Error, action: &str) -> Event {
+    Event {
+        type_: EventType::Warning,
+        reason: error.reason().as_str().to_string(),
+        note: Some(truncate_note(&error_chain(error))),
+        action: action.to_string(),
+        secondary: None,
+    }
+}
+
+/// The error and each of its causes, `: `-separated.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Event notes are limited to 1 kB.
+fn truncate_note(note: &str) -> String {
+    if note.len() <= 1000 {
+        return note.to_string();
+    }
+    let mut end = 1000;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
