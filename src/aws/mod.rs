@@ -105,8 +105,13 @@ impl AwsFactory {
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
+        Self::from_config(loader.load().await, metrics)
+    }
+
+    /// A factory over an SDK configuration built elsewhere (tests, embedding).
+    pub fn from_config(base: SdkConfig, metrics: Metrics) -> Self {
         AwsFactory {
-            base: loader.load().await,
+            base,
             metrics,
             clients: Arc::default(),
         }

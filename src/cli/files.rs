@@ -12,7 +12,7 @@ use crate::daemon_service::DaemonService;
 use crate::{Error, Result};
 
 /// What the files held: our objects in order, and the Secrets they may reference.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub secrets: BTreeMap<(String, String), Secret>,

@@ -30,6 +30,7 @@ use crate::{Error, Result};
     group = "ecsfleet.dev",
     version = "v1alpha1",
     kind = "DaemonService",
+    doc = "An ECS service that runs exactly one task on every ACTIVE container instance of a cluster, with a desired count that follows the cluster.",
     namespaced,
     shortname = "dsvc",
     category = "ecsfleet",
@@ -50,9 +51,7 @@ use crate::{Error, Result};
     {"rule": "!(has(self.launchType) && has(self.capacityProviderStrategy))",
      "message": "spec.launchType and spec.capacityProviderStrategy are mutually exclusive"},
     {"rule": "!has(self.scheduling) || self.scheduling != 'Daemon' || (!has(self.capacityProviderStrategy) && (!has(self.launchType) || self.launchType == 'EC2'))",
-     "message": "spec.scheduling Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance"},
-    {"rule": "!has(self.deployment) || (has(self.deployment.minimumHealthyPercent) ? self.deployment.minimumHealthyPercent : 50) <= (has(self.deployment.maximumPercent) ? self.deployment.maximumPercent : 100)",
-     "message": "spec.deployment.minimumHealthyPercent must not exceed spec.deployment.maximumPercent"}
+     "message": "spec.scheduling Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance"}
 ]))]
 pub struct DaemonServiceSpec {
     /// The ECS cluster, by name or ARN.

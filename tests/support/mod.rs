@@ -1,0 +1,270 @@
+//! Test support: the AWS emulator (moto, started per test over HTTP) and an ECS cluster
+//! whose hosts join, drain and leave the way EC2 instances running the ECS agent do.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_ecs::types::{Attribute, ContainerInstanceStatus};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const REGION: &str = "eu-west-1";
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the emulator's virtual environment, which `scripts/test` creates.
+fn emulator_python() -> PathBuf {
+    let python = std::env::var_os("ECSFLEET_EMULATOR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/emulator/bin/python"));
+    assert!(
+        python.exists(),
+        "the AWS emulator is not installed at {}: run scripts/test (or scripts/emulator-venv) first",
+        python.display()
+    );
+    python
+}
+
+/// A moto server on a free loopback port, stopped when dropped.
+pub struct Emulator {
+    child: Option<Child>,
+    pub endpoint: String,
+}
+
+impl Emulator {
+    /// Starts the emulator and waits until it answers; panics (never skips) if it cannot.
+    pub fn start() -> Emulator {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(emulator_python())
+            .arg(repo_root().join("tests/emulator/ecsfleet_moto.py"))
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the AWS emulator");
+        let mut emulator = Emulator {
+            child: Some(child),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(Ok(Some(status))) = emulator.child.as_mut().map(|c| c.try_wait()) {
+                panic!("the AWS emulator exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "the AWS emulator did not answer within 60 s on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        emulator
+    }
+
+    /// An emulator somebody else started (scripts/demo); not stopped when dropped.
+    pub fn attach(endpoint: &str) -> Emulator {
+        Emulator {
+            child: None,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// An SDK configuration pointed at the emulator with test credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "ecsfleet-tests"))
+            .load()
+            .await
+    }
+
+    /// The environment a spawned `ecsfleet` process needs to reach the emulator.
+    pub fn process_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+    }
+
+    /// One EC2 Query API call (the ECS agent's host must exist in EC2 before it can
+    /// register). Returns the response body.
+    pub async fn ec2_query(&self, params: &[(&str, &str)]) -> String {
+        let body: String = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "%20")))
+            .collect::<Vec<_>>()
+            .join("&");
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("emulator reachable");
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("request sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("response read");
+        assert!(response.starts_with("HTTP/1.1 200"), "EC2 call failed: {response}");
+        response
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Os {
+    Linux,
+    Windows,
+}
+
+/// An ECS cluster in the emulator, with hosts that join, drain and leave.
+pub struct Cluster {
+    pub name: String,
+    pub ecs: aws_sdk_ecs::Client,
+}
+
+impl Cluster {
+    pub async fn create(emulator: &Emulator, name: &str) -> Cluster {
+        let cluster = Cluster::attach(emulator, name).await;
+        cluster
+            .ecs
+            .create_cluster()
+            .cluster_name(name)
+            .send()
+            .await
+            .expect("cluster created");
+        cluster
+    }
+
+    /// A cluster that already exists.
+    pub async fn attach(emulator: &Emulator, name: &str) -> Cluster {
+        let ecs = aws_sdk_ecs::Client::new(&emulator.sdk_config().await);
+        Cluster { name: name.to_string(), ecs }
+    }
+
+    /// Launches an Amazon Linux EC2 instance and registers it as a container instance,
+    /// as the ECS agent does at boot. Returns the container instance ARN.
+    pub async fn add_instance(&self, emulator: &Emulator) -> String {
+        self.add_host(emulator, Os::Linux).await
+    }
+
+    /// Like `add_instance`, from a Linux or a Windows AMI of the emulator's catalogue
+    /// (ECS derives the `ecs.os-type` attribute from it).
+    pub async fn add_host(&self, emulator: &Emulator, os: Os) -> String {
+        let image = match os {
+            Os::Linux => "ami-760aaa0f",
+            Os::Windows => "ami-12c6146b",
+        };
+        let response = emulator
+            .ec2_query(&[
+                ("Action", "RunInstances"),
+                ("Version", "2016-11-15"),
+                ("ImageId", image),
+                ("InstanceType", "t3.medium"),
+                ("MinCount", "1"),
+                ("MaxCount", "1"),
+            ])
+            .await;
+        let instance_id = response
+            .split("<instanceId>")
+            .nth(1)
+            .and_then(|rest| rest.split("</instanceId>").next())
+            .expect("RunInstances returned an instance ID")
+            .to_string();
+        let document = format!(r#"{{"instanceId": "{instance_id}", "region": "{REGION}"}}"#);
+        self.ecs
+            .register_container_instance()
+            .cluster(&self.name)
+            .instance_identity_document(document)
+            .send()
+            .await
+            .expect("container instance registered")
+            .container_instance()
+            .and_then(|i| i.container_instance_arn())
+            .expect("container instance ARN")
+            .to_string()
+    }
+
+    async fn set_state(&self, arn: &str, status: ContainerInstanceStatus) {
+        self.ecs
+            .update_container_instances_state()
+            .cluster(&self.name)
+            .container_instances(arn)
+            .status(status)
+            .send()
+            .await
+            .expect("container instance state updated");
+    }
+
+    pub async fn drain(&self, arn: &str) {
+        self.set_state(arn, ContainerInstanceStatus::Draining).await;
+    }
+
+    pub async fn activate(&self, arn: &str) {
+        self.set_state(arn, ContainerInstanceStatus::Active).await;
+    }
+
+    /// Puts a custom attribute on one container instance.
+    pub async fn set_attribute(&self, arn: &str, name: &str, value: &str) {
+        self.ecs
+            .put_attributes()
+            .cluster(&self.name)
+            .attributes(
+                Attribute::builder()
+                    .name(name)
+                    .value(value)
+                    .target_id(arn)
+                    .build()
+                    .expect("attribute"),
+            )
+            .send()
+            .await
+            .expect("attribute put");
+    }
+
+    /// The live service, as ECS describes it.
+    pub async fn service(&self, name: &str) -> Option<aws_sdk_ecs::types::Service> {
+        self.ecs
+            .describe_services()
+            .cluster(&self.name)
+            .services(name)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .expect("services described")
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+            .cloned()
+    }
+
+    /// Revisions of a task definition family, oldest first.
+    pub async fn revisions(&self, family: &str) -> Vec<String> {
+        self.ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .send()
+            .await
+            .expect("task definitions listed")
+            .task_definition_arns()
+            .to_vec()
+    }
+}
