@@ -78,6 +78,22 @@ impl Metrics {
 
     /// AWS request attempts so far, by operation name (e.g. `UpdateService`), all outcomes.
     pub fn aws_requests(&self) -> BTreeMap<String, u64> {
+        self.aws_requests_where(|_| true)
+    }
+
+    /// AWS requests that succeeded, by operation name.
+    pub fn successful_aws_requests(&self) -> BTreeMap<String, u64> {
+        self.aws_requests_where(|outcome| outcome == "success")
+    }
+
+    fn aws_requests_where(&self, outcome_matches: impl Fn(&str) -> bool) -> BTreeMap<String, u64> {
+        let label = |labels: &Labels, wanted: &str| {
+            labels
+                .iter()
+                .find(|(name, _)| *name == wanted)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        };
         let registry = self.0.lock().expect("metrics lock");
         let mut by_operation = BTreeMap::new();
         for (labels, count) in registry
@@ -85,13 +101,9 @@ impl Metrics {
             .get("ecsfleet_aws_requests_total")
             .into_iter()
             .flatten()
+            .filter(|(labels, _)| outcome_matches(&label(labels, "outcome")))
         {
-            let operation = labels
-                .iter()
-                .find(|(name, _)| *name == "operation")
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default();
-            *by_operation.entry(operation).or_default() += count;
+            *by_operation.entry(label(labels, "operation")).or_default() += count;
         }
         by_operation
     }
@@ -150,6 +162,8 @@ mod tests {
             "ecsfleet_aws_requests_total{service=\"ECS\",operation=\"UpdateService\",outcome=\"success\"} 2"
         ), "{text}");
         assert!(text.contains("result=\"say \\\"hi\\\"\""), "{text}");
-        assert_eq!(metrics.aws_requests().get("UpdateService"), Some(&2));
+        metrics.count_aws_request("ECS", "UpdateService", "error");
+        assert_eq!(metrics.aws_requests().get("UpdateService"), Some(&3));
+        assert_eq!(metrics.successful_aws_requests().get("UpdateService"), Some(&2));
     }
 }

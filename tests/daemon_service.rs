@@ -1,0 +1,419 @@
+//! DaemonService against the AWS emulator over HTTP: the reconcile the controller and
+//! the CLI share, with every AWS call counted.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ecsfleet::aws::AwsFactory;
+use ecsfleet::daemon_service::DaemonService;
+use ecsfleet::runtime::metrics::Metrics;
+use ecsfleet::runtime::secrets::Secrets;
+use ecsfleet::runtime::{Directory, Env, Managed};
+use ecsfleet::{Error, Reason};
+use support::{Cluster, Emulator, Os};
+
+fn daemon_service(yaml: &str) -> DaemonService {
+    let mut obj: DaemonService = serde_yaml_ng::from_str(yaml).expect("valid YAML");
+    obj.metadata.namespace.get_or_insert_with(|| "monitoring".into());
+    obj.metadata.uid.get_or_insert_with(|| "0b5e2a7c-uid".into());
+    obj.metadata.generation.get_or_insert(1);
+    obj
+}
+
+fn agent(cluster: &str, image: &str) -> DaemonService {
+    daemon_service(&format!(
+        r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: DaemonService
+metadata: {{name: agent}}
+spec:
+  cluster: {cluster}
+  taskDefinition:
+    family: agent-{cluster}
+    containerDefinitions:
+      - {{name: agent, image: "{image}", memory: 128, essential: true}}
+"#
+    ))
+}
+
+/// An environment whose observations are never reused, so each sync sees AWS as it is.
+async fn env(emulator: &Emulator) -> Env {
+    env_with_freshness(emulator, Duration::ZERO).await
+}
+
+async fn env_with_freshness(emulator: &Emulator, freshness: Duration) -> Env {
+    let aws = AwsFactory::from_config(emulator.sdk_config().await, Metrics::default());
+    Env::new(aws, Secrets::Files(BTreeMap::new()), freshness)
+}
+
+/// Syncs and records the status as the controller would, so the next sync knows what
+/// the last one set.
+async fn sync(obj: &mut DaemonService, env: &Env) -> Result<Vec<String>, Error> {
+    let outcome = obj.sync(env).await?;
+    let mut status = outcome.status;
+    status.common.observed_generation = obj.metadata.generation;
+    status.drift_repairs = status.drift_repairs.or(obj.status.as_ref().and_then(|s| s.drift_repairs));
+    obj.status = Some(status);
+    Ok(outcome.applied.iter().map(|c| c.action.clone()).collect())
+}
+
+/// Successful AWS calls other than reads, by operation.
+fn writes(env: &Env) -> BTreeMap<String, u64> {
+    env.metrics()
+        .successful_aws_requests()
+        .into_iter()
+        .filter(|(op, _)| !op.starts_with("Describe") && !op.starts_with("List"))
+        .collect()
+}
+
+async fn cluster_with(emulator: &Emulator, name: &str, hosts: usize) -> (Cluster, Vec<String>) {
+    let cluster = Cluster::create(emulator, name).await;
+    let mut arns = Vec::new();
+    for _ in 0..hosts {
+        arns.push(cluster.add_instance(emulator).await);
+    }
+    (cluster, arns)
+}
+
+#[tokio::test]
+async fn creates_the_service_with_one_task_per_instance() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "create", 3).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("create", "agent:7");
+
+    let actions = sync(&mut obj, &env).await.unwrap();
+    assert_eq!(actions, ["RegisterTaskDefinition", "CreateService"]);
+
+    let service = cluster.service("agent").await.expect("service exists");
+    assert_eq!(service.desired_count(), 3);
+    assert_eq!(service.scheduling_strategy().map(|s| s.as_str()), Some("REPLICA"));
+    let constraints: Vec<_> = service
+        .placement_constraints()
+        .iter()
+        .map(|c| c.r#type().map(|t| t.as_str().to_string()))
+        .collect();
+    assert_eq!(constraints, [Some("distinctInstance".to_string())]);
+    let tags: BTreeMap<_, _> = service
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect();
+    assert_eq!(tags.get("ecsfleet.dev/owner"), Some(&"monitoring/agent"));
+    assert_eq!(tags.get("ecsfleet.dev/uid"), Some(&"0b5e2a7c-uid"));
+
+    let status = obj.status.as_ref().unwrap();
+    assert_eq!(status.matching_instances, Some(3));
+    assert_eq!(status.desired_count, Some(3));
+    assert!(status.task_definition_arn.as_deref().unwrap().ends_with("task-definition/agent-create:1"));
+}
+
+#[tokio::test]
+async fn in_sync_resync_makes_no_write_call_and_registers_nothing() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "steady", 2).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("steady", "agent:7");
+    sync(&mut obj, &env).await.unwrap();
+    let writes_after_create = writes(&env);
+
+    for _ in 0..3 {
+        assert_eq!(sync(&mut obj, &env).await.unwrap(), Vec::<String>::new());
+    }
+    assert_eq!(writes(&env), writes_after_create, "a resync in sync must not write");
+    assert_eq!(cluster.revisions("agent-steady").await.len(), 1);
+    let outcome = obj.sync(&env).await.unwrap();
+    assert!(outcome.readiness.ready, "{:?}", outcome.readiness);
+}
+
+#[tokio::test]
+async fn desired_count_follows_instances_joining_and_draining() {
+    let emulator = Emulator::start();
+    let (cluster, arns) = cluster_with(&emulator, "follow", 2).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("follow", "agent:7");
+    sync(&mut obj, &env).await.unwrap();
+
+    cluster.add_instance(&emulator).await;
+    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["UpdateService"]);
+    assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 3);
+
+    cluster.drain(&arns[0]).await;
+    sync(&mut obj, &env).await.unwrap();
+    assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 2);
+    assert_eq!(obj.status.as_ref().unwrap().matching_instances, Some(2));
+    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, None, "following the cluster is not drift");
+
+    cluster.activate(&arns[0]).await;
+    sync(&mut obj, &env).await.unwrap();
+    assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 3);
+}
+
+#[tokio::test]
+async fn instance_filter_counts_only_matching_hosts() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "mixed", 2).await;
+    cluster.add_host(&emulator, Os::Windows).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("mixed", "agent:7");
+    obj.spec.instance_filter = Some("attribute:ecs.os-type == linux".into());
+    sync(&mut obj, &env).await.unwrap();
+    let service = cluster.service("agent").await.unwrap();
+    assert_eq!(service.desired_count(), 2);
+    let member_of: Vec<_> = service
+        .placement_constraints()
+        .iter()
+        .filter_map(|c| c.expression())
+        .collect();
+    assert_eq!(member_of, ["attribute:ecs.os-type == linux"]);
+}
+
+#[tokio::test]
+async fn hand_edited_desired_count_and_task_definition_are_repaired() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "drift", 2).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("drift", "agent:7");
+    sync(&mut obj, &env).await.unwrap();
+
+    cluster
+        .ecs
+        .update_service()
+        .cluster("drift")
+        .service("agent")
+        .desired_count(9)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["UpdateService"]);
+    assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 2);
+    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(1));
+
+    // Somebody registers a revision by hand and points the service at it.
+    let foreign = cluster
+        .ecs
+        .register_task_definition()
+        .family("agent-drift")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("agent")
+                .image("evil:latest")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    cluster
+        .ecs
+        .update_service()
+        .cluster("drift")
+        .service("agent")
+        .task_definition(&foreign)
+        .send()
+        .await
+        .unwrap();
+    sync(&mut obj, &env).await.unwrap();
+    let live = cluster.service("agent").await.unwrap();
+    assert_ne!(live.task_definition(), Some(foreign.as_str()));
+    assert!(live.task_definition().unwrap().ends_with("agent-drift:3"), "{live:?}");
+}
+
+#[tokio::test]
+async fn changed_image_registers_and_rolls_out_a_new_revision() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "rollout", 2).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("rollout", "agent:7.59");
+    sync(&mut obj, &env).await.unwrap();
+
+    let mut updated = agent("rollout", "agent:7.60");
+    updated.metadata.generation = Some(2);
+    updated.status = obj.status.clone();
+    assert_eq!(
+        sync(&mut updated, &env).await.unwrap(),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    assert_eq!(cluster.revisions("agent-rollout").await.len(), 2);
+    let live = cluster.service("agent").await.unwrap();
+    assert!(live.task_definition().unwrap().ends_with("agent-rollout:2"));
+    assert_eq!(updated.status.as_ref().unwrap().drift_repairs, None);
+
+    // The same definition again: nothing new is registered.
+    assert_eq!(sync(&mut updated, &env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(cluster.revisions("agent-rollout").await.len(), 2);
+}
+
+#[tokio::test]
+async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "remove", 2).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("remove", "agent:7");
+    sync(&mut obj, &env).await.unwrap();
+
+    let steps: Vec<_> = obj.cleanup(&env).await.unwrap().into_iter().map(|c| c.action).collect();
+    assert_eq!(steps, ["UpdateService", "DeleteService"]);
+    assert!(cluster.service("agent").await.is_none());
+    assert!(obj.cleanup(&env).await.unwrap().is_empty(), "deleting again is a no-op");
+}
+
+#[tokio::test]
+async fn existing_service_is_refused_unless_adopt_existing() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "adopt", 2).await;
+    let env = env(&emulator).await;
+    // A service created by hand, with a revision registered by hand.
+    let mut earlier = agent("adopt", "agent:6");
+    earlier.metadata.uid = Some("someone-by-hand".into());
+    sync(&mut earlier, &env).await.unwrap();
+    cluster
+        .ecs
+        .untag_resource()
+        .resource_arn(earlier.status.as_ref().unwrap().service_arn.clone().unwrap())
+        .tag_keys("ecsfleet.dev/owner")
+        .tag_keys("ecsfleet.dev/uid")
+        .send()
+        .await
+        .unwrap();
+    let writes_before = writes(&env);
+
+    let mut obj = agent("adopt", "agent:7");
+    let error = sync(&mut obj, &env).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
+    assert_eq!(writes(&env), writes_before, "a refused object writes nothing");
+    assert_eq!(cluster.revisions("agent-adopt").await.len(), 1);
+    // Deleting the refused object leaves the service alone.
+    assert_eq!(obj.cleanup(&env).await.unwrap()[0].action, "LeaveService");
+    assert!(cluster.service("agent").await.is_some());
+
+    obj.spec.common.adopt_existing = true;
+    let actions = sync(&mut obj, &env).await.unwrap();
+    assert_eq!(actions, ["AdoptService", "RegisterTaskDefinition", "UpdateService"]);
+    let tags = cluster.service("agent").await.unwrap().tags().to_vec();
+    assert!(tags.iter().any(|t| t.key() == Some("ecsfleet.dev/uid") && t.value() == Some("0b5e2a7c-uid")));
+}
+
+#[tokio::test]
+async fn service_of_another_object_is_never_modified() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "owned", 1).await;
+    let env = env(&emulator).await;
+    let mut first = agent("owned", "agent:7");
+    sync(&mut first, &env).await.unwrap();
+
+    let mut second = agent("owned", "agent:8");
+    second.metadata.namespace = Some("other-team".into());
+    second.spec.common.adopt_existing = true;
+    let writes_before = writes(&env);
+    let error = sync(&mut second, &env).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::OwnedByOther, "{error}");
+    assert!(error.to_string().contains("monitoring/agent"), "{error}");
+    assert_eq!(writes(&env), writes_before);
+    assert!(second.cleanup(&env).await.unwrap()[0].action == "LeaveService");
+    assert!(cluster.service("agent").await.is_some());
+}
+
+#[tokio::test]
+async fn invalid_specs_write_nothing_and_name_the_field() {
+    let emulator = Emulator::start();
+    cluster_with(&emulator, "bad", 1).await;
+    let env = env(&emulator).await;
+    let cases = [
+        ("taskDefinition: {}", "spec.taskDefinition"),
+        (
+            "taskDefinition: {arn: 'x:1', family: f, containerDefinitions: [{name: a, image: i}]}",
+            "spec.taskDefinition",
+        ),
+        ("taskDefinition: {arn: 'missing:1'}", "spec.taskDefinition.arn"),
+        (
+            "taskDefinition: {family: f, containerDefinitions: [{name: a, image: i, memory: 64, bogus: 1}]}",
+            "spec.taskDefinition.containerDefinitions[0].bogus",
+        ),
+        (
+            "instanceFilter: 'attribute:x ==='\n  taskDefinition: {arn: 'x:1'}",
+            "spec.instanceFilter",
+        ),
+        // ECS itself refuses: a container without any memory setting.
+        (
+            "taskDefinition: {family: nomem, containerDefinitions: [{name: a, image: i}]}",
+            "spec.taskDefinition",
+        ),
+    ];
+    for (spec, field) in cases {
+        let mut obj = daemon_service(&format!(
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: bad}}\nspec:\n  cluster: bad\n  {spec}\n"
+        ));
+        let error = sync(&mut obj, &env).await.unwrap_err();
+        assert_eq!(error.reason(), Reason::InvalidSpec, "{spec}: {error}");
+        assert!(!error.is_retryable());
+        assert!(error.to_string().starts_with(field), "{spec}: {error}");
+    }
+    assert_eq!(writes(&env), BTreeMap::new(), "invalid specs must not write");
+}
+
+#[tokio::test]
+async fn missing_cluster_is_retryable_and_named() {
+    let emulator = Emulator::start();
+    let env = env(&emulator).await;
+    let mut obj = agent("nowhere", "agent:7");
+    let error = sync(&mut obj, &env).await.unwrap_err();
+    assert!(error.is_retryable());
+    assert!(error.to_string().contains("nowhere (spec.cluster) does not exist"), "{error}");
+    assert_eq!(writes(&env), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn one_observation_serves_every_daemon_service_of_a_cluster() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "shared", 3).await;
+    let mut objects: Vec<DaemonService> = (0..4)
+        .map(|i| {
+            let mut obj = agent("shared", "agent:7");
+            obj.metadata.name = Some(format!("agent-{i}"));
+            obj.metadata.uid = Some(format!("uid-{i}"));
+            obj
+        })
+        .collect();
+    let setup = env(&emulator).await;
+    for obj in &mut objects {
+        sync(obj, &setup).await.unwrap();
+    }
+    for i in 0..4 {
+        assert_eq!(cluster.service(&format!("agent-{i}")).await.unwrap().desired_count(), 3);
+    }
+
+    // A resync of all four within one freshness window, as the controller does.
+    let mut env = env_with_freshness(&emulator, Duration::from_secs(300)).await;
+    env.daemon_services = Directory::Fixed(Arc::new(objects.clone()));
+    for obj in &mut objects {
+        assert!(sync(obj, &env).await.unwrap().is_empty());
+    }
+    let calls = env.metrics().aws_requests();
+    assert_eq!(calls.get("ListContainerInstances"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("DescribeContainerInstances"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("DescribeServices"), Some(&1), "four services in one call: {calls:?}");
+    assert_eq!(calls.get("DescribeTaskDefinition"), Some(&1), "one family: {calls:?}");
+    assert_eq!(writes(&env), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn daemon_scheduling_uses_the_native_strategy() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "native", 2).await;
+    let env = env(&emulator).await;
+    let mut obj = agent("native", "agent:7");
+    obj.spec.scheduling = ecsfleet::daemon_service::Scheduling::Daemon;
+    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["RegisterTaskDefinition", "CreateService"]);
+    let service = cluster.service("agent").await.unwrap();
+    assert_eq!(service.scheduling_strategy().map(|s| s.as_str()), Some("DAEMON"));
+    assert!(sync(&mut obj, &env).await.unwrap().is_empty());
+}
