@@ -88,7 +88,10 @@ pub struct Owner {
 
 impl Owner {
     pub fn from_meta(meta: &ObjectMeta) -> Self {
-        let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
+        let namespace = meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
         let name = meta.name.clone().unwrap_or_default();
         let uid = meta
             .uid
@@ -179,7 +182,9 @@ mod tests {
         let mut other = owner();
         other.name = "someone-else".into();
         let error = owner().claim("svc", &other.tags(), true).unwrap_err();
-        assert!(matches!(error, Error::OwnedByOther { ref owner, .. } if owner == "ns/someone-else"));
+        assert!(
+            matches!(error, Error::OwnedByOther { ref owner, .. } if owner == "ns/someone-else")
+        );
     }
 
     #[test]
@@ -187,7 +192,10 @@ mod tests {
         let mut earlier = owner();
         earlier.uid = "u-0".into();
         assert!(owner().claim("svc", &earlier.tags(), false).is_err());
-        assert_eq!(owner().claim("svc", &earlier.tags(), true).unwrap(), Claim::Adopt);
+        assert_eq!(
+            owner().claim("svc", &earlier.tags(), true).unwrap(),
+            Claim::Adopt
+        );
     }
 
     #[test]

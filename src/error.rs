@@ -43,11 +43,15 @@ pub enum Error {
     InvalidSpec { field: String, message: String },
 
     /// The AWS resource exists, is not tagged as ours, and `adoptExisting` is false.
-    #[error("{resource} already exists and is not managed by ecsfleet; set spec.adoptExisting: true to adopt it")]
+    #[error(
+        "{resource} already exists and is not managed by ecsfleet; set spec.adoptExisting: true to adopt it"
+    )]
     AlreadyExists { resource: String },
 
     /// The AWS resource is tagged as belonging to another object.
-    #[error("{resource} is owned by {owner}; ecsfleet never modifies a resource owned by another object")]
+    #[error(
+        "{resource} is owned by {owner}; ecsfleet never modifies a resource owned by another object"
+    )]
     OwnedByOther { resource: String, owner: String },
 
     /// AWS refused the call for lack of permission.

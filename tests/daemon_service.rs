@@ -17,8 +17,12 @@ use support::{Cluster, Emulator, Os};
 
 fn daemon_service(yaml: &str) -> DaemonService {
     let mut obj: DaemonService = serde_yaml_ng::from_str(yaml).expect("valid YAML");
-    obj.metadata.namespace.get_or_insert_with(|| "monitoring".into());
-    obj.metadata.uid.get_or_insert_with(|| "0b5e2a7c-uid".into());
+    obj.metadata
+        .namespace
+        .get_or_insert_with(|| "monitoring".into());
+    obj.metadata
+        .uid
+        .get_or_insert_with(|| "0b5e2a7c-uid".into());
     obj.metadata.generation.get_or_insert(1);
     obj
 }
@@ -55,7 +59,9 @@ async fn sync(obj: &mut DaemonService, env: &Env) -> Result<Vec<String>, Error> 
     let outcome = obj.sync(env).await?;
     let mut status = outcome.status;
     status.common.observed_generation = obj.metadata.generation;
-    status.drift_repairs = status.drift_repairs.or(obj.status.as_ref().and_then(|s| s.drift_repairs));
+    status.drift_repairs = status
+        .drift_repairs
+        .or(obj.status.as_ref().and_then(|s| s.drift_repairs));
     obj.status = Some(status);
     Ok(outcome.applied.iter().map(|c| c.action.clone()).collect())
 }
@@ -90,7 +96,10 @@ async fn creates_the_service_with_one_task_per_instance() {
 
     let service = cluster.service("agent").await.expect("service exists");
     assert_eq!(service.desired_count(), 3);
-    assert_eq!(service.scheduling_strategy().map(|s| s.as_str()), Some("REPLICA"));
+    assert_eq!(
+        service.scheduling_strategy().map(|s| s.as_str()),
+        Some("REPLICA")
+    );
     let constraints: Vec<_> = service
         .placement_constraints()
         .iter()
@@ -108,7 +117,13 @@ async fn creates_the_service_with_one_task_per_instance() {
     let status = obj.status.as_ref().unwrap();
     assert_eq!(status.matching_instances, Some(3));
     assert_eq!(status.desired_count, Some(3));
-    assert!(status.task_definition_arn.as_deref().unwrap().ends_with("task-definition/agent-create:1"));
+    assert!(
+        status
+            .task_definition_arn
+            .as_deref()
+            .unwrap()
+            .ends_with("task-definition/agent-create:1")
+    );
 }
 
 #[tokio::test]
@@ -123,7 +138,11 @@ async fn in_sync_resync_makes_no_write_call_and_registers_nothing() {
     for _ in 0..3 {
         assert_eq!(sync(&mut obj, &env).await.unwrap(), Vec::<String>::new());
     }
-    assert_eq!(writes(&env), writes_after_create, "a resync in sync must not write");
+    assert_eq!(
+        writes(&env),
+        writes_after_create,
+        "a resync in sync must not write"
+    );
     assert_eq!(cluster.revisions("agent-steady").await.len(), 1);
     let outcome = obj.sync(&env).await.unwrap();
     assert!(outcome.readiness.ready, "{:?}", outcome.readiness);
@@ -145,7 +164,11 @@ async fn desired_count_follows_instances_joining_and_draining() {
     sync(&mut obj, &env).await.unwrap();
     assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 2);
     assert_eq!(obj.status.as_ref().unwrap().matching_instances, Some(2));
-    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, None, "following the cluster is not drift");
+    assert_eq!(
+        obj.status.as_ref().unwrap().drift_repairs,
+        None,
+        "following the cluster is not drift"
+    );
 
     cluster.activate(&arns[0]).await;
     sync(&mut obj, &env).await.unwrap();
@@ -224,7 +247,10 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
     sync(&mut obj, &env).await.unwrap();
     let live = cluster.service("agent").await.unwrap();
     assert_ne!(live.task_definition(), Some(foreign.as_str()));
-    assert!(live.task_definition().unwrap().ends_with("agent-drift:3"), "{live:?}");
+    assert!(
+        live.task_definition().unwrap().ends_with("agent-drift:3"),
+        "{live:?}"
+    );
 }
 
 #[tokio::test]
@@ -248,7 +274,10 @@ async fn changed_image_registers_and_rolls_out_a_new_revision() {
     assert_eq!(updated.status.as_ref().unwrap().drift_repairs, None);
 
     // The same definition again: nothing new is registered.
-    assert_eq!(sync(&mut updated, &env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        sync(&mut updated, &env).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(cluster.revisions("agent-rollout").await.len(), 2);
 }
 
@@ -260,10 +289,19 @@ async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
     let mut obj = agent("remove", "agent:7");
     sync(&mut obj, &env).await.unwrap();
 
-    let steps: Vec<_> = obj.cleanup(&env).await.unwrap().into_iter().map(|c| c.action).collect();
+    let steps: Vec<_> = obj
+        .cleanup(&env)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.action)
+        .collect();
     assert_eq!(steps, ["UpdateService", "DeleteService"]);
     assert!(cluster.service("agent").await.is_none());
-    assert!(obj.cleanup(&env).await.unwrap().is_empty(), "deleting again is a no-op");
+    assert!(
+        obj.cleanup(&env).await.unwrap().is_empty(),
+        "deleting again is a no-op"
+    );
 }
 
 #[tokio::test]
@@ -278,7 +316,15 @@ async fn existing_service_is_refused_unless_adopt_existing() {
     cluster
         .ecs
         .untag_resource()
-        .resource_arn(earlier.status.as_ref().unwrap().service_arn.clone().unwrap())
+        .resource_arn(
+            earlier
+                .status
+                .as_ref()
+                .unwrap()
+                .service_arn
+                .clone()
+                .unwrap(),
+        )
         .tag_keys("ecsfleet.dev/owner")
         .tag_keys("ecsfleet.dev/uid")
         .send()
@@ -289,7 +335,11 @@ async fn existing_service_is_refused_unless_adopt_existing() {
     let mut obj = agent("adopt", "agent:7");
     let error = sync(&mut obj, &env).await.unwrap_err();
     assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
-    assert_eq!(writes(&env), writes_before, "a refused object writes nothing");
+    assert_eq!(
+        writes(&env),
+        writes_before,
+        "a refused object writes nothing"
+    );
     assert_eq!(cluster.revisions("agent-adopt").await.len(), 1);
     // Deleting the refused object leaves the service alone.
     assert_eq!(obj.cleanup(&env).await.unwrap()[0].action, "LeaveService");
@@ -297,9 +347,15 @@ async fn existing_service_is_refused_unless_adopt_existing() {
 
     obj.spec.common.adopt_existing = true;
     let actions = sync(&mut obj, &env).await.unwrap();
-    assert_eq!(actions, ["AdoptService", "RegisterTaskDefinition", "UpdateService"]);
+    assert_eq!(
+        actions,
+        ["AdoptService", "RegisterTaskDefinition", "UpdateService"]
+    );
     let tags = cluster.service("agent").await.unwrap().tags().to_vec();
-    assert!(tags.iter().any(|t| t.key() == Some("ecsfleet.dev/uid") && t.value() == Some("0b5e2a7c-uid")));
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == Some("ecsfleet.dev/uid") && t.value() == Some("0b5e2a7c-uid"))
+    );
 }
 
 #[tokio::test]
@@ -333,7 +389,10 @@ async fn invalid_specs_write_nothing_and_name_the_field() {
             "taskDefinition: {arn: 'x:1', family: f, containerDefinitions: [{name: a, image: i}]}",
             "spec.taskDefinition",
         ),
-        ("taskDefinition: {arn: 'missing:1'}", "spec.taskDefinition.arn"),
+        (
+            "taskDefinition: {arn: 'missing:1'}",
+            "spec.taskDefinition.arn",
+        ),
         (
             "taskDefinition: {family: f, containerDefinitions: [{name: a, image: i, memory: 64, bogus: 1}]}",
             "spec.taskDefinition.containerDefinitions[0].bogus",
@@ -357,7 +416,11 @@ async fn invalid_specs_write_nothing_and_name_the_field() {
         assert!(!error.is_retryable());
         assert!(error.to_string().starts_with(field), "{spec}: {error}");
     }
-    assert_eq!(writes(&env), BTreeMap::new(), "invalid specs must not write");
+    assert_eq!(
+        writes(&env),
+        BTreeMap::new(),
+        "invalid specs must not write"
+    );
 }
 
 #[tokio::test]
@@ -367,7 +430,12 @@ async fn missing_cluster_is_retryable_and_named() {
     let mut obj = agent("nowhere", "agent:7");
     let error = sync(&mut obj, &env).await.unwrap_err();
     assert!(error.is_retryable());
-    assert!(error.to_string().contains("nowhere (spec.cluster) does not exist"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("nowhere (spec.cluster) does not exist"),
+        "{error}"
+    );
     assert_eq!(writes(&env), BTreeMap::new());
 }
 
@@ -388,7 +456,14 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
         sync(obj, &setup).await.unwrap();
     }
     for i in 0..4 {
-        assert_eq!(cluster.service(&format!("agent-{i}")).await.unwrap().desired_count(), 3);
+        assert_eq!(
+            cluster
+                .service(&format!("agent-{i}"))
+                .await
+                .unwrap()
+                .desired_count(),
+            3
+        );
     }
 
     // A resync of all four within one freshness window, as the controller does.
@@ -399,9 +474,21 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
     }
     let calls = env.metrics().aws_requests();
     assert_eq!(calls.get("ListContainerInstances"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("DescribeContainerInstances"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("DescribeServices"), Some(&1), "four services in one call: {calls:?}");
-    assert_eq!(calls.get("DescribeTaskDefinition"), Some(&1), "one family: {calls:?}");
+    assert_eq!(
+        calls.get("DescribeContainerInstances"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("DescribeServices"),
+        Some(&1),
+        "four services in one call: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("DescribeTaskDefinition"),
+        Some(&1),
+        "one family: {calls:?}"
+    );
     assert_eq!(writes(&env), BTreeMap::new());
 }
 
@@ -412,8 +499,14 @@ async fn daemon_scheduling_uses_the_native_strategy() {
     let env = env(&emulator).await;
     let mut obj = agent("native", "agent:7");
     obj.spec.scheduling = ecsfleet::daemon_service::Scheduling::Daemon;
-    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["RegisterTaskDefinition", "CreateService"]);
+    assert_eq!(
+        sync(&mut obj, &env).await.unwrap(),
+        ["RegisterTaskDefinition", "CreateService"]
+    );
     let service = cluster.service("agent").await.unwrap();
-    assert_eq!(service.scheduling_strategy().map(|s| s.as_str()), Some("DAEMON"));
+    assert_eq!(
+        service.scheduling_strategy().map(|s| s.as_str()),
+        Some("DAEMON")
+    );
     assert!(sync(&mut obj, &env).await.unwrap().is_empty());
 }

@@ -48,7 +48,11 @@ where
     match &error {
         SdkError::ServiceError(service_error) => {
             let code = service_error.err().code().unwrap_or("Unknown").to_string();
-            let message = service_error.err().message().unwrap_or_default().to_string();
+            let message = service_error
+                .err()
+                .message()
+                .unwrap_or_default()
+                .to_string();
             let status = service_error.raw().status().as_u16();
             if ACCESS_DENIED_CODES.contains(&code.as_str()) || status == 403 {
                 return Error::AccessDenied {

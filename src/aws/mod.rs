@@ -128,9 +128,7 @@ impl AwsFactory {
             .clone()
             .or_else(|| self.base.region().map(|r| r.to_string()))
             .ok_or_else(|| {
-                Error::Config(
-                    "no AWS region: set spec.region, --region or AWS_REGION".to_string(),
-                )
+                Error::Config("no AWS region: set spec.region, --region or AWS_REGION".to_string())
             })?;
         let key = ClientKey {
             region: region.clone(),
@@ -162,7 +160,10 @@ impl AwsFactory {
     /// The base configuration re-targeted at a region and, when asked, an assumed role.
     /// The HTTP client (and so the connection pool) is the base configuration's.
     async fn config_for(&self, region: &str, target: &AwsTarget) -> SdkConfig {
-        let mut builder = self.base.to_builder().region(Region::new(region.to_string()));
+        let mut builder = self
+            .base
+            .to_builder()
+            .region(Region::new(region.to_string()));
         if let Some(role) = &target.assume_role_arn {
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
                 .session_name("ecsfleet")

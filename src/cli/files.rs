@@ -42,7 +42,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded> {
 }
 
 fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
-    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let (api_version, kind) = (field("apiVersion"), field("kind"));
     let parse_error = |e: serde_json::Error| Error::Input {
         path: where_.to_string(),
@@ -51,12 +57,18 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
     match (api_version.as_str(), kind.as_str()) {
         ("ecsfleet.dev/v1alpha1", "DaemonService") => {
             let mut obj: DaemonService = serde_json::from_value(value).map_err(parse_error)?;
-            obj.metadata.namespace.get_or_insert_with(|| "default".to_string());
+            obj.metadata
+                .namespace
+                .get_or_insert_with(|| "default".to_string());
             loaded.objects.push(Object::DaemonService(obj));
         }
         ("v1", "Secret") => {
             let secret: Secret = serde_json::from_value(value).map_err(parse_error)?;
-            let namespace = secret.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+            let namespace = secret
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
             let name = secret.metadata.name.clone().unwrap_or_default();
             loaded.secrets.insert((namespace, name), secret);
         }

@@ -22,7 +22,11 @@ use crate::runtime::{Directory, Env, Managed, PlannedChange};
 use crate::{Error, Result};
 
 #[derive(Debug, Parser)]
-#[command(name = "ecsfleet", version, about = "Keeps AWS infrastructure in the shape declared by Kubernetes custom resources")]
+#[command(
+    name = "ecsfleet",
+    version,
+    about = "Keeps AWS infrastructure in the shape declared by Kubernetes custom resources"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -112,7 +116,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .map(|at| text.split_at(at))
         .unwrap_or((text, "s"));
-    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 60s"))?;
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 60s"))?;
     let seconds = match unit {
         "s" => value,
         "m" => value * 60,
@@ -152,7 +158,9 @@ impl Object {
 }
 
 /// The CRDs, in the order of `crds/`.
-pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
     vec![DaemonService::crd()]
 }
 
@@ -193,7 +201,11 @@ enum Verb {
 async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
     let loaded = files::load(&args.paths)?;
     let aws = AwsFactory::load(&args.aws.settings(), Metrics::default()).await;
-    let mut env = Env::new(aws, Secrets::Files(loaded.secrets), Duration::from_secs(300));
+    let mut env = Env::new(
+        aws,
+        Secrets::Files(loaded.secrets),
+        Duration::from_secs(300),
+    );
     env.daemon_services = Directory::Fixed(Arc::new(
         loaded
             .objects
@@ -260,7 +272,10 @@ async fn run_one<K: Managed>(
 fn print_reports(reports: &[Report], output: Output, verb: Verb) {
     if output == Output::Json {
         let document = serde_json::json!({ "resources": reports });
-        println!("{}", serde_json::to_string_pretty(&document).expect("reports serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("reports serialize")
+        );
         return;
     }
     for report in reports {
@@ -287,14 +302,16 @@ fn print_reports(reports: &[Report], output: Output, verb: Verb) {
     }
 }
 
-/// `key=value` pairs of the status's scalar fields.
+/// `key=value` pairs of the status's short scalar fields (`--output json` has them all).
 fn summarize(status: &serde_json::Value) -> String {
     status
         .as_object()
         .map(|fields| {
             fields
                 .iter()
-                .filter(|(_, v)| v.is_string() || v.is_number())
+                .filter(|(_, v)| {
+                    v.is_number() || v.as_str().is_some_and(|s| !s.starts_with("arn:"))
+                })
                 .map(|(k, v)| match v {
                     serde_json::Value::String(s) => format!("{k}={s}"),
                     other => format!("{k}={other}"),
@@ -366,7 +383,10 @@ fn write_crds(out_dir: Option<&std::path::Path>) -> Result<ExitCode> {
         }
         Some(dir) => {
             for crd in &crds {
-                let path = dir.join(format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd")));
+                let path = dir.join(format!(
+                    "{}.yaml",
+                    crd.metadata.name.as_deref().unwrap_or("crd")
+                ));
                 std::fs::write(&path, crd_yaml(crd)).map_err(|e| Error::Input {
                     path: path.display().to_string(),
                     message: e.to_string(),

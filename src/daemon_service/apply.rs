@@ -3,15 +3,15 @@
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentConfiguration,
-    LaunchType, NetworkConfiguration, PlacementConstraint, PlacementConstraintType,
-    PropagateTags, SchedulingStrategy, Tag,
+    LaunchType, NetworkConfiguration, PlacementConstraint, PlacementConstraintType, PropagateTags,
+    SchedulingStrategy, Tag,
 };
 use sha2::{Digest, Sha256};
 
-use super::{DaemonService, Scheduling};
 use super::observe::{ClusterKey, ObservedService, observed_service};
 use super::plan::{Change, Desired, DesiredTaskDefinition, ServiceUpdate, TaskDefinitionRef};
 use super::task_definition::DIGEST_TAG;
+use super::{DaemonService, Scheduling};
 use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
 use crate::runtime::{Env, PlannedChange};
 use crate::{Error, Result};
@@ -79,10 +79,11 @@ pub async fn apply(
 fn resolve(reference: &TaskDefinitionRef, applied: &Applied) -> Result<String> {
     match reference {
         TaskDefinitionRef::Existing(arn) => Ok(arn.clone()),
-        TaskDefinitionRef::Registered => applied
-            .registered_task_definition
-            .clone()
-            .ok_or_else(|| Error::NotReady("the new task definition revision is not registered".into())),
+        TaskDefinitionRef::Registered => {
+            applied.registered_task_definition.clone().ok_or_else(|| {
+                Error::NotReady("the new task definition revision is not registered".into())
+            })
+        }
     }
 }
 
@@ -131,7 +132,8 @@ async fn register_task_definition(
                 "spec.taskDefinition",
                 format!(
                     "ECS refused the task definition: {}",
-                    aws_sdk_ecs::error::ProvideErrorMetadata::message(&error).unwrap_or("no reason given")
+                    aws_sdk_ecs::error::ProvideErrorMetadata::message(&error)
+                        .unwrap_or("no reason given")
                 ),
             ),
             _ => aws_error("ECS", "RegisterTaskDefinition", error),
@@ -190,7 +192,9 @@ fn network_configuration(network: &super::NetworkConfiguration) -> Result<Networ
         })
         .build()
         .map_err(|e| Error::invalid("spec.networkConfiguration", e.to_string()))?;
-    Ok(NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build())
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(awsvpc)
+        .build())
 }
 
 /// A client token that makes a retried create idempotent: the same object creating the
@@ -218,7 +222,9 @@ async fn create_service(
             Scheduling::Daemon => SchedulingStrategy::Daemon,
         })
         .set_desired_count(desired_count)
-        .set_placement_constraints(Some(placement_constraints(&desired.placement_constraints())))
+        .set_placement_constraints(Some(placement_constraints(
+            &desired.placement_constraints(),
+        )))
         .deployment_configuration(deployment_configuration(
             desired.deployment.minimum_healthy_percent,
             desired.deployment.maximum_percent,
@@ -234,16 +240,20 @@ async fn create_service(
     if let Some(network) = &desired.network_configuration {
         request = request.network_configuration(network_configuration(network)?);
     }
-    let response = request.send().await.map_err(|error| match error_code(&error) {
-        Some("InvalidParameterException") => Error::invalid(
-            "spec",
-            format!(
-                "ECS refused to create the service: {}",
-                aws_sdk_ecs::error::ProvideErrorMetadata::message(&error).unwrap_or("no reason given")
+    let response = request
+        .send()
+        .await
+        .map_err(|error| match error_code(&error) {
+            Some("InvalidParameterException") => Error::invalid(
+                "spec",
+                format!(
+                    "ECS refused to create the service: {}",
+                    aws_sdk_ecs::error::ProvideErrorMetadata::message(&error)
+                        .unwrap_or("no reason given")
+                ),
             ),
-        ),
-        _ => aws_error("ECS", "CreateService", error),
-    })?;
+            _ => aws_error("ECS", "CreateService", error),
+        })?;
     response
         .service()
         .map(observed_service)
@@ -292,7 +302,10 @@ async fn update_service(
 
 /// Deletes the service: scale to zero, then delete with force. A service that is gone,
 /// or that is not this object's, counts as done (the latter is left untouched).
-pub async fn delete_service(obj: &DaemonService, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
+pub async fn delete_service(
+    obj: &DaemonService,
+    clients: &AccountClients,
+) -> Result<Vec<PlannedChange>> {
     let cluster = &obj.spec.cluster;
     let name = obj.service_name();
     let described = clients
@@ -334,7 +347,10 @@ pub async fn delete_service(obj: &DaemonService, clients: &AccountClients) -> Re
             Ok(_) => changes.push(PlannedChange {
                 action: "UpdateService".into(),
                 target: "service".into(),
-                detail: format!("desiredCount {} -> 0 before deletion", service.desired_count),
+                detail: format!(
+                    "desiredCount {} -> 0 before deletion",
+                    service.desired_count
+                ),
             }),
             Err(error) if is_gone(&error) => return Ok(changes),
             Err(error) => return Err(aws_error("ECS", "UpdateService", error)),
@@ -361,7 +377,10 @@ pub async fn delete_service(obj: &DaemonService, clients: &AccountClients) -> Re
 }
 
 fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
-    error: &aws_sdk_ecs::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    error: &aws_sdk_ecs::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
 ) -> bool {
     matches!(
         error_code(error),

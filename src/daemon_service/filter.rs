@@ -87,7 +87,7 @@ impl Expr {
             Expr::Not(e) => !e.matches(instance),
             Expr::Exists(subject) => value_of(subject, instance).is_some(),
             Expr::In(subject, values) => {
-                value_of(subject, instance).is_some_and(|v| values.iter().any(|x| *x == v))
+                value_of(subject, instance).is_some_and(|v| values.contains(&v))
             }
             Expr::Compare(subject, op, expected) => match value_of(subject, instance) {
                 None => matches!(op, Op::Ne | Op::NotLike),
@@ -308,7 +308,11 @@ impl Parser {
         loop {
             match self.next() {
                 Some(Token::Word(value)) => values.push(value),
-                other => return Err(ParseError(format!("expected a list value, found {other:?}"))),
+                other => {
+                    return Err(ParseError(format!(
+                        "expected a list value, found {other:?}"
+                    )));
+                }
             }
             match self.next() {
                 Some(Token::Comma) => continue,
@@ -368,13 +372,25 @@ mod tests {
             ("attribute:ecs.instance-type =~ t3.*", true),
             ("attribute:ecs.instance-type !~ t3.*", false),
             ("attribute:ecs.instance-type =~ *.large", true),
-            ("attribute:ecs.availability-zone in [eu-west-1a, eu-west-1b]", true),
+            (
+                "attribute:ecs.availability-zone in [eu-west-1a, eu-west-1b]",
+                true,
+            ),
             ("attribute:ecs.availability-zone not in [eu-west-1a]", false),
             ("attribute:gpu exists", false),
             ("attribute:gpu !exists", true),
-            ("attribute:ecs.os-type == linux and attribute:gpu exists", false),
-            ("attribute:ecs.os-type == windows or ec2InstanceId == i-123", true),
-            ("not (attribute:ecs.os-type == windows) && agentConnected == true", true),
+            (
+                "attribute:ecs.os-type == linux and attribute:gpu exists",
+                false,
+            ),
+            (
+                "attribute:ecs.os-type == windows or ec2InstanceId == i-123",
+                true,
+            ),
+            (
+                "not (attribute:ecs.os-type == windows) && agentConnected == true",
+                true,
+            ),
             ("runningTasksCount >= 2 and runningTasksCount < 3", true),
             ("runningTasksCount > 10", false),
             ("attribute:ecs.os-type == 'linux'", true),
@@ -409,7 +425,10 @@ mod tests {
             "hostname == x",
             "attribute:a == 'b",
         ] {
-            assert!(parse(expression).is_err(), "{expression:?} should not parse");
+            assert!(
+                parse(expression).is_err(),
+                "{expression:?} should not parse"
+            );
         }
     }
 

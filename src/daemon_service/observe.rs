@@ -104,7 +104,12 @@ pub struct Observed {
     pub task_definition: Option<ObservedTaskDefinition>,
 }
 
+/// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
+/// The services of one cluster, by name, each with when it was described.
+type ServiceEntries = tokio::sync::Mutex<HashMap<String, (Instant, Option<ObservedService>)>>;
+/// Cached task-definition answers, by cluster and family (or referenced ARN).
+type TaskDefinitionSlots = HashMap<(ClusterKey, String), Slot<Option<ObservedTaskDefinition>>>;
 
 /// Caches of ECS observations, shared by every DaemonService of the process. Each entry
 /// is guarded by its own async lock, so concurrent reconciles of one cluster wait for one
@@ -112,11 +117,14 @@ type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 pub struct EcsObserver {
     freshness: Duration,
     instances: Mutex<HashMap<ClusterKey, Slot<Arc<Vec<ContainerInstance>>>>>,
-    services: Mutex<HashMap<ClusterKey, Arc<tokio::sync::Mutex<HashMap<String, (Instant, Option<ObservedService>)>>>>>,
-    task_definitions: Mutex<HashMap<(ClusterKey, String), Slot<Option<ObservedTaskDefinition>>>>,
+    services: Mutex<HashMap<ClusterKey, Arc<ServiceEntries>>>,
+    task_definitions: Mutex<TaskDefinitionSlots>,
 }
 
-fn slot<K: Clone + Eq + std::hash::Hash, V: Default>(map: &Mutex<HashMap<K, Arc<V>>>, key: &K) -> Arc<V> {
+fn slot<K: Clone + Eq + std::hash::Hash, V: Default>(
+    map: &Mutex<HashMap<K, Arc<V>>>,
+    key: &K,
+) -> Arc<V> {
     map.lock()
         .expect("observer lock")
         .entry(key.clone())
@@ -179,7 +187,9 @@ impl EcsObserver {
         let slot = slot(&self.services, key);
         let mut entries = slot.lock().await;
         let fresh = |entries: &HashMap<String, (Instant, Option<ObservedService>)>, n: &str| {
-            entries.get(n).is_some_and(|(at, _)| at.elapsed() < self.freshness)
+            entries
+                .get(n)
+                .is_some_and(|(at, _)| at.elapsed() < self.freshness)
         };
         if !fresh(&entries, name) {
             let mut batch = vec![name.to_string()];
@@ -214,7 +224,10 @@ impl EcsObserver {
             DesiredTaskDefinition::Reference(arn) => arn.clone(),
         };
         let slot = slot(&self.task_definitions, &(key.clone(), name.clone()));
-        let observed = cached(&slot, self.freshness, || describe_task_definition(clients, &name)).await?;
+        let observed = cached(&slot, self.freshness, || {
+            describe_task_definition(clients, &name)
+        })
+        .await?;
         if observed.is_none()
             && let DesiredTaskDefinition::Reference(arn) = desired
         {
@@ -252,7 +265,13 @@ pub async fn observe(
     let instances = env.ecs.instances(clients, &key, &desired.cluster).await?;
     let service = env
         .ecs
-        .service(clients, &key, &desired.cluster, &desired.service_name, &peers)
+        .service(
+            clients,
+            &key,
+            &desired.cluster,
+            &desired.service_name,
+            &peers,
+        )
         .await?;
     let task_definition = env
         .ecs
@@ -273,7 +292,12 @@ fn peer_services(obj: &DaemonService, env: &Env, key: &ClusterKey, region: &str)
         .daemon_services
         .objects()
         .into_iter()
-        .filter(|other| (other.metadata.namespace.clone(), other.metadata.name.clone()) != me)
+        .filter(|other| {
+            (
+                other.metadata.namespace.clone(),
+                other.metadata.name.clone(),
+            ) != me
+        })
         .filter(|other| {
             other.spec.common.region.as_deref().unwrap_or(region) == key.region
                 && other.spec.common.assume_role_arn == key.role
@@ -317,7 +341,10 @@ async fn list_instances(clients: &AccountClients, cluster: &str) -> Result<Vec<C
             .map_err(|e| cluster_error("DescribeContainerInstances", cluster, e))?;
         for instance in described.container_instances() {
             instances.push(ContainerInstance {
-                arn: instance.container_instance_arn().unwrap_or_default().to_string(),
+                arn: instance
+                    .container_instance_arn()
+                    .unwrap_or_default()
+                    .to_string(),
                 status: instance.status().unwrap_or_default().to_string(),
                 facts: InstanceFacts {
                     ec2_instance_id: instance.ec2_instance_id().map(str::to_string),
@@ -343,13 +370,18 @@ async fn list_instances(clients: &AccountClients, cluster: &str) -> Result<Vec<C
 fn cluster_error<E>(
     operation: &'static str,
     cluster: &str,
-    error: aws_sdk_ecs::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    error: aws_sdk_ecs::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
 ) -> Error
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     if error_code(&error) == Some("ClusterNotFoundException") {
-        return Error::NotReady(format!("ECS cluster {cluster} (spec.cluster) does not exist"));
+        return Error::NotReady(format!(
+            "ECS cluster {cluster} (spec.cluster) does not exist"
+        ));
     }
     aws_error("ECS", operation, error)
 }
@@ -404,7 +436,9 @@ pub fn observed_service(service: &aws_sdk_ecs::types::Service) -> ObservedServic
             .iter()
             .map(|c| {
                 (
-                    c.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    c.r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
                     c.expression().map(str::to_string),
                 )
             })
@@ -425,7 +459,12 @@ pub fn observed_service(service: &aws_sdk_ecs::types::Service) -> ObservedServic
         tags: service
             .tags()
             .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
             .collect(),
         primary_rollout_state: primary
             .and_then(|d| d.rollout_state())
@@ -446,14 +485,19 @@ async fn describe_task_definition(
         .send()
         .await
     {
-        Ok(described) => Ok(described.task_definition().map(|definition| ObservedTaskDefinition {
-            arn: definition.task_definition_arn().unwrap_or_default().to_string(),
-            digest: described
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some(DIGEST_TAG))
-                .and_then(|t| t.value().map(str::to_string)),
-        })),
+        Ok(described) => Ok(described
+            .task_definition()
+            .map(|definition| ObservedTaskDefinition {
+                arn: definition
+                    .task_definition_arn()
+                    .unwrap_or_default()
+                    .to_string(),
+                digest: described
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(DIGEST_TAG))
+                    .and_then(|t| t.value().map(str::to_string)),
+            })),
         // ECS answers a family or revision it does not know with a ClientException.
         Err(error) if error_code(&error) == Some("ClientException") => Ok(None),
         Err(error) => Err(aws_error("ECS", "DescribeTaskDefinition", error)),

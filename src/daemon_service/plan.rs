@@ -67,7 +67,9 @@ impl Desired {
         {
             return Err(invalid(
                 "spec.serviceName",
-                format!("{service_name:?} is not a valid ECS service name (letters, digits, hyphens, underscores; up to 255)"),
+                format!(
+                    "{service_name:?} is not a valid ECS service name (letters, digits, hyphens, underscores; up to 255)"
+                ),
             ));
         }
         let definition = &spec.task_definition;
@@ -98,7 +100,8 @@ impl Desired {
             )),
             None => None,
         };
-        let capacity_provider_strategy = spec.capacity_provider_strategy.clone().unwrap_or_default();
+        let capacity_provider_strategy =
+            spec.capacity_provider_strategy.clone().unwrap_or_default();
         if spec.launch_type.is_some() && !capacity_provider_strategy.is_empty() {
             return Err(invalid(
                 "spec.capacityProviderStrategy",
@@ -126,7 +129,10 @@ impl Desired {
         let owner = obj.owner();
         let mut tags = spec.tags.clone();
         if tags.keys().any(|k| k.starts_with("ecsfleet.dev/")) {
-            return Err(invalid("spec.tags", "keys under ecsfleet.dev/ are reserved"));
+            return Err(invalid(
+                "spec.tags",
+                "keys under ecsfleet.dev/ are reserved",
+            ));
         }
         tags.extend(owner.tags());
         let status = obj.status.as_ref();
@@ -211,7 +217,9 @@ pub enum Change {
         task_definition: TaskDefinitionRef,
     },
     /// Put the ownership tags on an existing service (`adoptExisting`).
-    AdoptService { arn: String },
+    AdoptService {
+        arn: String,
+    },
     UpdateService(ServiceUpdate),
 }
 
@@ -253,7 +261,10 @@ impl Change {
                 "RegisterTaskDefinition",
                 format!("task-definition/{family}"),
                 match replaces {
-                    Some(arn) => format!("the definition differs from the latest revision {}", short_arn(arn)),
+                    Some(arn) => format!(
+                        "the definition differs from the latest revision {}",
+                        short_arn(arn)
+                    ),
                     None => "the family has no revision yet".to_string(),
                 },
             ),
@@ -309,7 +320,11 @@ impl Change {
         };
         PlannedChange {
             action: action.to_string(),
-            target: if target.is_empty() { "service".to_string() } else { target },
+            target: if target.is_empty() {
+                "service".to_string()
+            } else {
+                target
+            },
             detail,
         }
     }
@@ -370,7 +385,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     let task_definition = match &desired.task_definition {
         DesiredTaskDefinition::Reference(_) => {
             let resolved = observed.task_definition.as_ref().ok_or_else(|| {
-                invalid("spec.taskDefinition.arn", "the task definition does not exist")
+                invalid(
+                    "spec.taskDefinition.arn",
+                    "the task definition does not exist",
+                )
             })?;
             TaskDefinitionRef::Existing(resolved.arn.clone())
         }
@@ -419,7 +437,10 @@ fn service_update(
     {
         update.desired_count = Some((service.desired_count, count));
         // We set the count last time; if it moved without us, somebody else moved it.
-        if previous.desired_count.is_some_and(|last| last != service.desired_count) {
+        if previous
+            .desired_count
+            .is_some_and(|last| last != service.desired_count)
+        {
             update.drift.push("desiredCount");
         }
     }
@@ -461,7 +482,8 @@ fn service_update(
     }
 
     if !desired.capacity_provider_strategy.is_empty()
-        && as_set(&desired.capacity_provider_strategy) != as_set(&service.capacity_provider_strategy)
+        && as_set(&desired.capacity_provider_strategy)
+            != as_set(&service.capacity_provider_strategy)
     {
         update.capacity_provider_strategy = Some(desired.capacity_provider_strategy.clone());
         if previous.spec_unchanged {

@@ -29,7 +29,11 @@ pub fn outcome(
         drift_repairs: (total_repairs > 0).then_some(total_repairs),
         common: Default::default(),
     };
-    let readiness = readiness(desired, &status, service.map(|s| (s.is_active(), s.deployments)));
+    let readiness = readiness(
+        desired,
+        &status,
+        service.map(|s| (s.is_active(), s.deployments)),
+    );
     Outcome {
         applied: applied.changes,
         drift_repairs,
@@ -85,13 +89,18 @@ pub fn readiness(
             "RollingOut",
             format!(
                 "the primary deployment is {}",
-                status.rollout_state.as_deref().unwrap_or("not the only deployment")
+                status
+                    .rollout_state
+                    .as_deref()
+                    .unwrap_or("not the only deployment")
             ),
         );
     }
     Readiness {
         ready: true,
         reason: "Ready".to_string(),
-        message: format!("{running} tasks running, one on each of {desired_count} matching instances"),
+        message: format!(
+            "{running} tasks running, one on each of {desired_count} matching instances"
+        ),
     }
 }

@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use aws_sdk_ecs::types::{
-    ContainerCondition, ContainerDefinition, ContainerDependency, HealthCheck, HostVolumeProperties,
-    KernelCapabilities, KeyValuePair, LinuxParameters, LogConfiguration, LogDriver, MountPoint,
-    PortMapping, Secret, SystemControl, TransportProtocol, Ulimit, UlimitName, Volume, VolumeFrom,
+    ContainerCondition, ContainerDefinition, ContainerDependency, HealthCheck,
+    HostVolumeProperties, KernelCapabilities, KeyValuePair, LinuxParameters, LogConfiguration,
+    LogDriver, MountPoint, PortMapping, Secret, SystemControl, TransportProtocol, Ulimit,
+    UlimitName, Volume, VolumeFrom,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -48,10 +49,12 @@ const FIELD: &str = "spec.taskDefinition";
 
 /// Renders and validates an inline definition. Pure.
 pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
-    let family = spec
-        .family
-        .clone()
-        .ok_or_else(|| invalid(&format!("{FIELD}.family"), "required for an inline task definition"))?;
+    let family = spec.family.clone().ok_or_else(|| {
+        invalid(
+            &format!("{FIELD}.family"),
+            "required for an inline task definition",
+        )
+    })?;
     let containers = spec.container_definitions.as_deref().unwrap_or_default();
     if containers.is_empty() {
         return Err(invalid(
@@ -86,7 +89,8 @@ pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
         .enumerate()
         .map(|(index, value)| volume(&Fields::new(format!("{FIELD}.volumes[{index}]"), value)?))
         .collect::<Result<Vec<_>>>()?;
-    let canonical = canonical_json(&serde_json::to_value(spec).map_err(|e| invalid(FIELD, e.to_string()))?);
+    let canonical =
+        canonical_json(&serde_json::to_value(spec).map_err(|e| invalid(FIELD, e.to_string()))?);
     let digest = hex(&Sha256::digest(canonical.to_string().as_bytes()));
     Ok(RenderedTaskDefinition {
         family,
@@ -149,7 +153,11 @@ fn container_definition(fields: &Fields<'_>) -> Result<ContainerDefinition> {
         .set_docker_security_options(fields.strings("dockerSecurityOptions")?)
         .set_start_timeout(fields.int("startTimeout")?)
         .set_stop_timeout(fields.int("stopTimeout")?)
-        .set_docker_labels(fields.string_map("dockerLabels")?.map(|m| m.into_iter().collect()))
+        .set_docker_labels(
+            fields
+                .string_map("dockerLabels")?
+                .map(|m| m.into_iter().collect()),
+        )
         .set_environment(fields.optional_list("environment", |item| {
             Ok(KeyValuePair::builder()
                 .name(item.required_str("name")?)
@@ -167,7 +175,10 @@ fn container_definition(fields: &Fields<'_>) -> Result<ContainerDefinition> {
             Ok(PortMapping::builder()
                 .set_container_port(item.int("containerPort")?)
                 .set_host_port(item.int("hostPort")?)
-                .set_protocol(item.str("protocol")?.map(|p| TransportProtocol::from(p.as_str())))
+                .set_protocol(
+                    item.str("protocol")?
+                        .map(|p| TransportProtocol::from(p.as_str())),
+                )
                 .set_name(item.str("name")?)
                 .build())
         })?)
@@ -187,7 +198,9 @@ fn container_definition(fields: &Fields<'_>) -> Result<ContainerDefinition> {
         .set_depends_on(fields.optional_list("dependsOn", |item| {
             ContainerDependency::builder()
                 .container_name(item.required_str("containerName")?)
-                .condition(ContainerCondition::from(item.required_str("condition")?.as_str()))
+                .condition(ContainerCondition::from(
+                    item.required_str("condition")?.as_str(),
+                ))
                 .build()
                 .map_err(|e| item.error("", e.to_string()))
         })?)
@@ -287,7 +300,10 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, key: &str) -> Option<&'a Value> {
-        self.read.lock().expect("fields lock").insert(key.to_string());
+        self.read
+            .lock()
+            .expect("fields lock")
+            .insert(key.to_string());
         self.map.get(key).filter(|v| !v.is_null())
     }
 
@@ -458,7 +474,10 @@ mod tests {
         assert_eq!(container.name(), Some("agent"));
         assert_eq!(container.memory(), Some(256));
         assert_eq!(container.environment()[0].value(), Some("datadoghq.com"));
-        assert_eq!(container.port_mappings()[0].protocol(), Some(&TransportProtocol::Udp));
+        assert_eq!(
+            container.port_mappings()[0].protocol(),
+            Some(&TransportProtocol::Udp)
+        );
         assert_eq!(container.health_check().unwrap().retries(), Some(3));
         assert_eq!(rendered.digest.len(), 64);
     }
@@ -497,22 +516,37 @@ mod tests {
 
     #[test]
     fn missing_image_and_duplicate_names_are_refused() {
-        let error = render(&spec(json!([{"name": "a"}]))).unwrap_err().to_string();
-        assert!(error.ends_with("containerDefinitions[0].image: is required"), "{error}");
-        let error = render(&spec(json!([{"name": "a", "image": "i"}, {"name": "a", "image": "j"}])))
+        let error = render(&spec(json!([{"name": "a"}])))
             .unwrap_err()
             .to_string();
-        assert!(error.contains("containerDefinitions[1].name: container names must be unique"), "{error}");
+        assert!(
+            error.ends_with("containerDefinitions[0].image: is required"),
+            "{error}"
+        );
+        let error = render(&spec(
+            json!([{"name": "a", "image": "i"}, {"name": "a", "image": "j"}]),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("containerDefinitions[1].name: container names must be unique"),
+            "{error}"
+        );
     }
 
     #[test]
     fn volumes_and_task_fields_are_rendered() {
         let mut spec = spec(agent());
-        spec.volumes = Some(vec![json!({"name": "docker_sock", "host": {"sourcePath": "/var/run/docker.sock"}})]);
+        spec.volumes = Some(vec![
+            json!({"name": "docker_sock", "host": {"sourcePath": "/var/run/docker.sock"}}),
+        ]);
         spec.network_mode = Some(super::super::NetworkMode::Host);
         spec.pid_mode = Some(super::super::PidMode::Host);
         let rendered = render(&spec).unwrap();
-        assert_eq!(rendered.volumes[0].host().unwrap().source_path(), Some("/var/run/docker.sock"));
+        assert_eq!(
+            rendered.volumes[0].host().unwrap().source_path(),
+            Some("/var/run/docker.sock")
+        );
         assert_eq!(rendered.network_mode.as_deref(), Some("host"));
         assert_eq!(rendered.pid_mode.as_deref(), Some("host"));
     }

@@ -68,14 +68,46 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_flips() {
         let mut conditions = Vec::new();
-        assert!(set_condition(&mut conditions, READY, false, "Pending", "wait", Some(1), &at(10)));
+        assert!(set_condition(
+            &mut conditions,
+            READY,
+            false,
+            "Pending",
+            "wait",
+            Some(1),
+            &at(10)
+        ));
         // Same status, new reason: changed, but the transition time stays.
-        assert!(set_condition(&mut conditions, READY, false, "Scaling", "wait", Some(1), &at(20)));
+        assert!(set_condition(
+            &mut conditions,
+            READY,
+            false,
+            "Scaling",
+            "wait",
+            Some(1),
+            &at(20)
+        ));
         assert_eq!(conditions[0].last_transition_time, at(10));
         // Identical: nothing changes.
-        assert!(!set_condition(&mut conditions, READY, false, "Scaling", "wait", Some(1), &at(30)));
+        assert!(!set_condition(
+            &mut conditions,
+            READY,
+            false,
+            "Scaling",
+            "wait",
+            Some(1),
+            &at(30)
+        ));
         // Flip: the transition time moves.
-        assert!(set_condition(&mut conditions, READY, true, "Ready", "", Some(1), &at(40)));
+        assert!(set_condition(
+            &mut conditions,
+            READY,
+            true,
+            "Ready",
+            "",
+            Some(1),
+            &at(40)
+        ));
         assert_eq!(conditions[0].last_transition_time, at(40));
         assert_eq!(conditions.len(), 1);
     }
@@ -84,7 +116,15 @@ mod tests {
     fn conditions_are_keyed_by_type() {
         let mut conditions = Vec::new();
         set_condition(&mut conditions, READY, true, "Ready", "", None, &at(1));
-        set_condition(&mut conditions, SYNCED, true, "ReconcileSuccess", "", None, &at(1));
+        set_condition(
+            &mut conditions,
+            SYNCED,
+            true,
+            "ReconcileSuccess",
+            "",
+            None,
+            &at(1),
+        );
         assert_eq!(conditions.len(), 2);
     }
 

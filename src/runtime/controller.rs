@@ -129,7 +129,9 @@ fn key<K: Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-async fn reconcile<K: Managed>(
+/// One reconcile of one object: the finalizer, then sync or cleanup, status and events.
+/// Public so that the Kubernetes I/O can be tested against a mocked API server.
+pub async fn reconcile<K: Managed>(
     guard: Arc<DeserializeGuard<K>>,
     context: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
@@ -141,13 +143,19 @@ async fn reconcile<K: Managed>(
     async {
         let _permit = context.permits.acquire().await.expect("semaphore open");
         let started = Instant::now();
-        let api: Api<K> = Api::namespaced(context.client.clone(), &obj.namespace().unwrap_or_default());
-        let result = finalizer(&api, FINALIZER, obj, |event| -> BoxFuture<'_, Result<Action, Error>> {
-            match event {
-                finalizer::Event::Apply(obj) => Box::pin(apply(obj, &context, &api)),
-                finalizer::Event::Cleanup(obj) => Box::pin(cleanup(obj, &context, &api)),
-            }
-        })
+        let api: Api<K> =
+            Api::namespaced(context.client.clone(), &obj.namespace().unwrap_or_default());
+        let result = finalizer(
+            &api,
+            FINALIZER,
+            obj,
+            |event| -> BoxFuture<'_, Result<Action, Error>> {
+                match event {
+                    finalizer::Event::Apply(obj) => Box::pin(apply(obj, &context, &api)),
+                    finalizer::Event::Cleanup(obj) => Box::pin(cleanup(obj, &context, &api)),
+                }
+            },
+        )
         .await;
         let kind = K::kind(&());
         let metrics = context.env.metrics();
@@ -212,11 +220,19 @@ async fn apply<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Resu
         patch_status(api, &obj, &status).await?;
     }
     result?;
-    context.failures.lock().expect("failures lock").remove(&key(&*obj));
+    context
+        .failures
+        .lock()
+        .expect("failures lock")
+        .remove(&key(&*obj));
     Ok(Action::requeue(context.settings.resync))
 }
 
-async fn cleanup<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Result<Action, Error> {
+async fn cleanup<K: Managed>(
+    obj: Arc<K>,
+    context: &Context,
+    api: &Api<K>,
+) -> Result<Action, Error> {
     if obj.common_spec().deletion_policy == DeletionPolicy::Orphan {
         info!("deletionPolicy Orphan: leaving the AWS resources");
         return Ok(Action::await_change());
@@ -267,7 +283,11 @@ async fn report_undecodable<K: Managed>(
                    "conditions": [condition("Ready"), condition("Synced")]},
     });
     let _ = api
-        .patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
         .await;
     let reference = k8s_openapi::api::core::v1::ObjectReference {
         api_version: Some(K::api_version(&()).into()),
@@ -282,27 +302,35 @@ async fn report_undecodable<K: Managed>(
     Ok(Action::await_change())
 }
 
-/// Retryable failures back off exponentially with jitter (5 s doubling, capped at the
-/// resync interval); terminal ones wait for the resync or a spec change. Never hot.
-fn error_policy<K: Managed>(
+/// What the controller does after a failed reconcile: see [`Context::retry_delay`].
+pub fn error_policy<K: Managed>(
     guard: Arc<DeserializeGuard<K>>,
     error: &ReconcileError,
     context: Arc<Context>,
 ) -> Action {
-    let resync = context.settings.resync;
-    let Ok(obj) = &guard.0 else {
-        return Action::await_change();
-    };
-    if !error.0.is_retryable() {
-        return Action::requeue(resync);
+    match &guard.0 {
+        Ok(obj) => Action::requeue(context.retry_delay(&key(obj), &error.0)),
+        Err(_) => Action::await_change(),
     }
-    let attempts = {
-        let mut failures = context.failures.lock().expect("failures lock");
-        let count = failures.entry(key(obj)).or_default();
-        *count = count.saturating_add(1);
-        *count
-    };
-    Action::requeue(backoff(attempts, resync))
+}
+
+impl Context {
+    /// Retryable failures back off exponentially with jitter (5 s doubling, capped at the
+    /// resync interval); terminal ones wait for the resync or a spec change. Never hot.
+    /// A successful reconcile resets the object's count.
+    pub fn retry_delay(&self, object: &str, error: &Error) -> Duration {
+        let resync = self.settings.resync;
+        if !error.is_retryable() {
+            return resync;
+        }
+        let attempts = {
+            let mut failures = self.failures.lock().expect("failures lock");
+            let count = failures.entry(object.to_string()).or_default();
+            *count = count.saturating_add(1);
+            *count
+        };
+        backoff(attempts, resync)
+    }
 }
 
 /// `5s · 2^(attempts-1)`, capped at `cap`, with up to 20% jitter either way.
@@ -325,9 +353,15 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         let cap = Duration::from_secs(60);
         let first = backoff(1, cap);
-        assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6), "{first:?}");
+        assert!(
+            first >= Duration::from_secs(4) && first <= Duration::from_secs(6),
+            "{first:?}"
+        );
         let third = backoff(3, cap);
-        assert!(third >= Duration::from_secs(16) && third <= Duration::from_secs(24), "{third:?}");
+        assert!(
+            third >= Duration::from_secs(16) && third <= Duration::from_secs(24),
+            "{third:?}"
+        );
         for attempts in [10, 40, u32::MAX] {
             assert!(backoff(attempts, cap) <= Duration::from_secs(72));
         }

@@ -164,6 +164,9 @@ mod tests {
         assert!(text.contains("result=\"say \\\"hi\\\"\""), "{text}");
         metrics.count_aws_request("ECS", "UpdateService", "error");
         assert_eq!(metrics.aws_requests().get("UpdateService"), Some(&3));
-        assert_eq!(metrics.successful_aws_requests().get("UpdateService"), Some(&2));
+        assert_eq!(
+            metrics.successful_aws_requests().get("UpdateService"),
+            Some(&2)
+        );
     }
 }

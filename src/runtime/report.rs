@@ -113,7 +113,10 @@ pub fn change_event(change: &PlannedChange) -> Event {
     Event {
         type_: EventType::Normal,
         reason: change.action.clone(),
-        note: Some(truncate_note(&format!("{}: {}", change.target, change.detail))),
+        note: Some(truncate_note(&format!(
+            "{}: {}",
+            change.target, change.detail
+        ))),
         action: change.action.clone(),
         secondary: None,
     }

@@ -78,7 +78,10 @@ mod tests {
                 namespace: Some("ns".into()),
                 ..Default::default()
             },
-            data: Some(BTreeMap::from([("id".into(), ByteString(b"s3cr3t".to_vec()))])),
+            data: Some(BTreeMap::from([(
+                "id".into(),
+                ByteString(b"s3cr3t".to_vec()),
+            )])),
             string_data: Some(BTreeMap::from([("plain".into(), "text".into())])),
             ..Default::default()
         };
@@ -95,9 +98,15 @@ mod tests {
     #[tokio::test]
     async fn reads_data_and_string_data() {
         let secrets = secrets();
-        let value = secrets.read("ns", &selector("ext", "id"), "f").await.unwrap();
+        let value = secrets
+            .read("ns", &selector("ext", "id"), "f")
+            .await
+            .unwrap();
         assert_eq!(value.0, "s3cr3t");
-        let value = secrets.read("ns", &selector("ext", "plain"), "f").await.unwrap();
+        let value = secrets
+            .read("ns", &selector("ext", "plain"), "f")
+            .await
+            .unwrap();
         assert_eq!(value.0, "text");
     }
 
@@ -109,7 +118,10 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("spec.assumeRoleExternalId: Secret ns/nope not found"), "{error}");
+        assert!(
+            error.starts_with("spec.assumeRoleExternalId: Secret ns/nope not found"),
+            "{error}"
+        );
         let error = secrets
             .read("ns", &selector("ext", "other"), "spec.assumeRoleExternalId")
             .await
@@ -117,6 +129,12 @@ mod tests {
             .to_string();
         assert!(error.contains("has no key \"other\""), "{error}");
         assert!(!error.contains("s3cr3t"));
-        assert!(!format!("{:?}", secrets.read("ns", &selector("ext", "id"), "f").await).contains("s3cr3t"));
+        assert!(
+            !format!(
+                "{:?}",
+                secrets.read("ns", &selector("ext", "id"), "f").await
+            )
+            .contains("s3cr3t")
+        );
     }
 }

@@ -34,7 +34,12 @@ async fn main() {
                 "desiredCount={} runningCount={} taskDefinition={}",
                 service.desired_count(),
                 service.running_count(),
-                service.task_definition().unwrap_or("-").rsplit('/').next().unwrap_or("-")
+                service
+                    .task_definition()
+                    .unwrap_or("-")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("-")
             ),
             None => println!("no service {}", arg(2)),
         },
@@ -43,6 +48,8 @@ async fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: emuctl create-cluster NAME | add-instances NAME COUNT | drain NAME ARN | describe NAME SERVICE");
+    eprintln!(
+        "usage: emuctl create-cluster NAME | add-instances NAME COUNT | drain NAME ARN | describe NAME SERVICE"
+    );
     std::process::exit(2)
 }

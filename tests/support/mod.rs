@@ -61,7 +61,10 @@ impl Emulator {
             if let Some(Ok(Some(status))) = emulator.child.as_mut().map(|c| c.try_wait()) {
                 panic!("the AWS emulator exited at start: {status}");
             }
-            assert!(Instant::now() < deadline, "the AWS emulator did not answer within 60 s on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "the AWS emulator did not answer within 60 s on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         emulator
@@ -80,7 +83,13 @@ impl Emulator {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "ecsfleet-tests"))
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "ecsfleet-tests",
+            ))
             .load()
             .await
     }
@@ -105,17 +114,28 @@ impl Emulator {
             .collect::<Vec<_>>()
             .join("&");
         let address = self.endpoint.trim_start_matches("http://");
-        let mut stream = tokio::net::TcpStream::connect(address).await.expect("emulator reachable");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("emulator reachable");
         let request = format!(
             "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
              Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        stream.write_all(request.as_bytes()).await.expect("request sent");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("request sent");
         let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("response read");
-        assert!(response.starts_with("HTTP/1.1 200"), "EC2 call failed: {response}");
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("response read");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "EC2 call failed: {response}"
+        );
         response
     }
 }
@@ -157,7 +177,10 @@ impl Cluster {
     /// A cluster that already exists.
     pub async fn attach(emulator: &Emulator, name: &str) -> Cluster {
         let ecs = aws_sdk_ecs::Client::new(&emulator.sdk_config().await);
-        Cluster { name: name.to_string(), ecs }
+        Cluster {
+            name: name.to_string(),
+            ecs,
+        }
     }
 
     /// Launches an Amazon Linux EC2 instance and registers it as a container instance,

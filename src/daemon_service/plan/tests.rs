@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
+use crate::daemon_service::filter::InstanceFacts;
 use crate::daemon_service::observe::{ContainerInstance, ObservedTaskDefinition};
 use crate::daemon_service::{DaemonServiceSpec, DaemonServiceStatus, TaskDefinitionSpec};
-use crate::daemon_service::filter::InstanceFacts;
 
 fn spec() -> DaemonServiceSpec {
     serde_json::from_value(json!({
@@ -111,12 +111,17 @@ fn with_previous(mut desired: Desired, count: i32) -> Desired {
 fn nothing_exists_registers_and_creates() {
     let desired = desired(spec());
     let observed = Observed {
-        instances: instances(vec![instance("i-1", "ACTIVE", "linux"), instance("i-2", "ACTIVE", "linux")]),
+        instances: instances(vec![
+            instance("i-1", "ACTIVE", "linux"),
+            instance("i-2", "ACTIVE", "linux"),
+        ]),
         service: None,
         task_definition: None,
     };
     let changes = plan(&desired, &observed).unwrap();
-    assert!(matches!(&changes[0], Change::RegisterTaskDefinition { family, replaces: None, .. } if family == "datadog-agent"));
+    assert!(
+        matches!(&changes[0], Change::RegisterTaskDefinition { family, replaces: None, .. } if family == "datadog-agent")
+    );
     assert_eq!(
         changes[1],
         Change::CreateService {
@@ -141,7 +146,9 @@ fn joined_instance_raises_desired_count_without_counting_drift() {
     list.push(instance("i-4", "ACTIVE", "linux"));
     observed.instances = instances(list);
     let changes = plan(&desired, &observed).unwrap();
-    let [Change::UpdateService(update)] = changes.as_slice() else { panic!("{changes:?}") };
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
     assert_eq!(update.desired_count, Some((3, 4)));
     assert!(update.drift.is_empty());
     assert!(!changes[0].is_drift_repair());
@@ -155,7 +162,9 @@ fn drained_instance_lowers_desired_count() {
     list[0].status = "DRAINING".into();
     observed.instances = instances(list);
     let changes = plan(&desired, &observed).unwrap();
-    let [Change::UpdateService(update)] = changes.as_slice() else { panic!("{changes:?}") };
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
     assert_eq!(update.desired_count, Some((3, 2)));
 }
 
@@ -165,7 +174,9 @@ fn desired_count_changed_by_hand_is_repaired_as_drift() {
     let mut observed = in_sync(&desired);
     observed.service.as_mut().unwrap().desired_count = 7;
     let changes = plan(&desired, &observed).unwrap();
-    let [Change::UpdateService(update)] = changes.as_slice() else { panic!("{changes:?}") };
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
     assert_eq!(update.desired_count, Some((7, 3)));
     assert_eq!(update.drift, vec!["desiredCount"]);
     assert!(changes[0].is_drift_repair());
@@ -178,7 +189,9 @@ fn task_definition_changed_by_hand_is_set_back() {
     observed.service.as_mut().unwrap().task_definition =
         Some("arn:aws:ecs:eu-west-1:123456789012:task-definition/other:1".into());
     let changes = plan(&desired, &observed).unwrap();
-    let [Change::UpdateService(update)] = changes.as_slice() else { panic!("{changes:?}") };
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
     assert_eq!(
         update.task_definition.as_ref().unwrap().1,
         TaskDefinitionRef::Existing(TD_ARN.into())
@@ -192,7 +205,9 @@ fn placement_changed_by_hand_is_set_back() {
     let mut observed = in_sync(&desired);
     observed.service.as_mut().unwrap().placement_constraints = vec![];
     let changes = plan(&desired, &observed).unwrap();
-    let [Change::UpdateService(update)] = changes.as_slice() else { panic!("{changes:?}") };
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
     assert_eq!(
         update.placement_constraints,
         Some(vec![("distinctInstance".into(), None)])
@@ -205,13 +220,21 @@ fn changed_image_registers_a_revision_and_rolls_it_out() {
     let old = desired(spec());
     let observed = in_sync(&old);
     let mut new_spec = spec();
-    new_spec.task_definition.container_definitions =
-        Some(vec![json!({"name": "agent", "image": "datadog/agent:7.1", "memory": 256})]);
+    new_spec.task_definition.container_definitions = Some(vec![
+        json!({"name": "agent", "image": "datadog/agent:7.1", "memory": 256}),
+    ]);
     let new = desired(new_spec);
     let changes = plan(&new, &observed).unwrap();
-    assert!(matches!(&changes[0], Change::RegisterTaskDefinition { replaces: Some(arn), .. } if arn == TD_ARN));
-    let Change::UpdateService(update) = &changes[1] else { panic!("{changes:?}") };
-    assert_eq!(update.task_definition.as_ref().unwrap().1, TaskDefinitionRef::Registered);
+    assert!(
+        matches!(&changes[0], Change::RegisterTaskDefinition { replaces: Some(arn), .. } if arn == TD_ARN)
+    );
+    let Change::UpdateService(update) = &changes[1] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(
+        update.task_definition.as_ref().unwrap().1,
+        TaskDefinitionRef::Registered
+    );
     assert!(update.drift.is_empty(), "following the spec is not drift");
 }
 
@@ -261,7 +284,10 @@ fn instance_filter_counts_only_matching_instances_and_adds_member_of() {
         desired.placement_constraints(),
         vec![
             ("distinctInstance".to_string(), None),
-            ("memberOf".to_string(), Some("attribute:ecs.os-type == linux".to_string()))
+            (
+                "memberOf".to_string(),
+                Some("attribute:ecs.os-type == linux".to_string())
+            )
         ]
     );
     assert_eq!(plan(&desired, &observed).unwrap(), vec![]);
@@ -287,8 +313,15 @@ fn daemon_scheduling_leaves_the_count_to_ecs() {
     );
     let mut service = service_in_sync(&desired, 5);
     service.scheduling_strategy = "DAEMON".into();
-    let observed = Observed { service: Some(service), ..observed };
-    assert_eq!(plan(&desired, &observed).unwrap(), vec![], "DAEMON counts are ECS's");
+    let observed = Observed {
+        service: Some(service),
+        ..observed
+    };
+    assert_eq!(
+        plan(&desired, &observed).unwrap(),
+        vec![],
+        "DAEMON counts are ECS's"
+    );
 }
 
 #[test]
@@ -331,7 +364,10 @@ fn inactive_service_is_created_again_and_draining_one_is_waited_for() {
     let desired = desired(spec());
     let mut observed = in_sync(&desired);
     observed.service.as_mut().unwrap().status = "INACTIVE".into();
-    assert!(matches!(plan(&desired, &observed).unwrap()[0], Change::CreateService { .. }));
+    assert!(matches!(
+        plan(&desired, &observed).unwrap()[0],
+        Change::CreateService { .. }
+    ));
     observed.service.as_mut().unwrap().status = "DRAINING".into();
     let error = plan(&desired, &observed).unwrap_err();
     assert!(error.is_retryable(), "{error}");
@@ -352,29 +388,44 @@ fn scheduling_mismatch_is_a_spec_error() {
 fn deployment_limits_capacity_providers_and_network_follow_the_spec() {
     let mut spec = spec();
     spec.deployment.minimum_healthy_percent = 0;
-    spec.capacity_provider_strategy = Some(vec![crate::daemon_service::CapacityProviderStrategyItem {
-        capacity_provider: "spot".into(),
-        weight: 1,
-        base: 0,
-    }]);
-    spec.network_configuration = Some(serde_json::from_value(json!({
-        "awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}
-    })).unwrap());
+    spec.capacity_provider_strategy =
+        Some(vec![crate::daemon_service::CapacityProviderStrategyItem {
+            capacity_provider: "spot".into(),
+            weight: 1,
+            base: 0,
+        }]);
+    spec.network_configuration = Some(
+        serde_json::from_value(json!({
+            "awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}
+        }))
+        .unwrap(),
+    );
     let desired = desired(spec);
     let observed = in_sync(&desired);
     let changes = plan(&desired, &observed).unwrap();
-    let [Change::UpdateService(update)] = changes.as_slice() else { panic!("{changes:?}") };
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
     assert_eq!(update.deployment_limits, Some((0, 100)));
     assert!(update.capacity_provider_strategy.is_some());
     assert!(update.network_configuration.is_some());
-    assert!(update.drift.is_empty(), "a first sync of a new spec is not drift");
+    assert!(
+        update.drift.is_empty(),
+        "a first sync of a new spec is not drift"
+    );
 }
 
 #[test]
 fn invalid_specs_name_the_field() {
     let cases: Vec<(serde_json::Value, &str)> = vec![
-        (json!({"cluster": "", "taskDefinition": {"arn": "a:1"}}), "spec.cluster: is required"),
-        (json!({"cluster": "c", "taskDefinition": {}}), "spec.taskDefinition: set exactly one of arn and family"),
+        (
+            json!({"cluster": "", "taskDefinition": {"arn": "a:1"}}),
+            "spec.cluster: is required",
+        ),
+        (
+            json!({"cluster": "c", "taskDefinition": {}}),
+            "spec.taskDefinition: set exactly one of arn and family",
+        ),
         (
             json!({"cluster": "c", "taskDefinition": {"arn": "a:1", "family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]}}),
             "spec.taskDefinition: set exactly one of arn and family",
@@ -413,7 +464,10 @@ fn invalid_specs_name_the_field() {
         let spec: DaemonServiceSpec = serde_json::from_value(spec.clone()).unwrap();
         let error = Desired::from_spec(&object(spec)).unwrap_err();
         assert_eq!(error.reason(), crate::Reason::InvalidSpec);
-        assert!(error.to_string().starts_with(expected), "{error} should start with {expected}");
+        assert!(
+            error.to_string().starts_with(expected),
+            "{error} should start with {expected}"
+        );
     }
 }
 
@@ -446,5 +500,8 @@ fn changes_describe_themselves_for_plan_output() {
     });
     let described = change.describe();
     assert_eq!(described.action, "UpdateService");
-    assert_eq!(described.detail, "desiredCount 3 -> 4, (repairs drift of desiredCount)");
+    assert_eq!(
+        described.detail,
+        "desiredCount 3 -> 4, (repairs drift of desiredCount)"
+    );
 }

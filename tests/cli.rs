@@ -1,0 +1,244 @@
+//! The `ecsfleet` binary as users run it: exit codes, output formats, files and folders.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{Cluster, Emulator};
+
+fn ecsfleet(emulator: Option<&Emulator>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecsfleet"));
+    command.args(args).env_remove("AWS_PROFILE");
+    if let Some(emulator) = emulator {
+        command.envs(emulator.process_env());
+    }
+    command.output().expect("ecsfleet runs")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+const AGENT: &str = r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: DaemonService
+metadata: {name: agent, namespace: monitoring}
+spec:
+  cluster: cli
+  taskDefinition:
+    family: cli-agent
+    containerDefinitions: [{name: agent, image: "agent:7", memory: 128}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-ours}
+"#;
+
+#[test]
+fn crds_in_the_repository_match_the_generated_ones() {
+    let output = ecsfleet(None, &["crds"]);
+    assert!(output.status.success());
+    let generated = String::from_utf8(output.stdout).unwrap();
+    let mut committed: Vec<_> = std::fs::read_dir(support::repo_root().join("crds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    committed.sort();
+    let committed: Vec<String> = committed
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(
+        committed.join("---\n"),
+        generated,
+        "crds/ is stale: run `cargo run -- crds --out-dir crds`"
+    );
+}
+
+#[tokio::test]
+async fn plan_apply_plan_delete_with_exit_codes() {
+    let emulator = Emulator::start();
+    let cluster = Cluster::create(&emulator, "cli").await;
+    cluster.add_instance(&emulator).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "agent.yaml", AGENT);
+    let folder = dir.path().display().to_string();
+
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &folder]);
+    let (stdout, _) = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "changes pending: {stdout}");
+    assert!(
+        stdout.contains("DaemonService monitoring/agent: 2 change(s) pending"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CreateService service: desiredCount 1"),
+        "{stdout}"
+    );
+    assert!(
+        cluster.service("agent").await.is_none(),
+        "plan must not write"
+    );
+
+    let apply = ecsfleet(Some(&emulator), &["apply", "-f", &folder]);
+    assert_eq!(apply.status.code(), Some(0), "{:?}", text(&apply));
+    assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 1);
+
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &folder]);
+    assert_eq!(plan.status.code(), Some(0), "in sync: {:?}", text(&plan));
+    assert!(text(&plan).0.contains("in sync"));
+
+    let delete = ecsfleet(Some(&emulator), &["delete", "-f", &folder]);
+    assert_eq!(delete.status.code(), Some(0), "{:?}", text(&delete));
+    assert!(cluster.service("agent").await.is_none());
+}
+
+#[tokio::test]
+async fn json_output_has_the_documented_shape() {
+    let emulator = Emulator::start();
+    let cluster = Cluster::create(&emulator, "cli").await;
+    cluster.add_instance(&emulator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "agent.yaml", AGENT);
+
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &file, "--output", "json"]);
+    assert_eq!(plan.status.code(), Some(2));
+    let document: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let resource = &document["resources"][0];
+    assert_eq!(resource["kind"], "DaemonService");
+    assert_eq!(resource["namespace"], "monitoring");
+    assert_eq!(resource["name"], "agent");
+    let actions: Vec<_> = resource["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap(),
+                c["target"].is_string(),
+                c["detail"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("RegisterTaskDefinition", true, true),
+            ("CreateService", true, true)
+        ]
+    );
+    assert_eq!(
+        document["resources"].as_array().unwrap().len(),
+        1,
+        "the ConfigMap is skipped"
+    );
+
+    let apply = ecsfleet(Some(&emulator), &["apply", "-f", &file, "--output", "json"]);
+    let document: serde_json::Value = serde_json::from_slice(&apply.stdout).unwrap();
+    assert_eq!(document["resources"][0]["status"]["desiredCount"], 1);
+    assert!(
+        document["resources"][0]["status"]["serviceArn"]
+            .as_str()
+            .unwrap()
+            .contains(":service/cli/agent")
+    );
+}
+
+#[tokio::test]
+async fn invalid_spec_exits_1_with_the_field_and_writes_nothing() {
+    let emulator = Emulator::start();
+    Cluster::create(&emulator, "cli").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {name: bad}\nspec:\n  cluster: cli\n  taskDefinition: {arn: 'a:1', family: f}\n",
+    );
+    let apply = ecsfleet(Some(&emulator), &["apply", "-f", &file]);
+    let (_, stderr) = text(&apply);
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(
+        stderr.contains("error: DaemonService default/bad: spec.taskDefinition: set exactly one of arn and family"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(InvalidSpec)"), "{stderr}");
+
+    // A spec without `cluster` does not even decode: the file and the field are named.
+    let file = write(
+        dir.path(),
+        "nocluster.yaml",
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {name: bad}\nspec:\n  taskDefinition: {arn: 'a:1'}\n",
+    );
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &file]);
+    let (_, stderr) = text(&plan);
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(
+        stderr.contains("nocluster.yaml (document 1)")
+            && stderr.contains("missing field `cluster`"),
+        "{stderr}"
+    );
+
+    let unknown = write(
+        dir.path(),
+        "sched.yaml",
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {name: bad}\nspec:\n  cluster: cli\n  scheduling: Sometimes\n  taskDefinition: {arn: 'a:1'}\n",
+    );
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &unknown]);
+    let (_, stderr) = text(&plan);
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(stderr.contains("unknown variant `Sometimes`"), "{stderr}");
+}
+
+#[tokio::test]
+async fn orphan_leaves_the_service_in_place() {
+    let emulator = Emulator::start();
+    let cluster = Cluster::create(&emulator, "cli").await;
+    cluster.add_instance(&emulator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let orphan = AGENT.replace(
+        "  cluster: cli\n",
+        "  cluster: cli\n  deletionPolicy: Orphan\n",
+    );
+    let file = write(dir.path(), "agent.yaml", &orphan);
+    assert!(
+        ecsfleet(Some(&emulator), &["apply", "-f", &file])
+            .status
+            .success()
+    );
+    let delete = ecsfleet(Some(&emulator), &["delete", "-f", &file]);
+    assert!(delete.status.success());
+    assert!(text(&delete).0.contains("nothing to delete"));
+    assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 1);
+}
+
+#[test]
+fn no_region_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "agent.yaml", AGENT);
+    let output = Command::new(env!("CARGO_BIN_EXE_ecsfleet"))
+        .args(["plan", "-f", &file])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output)
+            .1
+            .contains("no AWS region: set spec.region, --region or AWS_REGION"),
+        "{:?}",
+        text(&output)
+    );
+}
