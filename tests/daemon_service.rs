@@ -251,6 +251,38 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
         live.task_definition().unwrap().ends_with("agent-drift:3"),
         "{live:?}"
     );
+
+    // Somebody removes the one-task-per-host constraint.
+    cluster
+        .ecs
+        .update_service()
+        .cluster("drift")
+        .service("agent")
+        .set_placement_constraints(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        cluster
+            .service("agent")
+            .await
+            .unwrap()
+            .placement_constraints()
+            .is_empty()
+    );
+    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["UpdateService"]);
+    let constraints = cluster
+        .service("agent")
+        .await
+        .unwrap()
+        .placement_constraints()
+        .to_vec();
+    assert_eq!(constraints.len(), 1);
+    assert_eq!(
+        constraints[0].r#type().map(|t| t.as_str()),
+        Some("distinctInstance")
+    );
+    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(3));
 }
 
 #[tokio::test]

@@ -451,11 +451,12 @@ fn service_update(
         TaskDefinitionRef::Existing(arn) => current_definition != Some(short_arn(arn)),
     };
     if differs {
-        if matches!(&task_definition, TaskDefinitionRef::Existing(_))
-            && previous
-                .task_definition_arn
-                .as_deref()
-                .is_some_and(|last| Some(short_arn(last)) != current_definition)
+        // We set the definition last time; if the service runs another, somebody else
+        // pointed it there (whether or not the spec changed since).
+        if previous
+            .task_definition_arn
+            .as_deref()
+            .is_some_and(|last| Some(short_arn(last)) != current_definition)
         {
             update.drift.push("taskDefinition");
         }

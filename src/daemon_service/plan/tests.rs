@@ -239,6 +239,24 @@ fn changed_image_registers_a_revision_and_rolls_it_out() {
 }
 
 #[test]
+fn service_pointed_at_a_hand_registered_revision_is_drift() {
+    let desired = with_previous(desired(spec()), 3);
+    let mut observed = in_sync(&desired);
+    let foreign = "arn:aws:ecs:eu-west-1:123456789012:task-definition/datadog-agent:4";
+    observed.task_definition = Some(ObservedTaskDefinition {
+        arn: foreign.into(),
+        digest: None,
+    });
+    observed.service.as_mut().unwrap().task_definition = Some(foreign.into());
+    let changes = plan(&desired, &observed).unwrap();
+    assert!(matches!(changes[0], Change::RegisterTaskDefinition { .. }));
+    let Change::UpdateService(update) = &changes[1] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(update.drift, vec!["taskDefinition"]);
+}
+
+#[test]
 fn revision_registered_by_hand_is_replaced() {
     let desired = with_previous(desired(spec()), 3);
     let mut observed = in_sync(&desired);
