@@ -361,6 +361,9 @@ async fn shutdown_signal() {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
+    // Every TLS connection (Kubernetes and AWS) uses the same crypto provider; choose it
+    // once, before any client exists.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let result = match &cli.command {
         Command::Run(args) => run_controller(args).await,
         Command::Crds { out_dir } => write_crds(out_dir.as_deref()),

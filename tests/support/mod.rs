@@ -12,6 +12,8 @@ use aws_credential_types::Credentials;
 use aws_sdk_ecs::types::{Attribute, ContainerInstanceStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod control_plane;
+
 pub const REGION: &str = "eu-west-1";
 
 /// The repository's root.

@@ -1,0 +1,226 @@
+//! The local Kubernetes control plane (tests/testenv, built by scripts/testenv-build) and
+//! the operator running against it as a process.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Emulator, repo_root};
+
+fn testenv_bin(name: &str) -> PathBuf {
+    let path = repo_root().join(".cache/testenv/bin").join(name);
+    assert!(
+        path.exists(),
+        "the local control plane is not built at {}: run scripts/testenv-build (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn terminate(child: &mut Child, grace: Duration) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// etcd + kube-apiserver + kube-controller-manager on loopback, stopped when dropped.
+pub struct ControlPlane {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl ControlPlane {
+    /// Starts the control plane and waits until the API server is ready; panics (never
+    /// skips) if it cannot.
+    pub fn start() -> ControlPlane {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
+        let child = Command::new(testenv_bin("testenv"))
+            .args(["up", "--dir"])
+            .arg(dir.path().join("k8s"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting the control plane");
+        let mut plane = ControlPlane {
+            child,
+            kubeconfig: dir.path().join("k8s/kubeconfig"),
+            dir,
+        };
+        let ready = plane.dir.path().join("k8s/ready");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !ready.exists() {
+            if let Ok(Some(status)) = plane.child.try_wait() {
+                panic!("the control plane exited ({status}):\n{}", plane.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the control plane was not ready in 180 s:\n{}",
+                plane.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        plane
+    }
+
+    /// The tails of the control plane's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        [
+            "up.log",
+            "k8s/etcd.log",
+            "k8s/kube-apiserver.log",
+            "k8s/kube-controller-manager.log",
+        ]
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            format!(
+                "--- {name}\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+    }
+
+    /// Runs the real kubectl as the cluster admin.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(testenv_bin("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// kubectl that must succeed; returns its standard output.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args);
+        assert!(
+            output.status.success(),
+            "kubectl {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// kubectl with `input` on its standard input (e.g. `apply -f -`).
+    pub fn kubectl_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(testenv_bin("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// A kubeconfig that authenticates as `serviceaccount` in `namespace` with a token
+    /// from the TokenRequest API: the operator gets exactly that account's RBAC.
+    pub fn service_account_kubeconfig(&self, namespace: &str, serviceaccount: &str) -> PathBuf {
+        let token = self.kubectl_ok(&[
+            "create",
+            "token",
+            serviceaccount,
+            "-n",
+            namespace,
+            "--duration=2h",
+        ]);
+        let admin: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&self.kubeconfig).unwrap()).unwrap();
+        let cluster = &admin["clusters"][0]["cluster"];
+        let config = serde_json::json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "testenv", "cluster": cluster}],
+            "users": [{"name": serviceaccount, "user": {"token": token.trim()}}],
+            "contexts": [{"name": "operator", "context": {"cluster": "testenv", "user": serviceaccount}}],
+            "current-context": "operator",
+        });
+        let path = self.dir.path().join(format!("{serviceaccount}.kubeconfig"));
+        std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+        path
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        terminate(&mut self.child, Duration::from_secs(30));
+    }
+}
+
+/// `ecsfleet run` as a process, stopped (SIGTERM) when dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// Starts `binary run ARGS` (the test's `CARGO_BIN_EXE_ecsfleet`) with `kubeconfig`.
+    pub fn start(
+        binary: &str,
+        kubeconfig: &std::path::Path,
+        emulator: &Emulator,
+        log: PathBuf,
+        args: &[&str],
+    ) -> Operator {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(binary)
+            .arg("run")
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .envs(emulator.process_env())
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("starting ecsfleet run");
+        Operator { child, log }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the operator as Kubernetes would (SIGTERM) and returns whether it exited 0.
+    pub fn stop(mut self) -> bool {
+        terminate(&mut self.child, Duration::from_secs(20));
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.success())
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        terminate(&mut self.child, Duration::from_secs(20));
+    }
+}

@@ -1,0 +1,77 @@
+// Command testenv runs a real Kubernetes control plane on loopback for ecsfleet's
+// end-to-end tests: etcd (embedded from go.etcd.io/etcd/server/v3/embed), kube-apiserver
+// and kube-controller-manager (garbage collector and namespace controllers), all built
+// from Kubernetes' own Go modules, with RBAC authorization, its own certificates and
+// service-account keys, and an admin kubeconfig. It also is kubectl (k8s.io/kubectl).
+//
+// Usage:
+//
+//	testenv up --dir DIR   start everything; write DIR/kubeconfig (admin) and DIR/ready;
+//	                       run until SIGTERM or SIGINT, then stop every process it started
+//	testenv kubectl ARGS   the real kubectl (also when invoked through a link named kubectl)
+//
+// The components run as child processes of `up` (each installs its own signal handler,
+// so they cannot share one process); the children die with the parent (Pdeathsig).
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/component-base/cli"
+	kubectlcmd "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+func main() {
+	role := filepath.Base(os.Args[0])
+	args := os.Args[1:]
+	if role != "kubectl" {
+		if len(args) == 0 {
+			usage()
+		}
+		role, args = args[0], args[1:]
+	}
+	switch role {
+	case "up":
+		if err := up(args); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			os.Exit(1)
+		}
+	case "etcd":
+		if err := runEtcd(args); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv etcd:", err)
+			os.Exit(1)
+		}
+	case "kube-apiserver":
+		runComponent(apiserver.NewAPIServerCommand(), args)
+	case "kube-controller-manager":
+		runComponent(controllermanager.NewControllerManagerCommand(), args)
+	case "kubectl":
+		command := kubectlcmd.NewDefaultKubectlCommand()
+		command.SetArgs(args)
+		if err := cli.RunNoErrOutput(command); err != nil {
+			kubectlutil.CheckErr(err)
+		}
+	default:
+		usage()
+	}
+}
+
+func runComponent(command interface {
+	SetArgs([]string)
+	Execute() error
+}, args []string) {
+	command.SetArgs(args)
+	if err := command.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR | testenv kubectl ARGS...")
+	os.Exit(2)
+}
