@@ -416,3 +416,29 @@ spec:
         "the operator hit an RBAC refusal:\n{logs}"
     );
 }
+
+#[test]
+fn the_control_plane_stops_cleanly_and_leaves_no_process_behind() {
+    let plane = ControlPlane::start();
+    let pids: Vec<String> = std::fs::read_to_string(plane.dir.path().join("k8s/pids"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(pids.len(), 3, "etcd, kube-apiserver, kube-controller-manager");
+    let alive = |pid: &String| {
+        std::process::Command::new("kill")
+            .args(["-0", pid])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(pids.iter().all(alive));
+    let dir = plane.dir.path().to_path_buf();
+    drop(plane); // SIGTERM to `testenv up`, which stops its children
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids.iter().any(alive) {
+        assert!(Instant::now() < deadline, "still running after SIGTERM: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!dir.exists(), "the working folder is removed");
+}

@@ -18,7 +18,8 @@ import (
 )
 
 // up starts etcd, kube-apiserver and kube-controller-manager, writes the admin
-// kubeconfig and DIR/ready, and stops them all on SIGTERM or SIGINT.
+// kubeconfig, DIR/pids (one process ID a line) and DIR/ready (the server URL), and
+// stops them all on SIGTERM or SIGINT.
 func up(args []string) error {
 	flags := flag.NewFlagSet("up", flag.ExitOnError)
 	dir := flags.String("dir", "", "working directory (certificates, etcd data, logs, kubeconfig)")
@@ -41,6 +42,13 @@ func up(args []string) error {
 	plane := &controlPlane{dir: *dir, self: self}
 	defer plane.stop()
 	if err := plane.start(); err != nil {
+		return err
+	}
+	var pids []byte
+	for _, process := range plane.processes {
+		pids = fmt.Appendf(pids, "%d\n", process.Process.Pid)
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "pids"), pids, 0o600); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(*dir, "ready"), []byte(plane.server+"\n"), 0o600); err != nil {
