@@ -117,6 +117,11 @@ impl Owner {
         ])
     }
 
+    /// Whether `tags` mark a resource as this object's (as opposed to adoptable).
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(OWNER_TAG) == Some(&self.key()) && tags.get(UID_TAG) == Some(&self.uid)
+    }
+
     /// Decides whether this object may manage a resource carrying `tags`, and whether it
     /// must tag it first. Pure: the rule of the contract's `adoptExisting` and ownership.
     pub fn claim(
@@ -126,7 +131,7 @@ impl Owner {
         adopt_existing: bool,
     ) -> Result<Claim> {
         match (tags.get(OWNER_TAG), tags.get(UID_TAG)) {
-            (Some(owner), Some(uid)) if *owner == self.key() && *uid == self.uid => Ok(Claim::Ours),
+            _ if self.owns(tags) => Ok(Claim::Ours),
             (Some(owner), _) if *owner != self.key() => Err(Error::OwnedByOther {
                 resource: resource.to_string(),
                 owner: owner.clone(),

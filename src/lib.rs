@@ -12,6 +12,7 @@ pub mod cli;
 pub mod common;
 pub mod daemon_service;
 pub mod error;
+pub mod integration_role;
 pub mod runtime;
 
 pub use error::{Error, Reason, Result};

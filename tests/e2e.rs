@@ -425,7 +425,11 @@ fn the_control_plane_stops_cleanly_and_leaves_no_process_behind() {
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(pids.len(), 3, "etcd, kube-apiserver, kube-controller-manager");
+    assert_eq!(
+        pids.len(),
+        3,
+        "etcd, kube-apiserver, kube-controller-manager"
+    );
     let alive = |pid: &String| {
         std::process::Command::new("kill")
             .args(["-0", pid])
@@ -437,7 +441,10 @@ fn the_control_plane_stops_cleanly_and_leaves_no_process_behind() {
     drop(plane); // SIGTERM to `testenv up`, which stops its children
     let deadline = Instant::now() + Duration::from_secs(30);
     while pids.iter().any(alive) {
-        assert!(Instant::now() < deadline, "still running after SIGTERM: {pids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIGTERM: {pids:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!dir.exists(), "the working folder is removed");

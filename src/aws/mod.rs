@@ -54,6 +54,32 @@ pub struct AwsSettings {
 pub struct AccountClients {
     pub region: String,
     pub ecs: aws_sdk_ecs::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// The account these credentials act in, asked of STS once.
+    account_id: Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl AccountClients {
+    /// The 12-digit account ID the credentials act in (one `GetCallerIdentity` per
+    /// process and role).
+    pub async fn account_id(&self) -> Result<String> {
+        self.account_id
+            .get_or_try_init(|| async {
+                let identity = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("STS", "GetCallerIdentity", e))?;
+                identity
+                    .account()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::NotReady("GetCallerIdentity returned no account".into()))
+            })
+            .await
+            .cloned()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -142,13 +168,25 @@ impl AwsFactory {
             return Ok(clients.clone());
         }
         let config = self.config_for(&region, target).await;
+        let count = || CountRequests(self.metrics.clone());
         let clients = AccountClients {
             region,
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(&config)
-                    .interceptor(CountRequests(self.metrics.clone()))
+                    .interceptor(count())
                     .build(),
             ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(count())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .interceptor(count())
+                    .build(),
+            ),
+            account_id: Arc::default(),
         };
         self.clients
             .lock()

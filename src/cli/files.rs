@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Object;
 use crate::daemon_service::DaemonService;
+use crate::integration_role::IntegrationRole;
 use crate::{Error, Result};
 
 /// What the files held: our objects in order, and the Secrets they may reference.
@@ -61,6 +62,13 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
                 .namespace
                 .get_or_insert_with(|| "default".to_string());
             loaded.objects.push(Object::DaemonService(obj));
+        }
+        ("ecsfleet.dev/v1alpha1", "IntegrationRole") => {
+            let mut obj: IntegrationRole = serde_json::from_value(value).map_err(parse_error)?;
+            obj.metadata
+                .namespace
+                .get_or_insert_with(|| "default".to_string());
+            loaded.objects.push(Object::IntegrationRole(obj));
         }
         ("v1", "Secret") => {
             let secret: Secret = serde_json::from_value(value).map_err(parse_error)?;
@@ -139,7 +147,9 @@ spec:
         let loaded = load(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(loaded.objects.len(), 1);
         assert!(loaded.secrets.contains_key(&("team".into(), "ext".into())));
-        let Object::DaemonService(obj) = &loaded.objects[0];
+        let Object::DaemonService(obj) = &loaded.objects[0] else {
+            panic!("a DaemonService")
+        };
         assert_eq!(obj.metadata.namespace.as_deref(), Some("default"));
     }
 

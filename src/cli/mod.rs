@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::CustomResourceExt;
-use kube::ResourceExt;
 use serde::Serialize;
 
 use crate::aws::{AwsFactory, AwsSettings};
 use crate::common::DeletionPolicy;
 use crate::daemon_service::DaemonService;
+use crate::integration_role::IntegrationRole;
 use crate::runtime::controller::{Context, Controllers, Settings};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::secrets::Secrets;
@@ -135,25 +135,30 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 #[derive(Clone, Debug)]
 pub enum Object {
     DaemonService(DaemonService),
+    IntegrationRole(IntegrationRole),
 }
 
 impl Object {
     fn kind(&self) -> &'static str {
         match self {
             Object::DaemonService(_) => "DaemonService",
+            Object::IntegrationRole(_) => "IntegrationRole",
+        }
+    }
+
+    fn meta(&self) -> &kube::api::ObjectMeta {
+        match self {
+            Object::DaemonService(o) => &o.metadata,
+            Object::IntegrationRole(o) => &o.metadata,
         }
     }
 
     fn namespace(&self) -> String {
-        match self {
-            Object::DaemonService(o) => o.namespace().unwrap_or_default(),
-        }
+        self.meta().namespace.clone().unwrap_or_default()
     }
 
     fn name(&self) -> String {
-        match self {
-            Object::DaemonService(o) => o.name_any(),
-        }
+        self.meta().name.clone().unwrap_or_default()
     }
 }
 
@@ -161,7 +166,7 @@ impl Object {
 pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
-    vec![DaemonService::crd()]
+    vec![DaemonService::crd(), IntegrationRole::crd()]
 }
 
 /// The YAML of one CRD, as committed under `crds/`.
@@ -210,13 +215,17 @@ async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
         loaded
             .objects
             .iter()
-            .map(|Object::DaemonService(o)| o.clone())
+            .filter_map(|object| match object {
+                Object::DaemonService(o) => Some(o.clone()),
+                _ => None,
+            })
             .collect(),
     ));
     let mut reports = Vec::new();
     for object in &loaded.objects {
         let result = match object {
             Object::DaemonService(obj) => run_one(obj, &env, verb).await,
+            Object::IntegrationRole(obj) => run_one(obj, &env, verb).await,
         };
         let (changes, status, error) = match result {
             Ok((changes, status)) => (changes, status, None),
@@ -335,6 +344,7 @@ async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         concurrency: args.concurrency,
     };
     let daemon_services = Controllers::<DaemonService>::new(&client, &settings);
+    let integration_roles = Controllers::<IntegrationRole>::new(&client, &settings);
     env.daemon_services = Directory::Stores(daemon_services.stores());
     let context = Arc::new(Context::new(client, env, settings));
     tracing::info!(namespaces = ?args.namespaces, resync = ?args.resync, "ecsfleet controller starting");
@@ -344,7 +354,11 @@ async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         tracing::info!("shutting down: finishing reconciles in flight");
         let _ = stop.send(true);
     });
-    daemon_services.run(context, shutdown).await;
+    // Each kind has its own watch and its own bound on concurrent reconciles.
+    tokio::join!(
+        daemon_services.run(context.clone(), shutdown.clone()),
+        integration_roles.run(Arc::new(context.for_another_kind()), shutdown),
+    );
     tracing::info!("ecsfleet controller stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -325,7 +325,7 @@ pub async fn delete_service(
         return Ok(Vec::new());
     };
     let owner = obj.owner();
-    if owner.claim("", &service.tags, false).is_err() {
+    if !owner.owns(&service.tags) {
         // Not ours (never adopted, or another object's): never delete it.
         return Ok(vec![PlannedChange {
             action: "LeaveService".into(),

@@ -65,6 +65,21 @@ impl Context {
     }
 }
 
+impl Context {
+    /// A context sharing this one's clients, caches and recorder, with its own bound on
+    /// concurrent reconciles and its own backoff counts.
+    pub fn for_another_kind(&self) -> Context {
+        Context {
+            client: self.client.clone(),
+            env: self.env.clone(),
+            recorder: self.recorder.clone(),
+            settings: self.settings.clone(),
+            permits: Semaphore::new(self.settings.concurrency.max(1)),
+            failures: Mutex::default(),
+        }
+    }
+}
+
 /// The reflector stores of the watched namespaces, for `Directory::Stores`.
 pub type Stores<K> = Vec<kube::runtime::reflector::Store<DeserializeGuard<K>>>;
 

@@ -2,12 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Api;
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 
 use crate::aws::Sensitive;
 use crate::common::SecretKeySelector;
-use crate::{Error, Result};
+use crate::{Error, FIELD_MANAGER, Result};
 
 #[derive(Clone)]
 pub enum Secrets {
@@ -53,6 +56,130 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// The value at `key` of the Secret `name`, which ecsfleet creates (owned by `owner`,
+    /// with a random value) if it does not exist yet, and reuses ever after.
+    pub async fn generated(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        owner: Option<OwnerReference>,
+        field: &str,
+    ) -> Result<Sensitive> {
+        let api = self.api(namespace, field)?;
+        let existing = |secret: &Secret| {
+            value_of(secret, key).ok_or_else(|| {
+                Error::invalid(
+                    field,
+                    format!("Secret {namespace}/{name} exists without the key {key:?}"),
+                )
+            })
+        };
+        if let Some(secret) = api.get_opt(name).await? {
+            return existing(&secret);
+        }
+        let value = random_id(40);
+        let secret = Secret {
+            metadata: owned_meta(namespace, name, owner),
+            string_data: Some(BTreeMap::from([(key.to_string(), value.0.clone())])),
+            type_: Some("Opaque".into()),
+            ..Secret::default()
+        };
+        match api.create(&PostParams::default(), &secret).await {
+            Ok(_) => Ok(value),
+            // Created meanwhile (another reconcile): use that one.
+            Err(kube::Error::Api(status)) if status.code == 409 => existing(&api.get(name).await?),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Makes the Secret `name` (owned by `owner`) hold exactly `data`. Writes only when
+    /// something differs; returns whether it wrote.
+    pub async fn write_owned(
+        &self,
+        namespace: &str,
+        name: &str,
+        data: BTreeMap<String, Sensitive>,
+        owner: Option<OwnerReference>,
+        field: &str,
+    ) -> Result<bool> {
+        let api = self.api(namespace, field)?;
+        let wanted: BTreeMap<String, ByteString> = data
+            .into_iter()
+            .map(|(k, v)| (k, ByteString(v.0.into_bytes())))
+            .collect();
+        if let Some(current) = api.get_opt(name).await?
+            && current.data.as_ref() == Some(&wanted)
+        {
+            return Ok(false);
+        }
+        let secret = Secret {
+            metadata: owned_meta(namespace, name, owner),
+            data: Some(wanted),
+            type_: Some("Opaque".into()),
+            ..Secret::default()
+        };
+        let patch = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": secret.metadata, "data": secret.data, "type": secret.type_,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Fails (naming `field`) unless Secrets can be written here.
+    pub fn ensure_writable(&self, field: &str) -> Result<()> {
+        self.api("default", field).map(|_| ())
+    }
+
+    fn api(&self, namespace: &str, field: &str) -> Result<Api<Secret>> {
+        match self {
+            Secrets::Cluster(client) => Ok(Api::namespaced(client.clone(), namespace)),
+            Secrets::Files(_) => Err(Error::invalid(
+                field,
+                "needs a cluster: the CLI reads Secrets from the given files and writes none (use secretRef with a Secret in the files, or run the controller)",
+            )),
+        }
+    }
+}
+
+fn owned_meta(namespace: &str, name: &str, owner: Option<OwnerReference>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()),
+        owner_references: owner.map(|o| vec![o]),
+        labels: Some(BTreeMap::from([(
+            "app.kubernetes.io/managed-by".to_string(),
+            "ecsfleet".to_string(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}
+
+/// `length` characters from [A-Za-z0-9], uniformly, from the operating system's CSPRNG.
+pub fn random_id(length: usize) -> Sensitive {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::with_capacity(length);
+    let mut buffer = [0u8; 64];
+    while id.len() < length {
+        getrandom::fill(&mut buffer).expect("the operating system's random source");
+        // Rejection sampling: 248 = 4 × 62, so every character is equally likely.
+        for byte in buffer.iter().filter(|b| **b < 248) {
+            if id.len() == length {
+                break;
+            }
+            id.push(ALPHABET[usize::from(*byte) % ALPHABET.len()] as char);
+        }
+    }
+    Sensitive(id)
+}
+
 /// A key of `data` (bytes) or `stringData` (as written in a file), as UTF-8 text.
 fn value_of(secret: &Secret, key: &str) -> Option<Sensitive> {
     if let Some(bytes) = secret.data.as_ref().and_then(|data| data.get(key)) {
@@ -93,6 +220,34 @@ mod tests {
             name: name.into(),
             key: key.into(),
         }
+    }
+
+    #[test]
+    fn random_ids_are_long_alphanumeric_and_different() {
+        let a = random_id(40);
+        let b = random_id(40);
+        assert_eq!(a.0.len(), 40);
+        assert!(a.0.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn writing_secrets_needs_a_cluster_and_says_so() {
+        let error = secrets()
+            .generated(
+                "ns",
+                "x",
+                "externalId",
+                None,
+                "spec.trust.externalId.generate",
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("spec.trust.externalId.generate: needs a cluster"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,350 @@
+//! IAM policy documents: rendering, validation, and semantic comparison.
+//!
+//! IAM returns documents URL-encoded, may turn a one-element list into a string, and
+//! keeps statements, actions and resources in whatever order they were written. Two
+//! documents are equal here when they grant the same: each is decoded and brought to a
+//! canonical form (every list a sorted set, every statement canonical, statements
+//! sorted) before comparing. A write happens only on a real difference.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+/// IAM's limit on a customer-managed policy document, in characters without whitespace.
+pub const MANAGED_POLICY_MAX_CHARS: usize = 6144;
+
+/// A document as IAM returned it: JSON, or URL-encoded JSON.
+pub fn decode(text: &str) -> Option<Value> {
+    serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_decode(text)?).ok())
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Whether two documents grant the same.
+pub fn equivalent(a: &Value, b: &Value) -> bool {
+    canonical(a) == canonical(b)
+}
+
+/// The canonical form: statements as a sorted list of canonical statements.
+pub fn canonical(document: &Value) -> Value {
+    let mut statements: Vec<Value> = as_list(document.get("Statement"))
+        .iter()
+        .map(canonical_statement)
+        .collect();
+    statements.sort_by_key(|s| s.to_string());
+    statements.dedup();
+    json!({
+        "Version": document.get("Version").cloned().unwrap_or(json!("2008-10-17")),
+        "Statement": statements,
+    })
+}
+
+fn canonical_statement(statement: &Value) -> Value {
+    let mut out = Map::new();
+    let Some(fields) = statement.as_object() else {
+        return statement.clone();
+    };
+    for (key, value) in fields {
+        let canonical = match key.as_str() {
+            "Action" | "NotAction" | "Resource" | "NotResource" => string_set(value),
+            "Principal" | "NotPrincipal" => match value {
+                Value::Object(kinds) => Value::Object(
+                    kinds
+                        .iter()
+                        .map(|(kind, ids)| (kind.clone(), string_set(ids)))
+                        .collect(),
+                ),
+                other => other.clone(), // "*"
+            },
+            "Condition" => match value {
+                Value::Object(operators) => Value::Object(
+                    operators
+                        .iter()
+                        .map(|(operator, keys)| {
+                            let keys = match keys {
+                                Value::Object(keys) => Value::Object(
+                                    keys.iter()
+                                        .map(|(k, v)| (k.clone(), string_set(v)))
+                                        .collect(),
+                                ),
+                                other => other.clone(),
+                            };
+                            (operator.clone(), keys)
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            },
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), canonical);
+    }
+    Value::Object(out)
+}
+
+fn as_list(value: Option<&Value>) -> Vec<Value> {
+    match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+    }
+}
+
+/// A string or a list of strings (or of scalars) as a sorted, de-duplicated list.
+fn string_set(value: &Value) -> Value {
+    let set: BTreeSet<String> = as_list(Some(value))
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    Value::Array(set.into_iter().map(Value::String).collect())
+}
+
+/// The trust policy: `principals` may assume the role, with the external ID when given.
+pub fn trust_policy(principals: &[String], external_id: Option<&str>) -> Value {
+    let mut statement = json!({
+        "Effect": "Allow",
+        "Principal": {"AWS": principals},
+        "Action": "sts:AssumeRole",
+    });
+    if let Some(id) = external_id {
+        statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
+/// One permission statement as the spec declares it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub sid: Option<String>,
+    pub allow: bool,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    /// operator → condition key → value(s)
+    pub conditions: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+/// The permission policy document.
+pub fn permission_policy(statements: &[Statement]) -> Value {
+    let statements: Vec<Value> = statements
+        .iter()
+        .map(|s| {
+            let mut statement = json!({
+                "Effect": if s.allow { "Allow" } else { "Deny" },
+                "Action": s.actions,
+                "Resource": s.resources,
+            });
+            if let Some(sid) = &s.sid {
+                statement["Sid"] = json!(sid);
+            }
+            if !s.conditions.is_empty() {
+                statement["Condition"] = json!(s.conditions);
+            }
+            statement
+        })
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The characters IAM counts against a managed policy's size limit.
+pub fn counted_size(document: &Value) -> usize {
+    document
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count()
+}
+
+/// `service:Action`, with `*` and `?` wildcards in the action, or `*` alone.
+pub fn is_valid_action(action: &str) -> bool {
+    if action == "*" {
+        return true;
+    }
+    let Some((service, name)) = action.split_once(':') else {
+        return false;
+    };
+    !service.is_empty()
+        && service
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
+}
+
+/// A 12-digit account ID becomes `arn:aws:iam::<id>:root`; an IAM or STS principal ARN
+/// stays as it is; anything else is refused.
+pub fn normalize_principal(principal: &str) -> Option<String> {
+    if principal.len() == 12 && principal.chars().all(|c| c.is_ascii_digit()) {
+        return Some(format!("arn:aws:iam::{principal}:root"));
+    }
+    let parts: Vec<&str> = principal.splitn(6, ':').collect();
+    let valid = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && matches!(parts[2], "iam" | "sts")
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && (parts[5] == "root"
+            || ["role/", "user/", "assumed-role/", "federated-user/"]
+                .iter()
+                .any(|prefix| parts[5].starts_with(prefix) && parts[5].len() > prefix.len()));
+    valid.then(|| principal.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn url_encoded_documents_decode() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(
+            decode(encoded),
+            Some(json!({"Version": "2012-10-17", "Statement": []}))
+        );
+        assert_eq!(decode(r#"{"a":1}"#), Some(json!({"a": 1})));
+        assert_eq!(decode("%ZZ"), None);
+    }
+
+    #[test]
+    fn a_string_equals_a_one_element_list() {
+        let a = doc(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#,
+        );
+        let b = doc(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["*"]}]}"#,
+        );
+        assert!(equivalent(&a, &b));
+    }
+
+    #[test]
+    fn statement_action_and_resource_order_do_not_matter() {
+        let a = doc(r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["ec2:Describe*","s3:List*"],"Resource":["b","a"]},
+            {"Effect":"Deny","Action":"iam:*","Resource":"*"}]}"#);
+        let b = doc(r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Deny","Action":["iam:*"],"Resource":"*"},
+            {"Resource":["a","b"],"Action":["s3:List*","ec2:Describe*"],"Effect":"Allow"}]}"#);
+        assert!(equivalent(&a, &b));
+    }
+
+    #[test]
+    fn real_differences_are_seen() {
+        let base = trust_policy(&["arn:aws:iam::464622532012:root".into()], Some("secret-1"));
+        let other_id = trust_policy(&["arn:aws:iam::464622532012:root".into()], Some("secret-2"));
+        let no_id = trust_policy(&["arn:aws:iam::464622532012:root".into()], None);
+        let other_account =
+            trust_policy(&["arn:aws:iam::111122223333:root".into()], Some("secret-1"));
+        assert!(!equivalent(&base, &other_id));
+        assert!(!equivalent(&base, &no_id));
+        assert!(!equivalent(&base, &other_account));
+        let allow = permission_policy(&[statement(true, &["s3:GetObject"])]);
+        let deny = permission_policy(&[statement(false, &["s3:GetObject"])]);
+        assert!(!equivalent(&allow, &deny));
+    }
+
+    #[test]
+    fn trust_policy_from_iam_round_trips_through_url_encoding() {
+        let rendered = trust_policy(&["arn:aws:iam::464622532012:root".into()], Some("abc"));
+        // What IAM answers: compact JSON, URL-encoded, principal list collapsed.
+        let iam = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::464622532012:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"abc"}}}]}"#;
+        let encoded: String = iam
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        assert!(equivalent(&rendered, &decode(&encoded).unwrap()));
+    }
+
+    fn statement(allow: bool, actions: &[&str]) -> Statement {
+        Statement {
+            sid: None,
+            allow,
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            resources: vec!["*".into()],
+            conditions: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn actions_must_look_like_service_action() {
+        for good in [
+            "s3:GetObject",
+            "ec2:Describe*",
+            "*",
+            "cloudwatch:Get?etric*",
+            "es:ListDomainNames",
+        ] {
+            assert!(is_valid_action(good), "{good}");
+        }
+        for bad in [
+            "s3",
+            "S3:GetObject",
+            ":Get",
+            "s3:",
+            "s3:Get Object",
+            "s3:Get:Object",
+            "",
+        ] {
+            assert!(!is_valid_action(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn principals_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_principal("464622532012").as_deref(),
+            Some("arn:aws:iam::464622532012:root")
+        );
+        assert!(normalize_principal("arn:aws:iam::464622532012:role/DatadogIntegration").is_some());
+        assert!(normalize_principal("arn:aws-cn:iam::464622532012:root").is_some());
+        for bad in [
+            "46462253201",
+            "4646225320123",
+            "datadog",
+            "arn:aws:iam::46462253201:root",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::464622532012:role/",
+        ] {
+            assert_eq!(normalize_principal(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn size_counts_characters_without_whitespace() {
+        assert_eq!(counted_size(&json!({"a": "b c"})), 10); // {"a":"bc"}
+    }
+}

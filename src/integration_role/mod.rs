@@ -1,0 +1,396 @@
+//! IntegrationRole: an IAM role that a third party (a monitoring vendor such as Datadog)
+//! assumes with a shared external ID, with its permission policy, kept free of drift,
+//! and the values a vendor's form asks for handed over in a Secret.
+//!
+//! `observe` reads the role, the customer-managed policy and the attachments; `plan` is
+//! a pure function of spec, external ID and observation; `apply` executes it; `status`
+//! reports. `document` renders and compares policy documents semantically.
+
+pub mod apply;
+pub mod document;
+pub mod observe;
+pub mod plan;
+pub mod status;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use kube::{CustomResource, Resource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::Sensitive;
+use crate::common::{CommonSpec, CommonStatus, Owner, SecretKeySelector};
+use crate::runtime::{Env, Managed, Outcome, PlannedChange};
+use crate::{Error, Result};
+
+/// An IAM role that a third party assumes with a shared external ID, with its policy.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ecsfleet.dev",
+    version = "v1alpha1",
+    kind = "IntegrationRole",
+    doc = "An IAM role that a third party (e.g. a monitoring vendor) assumes with a shared external ID, with its permission policy, kept free of drift; the account ID, role name and external ID are handed over in a Secret.",
+    namespaced,
+    shortname = "irole",
+    category = "ecsfleet",
+    status = "IntegrationRoleStatus",
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.roleArn"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.accountId"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.roleName) == has(oldSelf.roleName) && (!has(self.roleName) || self.roleName == oldSelf.roleName)",
+     "message": "spec.roleName is immutable"},
+    {"rule": "(has(self.path) ? self.path : '/') == (has(oldSelf.path) ? oldSelf.path : '/')",
+     "message": "spec.path is immutable: IAM cannot move a role"}
+]))]
+pub struct IntegrationRoleSpec {
+    /// Name of the IAM role. Defaults to `metadata.name`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\w+=,.@-]{1,64}$"))]
+    pub role_name: Option<String>,
+    /// IAM path of the role and its policy (default `/`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^/([\x21-\x7E]+/)?$"), length(max = 512))]
+    pub path: Option<String>,
+    /// Description of the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1000))]
+    pub description: Option<String>,
+    /// Longest session the third party may get, in seconds (3600–43200, default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 3600, max = 43200))]
+    pub max_session_duration_seconds: Option<i32>,
+    /// A managed policy that bounds the role's permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$"))]
+    pub permissions_boundary_arn: Option<String>,
+    /// Tags on the role and the policy, besides the ownership tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Who may assume the role, and with which external ID.
+    pub trust: TrustSpec,
+    /// The customer-managed permission policy created for and attached to the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySpec>,
+    /// Further managed policies to attach, e.g. `arn:aws:iam::aws:policy/SecurityAudit`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub managed_policy_arns: Vec<String>,
+    /// A Secret the operator writes (owned by this object) with `accountId`, `roleName`,
+    /// `roleArn` and `externalId`: the values a vendor's integration form asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+        length(max = 253)
+    )]
+    pub output_secret_name: Option<String>,
+    #[serde(flatten)]
+    pub common: CommonSpec,
+}
+
+/// The trust policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.externalId) || (has(self.allowWithoutExternalId) && self.allowWithoutExternalId)",
+     "message": "spec.trust.externalId is required unless spec.trust.allowWithoutExternalId is true"}
+]))]
+pub struct TrustSpec {
+    /// AWS account IDs or IAM/STS principal ARNs allowed to assume the role. A 12-digit
+    /// account ID means `arn:aws:iam::<id>:root`.
+    #[schemars(length(min = 1, max = 20))]
+    pub principals: Vec<String>,
+    /// The shared secret the principals must present (`sts:ExternalId`). It never appears
+    /// in status, events, logs or error messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<ExternalIdSpec>,
+    /// Allow assuming the role without an external ID (not recommended for third parties).
+    #[serde(default)]
+    pub allow_without_external_id: bool,
+}
+
+/// Where the external ID comes from: exactly one of `secretRef` and `generate: true`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.secretRef) != (has(self.generate) && self.generate)",
+     "message": "set exactly one of spec.trust.externalId.secretRef and spec.trust.externalId.generate: true"}
+]))]
+pub struct ExternalIdSpec {
+    /// A key of a Secret in this namespace that holds the external ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+    /// Let the operator create a random external ID (40 characters from a CSPRNG) in a
+    /// Secret `<name>-external-id` owned by this object, and reuse it ever after.
+    #[serde(default)]
+    pub generate: bool,
+}
+
+/// The permission policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySpec {
+    /// Name of the managed policy (default `<roleName>Policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\w+=,.@-]{1,128}$"))]
+    pub name: Option<String>,
+    /// The statements. A change creates a new default policy version.
+    #[schemars(length(min = 1, max = 100))]
+    pub statements: Vec<StatementSpec>,
+    /// Allow a statement that allows action `*` on resource `*` (refused otherwise).
+    #[serde(default)]
+    pub allow_full_access: bool,
+}
+
+/// One statement of the permission policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementSpec {
+    /// Statement ID (letters and digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]+$"))]
+    pub sid: Option<String>,
+    /// `Allow` (default) or `Deny`.
+    #[serde(default)]
+    pub effect: Effect,
+    /// Actions shaped `service:Action`; `*` and `?` wildcards allowed.
+    #[schemars(length(min = 1))]
+    pub actions: Vec<String>,
+    /// Resources (default `["*"]`).
+    #[serde(default = "all_resources")]
+    pub resources: Vec<String>,
+    /// Conditions: operator → condition key → values, e.g.
+    /// `{StringEquals: {"aws:RequestedRegion": ["eu-west-1"]}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+fn all_resources() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// What the operator last saw of the role.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationRoleStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The bare 12-digit account ID of the role, as vendors' forms ask for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_arn: Option<String>,
+    /// The policy's default version, e.g. `v3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached_policy_arns: Vec<String>,
+    /// The Secret holding the external ID (its name; never the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id_secret_name: Option<String>,
+    /// Repairs of AWS-side drift made so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_repairs: Option<i64>,
+    #[serde(flatten)]
+    pub common: CommonStatus,
+}
+
+impl IntegrationRole {
+    pub fn role_name(&self) -> String {
+        self.spec
+            .role_name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+
+    pub fn owner(&self) -> Owner {
+        Owner::from_meta(&self.metadata)
+    }
+
+    fn namespace_or_default(&self) -> String {
+        self.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// The Secret a generated external ID lives in.
+    pub fn generated_secret_name(&self) -> String {
+        format!(
+            "{}-external-id",
+            self.metadata.name.clone().unwrap_or_default()
+        )
+    }
+
+    /// The external ID's value, and the name of the Secret it is in.
+    async fn external_id(&self, env: &Env) -> Result<Option<(Sensitive, String)>> {
+        let namespace = self.namespace_or_default();
+        match &self.spec.trust.external_id {
+            None => Ok(None),
+            Some(ExternalIdSpec {
+                secret_ref: Some(selector),
+                ..
+            }) => {
+                let value = env
+                    .secrets
+                    .read(&namespace, selector, "spec.trust.externalId.secretRef")
+                    .await?;
+                Ok(Some((value, selector.name.clone())))
+            }
+            Some(ExternalIdSpec { generate: true, .. }) => {
+                let name = self.generated_secret_name();
+                let value = env
+                    .secrets
+                    .generated(
+                        &namespace,
+                        &name,
+                        "externalId",
+                        self.owner_reference(),
+                        "spec.trust.externalId.generate",
+                    )
+                    .await?;
+                Ok(Some((value, name)))
+            }
+            Some(_) => Err(Error::invalid(
+                "spec.trust.externalId",
+                "set exactly one of secretRef and generate: true",
+            )),
+        }
+    }
+
+    /// An owner reference to this object, so that its Secrets are garbage-collected.
+    fn owner_reference(
+        &self,
+    ) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+        self.controller_owner_ref(&())
+    }
+}
+
+#[async_trait]
+impl Managed for IntegrationRole {
+    type Status = IntegrationRoleStatus;
+
+    fn common_spec(&self) -> &CommonSpec {
+        &self.spec.common
+    }
+
+    fn status(&self) -> Option<&IntegrationRoleStatus> {
+        self.status.as_ref()
+    }
+
+    fn common_status(status: &mut IntegrationRoleStatus) -> &mut CommonStatus {
+        &mut status.common
+    }
+
+    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
+        let desired = plan::Desired::from_spec(self)?;
+        let external_id = self.external_id_for_plan(env).await?;
+        let target = env
+            .aws_target(&self.namespace_or_default(), &self.spec.common)
+            .await?;
+        let clients = env.aws.clients(&target).await?;
+        let observed = observe::observe(&desired, &clients).await?;
+        let changes = plan::plan(&desired, external_id.as_ref(), &observed)?;
+        Ok(changes.iter().map(plan::Change::describe).collect())
+    }
+
+    async fn sync(&self, env: &Env) -> Result<Outcome<IntegrationRoleStatus>> {
+        let desired = plan::Desired::from_spec(self)?;
+        // Refuse before any AWS write what cannot be finished (the CLI writes no Secret).
+        if desired.output_secret_name.is_some() {
+            env.secrets.ensure_writable("spec.outputSecretName")?;
+        }
+        let external_id = self.external_id(env).await?;
+        let target = env
+            .aws_target(&self.namespace_or_default(), &self.spec.common)
+            .await?;
+        let clients = env.aws.clients(&target).await?;
+        let observed = observe::observe(&desired, &clients).await?;
+        let value = external_id.as_ref().map(|(value, _)| value);
+        let changes = plan::plan(&desired, value, &observed)?;
+        let mut applied = apply::apply(&desired, value, &observed, &changes, &clients).await?;
+        let after = if changes.is_empty() {
+            observed
+        } else {
+            observe::observe(&desired, &clients).await?
+        };
+        if let Some(secret) = &desired.output_secret_name {
+            let data = status::output_secret_data(&desired, &after, value);
+            if env
+                .secrets
+                .write_owned(
+                    &self.namespace_or_default(),
+                    secret,
+                    data,
+                    self.owner_reference(),
+                    "spec.outputSecretName",
+                )
+                .await?
+            {
+                applied.push(PlannedChange {
+                    action: "WriteOutputSecret".into(),
+                    target: format!("secret/{secret}"),
+                    detail: "accountId, roleName, roleArn, externalId".into(),
+                });
+            }
+        }
+        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
+        let previous_repairs = self
+            .status
+            .as_ref()
+            .and_then(|s| s.drift_repairs)
+            .unwrap_or(0);
+        Ok(status::outcome(
+            &desired,
+            &after,
+            external_id.map(|(_, name)| name),
+            applied,
+            drift_repairs,
+            previous_repairs,
+        ))
+    }
+
+    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
+        let target = env
+            .aws_target(&self.namespace_or_default(), &self.spec.common)
+            .await?;
+        let clients = env.aws.clients(&target).await?;
+        apply::delete(self, &clients).await
+    }
+}
+
+impl IntegrationRole {
+    /// For `plan`: the external ID if it can be read without writing anything (a
+    /// generated one is read only if it exists already).
+    async fn external_id_for_plan(&self, env: &Env) -> Result<Option<Sensitive>> {
+        match &self.spec.trust.external_id {
+            Some(ExternalIdSpec { generate: true, .. }) => {
+                let selector = SecretKeySelector {
+                    name: self.generated_secret_name(),
+                    key: "externalId".into(),
+                };
+                Ok(env
+                    .secrets
+                    .read(
+                        &self.namespace_or_default(),
+                        &selector,
+                        "spec.trust.externalId.generate",
+                    )
+                    .await
+                    .ok())
+            }
+            _ => Ok(self.external_id(env).await?.map(|(value, _)| value)),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Table-driven tests of the IntegrationRole plan: every branch, no mocks.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::*;
+use crate::integration_role::observe::{ObservedPolicy, ObservedRole};
+use crate::integration_role::{IntegrationRoleSpec, IntegrationRoleStatus};
+
+const ACCOUNT: &str = "123456789012";
+
+fn spec() -> IntegrationRoleSpec {
+    serde_json::from_value(json!({
+        "roleName": "DatadogIntegrationRole",
+        "trust": {"principals": ["464622532012"], "externalId": {"secretRef": {"name": "ext", "key": "id"}}},
+        "policy": {"statements": [{"actions": ["ec2:Describe*", "s3:ListAllMyBuckets"]}]},
+        "managedPolicyArns": ["arn:aws:iam::aws:policy/SecurityAudit"]
+    }))
+    .unwrap()
+}
+
+fn object(spec: IntegrationRoleSpec) -> IntegrationRole {
+    let mut obj = IntegrationRole::new("datadog", spec);
+    obj.metadata.namespace = Some("monitoring".into());
+    obj.metadata.uid = Some("uid-7".into());
+    obj.metadata.generation = Some(1);
+    obj
+}
+
+fn desired(spec: IntegrationRoleSpec) -> Desired {
+    Desired::from_spec(&object(spec)).unwrap()
+}
+
+fn steady(desired: Desired) -> Desired {
+    Desired {
+        spec_unchanged: true,
+        ..desired
+    }
+}
+
+fn external_id() -> Sensitive {
+    Sensitive("s3cr3t-external-id-0123456789".into())
+}
+
+fn nothing() -> Observed {
+    Observed {
+        account_id: ACCOUNT.into(),
+        partition: "aws".into(),
+        ..Observed::default()
+    }
+}
+
+/// IAM exactly as `desired` wants it.
+fn in_sync(desired: &Desired) -> Observed {
+    let mut observed = nothing();
+    observed.role = Some(ObservedRole {
+        arn: format!("arn:aws:iam::{ACCOUNT}:role/{}", desired.role_name),
+        path: "/".into(),
+        description: desired.description.clone(),
+        max_session_duration_seconds: desired.max_session_duration_seconds,
+        permissions_boundary_arn: desired.permissions_boundary_arn.clone(),
+        trust: Some(desired.trust_policy(Some(&external_id()))),
+        tags: desired.tags.clone(),
+    });
+    let arn = observed.policy_arn(desired);
+    observed.policy = desired.policy.as_ref().map(|p| ObservedPolicy {
+        arn: arn.clone().unwrap(),
+        default_version: "v1".into(),
+        document: Some(p.document.clone()),
+        tags: desired.tags.clone(),
+    });
+    observed.attached = desired
+        .managed_policy_arns
+        .iter()
+        .cloned()
+        .chain(arn)
+        .collect();
+    observed
+}
+
+fn actions(changes: &[Change]) -> Vec<String> {
+    changes.iter().map(|c| c.describe().action).collect()
+}
+
+#[test]
+fn nothing_exists_creates_policy_role_and_attachments() {
+    let desired = desired(spec());
+    let changes = plan(&desired, Some(&external_id()), &nothing()).unwrap();
+    assert_eq!(
+        actions(&changes),
+        [
+            "CreatePolicy",
+            "CreateRole",
+            "AttachRolePolicy",
+            "AttachRolePolicy"
+        ]
+    );
+    assert!(changes.iter().all(|c| !c.is_drift_repair()));
+    assert_eq!(
+        nothing().policy_arn(&desired).as_deref(),
+        Some("arn:aws:iam::123456789012:policy/DatadogIntegrationRolePolicy")
+    );
+}
+
+#[test]
+fn in_sync_plans_nothing() {
+    let desired = steady(desired(spec()));
+    assert_eq!(
+        plan(&desired, Some(&external_id()), &in_sync(&desired)).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn documents_are_compared_semantically() {
+    let desired = steady(desired(spec()));
+    let mut observed = in_sync(&desired);
+    // IAM's answer: one-element lists as strings, other order, a single statement object.
+    observed.role.as_mut().unwrap().trust = Some(json!({
+        "Version": "2012-10-17",
+        "Statement": {"Action": "sts:AssumeRole", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::464622532012:root"},
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id().0}}}
+    }));
+    observed.policy.as_mut().unwrap().document = Some(json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Resource": "*", "Action": ["s3:ListAllMyBuckets", "ec2:Describe*"], "Effect": "Allow"}]
+    }));
+    assert_eq!(
+        plan(&desired, Some(&external_id()), &observed).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn trust_policy_changed_by_hand_is_repaired_as_drift() {
+    let desired = steady(desired(spec()));
+    let mut observed = in_sync(&desired);
+    observed.role.as_mut().unwrap().trust = Some(document::trust_policy(
+        &["arn:aws:iam::999999999999:root".into()],
+        None,
+    ));
+    let changes = plan(&desired, Some(&external_id()), &observed).unwrap();
+    assert_eq!(
+        changes,
+        vec![Change::UpdateAssumeRolePolicy { drift: true }]
+    );
+    assert!(changes[0].is_drift_repair());
+}
+
+#[test]
+fn a_rotated_external_id_updates_the_trust_policy() {
+    let desired = steady(desired(spec()));
+    let observed = in_sync(&desired);
+    let rotated = Sensitive("another-external-id-9876543210".into());
+    assert_eq!(
+        actions(&plan(&desired, Some(&rotated), &observed).unwrap()),
+        ["UpdateAssumeRolePolicy"]
+    );
+}
+
+#[test]
+fn changed_statements_create_a_policy_version_not_counted_as_drift() {
+    let old = desired(spec());
+    let observed = in_sync(&old);
+    let mut new_spec = spec();
+    new_spec.policy.as_mut().unwrap().statements[0]
+        .actions
+        .push("rds:Describe*".into());
+    let new = desired(new_spec);
+    assert_eq!(
+        plan(&new, Some(&external_id()), &observed).unwrap(),
+        vec![Change::CreatePolicyVersion { drift: false }]
+    );
+}
+
+#[test]
+fn attachments_follow_the_spec_and_extras_are_detached() {
+    let desired = steady(desired(spec()));
+    let mut observed = in_sync(&desired);
+    observed
+        .attached
+        .remove("arn:aws:iam::aws:policy/SecurityAudit");
+    observed
+        .attached
+        .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
+    let changes = plan(&desired, Some(&external_id()), &observed).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            Change::AttachRolePolicy {
+                arn: "arn:aws:iam::aws:policy/SecurityAudit".into(),
+                drift: true
+            },
+            Change::DetachRolePolicy {
+                arn: "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+                drift: true
+            },
+        ]
+    );
+}
+
+#[test]
+fn description_session_and_boundary_follow_the_spec() {
+    let mut spec = spec();
+    spec.description = Some("for Datadog".into());
+    spec.max_session_duration_seconds = Some(7200);
+    spec.permissions_boundary_arn = Some("arn:aws:iam::123456789012:policy/Boundary".into());
+    let desired = desired(spec);
+    let mut observed = in_sync(&desired);
+    let role = observed.role.as_mut().unwrap();
+    role.description = None;
+    role.max_session_duration_seconds = 3600;
+    role.permissions_boundary_arn = None;
+    assert_eq!(
+        actions(&plan(&desired, Some(&external_id()), &observed).unwrap()),
+        ["UpdateRole", "PutRolePermissionsBoundary"]
+    );
+    let mut without = desired.clone();
+    without.permissions_boundary_arn = None;
+    let mut observed = in_sync(&without);
+    observed.role.as_mut().unwrap().permissions_boundary_arn =
+        Some("arn:aws:iam::123456789012:policy/B".into());
+    assert_eq!(
+        actions(&plan(&without, Some(&external_id()), &observed).unwrap()),
+        ["DeleteRolePermissionsBoundary"]
+    );
+}
+
+#[test]
+fn untagged_role_is_refused_or_adopted() {
+    let desired = desired(spec());
+    let mut observed = in_sync(&desired);
+    observed.role.as_mut().unwrap().tags.clear();
+    observed.policy.as_mut().unwrap().tags.clear();
+    let error = plan(&desired, Some(&external_id()), &observed).unwrap_err();
+    assert_eq!(error.reason(), crate::Reason::AlreadyExists, "{error}");
+    let adopting = Desired {
+        adopt_existing: true,
+        ..desired
+    };
+    assert_eq!(
+        actions(&plan(&adopting, Some(&external_id()), &observed).unwrap()),
+        ["TagPolicy", "TagRole"]
+    );
+}
+
+#[test]
+fn role_of_another_object_is_never_touched() {
+    let desired = Desired {
+        adopt_existing: true,
+        ..desired(spec())
+    };
+    let mut observed = in_sync(&desired);
+    observed
+        .role
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert(crate::common::OWNER_TAG.into(), "team-b/datadog".into());
+    let error = plan(&desired, Some(&external_id()), &observed).unwrap_err();
+    assert_eq!(error.reason(), crate::Reason::OwnedByOther);
+}
+
+#[test]
+fn a_role_on_another_path_cannot_be_moved() {
+    let desired = desired(spec());
+    let mut observed = in_sync(&desired);
+    observed.role.as_mut().unwrap().path = "/vendors/".into();
+    let error = plan(&desired, Some(&external_id()), &observed).unwrap_err();
+    assert!(error.to_string().starts_with("spec.path:"), "{error}");
+}
+
+#[test]
+fn without_external_id_when_allowed() {
+    let mut spec = spec();
+    spec.trust.external_id = None;
+    spec.trust.allow_without_external_id = true;
+    let desired = desired(spec);
+    assert!(!desired.requires_external_id);
+    let trust = desired.trust_policy(None);
+    assert!(trust["Statement"][0].get("Condition").is_none());
+}
+
+#[test]
+fn principals_are_normalized() {
+    let desired = desired(spec());
+    assert_eq!(desired.principals, ["arn:aws:iam::464622532012:root"]);
+    assert_eq!(
+        desired.tags.get("ecsfleet.dev/owner").map(String::as_str),
+        Some("monitoring/datadog")
+    );
+}
+
+#[test]
+fn previous_generation_decides_drift() {
+    let mut obj = object(spec());
+    obj.status = Some(IntegrationRoleStatus {
+        common: crate::common::CommonStatus {
+            observed_generation: Some(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    assert!(Desired::from_spec(&obj).unwrap().spec_unchanged);
+    obj.metadata.generation = Some(2);
+    assert!(!Desired::from_spec(&obj).unwrap().spec_unchanged);
+}
+
+#[test]
+fn invalid_specs_name_the_offender() {
+    let many_actions: Vec<String> = (0..700)
+        .map(|i| format!("ec2:DescribeSomething{i:04}"))
+        .collect();
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            json!({"policy": {"statements": [{"actions": ["ec2 Describe"]}]}}),
+            "spec.policy.statements[0].actions[0]:",
+        ),
+        (
+            json!({"policy": {"statements": [{"actions": ["*"]}]}}),
+            "spec.policy.statements[0]: allows every action on every resource",
+        ),
+        (
+            json!({"trust": {"principals": ["datadog"], "allowWithoutExternalId": true}}),
+            "spec.trust.principals[0]:",
+        ),
+        (
+            json!({"trust": {"principals": ["464622532012"]}}),
+            "spec.trust.externalId: is required",
+        ),
+        (
+            json!({"trust": {"principals": ["464622532012"], "externalId": {"secretRef": {"name": "a", "key": "b"}, "generate": true}}}),
+            "spec.trust.externalId: set exactly one",
+        ),
+        (json!({"roleName": "bad name!"}), "spec.roleName:"),
+        (json!({"path": "vendors"}), "spec.path:"),
+        (
+            json!({"maxSessionDurationSeconds": 60}),
+            "spec.maxSessionDurationSeconds:",
+        ),
+        (
+            json!({"managedPolicyArns": ["SecurityAudit"]}),
+            "spec.managedPolicyArns[0]:",
+        ),
+        (
+            json!({"policy": {"statements": [{"actions": many_actions}]}}),
+            "spec.policy.statements: the rendered policy has",
+        ),
+        (json!({"tags": {"ecsfleet.dev/uid": "x"}}), "spec.tags:"),
+    ];
+    for (patch, expected) in cases {
+        let mut value = serde_json::to_value(spec()).unwrap();
+        for (key, v) in patch.as_object().unwrap() {
+            value[key] = v.clone();
+        }
+        let spec: IntegrationRoleSpec = serde_json::from_value(value).unwrap();
+        let error = Desired::from_spec(&object(spec)).unwrap_err();
+        assert_eq!(error.reason(), crate::Reason::InvalidSpec);
+        assert!(
+            error.to_string().starts_with(expected),
+            "{error} should start with {expected}"
+        );
+    }
+}
+
+#[test]
+fn full_access_is_allowed_only_when_declared() {
+    let mut spec = spec();
+    let policy = spec.policy.as_mut().unwrap();
+    policy.statements[0].actions = vec!["*".into()];
+    policy.allow_full_access = true;
+    assert!(Desired::from_spec(&object(spec.clone())).is_ok());
+    // A Deny of everything is never refused.
+    let policy = spec.policy.as_mut().unwrap();
+    policy.allow_full_access = false;
+    policy.statements[0].effect = crate::integration_role::Effect::Deny;
+    assert!(Desired::from_spec(&object(spec)).is_ok());
+}
+
+#[test]
+fn changes_never_describe_a_document() {
+    let desired = desired(spec());
+    let changes = plan(&desired, Some(&external_id()), &nothing()).unwrap();
+    let printed: BTreeSet<String> = changes
+        .iter()
+        .map(|c| format!("{:?} {}", c, c.describe()))
+        .collect();
+    assert!(
+        printed.iter().all(|line| !line.contains(&external_id().0)),
+        "{printed:?}"
+    );
+}
