@@ -48,6 +48,10 @@ impl ControlPlane {
         let child = Command::new(testenv_bin("testenv"))
             .args(["up", "--dir"])
             .arg(dir.path().join("k8s"))
+            // Installed before the controller manager starts, so that its garbage
+            // collector knows our kinds (it rediscovers new kinds only every 30 s).
+            .arg("--crds")
+            .arg(repo_root().join("crds"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

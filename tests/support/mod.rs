@@ -50,6 +50,8 @@ impl Emulator {
         let child = Command::new(emulator_python())
             .arg(repo_root().join("tests/emulator/ecsfleet_moto.py"))
             .args(["--port", &port.to_string()])
+            // AWS managed policies (e.g. SecurityAudit) exist only when loaded.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

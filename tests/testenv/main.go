@@ -6,8 +6,11 @@
 //
 // Usage:
 //
-//	testenv up --dir DIR   start everything; write DIR/kubeconfig (admin) and DIR/ready;
-//	                       run until SIGTERM or SIGINT, then stop every process it started
+//	testenv up --dir DIR [--crds PATH]
+//	                       start everything (installing the CRDs at PATH before the
+//	                       controller manager starts); write DIR/kubeconfig (admin),
+//	                       DIR/pids and DIR/ready; run until SIGTERM or SIGINT, then
+//	                       stop every process it started
 //	testenv kubectl ARGS   the real kubectl (also when invoked through a link named kubectl)
 //
 // The components run as child processes of `up` (each installs its own signal handler,
@@ -72,6 +75,6 @@ func runComponent(command interface {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR | testenv kubectl ARGS...")
+	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] | testenv kubectl ARGS...")
 	os.Exit(2)
 }

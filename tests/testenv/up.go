@@ -23,6 +23,7 @@ import (
 func up(args []string) error {
 	flags := flag.NewFlagSet("up", flag.ExitOnError)
 	dir := flags.String("dir", "", "working directory (certificates, etcd data, logs, kubeconfig)")
+	crds := flags.String("crds", "", "CRDs to install before kube-controller-manager starts, so that its garbage collector knows them from the start")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func up(args []string) error {
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	plane := &controlPlane{dir: *dir, self: self}
+	plane := &controlPlane{dir: *dir, self: self, crds: *crds}
 	defer plane.stop()
 	if err := plane.start(); err != nil {
 		return err
@@ -65,6 +66,7 @@ func up(args []string) error {
 
 type controlPlane struct {
 	dir       string
+	crds      string
 	self      string
 	server    string
 	processes []*exec.Cmd
@@ -154,6 +156,17 @@ func (p *controlPlane) start() error {
 	}
 	if err := waitFor(func() bool { return p.ready(ca.pem, admin, adminKey) }, 120*time.Second); err != nil {
 		return fmt.Errorf("kube-apiserver: %w (see %s)", err, p.log("kube-apiserver"))
+	}
+	if p.crds != "" {
+		for _, args := range [][]string{
+			{"apply", "-f", p.crds},
+			{"wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"},
+		} {
+			kubectl := exec.Command(p.self, append([]string{"kubectl", "--kubeconfig", adminConfig}, args...)...)
+			if output, err := kubectl.CombinedOutput(); err != nil {
+				return fmt.Errorf("installing CRDs from %s: %v: %s", p.crds, err, output)
+			}
+		}
 	}
 	return p.spawn("kube-controller-manager",
 		"--kubeconfig="+managerConfig,
