@@ -90,7 +90,7 @@ impl Desired {
             .map(|(index, principal)| {
                 document::normalize_principal(principal).ok_or_else(|| {
                     Error::invalid(
-                        &format!("spec.trust.principals[{index}]"),
+                        format!("spec.trust.principals[{index}]"),
                         format!("{principal:?} is neither a 12-digit account ID nor an IAM principal ARN"),
                     )
                 })
@@ -159,7 +159,7 @@ impl Desired {
                 || !parts[5].starts_with("policy/")
             {
                 return Err(Error::invalid(
-                    &format!("spec.managedPolicyArns[{index}]"),
+                    format!("spec.managedPolicyArns[{index}]"),
                     format!("{arn:?} is not an IAM policy ARN"),
                 ));
             }
@@ -209,14 +209,14 @@ fn statement(
     let field = format!("spec.policy.statements[{index}]");
     if spec.actions.is_empty() {
         return Err(Error::invalid(
-            &format!("{field}.actions"),
+            format!("{field}.actions"),
             "at least one action is required",
         ));
     }
     for (i, action) in spec.actions.iter().enumerate() {
         if !document::is_valid_action(action) {
             return Err(Error::invalid(
-                &format!("{field}.actions[{i}]"),
+                format!("{field}.actions[{i}]"),
                 format!("{action:?} is not shaped service:Action (e.g. ec2:Describe*)"),
             ));
         }
