@@ -77,6 +77,13 @@ pub struct CommonStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// The object's namespace; objects read from files without one are in `default`.
+pub fn namespace_of(meta: &ObjectMeta) -> String {
+    meta.namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string())
+}
+
 /// The Kubernetes object that owns an AWS resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {

@@ -20,7 +20,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CommonSpec, CommonStatus, Owner};
+use crate::common::{CommonSpec, CommonStatus, Owner, namespace_of};
 use crate::runtime::{Env, Managed, Outcome, PlannedChange};
 use crate::{Error, Result};
 
@@ -331,13 +331,6 @@ impl DaemonService {
     pub fn owner(&self) -> Owner {
         Owner::from_meta(&self.metadata)
     }
-
-    fn namespace_or_default(&self) -> String {
-        self.metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string())
-    }
 }
 
 #[async_trait]
@@ -358,10 +351,9 @@ impl Managed for DaemonService {
 
     async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
         let desired = plan::Desired::from_spec(self)?;
-        let target = env
-            .aws_target(&self.namespace_or_default(), &self.spec.common)
+        let (target, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        let clients = env.aws.clients(&target).await?;
         let observed = observe::observe(self, &desired, env, &target, &clients).await?;
         let changes = plan::plan(&desired, &observed)?;
         Ok(changes.iter().map(plan::Change::describe).collect())
@@ -369,10 +361,9 @@ impl Managed for DaemonService {
 
     async fn sync(&self, env: &Env) -> Result<Outcome<DaemonServiceStatus>> {
         let desired = plan::Desired::from_spec(self)?;
-        let target = env
-            .aws_target(&self.namespace_or_default(), &self.spec.common)
+        let (target, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        let clients = env.aws.clients(&target).await?;
         let observed = observe::observe(self, &desired, env, &target, &clients).await?;
         let changes = plan::plan(&desired, &observed)?;
         let applied = apply::apply(&desired, &changes, env, &target, &clients).await?;
@@ -396,10 +387,9 @@ impl Managed for DaemonService {
         if self.spec.cluster.is_empty() {
             return Ok(Vec::new());
         }
-        let target = env
-            .aws_target(&self.namespace_or_default(), &self.spec.common)
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        let clients = env.aws.clients(&target).await?;
         apply::delete_service(self, &clients).await
     }
 }

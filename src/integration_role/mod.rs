@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::Sensitive;
-use crate::common::{CommonSpec, CommonStatus, Owner, SecretKeySelector};
+use crate::common::{CommonSpec, CommonStatus, Owner, SecretKeySelector, namespace_of};
 use crate::runtime::{Env, Managed, Outcome, PlannedChange};
 use crate::{Error, Result};
 
@@ -218,13 +218,6 @@ impl IntegrationRole {
         Owner::from_meta(&self.metadata)
     }
 
-    fn namespace_or_default(&self) -> String {
-        self.metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string())
-    }
-
     /// The Secret a generated external ID lives in.
     pub fn generated_secret_name(&self) -> String {
         format!(
@@ -235,7 +228,7 @@ impl IntegrationRole {
 
     /// The external ID's value, and the name of the Secret it is in.
     async fn external_id(&self, env: &Env) -> Result<Option<(Sensitive, String)>> {
-        let namespace = self.namespace_or_default();
+        let namespace = namespace_of(&self.metadata);
         match &self.spec.trust.external_id {
             None => Ok(None),
             Some(ExternalIdSpec {
@@ -296,10 +289,9 @@ impl Managed for IntegrationRole {
     async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
         let desired = plan::Desired::from_spec(self)?;
         let external_id = self.external_id_for_plan(env).await?;
-        let target = env
-            .aws_target(&self.namespace_or_default(), &self.spec.common)
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        let clients = env.aws.clients(&target).await?;
         let observed = observe::observe(&desired, &clients).await?;
         let changes = plan::plan(&desired, external_id.as_ref(), &observed)?;
         Ok(changes.iter().map(plan::Change::describe).collect())
@@ -312,10 +304,9 @@ impl Managed for IntegrationRole {
             env.secrets.ensure_writable("spec.outputSecretName")?;
         }
         let external_id = self.external_id(env).await?;
-        let target = env
-            .aws_target(&self.namespace_or_default(), &self.spec.common)
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        let clients = env.aws.clients(&target).await?;
         let observed = observe::observe(&desired, &clients).await?;
         let value = external_id.as_ref().map(|(value, _)| value);
         let changes = plan::plan(&desired, value, &observed)?;
@@ -330,7 +321,7 @@ impl Managed for IntegrationRole {
             if env
                 .secrets
                 .write_owned(
-                    &self.namespace_or_default(),
+                    &namespace_of(&self.metadata),
                     secret,
                     data,
                     self.owner_reference(),
@@ -362,10 +353,9 @@ impl Managed for IntegrationRole {
     }
 
     async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        let target = env
-            .aws_target(&self.namespace_or_default(), &self.spec.common)
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        let clients = env.aws.clients(&target).await?;
         apply::delete(self, &clients).await
     }
 }
@@ -383,7 +373,7 @@ impl IntegrationRole {
                 Ok(env
                     .secrets
                     .read(
-                        &self.namespace_or_default(),
+                        &namespace_of(&self.metadata),
                         &selector,
                         "spec.trust.externalId.generate",
                     )

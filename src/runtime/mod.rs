@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Result;
-use crate::aws::{AwsFactory, AwsTarget};
+use crate::aws::{AccountClients, AwsFactory, AwsTarget};
 use crate::common::{CommonSpec, CommonStatus};
 use crate::daemon_service::DaemonService;
 use crate::daemon_service::observe::EcsObserver;
@@ -113,6 +113,17 @@ impl Env {
 
     pub fn metrics(&self) -> &Metrics {
         self.aws.metrics()
+    }
+
+    /// The AWS clients for an object with `common` in `namespace`, and where they point.
+    pub async fn clients(
+        &self,
+        namespace: &str,
+        common: &CommonSpec,
+    ) -> Result<(AwsTarget, AccountClients)> {
+        let target = self.aws_target(namespace, common).await?;
+        let clients = self.aws.clients(&target).await?;
+        Ok((target, clients))
     }
 
     /// Where the AWS calls of an object with `common` in `namespace` go.

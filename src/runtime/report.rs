@@ -79,11 +79,7 @@ pub fn next_status<K: Managed>(
             );
         }
     }
-    if next == current {
-        return None;
-    }
-    K::common_status(&mut next).last_sync_time = Some(now.clone());
-    Some(next)
+    if_changed::<K>(&current, next, now)
 }
 
 /// The status of an object being deleted: `Synced=False`, reason `Deleting`.
@@ -101,7 +97,16 @@ pub fn deleting_status<K: Managed>(obj: &K, now: &Time) -> Option<K::Status> {
         generation,
         now,
     );
-    if next == current {
+    if_changed::<K>(&current, next, now)
+}
+
+/// `next`, stamped with `lastSyncTime`, if it differs from `current`.
+fn if_changed<K: Managed>(
+    current: &K::Status,
+    mut next: K::Status,
+    now: &Time,
+) -> Option<K::Status> {
+    if next == *current {
         return None;
     }
     K::common_status(&mut next).last_sync_time = Some(now.clone());
