@@ -378,3 +378,85 @@ async fn orphan_deletion_releases_the_finalizer_and_leaves_aws() {
         "no AWS call at all"
     );
 }
+
+/// A mocked API server for Lease calls: GET answers `lease`, writes answer `write_status`.
+fn lease_api(lease: Value, write_status: u16) -> (kube::Client, Arc<Mutex<Vec<Call>>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let recorded = calls.clone();
+    tokio::spawn(async move {
+        while let Some((request, respond)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await.unwrap();
+            let call = Call {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                query: String::new(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            let (status, answer) = match call.method.as_str() {
+                "GET" => (200, lease.clone()),
+                _ if write_status == 409 => (
+                    409,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
+                ),
+                _ => (write_status, call.body.clone()),
+            };
+            recorded.lock().unwrap().push(call);
+            respond.send_response(
+                Response::builder()
+                    .status(status)
+                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    (kube::Client::new(service, "default"), calls)
+}
+
+fn lease(holder: Option<&str>, renewed: &str) -> Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "ecsfleet", "namespace": "ecsfleet-system", "resourceVersion": "42"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15,
+                 "acquireTime": renewed, "renewTime": renewed}
+    })
+}
+
+fn elector(client: kube::Client, identity: &str) -> ecsfleet::runtime::lease::LeaderElector {
+    ecsfleet::runtime::lease::LeaderElector::new(
+        client,
+        "ecsfleet-system",
+        "ecsfleet",
+        identity.to_string(),
+        Duration::from_secs(15),
+    )
+}
+
+#[tokio::test]
+async fn a_replica_that_loses_the_write_race_does_not_lead() {
+    let (client, calls) = lease_api(lease(None, "2026-01-01T00:00:00.000000Z"), 409);
+    assert!(!elector(client, "b").try_lead().await.unwrap());
+    let calls = calls.lock().unwrap().clone();
+    let put = calls.iter().find(|c| c.method == "PUT").expect("a guarded write");
+    assert_eq!(put.body["metadata"]["resourceVersion"], "42", "the write carries the version read");
+    assert_eq!(put.body["spec"]["holderIdentity"], "b");
+}
+
+#[tokio::test]
+async fn a_replica_that_wins_the_write_leads() {
+    let (client, _) = lease_api(lease(None, "2026-01-01T00:00:00.000000Z"), 200);
+    assert!(elector(client, "b").try_lead().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_standby_does_not_write_while_the_leader_holds_the_lease() {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let (client, calls) = lease_api(lease(Some("a"), &now), 200);
+    let standby = elector(client, "b");
+    assert!(!standby.try_lead().await.unwrap());
+    standby.release().await.unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert!(calls.iter().all(|c| c.method == "GET"), "{calls:#?}");
+}

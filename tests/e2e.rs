@@ -689,3 +689,156 @@ spec:
         "the operator hit an RBAC refusal:\n{logs}"
     );
 }
+
+/// The first line of `log` containing `text`, if any.
+fn first_line_with<'a>(log: &'a str, text: &str) -> Option<&'a str> {
+    log.lines().find(|line| line.contains(text))
+}
+
+/// Log lines start with an RFC 3339 timestamp, which sorts as text.
+fn timestamp(line: &str) -> &str {
+    line.split_whitespace().next().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_leader_and_a_fast_handover() {
+    let plane = ControlPlane::start();
+    let emulator = Emulator::start();
+    let repo = support::repo_root();
+    let path = |p: &str| repo.join(p).display().to_string();
+    plane.kubectl_ok(&[
+        "apply",
+        "-f",
+        &path("deploy/namespace.yaml"),
+        "-f",
+        &path("deploy/rbac.yaml"),
+    ]);
+    plane.kubectl_ok(&["create", "namespace", "team"]);
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
+    let lease_seconds = 6;
+    let args = [
+        "--resync",
+        "5s",
+        "--leader-elect",
+        "--leader-elect-namespace",
+        "ecsfleet-system",
+        "--leader-elect-lease-duration",
+        "6s",
+    ];
+    let start = |name: &str| {
+        Operator::start_with_env(
+            ECSFLEET,
+            &kubeconfig,
+            &emulator,
+            plane.dir.path().join(format!("{name}.log")),
+            &args,
+            &[("POD_NAME", name)],
+        )
+    };
+    let a = start("replica-a");
+    eventually(
+        "replica-a to lead",
+        Duration::from_secs(30),
+        Some(&a),
+        || first_line_with(&a.logs(), "became the leader").map(|_| ()),
+    )
+    .await;
+    let b = start("replica-b");
+    eventually(
+        "replica-b to be a ready standby",
+        Duration::from_secs(30),
+        Some(&b),
+        || b.get("/readyz").filter(|(code, _)| *code == 200),
+    )
+    .await;
+    assert_eq!(a.get("/livez").map(|r| r.0), Some(200));
+
+    let service = |name: &str| {
+        format!(
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: {name}, namespace: team}}\nspec:\n  cluster: production\n  taskDefinition:\n    family: {name}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
+        )
+    };
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &service("first"))
+            .status
+            .success()
+    );
+    eventually(
+        "first to become Ready",
+        Duration::from_secs(30),
+        Some(&a),
+        || Some(json(&plane, &["get", "dsvc", "first", "-n", "team"])).filter(ready_and_current),
+    )
+    .await;
+    let lease = json(
+        &plane,
+        &["get", "lease", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+    assert!(first_line_with(&a.logs(), "applied").is_some());
+    assert!(
+        first_line_with(&b.logs(), "reconcile").is_none(),
+        "the standby must not reconcile:\n{}",
+        b.logs()
+    );
+    let (code, metrics) = a.get("/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("ecsfleet_reconcile_total{kind=\"DaemonService\",result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ecsfleet_aws_requests_total{service=\"ECS\",operation=\"CreateService\",outcome=\"success\"} 1"), "{metrics}");
+
+    // SIGTERM to the leader: it finishes, releases the Lease, and the standby takes over
+    // well within the lease duration.
+    let a_log = a.log.clone();
+    assert!(a.stop(), "the leader exits 0 on SIGTERM");
+    let a_logs = std::fs::read_to_string(&a_log).unwrap();
+    let released = first_line_with(&a_logs, "released the leader Lease")
+        .expect("the leader released the Lease");
+    let took_over = eventually(
+        "replica-b to lead",
+        Duration::from_secs(lease_seconds),
+        Some(&b),
+        || first_line_with(&b.logs(), "became the leader").map(str::to_string),
+    )
+    .await;
+    assert!(
+        timestamp(released) <= timestamp(&took_over),
+        "no two leaders at once"
+    );
+    let last_by_a = a_logs
+        .lines()
+        .filter(|l| l.contains("reconcile"))
+        .last()
+        .unwrap_or_default();
+    assert!(
+        timestamp(last_by_a) <= timestamp(&took_over),
+        "a reconciled after b took over"
+    );
+
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &service("second"))
+            .status
+            .success()
+    );
+    eventually(
+        "second to become Ready under the new leader",
+        Duration::from_secs(30),
+        Some(&b),
+        || Some(json(&plane, &["get", "dsvc", "second", "-n", "team"])).filter(ready_and_current),
+    )
+    .await;
+    let lease = json(
+        &plane,
+        &["get", "lease", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
+    let logs = b.logs();
+    assert!(b.stop());
+    assert!(!logs.contains("forbidden"), "an RBAC refusal:\n{logs}");
+}

@@ -16,6 +16,8 @@ use crate::common::DeletionPolicy;
 use crate::daemon_service::DaemonService;
 use crate::integration_role::IntegrationRole;
 use crate::runtime::controller::{Context, Controllers, Settings};
+use crate::runtime::http::{self, Health};
+use crate::runtime::lease::LeaderElector;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::secrets::Secrets;
 use crate::runtime::{Directory, Env, Managed, PlannedChange};
@@ -89,6 +91,18 @@ pub struct RunArgs {
     /// Reconciles of one kind at a time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Where /livez, /readyz and /metrics are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Run as one of several replicas: only the holder of a Lease reconciles.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ecsfleet-system")]
+    pub leader_elect_namespace: String,
+    /// How long a Lease stays valid without renewal; a standby takes over after it.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Duration,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -333,7 +347,47 @@ fn summarize(status: &serde_json::Value) -> String {
 
 async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     let client = kube::Client::try_default().await?;
-    let aws = AwsFactory::load(&args.aws.settings(), Metrics::default()).await;
+    let metrics = Metrics::default();
+    let health = Health::default();
+    http::serve(args.metrics_addr, health.clone(), metrics.clone())
+        .await
+        .map_err(|e| Error::Config(format!("--metrics-addr {}: {e}", args.metrics_addr)))?;
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing reconciles in flight");
+        let _ = on_signal.send(true);
+    });
+
+    let elector = match args.leader_elect {
+        false => None,
+        true => {
+            let elector = LeaderElector::new(
+                client.clone(),
+                &args.leader_elect_namespace,
+                "ecsfleet",
+                identity(),
+                args.leader_elect_lease_duration,
+            );
+            if !wait_to_lead(&elector, &health, shutdown.clone()).await {
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Arc::new(elector))
+        }
+    };
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(elector) = &elector {
+        tokio::spawn(keep_leading(
+            elector.clone(),
+            stop.clone(),
+            shutdown.clone(),
+            lost.clone(),
+        ));
+    }
+
+    let aws = AwsFactory::load(&args.aws.settings(), metrics).await;
     // Observations serve other objects of the same cluster for a short while only, so a
     // resync always sees the cluster as it is.
     let freshness = (args.resync / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
@@ -346,21 +400,104 @@ async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     let daemon_services = Controllers::<DaemonService>::new(&client, &settings);
     let integration_roles = Controllers::<IntegrationRole>::new(&client, &settings);
     env.daemon_services = Directory::Stores(daemon_services.stores());
+    let (service_stores, role_stores) = (daemon_services.stores(), integration_roles.stores());
+    let synced = health.clone();
+    tokio::spawn(async move {
+        for store in &service_stores {
+            let _ = store.wait_until_ready().await;
+        }
+        for store in &role_stores {
+            let _ = store.wait_until_ready().await;
+        }
+        synced.set_watches_synced();
+    });
     let context = Arc::new(Context::new(client, env, settings));
     tracing::info!(namespaces = ?args.namespaces, resync = ?args.resync, "ecsfleet controller starting");
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing reconciles in flight");
-        let _ = stop.send(true);
-    });
     // Each kind has its own watch and its own bound on concurrent reconciles.
     tokio::join!(
         daemon_services.run(context.clone(), shutdown.clone()),
         integration_roles.run(Arc::new(context.for_another_kind()), shutdown),
     );
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        tracing::error!("stopped: the leader Lease was lost");
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(elector) = elector {
+        // In-flight reconciles are done: hand over at once instead of after expiry.
+        if let Err(error) = elector.release().await {
+            tracing::warn!(%error, "could not release the Lease");
+        }
+        tracing::info!("released the leader Lease");
+    }
     tracing::info!("ecsfleet controller stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// This replica's name in the Lease: the pod's name, or host and process.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    })
+}
+
+/// Waits until this replica leads; false if asked to shut down first.
+async fn wait_to_lead(
+    elector: &LeaderElector,
+    health: &Health,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let retry = elector.duration / 5;
+    loop {
+        match elector.try_lead().await {
+            Ok(true) => {
+                tracing::info!(identity = %elector.identity, "became the leader");
+                return true;
+            }
+            Ok(false) => health.set_healthy_standby(true),
+            Err(error) => {
+                health.set_healthy_standby(false);
+                tracing::warn!(%error, "cannot reach the leader Lease");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return false,
+        }
+    }
+}
+
+/// Renews the Lease every third of its duration. If it is lost (taken by another, or
+/// not renewed for two thirds of its duration), stops the controllers at once.
+async fn keep_leading(
+    elector: Arc<LeaderElector>,
+    stop: tokio::sync::watch::Sender<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut renewed = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(elector.duration / 3) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let holding = match elector.try_lead().await {
+            Ok(true) => {
+                renewed = std::time::Instant::now();
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::warn!(%error, "could not renew the leader Lease");
+                renewed.elapsed() < elector.duration * 2 / 3
+            }
+        };
+        if !holding {
+            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = stop.send(true);
+            return;
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -4,6 +4,8 @@
 
 pub mod conditions;
 pub mod controller;
+pub mod http;
+pub mod lease;
 pub mod metrics;
 pub mod report;
 pub mod secrets;

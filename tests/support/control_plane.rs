@@ -179,10 +179,13 @@ impl Drop for ControlPlane {
 pub struct Operator {
     child: Child,
     pub log: PathBuf,
+    /// Where its /livez, /readyz and /metrics answer.
+    pub metrics: String,
 }
 
 impl Operator {
-    /// Starts `binary run ARGS` (the test's `CARGO_BIN_EXE_ecsfleet`) with `kubeconfig`.
+    /// Starts `binary run ARGS` (the test's `CARGO_BIN_EXE_ecsfleet`) with `kubeconfig`,
+    /// its operations endpoints on a free loopback port.
     pub fn start(
         binary: &str,
         kubeconfig: &std::path::Path,
@@ -190,6 +193,22 @@ impl Operator {
         log: PathBuf,
         args: &[&str],
     ) -> Operator {
+        Operator::start_with_env(binary, kubeconfig, emulator, log, args, &[])
+    }
+
+    pub fn start_with_env(
+        binary: &str,
+        kubeconfig: &std::path::Path,
+        emulator: &Emulator,
+        log: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let metrics = format!("127.0.0.1:{port}");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -197,15 +216,41 @@ impl Operator {
             .unwrap();
         let child = Command::new(binary)
             .arg("run")
+            .args(["--metrics-addr", &metrics])
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .envs(emulator.process_env())
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,kube=warn")
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
             .expect("starting ecsfleet run");
-        Operator { child, log }
+        Operator {
+            child,
+            log,
+            metrics,
+        }
+    }
+
+    /// GET `path` on the operations endpoint: (status code, body), or None if unreachable.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.metrics).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: ecsfleet\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let code = response.get(9..12)?.parse().ok()?;
+        let body = response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        Some((code, body))
     }
 
     pub fn logs(&self) -> String {

@@ -1,0 +1,142 @@
+//! The operations endpoints on `--metrics-addr`: `/livez`, `/readyz` and `/metrics`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use super::metrics::Metrics;
+
+/// What `/readyz` reports: ready once every watch has synced, and (with leader election)
+/// the process leads or stands by in good health.
+#[derive(Clone, Default)]
+pub struct Health {
+    watches_synced: Arc<AtomicBool>,
+    healthy_standby: Arc<AtomicBool>,
+}
+
+impl Health {
+    pub fn set_watches_synced(&self) {
+        self.watches_synced.store(true, Ordering::SeqCst);
+    }
+
+    /// A standby that can reach its Lease is ready to take over.
+    pub fn set_healthy_standby(&self, healthy: bool) {
+        self.healthy_standby.store(healthy, Ordering::SeqCst);
+    }
+
+    pub fn ready(&self) -> bool {
+        self.watches_synced.load(Ordering::SeqCst) || self.healthy_standby.load(Ordering::SeqCst)
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+/// The response to one request. Pure, so it is tested without a socket.
+pub fn route(path: &str, health: &Health, metrics: &Metrics) -> Response<Full<Bytes>> {
+    match path {
+        "/livez" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" if health.ready() => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "watches not synced yet\n".into(),
+        ),
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
+}
+
+/// Binds `address` and serves until the process ends.
+pub async fn serve(address: SocketAddr, health: Health, metrics: Metrics) -> std::io::Result<()> {
+    let listener = TcpListener::bind(address).await?;
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    warn!(%error, "accepting a connection on the metrics address");
+                    continue;
+                }
+            };
+            let (health, metrics) = (health.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let response = route(request.uri().path(), &health, &metrics);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_watches_and_liveness_is_always_ok() {
+        let health = Health::default();
+        let metrics = Metrics::default();
+        assert_eq!(route("/livez", &health, &metrics).status(), StatusCode::OK);
+        assert_eq!(
+            route("/readyz", &health, &metrics).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.set_watches_synced();
+        assert_eq!(route("/readyz", &health, &metrics).status(), StatusCode::OK);
+        assert_eq!(
+            route("/nope", &health, &metrics).status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_over_http() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let metrics = Metrics::default();
+        metrics.count_reconcile("DaemonService", "success");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        serve(address, Health::default(), metrics).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response
+                .contains("ecsfleet_reconcile_total{kind=\"DaemonService\",result=\"success\"} 1"),
+            "{response}"
+        );
+    }
+}
