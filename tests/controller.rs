@@ -439,8 +439,14 @@ async fn a_replica_that_loses_the_write_race_does_not_lead() {
     let (client, calls) = lease_api(lease(None, "2026-01-01T00:00:00.000000Z"), 409);
     assert!(!elector(client, "b").try_lead().await.unwrap());
     let calls = calls.lock().unwrap().clone();
-    let put = calls.iter().find(|c| c.method == "PUT").expect("a guarded write");
-    assert_eq!(put.body["metadata"]["resourceVersion"], "42", "the write carries the version read");
+    let put = calls
+        .iter()
+        .find(|c| c.method == "PUT")
+        .expect("a guarded write");
+    assert_eq!(
+        put.body["metadata"]["resourceVersion"], "42",
+        "the write carries the version read"
+    );
     assert_eq!(put.body["spec"]["holderIdentity"], "b");
 }
 

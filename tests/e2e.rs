@@ -812,8 +812,7 @@ async fn two_replicas_one_leader_and_a_fast_handover() {
     );
     let last_by_a = a_logs
         .lines()
-        .filter(|l| l.contains("reconcile"))
-        .last()
+        .rfind(|l| l.contains("reconcile"))
         .unwrap_or_default();
     assert!(
         timestamp(last_by_a) <= timestamp(&took_over),
