@@ -61,7 +61,13 @@ fn crds_in_the_repository_match_the_generated_ones() {
     assert_eq!(
         committed.join("---\n"),
         generated,
-        "crds/ is stale: run `cargo run -- crds --out-dir crds`"
+        "crds/ is stale: run scripts/generate-crds"
+    );
+    let deploy =
+        std::fs::read_to_string(support::repo_root().join("deploy/base/crds.yaml")).unwrap();
+    assert_eq!(
+        deploy, generated,
+        "deploy/base/crds.yaml is stale: run scripts/generate-crds"
     );
 }
 

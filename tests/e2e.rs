@@ -87,9 +87,9 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
     plane.kubectl_ok(&[
         "apply",
         "-f",
-        &path("deploy/namespace.yaml"),
+        &path("deploy/base/namespace.yaml"),
         "-f",
-        &path("deploy/rbac.yaml"),
+        &path("deploy/base/rbac.yaml"),
     ]);
     plane.kubectl_ok(&["create", "namespace", "monitoring"]);
 
@@ -505,9 +505,9 @@ async fn integration_role_secrets_drift_and_garbage_collection() {
     plane.kubectl_ok(&[
         "apply",
         "-f",
-        &path("deploy/namespace.yaml"),
+        &path("deploy/base/namespace.yaml"),
         "-f",
-        &path("deploy/rbac.yaml"),
+        &path("deploy/base/rbac.yaml"),
     ]);
     plane.kubectl_ok(&["create", "namespace", "vendors"]);
     let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
@@ -709,9 +709,9 @@ async fn two_replicas_one_leader_and_a_fast_handover() {
     plane.kubectl_ok(&[
         "apply",
         "-f",
-        &path("deploy/namespace.yaml"),
+        &path("deploy/base/namespace.yaml"),
         "-f",
-        &path("deploy/rbac.yaml"),
+        &path("deploy/base/rbac.yaml"),
     ]);
     plane.kubectl_ok(&["create", "namespace", "team"]);
     let cluster = Cluster::create(&emulator, "production").await;
@@ -840,4 +840,80 @@ async fn two_replicas_one_leader_and_a_fast_handover() {
     let logs = b.logs();
     assert!(b.stop());
     assert!(!logs.contains("forbidden"), "an RBAC refusal:\n{logs}");
+}
+
+#[test]
+fn the_kustomize_base_applies_to_a_real_api_server() {
+    let plane = ControlPlane::start();
+    let base = support::repo_root()
+        .join("deploy/base")
+        .display()
+        .to_string();
+    let rendered = plane.kubectl_ok(&["kustomize", &base]);
+    for kind in [
+        "Namespace",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "Role",
+        "Deployment",
+        "Service",
+    ] {
+        assert!(
+            rendered.contains(&format!("kind: {kind}\n")),
+            "{kind} missing:\n{rendered}"
+        );
+    }
+    // Server-side dry run first (what a GitOps diff does), then for real. A dry run
+    // creates no namespace, so the namespace exists first.
+    plane.kubectl_ok(&["create", "namespace", "ecsfleet-system"]);
+    plane.kubectl_ok(&["apply", "-k", &base, "--server-side", "--dry-run=server"]);
+    plane.kubectl_ok(&["apply", "-k", &base, "--server-side"]);
+    let deployment = json(
+        &plane,
+        &["get", "deployment", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"][0],
+        "ALL"
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(
+        container["args"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("--leader-elect"))
+    );
+    // The ServiceAccount may do what the operator needs, and not list Secrets.
+    let can = |verb: &str, resource: &str| {
+        let output = plane.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "--as=system:serviceaccount:ecsfleet-system:ecsfleet",
+            "-n",
+            "monitoring",
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    assert!(can("watch", "daemonservices.ecsfleet.dev"));
+    assert!(can("patch", "integrationroles.ecsfleet.dev/status"));
+    assert!(can("create", "events.events.k8s.io"));
+    assert!(can("get", "secrets"));
+    assert!(!can("list", "secrets"), "Secrets are read by name only");
+    assert!(!can("delete", "daemonservices.ecsfleet.dev"));
 }

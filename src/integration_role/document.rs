@@ -276,8 +276,8 @@ mod tests {
     fn trust_policy_from_iam_round_trips_through_url_encoding() {
         let rendered = trust_policy(&["arn:aws:iam::464622532012:root".into()], Some("abc"));
         // What IAM answers: compact JSON, URL-encoded, principal list collapsed.
-        let iam = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::464622532012:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"abc"}}}]}"#;
-        let encoded: String = iam
+        let answered = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::464622532012:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"abc"}}}]}"#;
+        let encoded: String = answered
             .bytes()
             .map(|b| match b {
                 b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
