@@ -69,6 +69,18 @@ fn crds_in_the_repository_match_the_generated_ones() {
         deploy, generated,
         "deploy/base/crds.yaml is stale: run scripts/generate-crds"
     );
+    for file in std::fs::read_dir(support::repo_root().join("crds")).unwrap() {
+        let file = file.unwrap().path();
+        let chart = support::repo_root()
+            .join("deploy/helm/ecsfleet/crds")
+            .join(file.file_name().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&chart).unwrap_or_default(),
+            std::fs::read_to_string(&file).unwrap(),
+            "{} is stale: run scripts/generate-crds",
+            chart.display()
+        );
+    }
 }
 
 #[tokio::test]

@@ -471,6 +471,7 @@ fn the_control_plane_stops_cleanly_and_leaves_no_process_behind() {
     let alive = |pid: &String| {
         std::process::Command::new("kill")
             .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -916,4 +917,107 @@ fn the_kustomize_base_applies_to_a_real_api_server() {
     assert!(can("get", "secrets"));
     assert!(!can("list", "secrets"), "Secrets are read by name only");
     assert!(!can("delete", "daemonservices.ecsfleet.dev"));
+}
+
+#[test]
+fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
+    let plane = ControlPlane::start();
+    let chart = support::repo_root()
+        .join("deploy/helm/ecsfleet")
+        .display()
+        .to_string();
+    let helm = |args: &[&str]| {
+        let output =
+            std::process::Command::new(support::repo_root().join(".cache/testenv/bin/helm"))
+                .args(args)
+                .env("HELM_CACHE_HOME", plane.dir.path().join("helm-cache"))
+                .env("HELM_CONFIG_HOME", plane.dir.path().join("helm-config"))
+                .env("HELM_DATA_HOME", plane.dir.path().join("helm-data"))
+                .output()
+                .expect("helm runs (scripts/testenv-build builds it)");
+        assert!(
+            output.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    helm(&["lint", &chart, "--strict"]);
+    let rendered = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--namespace",
+        "ecsfleet-system",
+        "--include-crds",
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "watchNamespaces={monitoring,vendors}",
+        "--set",
+        "region=us-east-2",
+        "--set",
+        "logFormat=text",
+        "--set",
+        "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/ecsfleet",
+    ]);
+    assert!(
+        rendered.contains("kind: CustomResourceDefinition"),
+        "the chart's crds/ are included"
+    );
+    plane.kubectl_ok(&["create", "namespace", "ecsfleet-system"]);
+    for dry_run in ["--dry-run=server", "--dry-run=none"] {
+        let output =
+            plane.kubectl_input(&["apply", "--server-side", dry_run, "-f", "-"], &rendered);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let deployment = json(
+        &plane,
+        &["get", "deployment", "ops-ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for expected in [
+        "--leader-elect",
+        "--namespace=monitoring",
+        "--namespace=vendors",
+        "--log-format=text",
+    ] {
+        assert!(args.contains(&expected), "{args:?}");
+    }
+    assert_eq!(container["env"][0]["value"], "us-east-2");
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    let account = json(
+        &plane,
+        &["get", "serviceaccount", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/ecsfleet"
+    );
+    let can = |verb: &str, resource: &str| {
+        let output = plane.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "--as=system:serviceaccount:ecsfleet-system:ecsfleet",
+            "-n",
+            "ecsfleet-system",
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    assert!(can("update", "leases.coordination.k8s.io"));
+    assert!(can("patch", "daemonservices.ecsfleet.dev/status"));
+    assert!(!can("list", "secrets"));
 }
