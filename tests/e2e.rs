@@ -1021,3 +1021,76 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
     assert!(can("patch", "daemonservices.ecsfleet.dev/status"));
     assert!(!can("list", "secrets"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_namespace_flags_watch_exactly_those_namespaces() {
+    let plane = ControlPlane::start();
+    let emulator = Emulator::start();
+    let repo = support::repo_root();
+    let path = |p: &str| repo.join(p).display().to_string();
+    plane.kubectl_ok(&[
+        "apply",
+        "-f",
+        &path("deploy/base/namespace.yaml"),
+        "-f",
+        &path("deploy/base/rbac.yaml"),
+    ]);
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
+    let operator = Operator::start(
+        ECSFLEET,
+        &kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &[
+            "--resync",
+            "5s",
+            "--namespace",
+            "team-a",
+            "--namespace",
+            "team-b",
+        ],
+    );
+    for namespace in ["team-a", "team-b", "team-c"] {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+        let object = format!(
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent-{namespace}, namespace: {namespace}}}\nspec:\n  cluster: production\n  taskDefinition:\n    family: agent-{namespace}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
+        );
+        assert!(
+            plane
+                .kubectl_input(&["apply", "-f", "-"], &object)
+                .status
+                .success()
+        );
+    }
+    for namespace in ["team-a", "team-b"] {
+        eventually(
+            &format!("the object in {namespace} to become Ready"),
+            Duration::from_secs(30),
+            Some(&operator),
+            || {
+                Some(json(
+                    &plane,
+                    &[
+                        "get",
+                        "dsvc",
+                        &format!("agent-{namespace}"),
+                        "-n",
+                        namespace,
+                    ],
+                ))
+                .filter(ready_and_current)
+            },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS)).await;
+    let unwatched = json(&plane, &["get", "dsvc", "agent-team-c", "-n", "team-c"]);
+    assert!(
+        unwatched.get("status").is_none(),
+        "team-c is not watched: {unwatched}"
+    );
+    assert!(cluster.service("agent-team-c").await.is_none());
+    assert!(operator.stop());
+}
