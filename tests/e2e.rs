@@ -68,6 +68,30 @@ fn ready_and_current(object: &Value) -> bool {
         && condition(object, "Synced").is_some_and(|c| c.0 == "True")
 }
 
+/// A control plane and an emulator with the operator's namespace, ServiceAccount and
+/// RBAC from deploy/base installed; returns them with the ServiceAccount's kubeconfig.
+fn prepared() -> (ControlPlane, Emulator, std::path::PathBuf) {
+    let plane = ControlPlane::start();
+    let emulator = Emulator::start();
+    let base = support::repo_root().join("deploy/base");
+    plane.kubectl_ok(&[
+        "apply",
+        "-f",
+        &base.join("namespace.yaml").display().to_string(),
+        "-f",
+        &base.join("rbac.yaml").display().to_string(),
+    ]);
+    let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
+    (plane, emulator, kubeconfig)
+}
+
+/// A small DaemonService on the `production` cluster.
+fn daemon_service_yaml(name: &str, namespace: &str) -> String {
+    format!(
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  cluster: production\n  taskDefinition:\n    family: {name}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_service_lifecycle_on_a_real_control_plane() {
     let plane = ControlPlane::start();
@@ -491,27 +515,8 @@ fn the_control_plane_stops_cleanly_and_leaves_no_process_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_role_secrets_drift_and_garbage_collection() {
-    let plane = ControlPlane::start();
-    let emulator = Emulator::start();
-    let repo = support::repo_root();
-    let path = |p: &str| repo.join(p).display().to_string();
-    plane.kubectl_ok(&["apply", "-f", &path("crds")]);
-    plane.kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "--all",
-        "--timeout=60s",
-    ]);
-    plane.kubectl_ok(&[
-        "apply",
-        "-f",
-        &path("deploy/base/namespace.yaml"),
-        "-f",
-        &path("deploy/base/rbac.yaml"),
-    ]);
+    let (plane, emulator, kubeconfig) = prepared();
     plane.kubectl_ok(&["create", "namespace", "vendors"]);
-    let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
     let resync = format!("{RESYNC_SECONDS}s");
     let operator = Operator::start(
         ECSFLEET,
@@ -703,21 +708,10 @@ fn timestamp(line: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_one_leader_and_a_fast_handover() {
-    let plane = ControlPlane::start();
-    let emulator = Emulator::start();
-    let repo = support::repo_root();
-    let path = |p: &str| repo.join(p).display().to_string();
-    plane.kubectl_ok(&[
-        "apply",
-        "-f",
-        &path("deploy/base/namespace.yaml"),
-        "-f",
-        &path("deploy/base/rbac.yaml"),
-    ]);
+    let (plane, emulator, kubeconfig) = prepared();
     plane.kubectl_ok(&["create", "namespace", "team"]);
     let cluster = Cluster::create(&emulator, "production").await;
     cluster.add_instance(&emulator).await;
-    let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
     let lease_seconds = 6;
     let args = [
         "--resync",
@@ -756,11 +750,7 @@ async fn two_replicas_one_leader_and_a_fast_handover() {
     .await;
     assert_eq!(a.get("/livez").map(|r| r.0), Some(200));
 
-    let service = |name: &str| {
-        format!(
-            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: {name}, namespace: team}}\nspec:\n  cluster: production\n  taskDefinition:\n    family: {name}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
-        )
-    };
+    let service = |name: &str| daemon_service_yaml(name, "team");
     assert!(
         plane
             .kubectl_input(&["apply", "-f", "-"], &service("first"))
@@ -1024,20 +1014,9 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_namespace_flags_watch_exactly_those_namespaces() {
-    let plane = ControlPlane::start();
-    let emulator = Emulator::start();
-    let repo = support::repo_root();
-    let path = |p: &str| repo.join(p).display().to_string();
-    plane.kubectl_ok(&[
-        "apply",
-        "-f",
-        &path("deploy/base/namespace.yaml"),
-        "-f",
-        &path("deploy/base/rbac.yaml"),
-    ]);
+    let (plane, emulator, kubeconfig) = prepared();
     let cluster = Cluster::create(&emulator, "production").await;
     cluster.add_instance(&emulator).await;
-    let kubeconfig = plane.service_account_kubeconfig("ecsfleet-system", "ecsfleet");
     let operator = Operator::start(
         ECSFLEET,
         &kubeconfig,
@@ -1054,9 +1033,7 @@ async fn repeated_namespace_flags_watch_exactly_those_namespaces() {
     );
     for namespace in ["team-a", "team-b", "team-c"] {
         plane.kubectl_ok(&["create", "namespace", namespace]);
-        let object = format!(
-            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent-{namespace}, namespace: {namespace}}}\nspec:\n  cluster: production\n  taskDefinition:\n    family: agent-{namespace}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
-        );
+        let object = daemon_service_yaml(&format!("agent-{namespace}"), namespace);
         assert!(
             plane
                 .kubectl_input(&["apply", "-f", "-"], &object)

@@ -18,8 +18,12 @@ fn testenv_bin(name: &str) -> PathBuf {
 }
 
 fn terminate(child: &mut Child, grace: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return; // already stopped
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
+        .stderr(Stdio::null())
         .status();
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
