@@ -435,7 +435,7 @@ async fn delete_detaches_and_removes_policy_versions_and_role() {
     );
 }
 
-/// Runs the binary with debug logging over the example's role and its Secret, and
+/// Runs the binary with trace logging over the example's role and its Secret, and
 /// checks that the external ID appears nowhere in what it prints.
 #[tokio::test]
 async fn the_external_id_never_appears_in_any_output() {
@@ -467,7 +467,7 @@ async fn the_external_id_never_appears_in_any_output() {
         let output = Command::new(env!("CARGO_BIN_EXE_ecsfleet"))
             .args(&args)
             .envs(emulator.process_env())
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", "trace")
             .output()
             .unwrap();
         printed.push_str(&String::from_utf8_lossy(&output.stdout));
