@@ -36,9 +36,11 @@ impl Call {
     }
 }
 
-/// A mocked API server that records every request and answers like the real one would:
-/// patches return the object, event creations return the event.
-fn mock_api(object: Value) -> (kube::Client, Arc<Mutex<Vec<Call>>>) {
+/// A mocked API server that records every request and answers with `answer(call)`:
+/// (status code, body).
+fn recording_api(
+    answer: impl Fn(&Call) -> (u16, Value) + Send + 'static,
+) -> (kube::Client, Arc<Mutex<Vec<Call>>>) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let calls = Arc::new(Mutex::new(Vec::new()));
     let recorded = calls.clone();
@@ -46,28 +48,35 @@ fn mock_api(object: Value) -> (kube::Client, Arc<Mutex<Vec<Call>>>) {
         while let Some((request, respond)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.unwrap();
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let call = Call {
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_string(),
                 query: parts.uri.query().unwrap_or_default().to_string(),
-                body: body.clone(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             };
-            let answer = if call.path.contains("/events") {
-                body
-            } else {
-                object.clone()
-            };
+            let (status, body) = answer(&call);
             recorded.lock().unwrap().push(call);
             respond.send_response(
                 Response::builder()
-                    .status(200)
-                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                    .status(status)
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
                     .unwrap(),
             );
         }
     });
     (kube::Client::new(service, "default"), calls)
+}
+
+/// The API server as the controller sees it: patches return the object, event creations
+/// return the event.
+fn mock_api(object: Value) -> (kube::Client, Arc<Mutex<Vec<Call>>>) {
+    recording_api(move |call| {
+        if call.path.contains("/events") {
+            (200, call.body.clone())
+        } else {
+            (200, object.clone())
+        }
+    })
 }
 
 fn object(cluster: &str, extra: Value) -> Value {
@@ -379,40 +388,17 @@ async fn orphan_deletion_releases_the_finalizer_and_leaves_aws() {
     );
 }
 
-/// A mocked API server for Lease calls: GET answers `lease`, writes answer `write_status`.
+/// The API server for Lease calls: GET answers `lease`, writes answer `write_status`.
 fn lease_api(lease: Value, write_status: u16) -> (kube::Client, Arc<Mutex<Vec<Call>>>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let recorded = calls.clone();
-    tokio::spawn(async move {
-        while let Some((request, respond)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.unwrap();
-            let call = Call {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: String::new(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let (status, answer) = match call.method.as_str() {
-                "GET" => (200, lease.clone()),
-                _ if write_status == 409 => (
-                    409,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                           "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
-                ),
-                _ => (write_status, call.body.clone()),
-            };
-            recorded.lock().unwrap().push(call);
-            respond.send_response(
-                Response::builder()
-                    .status(status)
-                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
-    (kube::Client::new(service, "default"), calls)
+    recording_api(move |call| match call.method.as_str() {
+        "GET" => (200, lease.clone()),
+        _ if write_status == 409 => (
+            409,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                   "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
+        ),
+        _ => (write_status, call.body.clone()),
+    })
 }
 
 fn lease(holder: Option<&str>, renewed: &str) -> Value {
