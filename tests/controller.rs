@@ -452,3 +452,41 @@ async fn a_standby_does_not_write_while_the_leader_holds_the_lease() {
     let calls = calls.lock().unwrap().clone();
     assert!(calls.iter().all(|c| c.method == "GET"), "{calls:#?}");
 }
+
+#[tokio::test]
+async fn an_object_that_does_not_decode_is_reported_and_not_retried() {
+    let emulator = Emulator::start();
+    let (client, calls) = mock_api(json!({}));
+    let context = context(&emulator, client).await;
+    let invalid = kube::core::error_boundary::InvalidObject {
+        error: "invalid type: string \"three\", expected i32 at line 1".into(),
+        metadata: kube::api::ObjectMeta {
+            name: Some("broken".into()),
+            namespace: Some("monitoring".into()),
+            generation: Some(4),
+            ..Default::default()
+        },
+    };
+    let guard: Arc<DeserializeGuard<DaemonService>> = Arc::new(DeserializeGuard(Err(invalid)));
+    let action = reconcile(guard, context).await.unwrap();
+    assert_eq!(
+        action,
+        Action::await_change(),
+        "no retry until the object changes"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let calls = calls.lock().unwrap().clone();
+    let status = calls
+        .iter()
+        .find(|c| c.is("PATCH", "/daemonservices/broken/status"))
+        .expect("the status says why");
+    let synced = &status.body["status"]["conditions"][1];
+    assert_eq!(synced["reason"], "InvalidSpec");
+    assert!(synced["message"].as_str().unwrap().contains("expected i32"));
+    let event = calls
+        .iter()
+        .find(|c| c.is("POST", "/events"))
+        .expect("a Warning event");
+    assert_eq!(event.body["type"], "Warning");
+    assert_eq!(event.body["regarding"]["name"], "broken");
+}

@@ -297,13 +297,16 @@ async fn report_undecodable<K: Managed>(
         "status": {"observedGeneration": meta.generation,
                    "conditions": [condition("Ready"), condition("Synced")]},
     });
-    let _ = api
+    if let Err(error) = api
         .patch_status(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&patch),
         )
-        .await;
+        .await
+    {
+        warn!(%error, "could not report the undecodable object on its status");
+    }
     let reference = k8s_openapi::api::core::v1::ObjectReference {
         api_version: Some(K::api_version(&()).into()),
         kind: Some(K::kind(&()).into()),
@@ -313,7 +316,9 @@ async fn report_undecodable<K: Managed>(
         ..Default::default()
     };
     let event = failure_event(&Error::invalid("spec", invalid.error.clone()), "Decode");
-    let _ = context.recorder.publish(&event, &reference).await;
+    if let Err(error) = context.recorder.publish(&event, &reference).await {
+        warn!(%error, "could not publish an event");
+    }
     Ok(Action::await_change())
 }
 
