@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use ecsfleet::cli::{Cli, LogFormat, run};
@@ -11,8 +12,19 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, registry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    let code = runtime.block_on(start());
+    // Once the work is done (controllers stopped, Lease released), nothing a dependency
+    // left behind may hold the process: wait a few seconds at most, then exit.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    code
+}
+
+async fn start() -> ExitCode {
     let cli = Cli::parse();
     let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // The AWS SDK and the HTTP stack log whole request and response bodies at TRACE, and
