@@ -262,89 +262,62 @@ async fn six_policy_changes_stay_within_five_versions() {
 async fn bad_input_is_refused_and_nothing_is_written() {
     let emulator = Emulator::start();
     let env = env(&emulator).await;
-    let cases = [
-        (
-            "ec2:Describe*",
-            "ec2Describe",
-            "spec.policy.statements[0].actions[1]",
-        ),
-        (
-            "ec2:Describe*",
-            "*",
-            "spec.policy.statements[0]: allows every action",
-        ),
-    ];
-    for (keep, bad, field) in cases {
-        let yaml = ROLE.replace(
-            "\"ec2:Describe*\", \"cloudwatch:Get*\", \"s3:ListAllMyBuckets\"",
-            &format!("\"{keep}\", \"{bad}\""),
-        );
-        let error = sync(&mut role(&yaml), &env).await.unwrap_err();
-        assert!(error.to_string().starts_with(field), "{error}");
-    }
-    let bad_principal = ROLE.replace("\"464622532012\"", "\"datadog\"");
-    let error = sync(&mut role(&bad_principal), &env).await.unwrap_err();
-    assert!(
-        error.to_string().starts_with("spec.trust.principals[0]"),
-        "{error}"
-    );
-    let bad_name = ROLE.replace(
-        "roleName: DatadogIntegrationRole",
-        "roleName: \"Datadog Role!\"",
-    );
-    assert!(
-        sync(&mut role(&bad_name), &env)
-            .await
-            .unwrap_err()
-            .to_string()
-            .starts_with("spec.roleName")
-    );
-    let no_id = ROLE.replace(
-        "    externalId: {secretRef: {name: datadog-external-id, key: externalId}}\n",
-        "",
-    );
-    assert!(
-        sync(&mut role(&no_id), &env)
-            .await
-            .unwrap_err()
-            .to_string()
-            .starts_with("spec.trust.externalId")
-    );
-    let missing_secret = ROLE.replace("name: datadog-external-id", "name: nowhere");
-    let error = sync(&mut role(&missing_secret), &env).await.unwrap_err();
-    assert_eq!(error.reason(), Reason::InvalidSpec);
-    assert!(
-        error
-            .to_string()
-            .starts_with("spec.trust.externalId.secretRef: Secret monitoring/nowhere not found")
-    );
-    let generate = ROLE.replace(
-        "{secretRef: {name: datadog-external-id, key: externalId}}",
-        "{generate: true}",
-    );
-    let error = sync(&mut role(&generate), &env).await.unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .starts_with("spec.trust.externalId.generate: needs a cluster"),
-        "{error}"
-    );
-    let output = format!("{ROLE}  outputSecretName: handover\n");
-    let error = sync(&mut role(&output), &env).await.unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .starts_with("spec.outputSecretName: needs a cluster"),
-        "{error}"
-    );
+    const ACTIONS: &str = "\"ec2:Describe*\", \"cloudwatch:Get*\", \"s3:ListAllMyBuckets\"";
+    const SECRET_REF: &str = "{secretRef: {name: datadog-external-id, key: externalId}}";
     let big: Vec<String> = (0..700)
         .map(|i| format!("\"ec2:DescribeThing{i:04}\""))
         .collect();
-    let too_big = ROLE.replace(
-        "\"ec2:Describe*\", \"cloudwatch:Get*\", \"s3:ListAllMyBuckets\"",
-        &big.join(", "),
-    );
-    let error = sync(&mut role(&too_big), &env).await.unwrap_err();
+    // (the example with one thing changed, what the error must start with)
+    let cases = [
+        (
+            ROLE.replace(ACTIONS, "\"ec2:Describe*\", \"ec2Describe\""),
+            "spec.policy.statements[0].actions[1]",
+        ),
+        (
+            ROLE.replace(ACTIONS, "\"ec2:Describe*\", \"*\""),
+            "spec.policy.statements[0]: allows every action",
+        ),
+        (
+            ROLE.replace("\"464622532012\"", "\"datadog\""),
+            "spec.trust.principals[0]",
+        ),
+        (
+            ROLE.replace(
+                "roleName: DatadogIntegrationRole",
+                "roleName: \"Datadog Role!\"",
+            ),
+            "spec.roleName",
+        ),
+        (
+            ROLE.replace(&format!("    externalId: {SECRET_REF}\n"), ""),
+            "spec.trust.externalId",
+        ),
+        (
+            ROLE.replace("name: datadog-external-id", "name: nowhere"),
+            "spec.trust.externalId.secretRef: Secret monitoring/nowhere not found",
+        ),
+        (
+            ROLE.replace(SECRET_REF, "{generate: true}"),
+            "spec.trust.externalId.generate: needs a cluster",
+        ),
+        (
+            format!("{ROLE}  outputSecretName: handover\n"),
+            "spec.outputSecretName: needs a cluster",
+        ),
+        (
+            ROLE.replace(ACTIONS, &big.join(", ")),
+            "spec.policy.statements: the rendered policy has",
+        ),
+    ];
+    for (yaml, expected) in &cases {
+        let error = sync(&mut role(yaml), &env).await.unwrap_err();
+        assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
+        assert!(
+            error.to_string().starts_with(expected),
+            "{error} should start with {expected}"
+        );
+    }
+    let error = sync(&mut role(&cases[8].0), &env).await.unwrap_err();
     assert!(error.to_string().contains("IAM allows 6144"), "{error}");
     assert_eq!(writes(&env), BTreeMap::new(), "bad input writes nothing");
 }
