@@ -287,24 +287,16 @@ pub async fn observe(
 /// The service names of the other DaemonServices of the same cluster (same region and
 /// role), for batching `DescribeServices`.
 fn peer_services(obj: &DaemonService, env: &Env, key: &ClusterKey, region: &str) -> Vec<String> {
-    let me = (obj.metadata.namespace.clone(), obj.metadata.name.clone());
-    let mut peers: Vec<String> = env
-        .daemon_services
-        .objects()
-        .into_iter()
-        .filter(|other| {
-            (
-                other.metadata.namespace.clone(),
-                other.metadata.name.clone(),
-            ) != me
-        })
-        .filter(|other| {
-            other.spec.common.region.as_deref().unwrap_or(region) == key.region
-                && other.spec.common.assume_role_arn == key.role
-                && cluster_name(&other.spec.cluster) == key.cluster
-        })
-        .map(|other| other.service_name())
-        .collect();
+    let same_object = |other: &DaemonService| {
+        other.metadata.namespace == obj.metadata.namespace
+            && other.metadata.name == obj.metadata.name
+    };
+    let mut peers: Vec<String> = env.daemon_services.filter_map(|other| {
+        let same_cluster = other.spec.common.region.as_deref().unwrap_or(region) == key.region
+            && other.spec.common.assume_role_arn == key.role
+            && cluster_name(&other.spec.cluster) == key.cluster;
+        (same_cluster && !same_object(other)).then(|| other.service_name())
+    });
     peers.sort();
     peers.dedup();
     peers

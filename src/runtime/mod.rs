@@ -75,13 +75,15 @@ pub enum Directory<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
 }
 
 impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Directory<K> {
-    pub fn objects(&self) -> Vec<K> {
+    /// `pick` applied to every known (decodable) object, keeping the `Some`s. Borrows the
+    /// objects: a reconcile that needs a few fields of its peers copies only those.
+    pub fn filter_map<T>(&self, pick: impl Fn(&K) -> Option<T>) -> Vec<T> {
         match self {
-            Directory::Fixed(objects) => objects.as_ref().clone(),
+            Directory::Fixed(objects) => objects.iter().filter_map(pick).collect(),
             Directory::Stores(stores) => stores
                 .iter()
                 .flat_map(|store| store.state())
-                .filter_map(|guard| guard.0.as_ref().ok().cloned())
+                .filter_map(|guard| guard.0.as_ref().ok().and_then(&pick))
                 .collect(),
         }
     }
