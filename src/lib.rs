@@ -14,6 +14,7 @@ pub mod daemon_service;
 pub mod error;
 pub mod integration_role;
 pub mod runtime;
+pub mod scaling_group;
 
 pub use error::{Error, Reason, Result};
 

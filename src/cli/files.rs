@@ -8,8 +8,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Object;
-use crate::daemon_service::DaemonService;
-use crate::integration_role::IntegrationRole;
 use crate::{Error, Result};
 
 /// What the files held: our objects in order, and the Secrets they may reference.
@@ -56,20 +54,15 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
         message: format!("{kind}: {e}"),
     };
     match (api_version.as_str(), kind.as_str()) {
-        ("ecsfleet.dev/v1alpha1", "DaemonService") => {
-            let mut obj: DaemonService = serde_json::from_value(value).map_err(parse_error)?;
-            obj.metadata
-                .namespace
-                .get_or_insert_with(|| "default".to_string());
-            loaded.objects.push(Object::DaemonService(obj));
-        }
-        ("ecsfleet.dev/v1alpha1", "IntegrationRole") => {
-            let mut obj: IntegrationRole = serde_json::from_value(value).map_err(parse_error)?;
-            obj.metadata
-                .namespace
-                .get_or_insert_with(|| "default".to_string());
-            loaded.objects.push(Object::IntegrationRole(obj));
-        }
+        ("ecsfleet.dev/v1alpha1", "DaemonService") => loaded
+            .objects
+            .push(Object::DaemonService(ours(value).map_err(parse_error)?)),
+        ("ecsfleet.dev/v1alpha1", "IntegrationRole") => loaded
+            .objects
+            .push(Object::IntegrationRole(ours(value).map_err(parse_error)?)),
+        ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded
+            .objects
+            .push(Object::ScalingGroup(ours(value).map_err(parse_error)?)),
         ("v1", "Secret") => {
             let secret: Secret = serde_json::from_value(value).map_err(parse_error)?;
             let namespace = secret
@@ -83,6 +76,17 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// An object of one of our kinds; without a namespace it is in `default`.
+fn ours<K: serde::de::DeserializeOwned + kube::Resource>(
+    value: serde_json::Value,
+) -> std::result::Result<K, serde_json::Error> {
+    let mut obj: K = serde_json::from_value(value)?;
+    obj.meta_mut()
+        .namespace
+        .get_or_insert_with(|| "default".to_string());
+    Ok(obj)
 }
 
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {

@@ -15,6 +15,7 @@ use crate::aws::{AwsFactory, AwsSettings};
 use crate::common::DeletionPolicy;
 use crate::daemon_service::DaemonService;
 use crate::integration_role::IntegrationRole;
+use crate::scaling_group::ScalingGroup;
 use crate::runtime::controller::{Context, Controllers, Settings};
 use crate::runtime::http::{self, Health};
 use crate::runtime::lease::LeaderElector;
@@ -150,6 +151,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 pub enum Object {
     DaemonService(DaemonService),
     IntegrationRole(IntegrationRole),
+    ScalingGroup(ScalingGroup),
 }
 
 impl Object {
@@ -157,6 +159,7 @@ impl Object {
         match self {
             Object::DaemonService(_) => "DaemonService",
             Object::IntegrationRole(_) => "IntegrationRole",
+            Object::ScalingGroup(_) => "ScalingGroup",
         }
     }
 
@@ -164,6 +167,7 @@ impl Object {
         match self {
             Object::DaemonService(o) => &o.metadata,
             Object::IntegrationRole(o) => &o.metadata,
+            Object::ScalingGroup(o) => &o.metadata,
         }
     }
 
@@ -180,7 +184,11 @@ impl Object {
 pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
-    vec![DaemonService::crd(), IntegrationRole::crd()]
+    vec![
+        DaemonService::crd(),
+        IntegrationRole::crd(),
+        ScalingGroup::crd(),
+    ]
 }
 
 /// The YAML of one CRD, as committed under `crds/`.
@@ -240,6 +248,7 @@ async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
         let result = match object {
             Object::DaemonService(obj) => run_one(obj, &env, verb).await,
             Object::IntegrationRole(obj) => run_one(obj, &env, verb).await,
+            Object::ScalingGroup(obj) => run_one(obj, &env, verb).await,
         };
         let (changes, status, error) = match result {
             Ok((changes, status)) => (changes, status, None),
@@ -397,16 +406,34 @@ async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         resync: args.resync,
         concurrency: args.concurrency,
     };
-    let daemon_services = Controllers::<DaemonService>::new(&client, &settings);
+    // A ScalingGroup whose instances change makes the DaemonServices of its ECS cluster
+    // look again, without waiting for their resync.
+    let default_region = env.aws.default_region();
+    let daemon_services =
+        Controllers::<DaemonService>::new(&client, &settings).reconcile_on(|store| {
+            crate::daemon_service::reconciles_for_cluster_changes(
+                store,
+                env.cluster_changes(),
+                default_region.clone(),
+            )
+        });
     let integration_roles = Controllers::<IntegrationRole>::new(&client, &settings);
+    let scaling_groups = Controllers::<ScalingGroup>::new(&client, &settings);
     env.daemon_services = Directory::Stores(daemon_services.stores());
-    let (service_stores, role_stores) = (daemon_services.stores(), integration_roles.stores());
+    let (service_stores, role_stores, group_stores) = (
+        daemon_services.stores(),
+        integration_roles.stores(),
+        scaling_groups.stores(),
+    );
     let synced = health.clone();
     tokio::spawn(async move {
         for store in &service_stores {
             let _ = store.wait_until_ready().await;
         }
         for store in &role_stores {
+            let _ = store.wait_until_ready().await;
+        }
+        for store in &group_stores {
             let _ = store.wait_until_ready().await;
         }
         synced.set_watches_synced();
@@ -416,7 +443,8 @@ async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     // Each kind has its own watch and its own bound on concurrent reconciles.
     tokio::join!(
         daemon_services.run(context.clone(), shutdown.clone()),
-        integration_roles.run(Arc::new(context.for_another_kind()), shutdown),
+        integration_roles.run(Arc::new(context.for_another_kind()), shutdown.clone()),
+        scaling_groups.run(Arc::new(context.for_another_kind()), shutdown),
     );
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         tracing::error!("stopped: the leader Lease was lost");

@@ -394,6 +394,44 @@ impl Managed for DaemonService {
     }
 }
 
+/// The DaemonServices in `store` that changes of Auto Scaling group instances concern
+/// (same cluster, same region), as a stream of reconcile requests for the controller.
+pub fn reconciles_for_cluster_changes(
+    store: kube::runtime::reflector::Store<kube::core::DeserializeGuard<DaemonService>>,
+    changes: tokio::sync::broadcast::Receiver<crate::runtime::ClusterChange>,
+    default_region: Option<String>,
+) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<kube::core::DeserializeGuard<DaemonService>>>
++ Send
++ 'static {
+    use futures::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+    let changes = futures::stream::unfold(changes, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(change) => return Some((change, receiver)),
+                // Missed some: the next ones still name the clusters that matter.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    changes.flat_map(move |change| {
+        let concerned: Vec<_> = store
+            .state()
+            .iter()
+            .filter(|guard| {
+                guard.0.as_ref().is_ok_and(|obj| {
+                    let region = obj.spec.common.region.as_ref().or(default_region.as_ref());
+                    observe::cluster_name(&obj.spec.cluster) == observe::cluster_name(&change.cluster)
+                        && region == Some(&change.region)
+                })
+            })
+            .map(|guard| kube::runtime::reflector::ObjectRef::from_obj(&**guard))
+            .collect();
+        futures::stream::iter(concerned)
+    })
+}
+
 /// Shorthand for an error about a DaemonService field.
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::invalid(field, message)

@@ -239,6 +239,16 @@ impl EcsObserver {
         Ok(observed)
     }
 
+    /// Forgets the container instances of `cluster` in `region` (every role), so the next
+    /// reconcile reads them again: a ScalingGroup saw its instances change.
+    pub fn forget_instances(&self, region: &str, cluster: &str) {
+        let name = cluster_name(cluster);
+        self.instances
+            .lock()
+            .expect("observer lock")
+            .retain(|key, _| !(key.region == region && key.cluster == name));
+    }
+
     /// Forgets the service after a write, so the next observation reads it back.
     pub async fn forget_service(&self, key: &ClusterKey, name: &str) {
         slot(&self.services, key).lock().await.remove(name);

@@ -109,6 +109,27 @@ impl<K: Managed> Controllers<K> {
         }
     }
 
+    /// Also reconciles the objects that `triggers` names, given each watch's store.
+    pub fn reconcile_on<S>(
+        mut self,
+        triggers: impl Fn(kube::runtime::reflector::Store<DeserializeGuard<K>>) -> S,
+    ) -> Self
+    where
+        S: futures::Stream<Item = kube::runtime::reflector::ObjectRef<DeserializeGuard<K>>>
+            + Send
+            + 'static,
+    {
+        self.controllers = self
+            .controllers
+            .into_iter()
+            .map(|controller| {
+                let store = controller.store();
+                controller.reconcile_on(triggers(store))
+            })
+            .collect();
+        self
+    }
+
     pub fn stores(&self) -> Stores<K> {
         self.controllers.iter().map(|c| c.store()).collect()
     }

@@ -95,6 +95,31 @@ impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Default for Director
     }
 }
 
+/// Auto Scaling group instances changed in an ECS cluster: its DaemonServices should look
+/// again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterChange {
+    pub region: String,
+    /// The cluster's name (or ARN, as the ScalingGroup gives it).
+    pub cluster: String,
+}
+
+/// The instances each ScalingGroup with an `ecsCluster` saw last, and the channel on which
+/// their changes go to the DaemonService controller.
+pub struct InstanceWatch {
+    last: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
+    changes: tokio::sync::broadcast::Sender<ClusterChange>,
+}
+
+impl Default for InstanceWatch {
+    fn default() -> Self {
+        InstanceWatch {
+            last: Default::default(),
+            changes: tokio::sync::broadcast::channel(256).0,
+        }
+    }
+}
+
 /// Everything a reconcile needs besides the object: AWS clients, secrets, shared
 /// observation caches and metrics. One per process.
 #[derive(Clone)]
@@ -103,6 +128,7 @@ pub struct Env {
     pub secrets: Secrets,
     pub ecs: Arc<EcsObserver>,
     pub daemon_services: Directory<DaemonService>,
+    pub instance_watch: Arc<InstanceWatch>,
 }
 
 impl Env {
@@ -112,7 +138,41 @@ impl Env {
             secrets,
             ecs: Arc::new(EcsObserver::new(ecs_freshness)),
             daemon_services: Directory::default(),
+            instance_watch: Arc::default(),
         }
+    }
+
+    /// Records the instances (id, lifecycle state) a ScalingGroup `group` saw; when they
+    /// differ from the last time, the cluster's cached container instances are dropped and
+    /// its DaemonServices are told to reconcile.
+    pub fn note_group_instances(
+        &self,
+        group: &str,
+        region: &str,
+        cluster: &str,
+        instances: Vec<(String, String)>,
+    ) {
+        let changed = {
+            let mut last = self.instance_watch.last.lock().expect("instance watch lock");
+            let key = format!("{region}/{group}");
+            last.get(&key) != Some(&instances) && {
+                last.insert(key, instances);
+                true
+            }
+        };
+        if changed {
+            self.ecs.forget_instances(region, cluster);
+            // Nobody listening (the CLI) is fine.
+            let _ = self.instance_watch.changes.send(ClusterChange {
+                region: region.to_string(),
+                cluster: cluster.to_string(),
+            });
+        }
+    }
+
+    /// Changes of Auto Scaling group instances in ECS clusters, from now on.
+    pub fn cluster_changes(&self) -> tokio::sync::broadcast::Receiver<ClusterChange> {
+        self.instance_watch.changes.subscribe()
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -14,10 +14,35 @@ ECS
   every task is placed: runningCount = desiredCount, pendingCount = 0, and one
   PRIMARY deployment of the current task definition in rolloutState COMPLETED.
 
+Auto Scaling
+- Notification configurations (PutNotificationConfiguration,
+  DescribeNotificationConfigurations, DeleteNotificationConfiguration): missing in
+  moto; stored per group and topic, deleted with the group, as AWS does.
+- Instance refreshes (StartInstanceRefresh, DescribeInstanceRefreshes): missing in
+  moto. A refresh applies its DesiredConfiguration, replaces every instance at once and
+  is recorded as Successful (newest first); a second start while one is active fails
+  with InstanceRefreshInProgress, as on AWS.
+- Instances report the launch template version they were launched from (moto reports
+  the template's default version for every instance).
+- PutLifecycleHook keeps NotificationTargetARN and RoleARN (moto echoes a fixed pair);
+  hooks are deleted with their group.
+- UpdateAutoScalingGroup applies DefaultCooldown and TerminationPolicies (moto ignores
+  them on update).
+- Left as moto has it on purpose: PutScalingPolicy answers PolicyArn instead of
+  PolicyARN, so the SDK sees no ARN and ecsfleet must read it back with
+  DescribePolicies, as it would if AWS ever omitted it.
+
 Usage: python ecsfleet_moto.py --port PORT [--host 127.0.0.1]
 """
 
 import argparse
+import uuid
+from datetime import datetime, timezone
+
+from moto.autoscaling import models as as_models
+from moto.autoscaling import responses as as_responses
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
+from moto.core.responses import ActionResult, EmptyResult
 
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
@@ -76,6 +101,190 @@ def update_service(self, service_properties):
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service
 ecs_models.EC2ContainerServiceBackend.update_service = update_service
+
+
+# --- Auto Scaling -------------------------------------------------------------------
+
+_ACTIVE_REFRESH = {"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"}
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+
+
+def _extras(backend):
+    """Per-backend state moto has no place for: notifications and refreshes."""
+    if not hasattr(backend, "ecsfleet_notifications"):
+        backend.ecsfleet_notifications = {}  # (group, topic) -> set of types
+        backend.ecsfleet_refreshes = {}  # group -> [refresh], newest first
+    return backend
+
+
+def _group(backend, name):
+    group = backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - {name}")
+    return group
+
+
+def put_notification_configuration(self):
+    backend = _extras(self.autoscaling_backend)
+    name = self._get_param("AutoScalingGroupName")
+    _group(backend, name)
+    topic = self._get_param("TopicARN")
+    types = set(self._get_param("NotificationTypes", []))
+    backend.ecsfleet_notifications[(name, topic)] = types
+    return EmptyResult()
+
+
+def describe_notification_configurations(self):
+    backend = _extras(self.autoscaling_backend)
+    names = self._get_param("AutoScalingGroupNames", [])
+    configurations = [
+        {"AutoScalingGroupName": group, "TopicARN": topic, "NotificationType": kind}
+        for (group, topic), types in sorted(backend.ecsfleet_notifications.items())
+        if not names or group in names
+        for kind in sorted(types)
+    ]
+    return ActionResult({"NotificationConfigurations": configurations})
+
+
+def delete_notification_configuration(self):
+    backend = _extras(self.autoscaling_backend)
+    key = (self._get_param("AutoScalingGroupName"), self._get_param("TopicARN"))
+    if key not in backend.ecsfleet_notifications:
+        raise ValidationError("Notification configuration not found")
+    del backend.ecsfleet_notifications[key]
+    return EmptyResult()
+
+
+def start_instance_refresh(self):
+    backend = _extras(self.autoscaling_backend)
+    name = self._get_param("AutoScalingGroupName")
+    group = _group(backend, name)
+    refreshes = backend.ecsfleet_refreshes.setdefault(name, [])
+    if refreshes and refreshes[0]["Status"] in _ACTIVE_REFRESH:
+        raise InstanceRefreshInProgress(
+            f"An Instance Refresh is already in progress for {name}"
+        )
+    desired = self._get_param("DesiredConfiguration") or {}
+    if desired.get("LaunchTemplate"):
+        group._set_launch_configuration(None, desired["LaunchTemplate"], None)
+    old = [state.instance.id for state in group.instance_states]
+    group.instance_states = []
+    if old:
+        backend.ec2_backend.terminate_instances(old)
+    if old:
+        group.replace_autoscaling_group_instances(len(old), group.get_propagated_tags())
+    now = datetime.now(timezone.utc)
+    refresh = {
+        "InstanceRefreshId": str(uuid.uuid4()),
+        "AutoScalingGroupName": name,
+        "Status": "Successful",
+        "StatusReason": "All instances replaced",
+        "StartTime": now,
+        "EndTime": now,
+        "PercentageComplete": 100,
+        "InstancesToUpdate": 0,
+        "Preferences": self._get_param("Preferences") or {},
+        "DesiredConfiguration": desired,
+    }
+    refreshes.insert(0, refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def describe_instance_refreshes(self):
+    backend = _extras(self.autoscaling_backend)
+    name = self._get_param("AutoScalingGroupName")
+    refreshes = backend.ecsfleet_refreshes.get(name, [])
+    wanted = self._get_param("InstanceRefreshIds", [])
+    if wanted:
+        refreshes = [r for r in refreshes if r["InstanceRefreshId"] in wanted]
+    limit = self._get_int_param("MaxRecords") or 50
+    return ActionResult({"InstanceRefreshes": refreshes[:limit]})
+
+
+_original_put_lifecycle_hook = as_responses.AutoScalingResponse.put_lifecycle_hook
+
+
+def put_lifecycle_hook(self):
+    result = _original_put_lifecycle_hook(self)
+    key = f"{self._get_param('AutoScalingGroupName')}_{self._get_param('LifecycleHookName')}"
+    hook = self.autoscaling_backend.lifecycle_hooks[key]
+    hook.notification_target_arn = self._get_param("NotificationTargetARN")
+    hook.role_arn = self._get_param("RoleARN")
+    return result
+
+
+_original_update_group = as_responses.AutoScalingResponse.update_auto_scaling_group
+
+
+def update_auto_scaling_group(self):
+    result = _original_update_group(self)
+    group = self.autoscaling_backend.autoscaling_groups[
+        self._get_param("AutoScalingGroupName")
+    ]
+    cooldown = self._get_int_param("DefaultCooldown")
+    if cooldown is not None:
+        group.default_cooldown = cooldown
+    policies = self._get_param("TerminationPolicies")
+    if policies:
+        group.termination_policies = policies
+    return result
+
+
+_original_delete_group = as_models.AutoScalingBackend.delete_auto_scaling_group
+
+
+def delete_auto_scaling_group(self, group_name):
+    _original_delete_group(self, group_name)
+    backend = _extras(self)
+    for key in [k for k in backend.ecsfleet_notifications if k[0] == group_name]:
+        del backend.ecsfleet_notifications[key]
+    backend.ecsfleet_refreshes.pop(group_name, None)
+    for key in [k for k, h in self.lifecycle_hooks.items()
+                if h.auto_scaling_group_name == group_name]:
+        del self.lifecycle_hooks[key]
+
+
+_original_instance_state_init = as_models.InstanceState.__init__
+
+
+def instance_state_init(self, instance, *args, **kwargs):
+    _original_instance_state_init(self, instance, *args, **kwargs)
+    group = self.auto_scaling_group
+    self.launched_template_version = (
+        group.launch_template_version
+        if group is not None and group.ec2_launch_template is not None
+        else None
+    )
+
+
+def instance_launch_template(self):
+    group = self.auto_scaling_group
+    if group is None or group.ec2_launch_template is None:
+        return None
+    return {
+        "LaunchTemplateId": group.ec2_launch_template.id,
+        "LaunchTemplateName": group.ec2_launch_template.name,
+        "Version": getattr(self, "launched_template_version", None)
+        or group.launch_template_version,
+    }
+
+
+for _name, _function in [
+    ("put_notification_configuration", put_notification_configuration),
+    ("describe_notification_configurations", describe_notification_configurations),
+    ("delete_notification_configuration", delete_notification_configuration),
+    ("start_instance_refresh", start_instance_refresh),
+    ("describe_instance_refreshes", describe_instance_refreshes),
+    ("put_lifecycle_hook", put_lifecycle_hook),
+    ("update_auto_scaling_group", update_auto_scaling_group),
+]:
+    setattr(as_responses.AutoScalingResponse, _name, _function)
+as_models.AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+as_models.InstanceState.__init__ = instance_state_init
+as_models.InstanceState.launch_template = property(instance_launch_template)
 
 
 if __name__ == "__main__":

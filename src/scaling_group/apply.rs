@@ -1,0 +1,863 @@
+//! Apply: executes the plan in order; deletion.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_autoscaling::types::{
+    DesiredConfiguration, LaunchTemplateSpecification, LifecycleHookSpecification, MetricType,
+    PredefinedMetricSpecification, RefreshPreferences, Tag as GroupTagInput,
+    TargetTrackingConfiguration,
+};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag as AlarmTag};
+use aws_sdk_ec2::types::{
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag as Ec2Tag,
+    TagSpecification, VolumeType,
+};
+
+use super::ScalingGroup;
+use super::observe::{Observed, describe_policies};
+use super::plan::{
+    Change, Desired, DesiredPolicy, PolicyKind, TemplateSource, wanted_template_version,
+};
+use crate::aws::{AccountClients, aws_error, error_code};
+use crate::common::Owner;
+use crate::runtime::PlannedChange;
+use crate::{Error, Result};
+
+/// What apply learns on the way: ids and ARNs that later changes need.
+struct Progress {
+    template_id: Option<String>,
+    template_version: Option<String>,
+    policy_arns: BTreeMap<String, String>,
+    topic_arn: Option<String>,
+}
+
+pub async fn apply(
+    desired: &Desired,
+    observed: &Observed,
+    changes: &[Change],
+    clients: &AccountClients,
+) -> Result<Vec<PlannedChange>> {
+    let mut progress = Progress {
+        template_id: observed.template.as_ref().map(|t| t.id.clone()),
+        template_version: wanted_template_version(desired, observed),
+        policy_arns: observed
+            .policies
+            .iter()
+            .map(|(name, p)| (name.clone(), p.arn.clone()))
+            .collect(),
+        topic_arn: observed.topic_arn.clone(),
+    };
+    let mut applied = Vec::new();
+    for change in changes {
+        apply_one(desired, change, &mut progress, clients).await?;
+        applied.push(change.describe());
+    }
+    Ok(applied)
+}
+
+async fn apply_one(
+    desired: &Desired,
+    change: &Change,
+    progress: &mut Progress,
+    clients: &AccountClients,
+) -> Result<()> {
+    let autoscaling = &clients.autoscaling;
+    let group = desired.name.as_str();
+    match change {
+        Change::CreateLaunchTemplate => {
+            let template = managed_template(desired);
+            let answer = clients
+                .ec2
+                .create_launch_template()
+                .launch_template_name(&template.name)
+                .version_description(&template.description)
+                .launch_template_data(template_data(&template.spec)?)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::LaunchTemplate)
+                        .set_tags(Some(ec2_tags(&desired.owner.tags())))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error("EC2", "CreateLaunchTemplate", e))?;
+            let created = answer.launch_template();
+            progress.template_id = created.and_then(|t| t.launch_template_id().map(str::to_string));
+            progress.template_version = Some(
+                created
+                    .and_then(|t| t.latest_version_number())
+                    .unwrap_or(1)
+                    .to_string(),
+            );
+        }
+        Change::TagLaunchTemplate => {
+            clients
+                .ec2
+                .create_tags()
+                .resources(progress.template_id.clone().unwrap_or_default())
+                .set_tags(Some(ec2_tags(&desired.owner.tags())))
+                .send()
+                .await
+                .map_err(|e| aws_error("EC2", "CreateTags", e))?;
+        }
+        Change::CreateLaunchTemplateVersion { .. } => {
+            let template = managed_template(desired);
+            let answer = clients
+                .ec2
+                .create_launch_template_version()
+                .launch_template_id(progress.template_id.clone().unwrap_or_default())
+                .version_description(&template.description)
+                .launch_template_data(template_data(&template.spec)?)
+                .send()
+                .await
+                .map_err(|e| aws_error("EC2", "CreateLaunchTemplateVersion", e))?;
+            let version = answer
+                .launch_template_version()
+                .and_then(|v| v.version_number())
+                .ok_or_else(|| {
+                    Error::NotReady("CreateLaunchTemplateVersion returned no version".into())
+                })?;
+            progress.template_version = Some(version.to_string());
+        }
+        Change::CreateGroup => {
+            let mut request = autoscaling
+                .create_auto_scaling_group()
+                .auto_scaling_group_name(group)
+                .launch_template(group_template(desired, progress))
+                .min_size(desired.min_size)
+                .max_size(desired.max_size)
+                .set_desired_capacity(desired.desired_capacity)
+                .health_check_type(&desired.health_check_type)
+                .set_health_check_grace_period(desired.health_check_grace_period)
+                .set_default_cooldown(desired.default_cooldown)
+                .set_termination_policies(
+                    (!desired.termination_policies.is_empty())
+                        .then(|| desired.termination_policies.clone()),
+                )
+                .set_target_group_arns(
+                    (!desired.target_group_arns.is_empty())
+                        .then(|| desired.target_group_arns.iter().cloned().collect()),
+                )
+                .set_tags(Some(group_tags(desired)))
+                // Hooks exist before the first instance launches; PutLifecycleHook
+                // follows in the plan and changes nothing where this was honoured.
+                .set_lifecycle_hook_specification_list(Some(hook_specifications(desired)));
+            request = if desired.subnet_ids.is_empty() {
+                request.set_availability_zones(Some(
+                    desired.availability_zones.iter().cloned().collect(),
+                ))
+            } else {
+                request.vpc_zone_identifier(join(&desired.subnet_ids))
+            };
+            request.send().await.map_err(|error| {
+                match aws_error("AutoScaling", "CreateAutoScalingGroup", error) {
+                    Error::Aws { code, .. } if code == "AlreadyExists" => Error::NotReady(format!(
+                        "Auto Scaling group {group} appeared while being created; will look again"
+                    )),
+                    other => other,
+                }
+            })?;
+        }
+        Change::TagGroup { .. } => {
+            autoscaling
+                .create_or_update_tags()
+                .set_tags(Some(group_tags(desired)))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "CreateOrUpdateTags", e))?;
+        }
+        Change::UpdateGroup { fields, .. } => {
+            let has = |field: &str| fields.contains(&field);
+            let mut request = autoscaling
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(group)
+                .min_size(desired.min_size)
+                .max_size(desired.max_size);
+            if has("desiredCapacity") {
+                request = request.set_desired_capacity(desired.desired_capacity);
+            }
+            if has("launchTemplate") {
+                request = request.launch_template(group_template(desired, progress));
+            }
+            if has("availabilityZones") {
+                request = request.set_availability_zones(Some(
+                    desired.availability_zones.iter().cloned().collect(),
+                ));
+            }
+            if has("subnetIds") {
+                request = request.vpc_zone_identifier(join(&desired.subnet_ids));
+            }
+            if has("healthCheck.type") || has("healthCheck.gracePeriodSeconds") {
+                request = request
+                    .health_check_type(&desired.health_check_type)
+                    .set_health_check_grace_period(desired.health_check_grace_period);
+            }
+            if has("defaultCooldownSeconds") {
+                request = request.set_default_cooldown(desired.default_cooldown);
+            }
+            if has("terminationPolicies") {
+                request =
+                    request.set_termination_policies(Some(desired.termination_policies.clone()));
+            }
+            request
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "UpdateAutoScalingGroup", e))?;
+        }
+        Change::AttachTargetGroups { arns, .. } => {
+            autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(group)
+                .set_target_group_arns(Some(arns.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "AttachLoadBalancerTargetGroups", e))?;
+        }
+        Change::DetachTargetGroups { arns, .. } => {
+            autoscaling
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(group)
+                .set_target_group_arns(Some(arns.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "DetachLoadBalancerTargetGroups", e))?;
+        }
+        Change::StartInstanceRefresh => {
+            let result = autoscaling
+                .start_instance_refresh()
+                .auto_scaling_group_name(group)
+                .preferences(
+                    RefreshPreferences::builder()
+                        .min_healthy_percentage(desired.instance_refresh.min_healthy_percentage)
+                        .build(),
+                )
+                // Naming the version lets the next observation tell which version a
+                // refresh rolled out.
+                .desired_configuration(
+                    DesiredConfiguration::builder()
+                        .launch_template(group_template(desired, progress))
+                        .build(),
+                )
+                .send()
+                .await;
+            if let Err(error) = result {
+                // One at a time: a refresh started meanwhile is waited for.
+                if error_code(&error) != Some("InstanceRefreshInProgress") {
+                    return Err(aws_error("AutoScaling", "StartInstanceRefresh", error));
+                }
+            }
+        }
+        Change::PutScalingPolicy { name, .. } => {
+            let policy = desired
+                .policies
+                .iter()
+                .find(|p| p.name == *name)
+                .expect("planned from the spec");
+            let answer = put_policy(clients, group, policy).await?;
+            let arn = match answer {
+                Some(arn) => arn,
+                // Some answers lack PolicyARN: read it back.
+                None => describe_policies(clients, group)
+                    .await?
+                    .remove(name)
+                    .map(|p| p.arn)
+                    .ok_or_else(|| {
+                        Error::NotReady(format!("policy {name} is not readable yet"))
+                    })?,
+            };
+            progress.policy_arns.insert(name.clone(), arn);
+        }
+        Change::PutMetricAlarm { policy, .. } => {
+            let Some(DesiredPolicy {
+                kind: PolicyKind::Simple { alarm, .. },
+                ..
+            }) = desired.policies.iter().find(|p| p.name == *policy)
+            else {
+                unreachable!("alarms are planned for simple policies only");
+            };
+            let arn = match progress.policy_arns.get(policy) {
+                Some(arn) if !arn.is_empty() => arn.clone(),
+                _ => describe_policies(clients, group)
+                    .await?
+                    .remove(policy)
+                    .map(|p| p.arn)
+                    .ok_or_else(|| {
+                        Error::NotReady(format!("policy {policy} is not readable yet"))
+                    })?,
+            };
+            clients
+                .cloudwatch
+                .put_metric_alarm()
+                .alarm_name(&alarm.name)
+                .alarm_description(format!(
+                    "Executes scaling policy {policy} of {group}; managed by ecsfleet for {}",
+                    desired.owner.key()
+                ))
+                .metric_name(&alarm.metric_name)
+                .namespace(&alarm.namespace)
+                .statistic(Statistic::from(alarm.statistic.as_str()))
+                .period(alarm.period)
+                .evaluation_periods(alarm.evaluation_periods)
+                .threshold(alarm.threshold)
+                .comparison_operator(ComparisonOperator::from(
+                    alarm.comparison_operator.as_str(),
+                ))
+                .set_dimensions(Some(
+                    alarm
+                        .dimensions
+                        .iter()
+                        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                        .collect(),
+                ))
+                .alarm_actions(arn)
+                .set_tags(Some(
+                    desired
+                        .owner
+                        .tags()
+                        .iter()
+                        .map(|(k, v)| AlarmTag::builder().key(k).value(v).build())
+                        .collect(),
+                ))
+                .send()
+                .await
+                .map_err(|e| aws_error("CloudWatch", "PutMetricAlarm", e))?;
+        }
+        Change::DeleteAlarms { names, .. } => {
+            delete_alarms(clients, names).await?;
+        }
+        Change::DeletePolicy { name, .. } => {
+            let result = autoscaling
+                .delete_policy()
+                .auto_scaling_group_name(group)
+                .policy_name(name)
+                .send()
+                .await;
+            if let Err(error) = result
+                && !is_not_found(error_code(&error), error.as_service_error().and_then(|e| {
+                    aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
+                }))
+            {
+                return Err(aws_error("AutoScaling", "DeletePolicy", error));
+            }
+        }
+        Change::CreateTopic { name } => {
+            let answer = clients
+                .sns
+                .create_topic()
+                .name(name)
+                .set_tags(Some(
+                    desired
+                        .owner
+                        .tags()
+                        .iter()
+                        .map(|(k, v)| aws_sdk_sns::types::Tag::builder().key(k).value(v).build())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| Error::invalid("metadata", e.to_string()))?,
+                ))
+                .send()
+                .await
+                .map_err(|e| aws_error("SNS", "CreateTopic", e))?;
+            progress.topic_arn = answer.topic_arn().map(str::to_string);
+        }
+        Change::PutNotificationConfiguration { .. } => {
+            let notifications = desired
+                .notifications
+                .as_ref()
+                .expect("planned with notifications");
+            autoscaling
+                .put_notification_configuration()
+                .auto_scaling_group_name(group)
+                .topic_arn(progress.topic_arn.clone().unwrap_or_default())
+                .set_notification_types(Some(notifications.types.iter().cloned().collect()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "PutNotificationConfiguration", e))?;
+        }
+        Change::DeleteNotificationConfiguration { topic_arn, .. } => {
+            let result = autoscaling
+                .delete_notification_configuration()
+                .auto_scaling_group_name(group)
+                .topic_arn(topic_arn)
+                .send()
+                .await;
+            if let Err(error) = result
+                && !is_not_found(error_code(&error), error.as_service_error().and_then(|e| {
+                    aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
+                }))
+            {
+                return Err(aws_error(
+                    "AutoScaling",
+                    "DeleteNotificationConfiguration",
+                    error,
+                ));
+            }
+        }
+        Change::PutLifecycleHook { name, .. } => {
+            let hook = &desired.hooks[name];
+            autoscaling
+                .put_lifecycle_hook()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(name)
+                .lifecycle_transition(&hook.transition)
+                .set_notification_target_arn(hook.target_arn.clone())
+                .set_role_arn(hook.role_arn.clone())
+                .heartbeat_timeout(hook.heartbeat_timeout)
+                .default_result(&hook.default_result)
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "PutLifecycleHook", e))?;
+        }
+        Change::DeleteLifecycleHook { name, .. } => {
+            let result = autoscaling
+                .delete_lifecycle_hook()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(name)
+                .send()
+                .await;
+            if let Err(error) = result
+                && !is_not_found(error_code(&error), error.as_service_error().and_then(|e| {
+                    aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
+                }))
+            {
+                return Err(aws_error("AutoScaling", "DeleteLifecycleHook", error));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Auto Scaling answers a missing resource with a `ValidationError` saying so.
+fn is_not_found(code: Option<&str>, message: Option<&str>) -> bool {
+    let message = message.unwrap_or_default().to_ascii_lowercase();
+    matches!(code, Some("ValidationError") | Some("ResourceNotFound"))
+        && (message.contains("not found") || message.contains("does not exist"))
+}
+
+async fn put_policy(
+    clients: &AccountClients,
+    group: &str,
+    policy: &DesiredPolicy,
+) -> Result<Option<String>> {
+    let request = clients
+        .autoscaling
+        .put_scaling_policy()
+        .auto_scaling_group_name(group)
+        .policy_name(&policy.name);
+    let request = match &policy.kind {
+        PolicyKind::Simple {
+            adjustment_type,
+            scaling_adjustment,
+            cooldown,
+            ..
+        } => request
+            .policy_type("SimpleScaling")
+            .adjustment_type(adjustment_type)
+            .scaling_adjustment(*scaling_adjustment)
+            .set_cooldown(*cooldown),
+        PolicyKind::TargetTracking {
+            predefined_metric,
+            target_value,
+        } => request
+            .policy_type("TargetTrackingScaling")
+            .target_tracking_configuration(
+                TargetTrackingConfiguration::builder()
+                    .predefined_metric_specification(
+                        PredefinedMetricSpecification::builder()
+                            .predefined_metric_type(MetricType::from(predefined_metric.as_str()))
+                            .build(),
+                    )
+                    .target_value(*target_value)
+                    .build(),
+            ),
+    };
+    let answer = request
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "PutScalingPolicy", e))?;
+    Ok(answer
+        .policy_arn()
+        .filter(|arn| !arn.is_empty())
+        .map(str::to_string))
+}
+
+async fn delete_alarms(clients: &AccountClients, names: &[String]) -> Result<()> {
+    // DeleteAlarms takes up to 100 names and ignores missing ones.
+    for chunk in names.chunks(100) {
+        clients
+            .cloudwatch
+            .delete_alarms()
+            .set_alarm_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("CloudWatch", "DeleteAlarms", e))?;
+    }
+    Ok(())
+}
+
+fn managed_template(desired: &Desired) -> &super::plan::DesiredTemplate {
+    match &desired.template {
+        TemplateSource::Managed(template) => template,
+        TemplateSource::Reference { .. } => unreachable!("planned for a managed template"),
+    }
+}
+
+fn join(values: &BTreeSet<String>) -> String {
+    values.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+/// The group's template: the managed one at the version made or found, or the reference.
+fn group_template(desired: &Desired, progress: &Progress) -> LaunchTemplateSpecification {
+    match &desired.template {
+        TemplateSource::Managed(_) => LaunchTemplateSpecification::builder()
+            .set_launch_template_id(progress.template_id.clone())
+            .set_version(progress.template_version.clone())
+            .build(),
+        TemplateSource::Reference { id, name, version } => LaunchTemplateSpecification::builder()
+            .set_launch_template_id(id.clone())
+            .set_launch_template_name(name.clone())
+            .version(version)
+            .build(),
+    }
+}
+
+fn group_tags(desired: &Desired) -> Vec<GroupTagInput> {
+    desired
+        .tags
+        .iter()
+        .map(|(key, (value, propagate))| {
+            GroupTagInput::builder()
+                .resource_id(&desired.name)
+                .resource_type("auto-scaling-group")
+                .key(key)
+                .value(value)
+                .propagate_at_launch(*propagate)
+                .build()
+        })
+        .collect()
+}
+
+fn hook_specifications(desired: &Desired) -> Vec<LifecycleHookSpecification> {
+    desired
+        .hooks
+        .iter()
+        .map(|(name, hook)| {
+            LifecycleHookSpecification::builder()
+                .lifecycle_hook_name(name)
+                .lifecycle_transition(&hook.transition)
+                .set_notification_target_arn(hook.target_arn.clone())
+                .set_role_arn(hook.role_arn.clone())
+                .heartbeat_timeout(hook.heartbeat_timeout)
+                .default_result(&hook.default_result)
+                .build()
+        })
+        .collect()
+}
+
+fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Ec2Tag> {
+    tags.iter()
+        .map(|(k, v)| Ec2Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The EC2 launch template data of the inline spec; user data is base64-encoded here.
+fn template_data(spec: &super::LaunchTemplateSpec) -> Result<RequestLaunchTemplateData> {
+    let metadata = &spec.metadata_options;
+    let mut data = RequestLaunchTemplateData::builder()
+        .image_id(&spec.image_id)
+        .instance_type(spec.instance_type.as_str().into())
+        .set_key_name(spec.key_name.clone())
+        .set_security_group_ids(
+            (!spec.security_group_ids.is_empty()).then(|| spec.security_group_ids.clone()),
+        )
+        .set_user_data(
+            spec.user_data
+                .as_ref()
+                .map(|text| aws_smithy_types::base64::encode(text.as_bytes())),
+        )
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::from(
+                    metadata.http_tokens.as_str(),
+                ))
+                .http_put_response_hop_limit(metadata.http_put_response_hop_limit)
+                .instance_metadata_tags(if metadata.instance_metadata_tags {
+                    LaunchTemplateInstanceMetadataTagsState::Enabled
+                } else {
+                    LaunchTemplateInstanceMetadataTagsState::Disabled
+                })
+                .build(),
+        );
+    if let Some(profile) = &spec.iam_instance_profile {
+        let builder = LaunchTemplateIamInstanceProfileSpecificationRequest::builder();
+        data = data.iam_instance_profile(if profile.starts_with("arn:") {
+            builder.arn(profile).build()
+        } else {
+            builder.name(profile).build()
+        });
+    }
+    for mapping in &spec.block_device_mappings {
+        data = data.block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(&mapping.device_name)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .set_volume_size(mapping.volume_size_gib)
+                        .volume_type(VolumeType::from(
+                            mapping.volume_type.as_deref().unwrap_or("gp3"),
+                        ))
+                        .set_iops(mapping.iops)
+                        .set_throughput(mapping.throughput)
+                        .set_encrypted(mapping.encrypted)
+                        .delete_on_termination(mapping.delete_on_termination.unwrap_or(true))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    if !spec.tags.is_empty() {
+        for resource in [ResourceType::Instance, ResourceType::Volume] {
+            data = data.tag_specifications(
+                LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(resource)
+                    .set_tags(Some(ec2_tags(&spec.tags)))
+                    .build(),
+            );
+        }
+    }
+    Ok(data.build())
+}
+
+/// Deletes what this object owns: the alarms of its policies, the group (forced, with its
+/// instances, policies, hooks and notifications), the managed template and a created
+/// topic. NotFound counts as done; what is not tagged as this object's is left alone.
+pub async fn delete(obj: &ScalingGroup, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
+    let owner = obj.owner();
+    let name = obj.group_name();
+    let mut done = Vec::new();
+    let step = |action: &str, target: &str, detail: String| PlannedChange {
+        action: action.to_string(),
+        target: target.to_string(),
+        detail,
+    };
+    let described = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&name)
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "DescribeAutoScalingGroups", e))?;
+    let group = described
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(name.as_str()))
+        .map(super::observe::observed_group);
+    let group_tags: Option<BTreeMap<String, String>> = group.as_ref().map(|g| {
+        g.tags
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    });
+    if let Some(tags) = &group_tags
+        && !owner.owns(tags)
+    {
+        done.push(step(
+            "LeaveGroup",
+            "group",
+            "the group is not tagged as this object's; left untouched".into(),
+        ));
+        return Ok(done);
+    }
+
+    // Alarms first: they execute the group's policies.
+    if group.is_some() {
+        let policies = describe_policies(clients, &name).await?;
+        let alarms = alarms_of(clients, &name, &policies).await?;
+        if !alarms.is_empty() {
+            delete_alarms(clients, &alarms).await?;
+            done.push(step("DeleteAlarms", "alarms", alarms.join(", ")));
+        }
+        let result = clients
+            .autoscaling
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&name)
+            .force_delete(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => done.push(step(
+                "DeleteAutoScalingGroup",
+                "group",
+                format!("{name} (forced: its instances are terminated)"),
+            )),
+            Err(error)
+                if is_not_found(
+                    error_code(&error),
+                    error.as_service_error().and_then(|e| {
+                        aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
+                    }),
+                ) => {}
+            // Already being deleted: done as far as we are concerned.
+            Err(error) if error_code(&error) == Some("ScalingActivityInProgress") => {
+                return Err(Error::NotReady(format!(
+                    "Auto Scaling group {name} has a scaling activity in progress; deleting it again shortly"
+                )));
+            }
+            Err(error) => return Err(aws_error("AutoScaling", "DeleteAutoScalingGroup", error)),
+        }
+    }
+
+    if obj.spec.launch_template.is_some() {
+        delete_template(clients, &owner, &name, &mut done).await?;
+    }
+    if let Some(create) = obj
+        .spec
+        .notifications
+        .as_ref()
+        .and_then(|n| n.create_topic.as_ref())
+    {
+        let observed = Observed {
+            group,
+            ..Observed::default()
+        };
+        let arn = super::observe::topic_arn(clients, &observed, &create.name).await?;
+        delete_topic(clients, &owner, &arn, &mut done).await?;
+    }
+    Ok(done)
+}
+
+/// The alarms that execute one of the group's policies, named after the group.
+async fn alarms_of(
+    clients: &AccountClients,
+    group: &str,
+    policies: &BTreeMap<String, super::observe::ObservedPolicy>,
+) -> Result<Vec<String>> {
+    let arns: BTreeSet<&str> = policies.values().map(|p| p.arn.as_str()).collect();
+    let marker = format!(":autoScalingGroupName/{group}:");
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .cloudwatch
+            .describe_alarms()
+            .alarm_name_prefix(format!("{group}-"))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error("CloudWatch", "DescribeAlarms", e))?;
+        for alarm in page.metric_alarms() {
+            let ours = alarm
+                .alarm_actions()
+                .iter()
+                .any(|a| arns.contains(a.as_str()) || a.contains(&marker));
+            if ours && let Some(name) = alarm.alarm_name() {
+                names.push(name.to_string());
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
+async fn delete_template(
+    clients: &AccountClients,
+    owner: &Owner,
+    name: &str,
+    done: &mut Vec<PlannedChange>,
+) -> Result<()> {
+    let answer = match clients
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names(name)
+        .send()
+        .await
+    {
+        Ok(answer) => answer,
+        Err(error)
+            if error_code(&error) == Some("InvalidLaunchTemplateName.NotFoundException") =>
+        {
+            return Ok(());
+        }
+        Err(error) => return Err(aws_error("EC2", "DescribeLaunchTemplates", error)),
+    };
+    let Some(template) = answer.launch_templates().first() else {
+        return Ok(());
+    };
+    let tags: BTreeMap<String, String> = template
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect();
+    if !owner.owns(&tags) {
+        return Ok(());
+    }
+    let id = template.launch_template_id().unwrap_or_default();
+    match clients
+        .ec2
+        .delete_launch_template()
+        .launch_template_id(id)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(error)
+            if error_code(&error).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId")) => {}
+        Err(error) => return Err(aws_error("EC2", "DeleteLaunchTemplate", error)),
+    }
+    done.push(PlannedChange {
+        action: "DeleteLaunchTemplate".into(),
+        target: "launch-template".into(),
+        detail: id.to_string(),
+    });
+    Ok(())
+}
+
+async fn delete_topic(
+    clients: &AccountClients,
+    owner: &Owner,
+    arn: &str,
+    done: &mut Vec<PlannedChange>,
+) -> Result<()> {
+    let tags = match clients
+        .sns
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+    {
+        Ok(answer) => answer
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        Err(error)
+            if matches!(
+                error_code(&error),
+                Some("NotFound") | Some("ResourceNotFound")
+            ) =>
+        {
+            return Ok(());
+        }
+        Err(error) => return Err(aws_error("SNS", "ListTagsForResource", error)),
+    };
+    if !owner.owns(&tags) {
+        return Ok(());
+    }
+    clients
+        .sns
+        .delete_topic()
+        .topic_arn(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("SNS", "DeleteTopic", e))?;
+    done.push(PlannedChange {
+        action: "DeleteTopic".into(),
+        target: "topic".into(),
+        detail: arn.to_string(),
+    });
+    Ok(())
+}

@@ -1,0 +1,566 @@
+//! ScalingGroup: an EC2 Auto Scaling group with its launch template, scaling policies and
+//! their CloudWatch alarms, SNS notifications and lifecycle hooks, as one object.
+//!
+//! `observe` reads the group, the managed launch template, policies, alarms,
+//! notifications and hooks; `plan` is a pure function of spec and observation; `apply`
+//! executes it (reading policy ARNs back with `DescribePolicies` when an answer lacks
+//! them); `status` reports and decides Ready.
+
+pub mod apply;
+pub mod observe;
+pub mod plan;
+pub mod status;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::common::{CommonSpec, CommonStatus, Owner, namespace_of};
+use crate::runtime::{Env, Managed, Outcome, PlannedChange};
+
+/// An EC2 Auto Scaling group with its launch template, policies, alarms, notifications
+/// and lifecycle hooks.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ecsfleet.dev",
+    version = "v1alpha1",
+    kind = "ScalingGroup",
+    doc = "An EC2 Auto Scaling group with its launch template, scale-up/scale-down policies and their CloudWatch alarms, SNS notifications and lifecycle hooks, kept consistent as one object.",
+    namespaced,
+    shortname = "asg",
+    category = "ecsfleet",
+    status = "ScalingGroupStatus",
+    printcolumn = r#"{"name":"Min","type":"integer","jsonPath":".spec.minSize"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxSize"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCapacity"}"#,
+    printcolumn = r#"{"name":"InService","type":"integer","jsonPath":".status.instances.inService"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",
+     "message": "spec.name is immutable"},
+    {"rule": "self.minSize <= self.maxSize",
+     "message": "spec.minSize must not exceed spec.maxSize"},
+    {"rule": "!has(self.desiredCapacity) || (self.minSize <= self.desiredCapacity && self.desiredCapacity <= self.maxSize)",
+     "message": "spec.desiredCapacity must lie within [spec.minSize, spec.maxSize]"},
+    {"rule": "has(self.launchTemplate) != has(self.launchTemplateRef)",
+     "message": "set exactly one of spec.launchTemplate and spec.launchTemplateRef"},
+    {"rule": "(has(self.availabilityZones) && size(self.availabilityZones) > 0) != (has(self.subnetIds) && size(self.subnetIds) > 0)",
+     "message": "set exactly one of spec.availabilityZones and spec.subnetIds"}
+]))]
+pub struct ScalingGroupSpec {
+    /// Name of the Auto Scaling group (and of its managed launch template). Defaults to
+    /// `metadata.name`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\x21-\x7E]{1,255}$"))]
+    pub name: Option<String>,
+    /// An inline launch template, managed as a launch template named after the group; a
+    /// change creates a new version. Exclusive with `launchTemplateRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<LaunchTemplateSpec>,
+    /// An existing launch template, used as it is. Exclusive with `launchTemplate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_ref: Option<LaunchTemplateRef>,
+    #[schemars(range(min = 0))]
+    pub min_size: i32,
+    #[schemars(range(min = 0))]
+    pub max_size: i32,
+    /// Applied when the group is created and whenever this value changes; a resync never
+    /// resets a capacity that the scaling policies have moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub desired_capacity: Option<i32>,
+    /// Availability zones (EC2-Classic style placement). Exclusive with `subnetIds`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability_zones: Vec<String>,
+    /// VPC subnets to launch into. Exclusive with `availabilityZones`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+    /// Seconds after a scaling activity before another may start (AWS default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub default_cooldown_seconds: Option<i32>,
+    /// e.g. `OldestLaunchTemplate`, `OldestInstance`, `Default`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub termination_policies: Vec<String>,
+    /// Target groups the instances are registered with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_group_arns: Vec<String>,
+    /// Tags on the group, optionally propagated to its instances. Besides the ownership
+    /// tags; a tag removed from the spec is left on the group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<GroupTag>,
+    /// Rolling a new template version onto running instances.
+    #[serde(default)]
+    pub instance_refresh: InstanceRefreshSpec,
+    /// Simple scaling policies, each with its CloudWatch alarm, or target tracking
+    /// policies. A policy removed from the spec is deleted with its alarm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub scaling_policies: Vec<ScalingPolicySpec>,
+    /// SNS notifications of launches and terminations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotificationsSpec>,
+    /// Lifecycle hooks, e.g. a teardown hook that lets a configuration-management server
+    /// forget a terminated node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub lifecycle_hooks: Vec<LifecycleHookSpec>,
+    /// The ECS cluster this group's instances join: DaemonServices of that cluster are
+    /// reconciled again as soon as this group's instances change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub ecs_cluster: Option<String>,
+    #[serde(flatten)]
+    pub common: CommonSpec,
+}
+
+/// The inline launch template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchTemplateSpec {
+    /// AMI ID, e.g. `ami-0123456789abcdef0`.
+    #[schemars(regex(pattern = r"^ami-[0-9a-f]+$"))]
+    pub image_id: String,
+    /// e.g. `t3.small`.
+    #[schemars(regex(pattern = r"^[a-z0-9-]+\.[a-z0-9-]+$"))]
+    pub instance_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// An instance profile, by name or ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// User data as plain text (a script or cloud-config); the operator encodes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16384))]
+    pub user_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
+    /// Instance metadata service settings; IMDSv2 (tokens) is required by default.
+    #[serde(default)]
+    pub metadata_options: MetadataOptions,
+    /// Tags put on the instances and volumes launched from the template.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An EBS volume of the template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDeviceMapping {
+    /// e.g. `/dev/xvda`.
+    #[schemars(length(min = 1))]
+    pub device_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65536))]
+    pub volume_size_gib: Option<i32>,
+    /// gp3 (default), gp2, io1, io2, st1, sc1, standard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]))]
+    pub volume_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_on_termination: Option<bool>,
+}
+
+/// Instance metadata service options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataOptions {
+    /// `required` (IMDSv2 only, default) or `optional`.
+    #[serde(default = "required")]
+    #[schemars(extend("enum" = ["required", "optional"]))]
+    pub http_tokens: String,
+    /// Hops a metadata response may travel (default 2, so containers reach it).
+    #[serde(default = "two")]
+    #[schemars(range(min = 1, max = 64))]
+    pub http_put_response_hop_limit: i32,
+    /// Expose the instance's tags in the metadata service.
+    #[serde(default)]
+    pub instance_metadata_tags: bool,
+}
+
+fn required() -> String {
+    "required".into()
+}
+
+fn two() -> i32 {
+    2
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        MetadataOptions {
+            http_tokens: required(),
+            http_put_response_hop_limit: two(),
+            instance_metadata_tags: false,
+        }
+    }
+}
+
+/// An existing launch template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.name) != has(self.id)",
+     "message": "set exactly one of spec.launchTemplateRef.name and spec.launchTemplateRef.id"}
+]))]
+pub struct LaunchTemplateRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A version number, `$Latest` or `$Default` (default).
+    #[serde(default = "default_version")]
+    #[schemars(regex(pattern = r"^(\d+|\$Latest|\$Default)$"))]
+    pub version: String,
+}
+
+fn default_version() -> String {
+    "$Default".into()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckSpec {
+    /// `EC2` (default) or `ELB`.
+    #[serde(rename = "type", default = "ec2")]
+    #[schemars(extend("enum" = ["EC2", "ELB"]))]
+    pub type_: String,
+    /// Seconds after launch before health checks count (AWS default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub grace_period_seconds: Option<i32>,
+}
+
+fn ec2() -> String {
+    "EC2".into()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupTag {
+    #[schemars(length(min = 1, max = 128))]
+    pub key: String,
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub value: String,
+    /// Put the tag on instances the group launches (default true).
+    #[serde(default = "yes")]
+    pub propagate_at_launch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRefreshSpec {
+    /// Start an instance refresh when the managed template gets a new version (default
+    /// true), so running instances pick up the change.
+    #[serde(default = "yes")]
+    pub on_template_change: bool,
+    /// Share of capacity kept in service during a refresh (default 90).
+    #[serde(default = "ninety")]
+    #[schemars(range(min = 0, max = 100))]
+    pub min_healthy_percentage: i32,
+}
+
+fn ninety() -> i32 {
+    90
+}
+
+impl Default for InstanceRefreshSpec {
+    fn default() -> Self {
+        InstanceRefreshSpec {
+            on_template_change: true,
+            min_healthy_percentage: ninety(),
+        }
+    }
+}
+
+/// A scaling policy: simple scaling with its alarm, or target tracking.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.alarm) != has(self.targetTracking)",
+     "message": "a scaling policy needs exactly one of alarm and targetTracking"}
+]))]
+pub struct ScalingPolicySpec {
+    /// Unique within the group; its alarm is named `<group>-<name>`.
+    #[schemars(regex(pattern = r"^[\x21-\x7E]{1,200}$"))]
+    pub name: String,
+    /// ChangeInCapacity (default), PercentChangeInCapacity or ExactCapacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]))]
+    pub adjustment_type: Option<String>,
+    /// Instances (or percent) to add, negative to remove; required with `alarm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_adjustment: Option<i32>,
+    /// Seconds before another simple-scaling activity may start (default: the group's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub cooldown_seconds: Option<i32>,
+    /// The CloudWatch alarm that executes the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmSpec>,
+    /// Keep a metric at a target value instead (AWS manages the alarms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_tracking: Option<TargetTrackingSpec>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmSpec {
+    /// e.g. `CPUUtilization`.
+    #[schemars(length(min = 1, max = 255))]
+    pub metric_name: String,
+    /// Default `AWS/EC2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Average (default), Sum, Minimum, Maximum or SampleCount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Average", "Sum", "Minimum", "Maximum", "SampleCount"]))]
+    pub statistic: Option<String>,
+    /// Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10))]
+    pub period_seconds: Option<i32>,
+    /// Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub evaluation_periods: Option<i32>,
+    pub threshold: f64,
+    /// GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold or
+    /// LessThanOrEqualToThreshold.
+    #[schemars(extend("enum" = ["GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"]))]
+    pub comparison_operator: String,
+    /// Metric dimensions; default `AutoScalingGroupName=<group name>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetTrackingSpec {
+    /// ASGAverageCPUUtilization, ASGAverageNetworkIn, ASGAverageNetworkOut or
+    /// ALBRequestCountPerTarget.
+    #[schemars(extend("enum" = ["ASGAverageCPUUtilization", "ASGAverageNetworkIn", "ASGAverageNetworkOut", "ALBRequestCountPerTarget"]))]
+    pub predefined_metric: String,
+    pub target_value: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.topicArn) != has(self.createTopic)",
+     "message": "set exactly one of spec.notifications.topicArn and spec.notifications.createTopic"}
+]))]
+pub struct NotificationsSpec {
+    /// An existing SNS topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:.+$"))]
+    pub topic_arn: Option<String>,
+    /// A topic the operator creates (tagged as this object's) and deletes with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_topic: Option<CreateTopic>,
+    /// Launch, Terminate, LaunchError, TerminateError.
+    #[schemars(length(min = 1))]
+    pub types: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTopic {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,256}$"))]
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleHookSpec {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_./-]{1,255}$"))]
+    pub name: String,
+    /// `Launching` or `Terminating`.
+    #[schemars(extend("enum" = ["Launching", "Terminating"]))]
+    pub transition: String,
+    /// Where the lifecycle notification goes: an SQS queue or SNS topic ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_arn: Option<String>,
+    /// The role Auto Scaling assumes to publish to `targetArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// Seconds the instance waits for completion (30–7200, default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30, max = 7200))]
+    pub heartbeat_timeout_seconds: Option<i32>,
+    /// What happens when the timeout passes: `CONTINUE` or `ABANDON` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["CONTINUE", "ABANDON"]))]
+    pub default_result: Option<String>,
+}
+
+/// What the operator last saw of the group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingGroupStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_id: Option<String>,
+    /// The template version the group launches from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_version: Option<String>,
+    /// The group's desired capacity as AWS has it now (scaling policies move it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_capacity: Option<i32>,
+    /// The `spec.desiredCapacity` last applied: a change of the spec value is applied
+    /// again, a resync is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_desired_capacity: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstanceCounts>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_refresh: Option<InstanceRefreshStatus>,
+    /// Repairs of AWS-side drift made so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_repairs: Option<i64>,
+    #[serde(flatten)]
+    pub common: CommonStatus,
+}
+
+/// The group's instances by lifecycle state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCounts {
+    pub in_service: i32,
+    pub pending: i32,
+    pub terminating: i32,
+    pub total: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyStatus {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The alarm's name (none for target tracking, whose alarms AWS manages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRefreshStatus {
+    pub id: String,
+    /// Pending, InProgress, Successful, Failed, Cancelling, Cancelled, ...
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_version: Option<String>,
+}
+
+impl ScalingGroup {
+    /// The group's name: `spec.name` or `metadata.name`.
+    pub fn group_name(&self) -> String {
+        self.spec
+            .name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+
+    pub fn owner(&self) -> Owner {
+        Owner::from_meta(&self.metadata)
+    }
+}
+
+#[async_trait]
+impl Managed for ScalingGroup {
+    type Status = ScalingGroupStatus;
+
+    fn common_spec(&self) -> &CommonSpec {
+        &self.spec.common
+    }
+
+    fn status(&self) -> Option<&ScalingGroupStatus> {
+        self.status.as_ref()
+    }
+
+    fn common_status(status: &mut ScalingGroupStatus) -> &mut CommonStatus {
+        &mut status.common
+    }
+
+    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
+        let desired = plan::Desired::from_spec(self)?;
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
+            .await?;
+        let observed = observe::observe(&desired, &clients).await?;
+        let changes = plan::plan(&desired, &observed)?;
+        Ok(changes.iter().map(plan::Change::describe).collect())
+    }
+
+    async fn sync(&self, env: &Env) -> Result<Outcome<ScalingGroupStatus>> {
+        let desired = plan::Desired::from_spec(self)?;
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
+            .await?;
+        let observed = observe::observe(&desired, &clients).await?;
+        let changes = plan::plan(&desired, &observed)?;
+        let applied = apply::apply(&desired, &observed, &changes, &clients).await?;
+        let after = if changes.is_empty() {
+            observed
+        } else {
+            observe::observe(&desired, &clients).await?
+        };
+        if let Some(cluster) = &desired.ecs_cluster {
+            env.note_group_instances(
+                &desired.owner.key(),
+                &clients.region,
+                cluster,
+                after.instance_fingerprint(),
+            );
+        }
+        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
+        let previous_repairs = self
+            .status
+            .as_ref()
+            .and_then(|s| s.drift_repairs)
+            .unwrap_or(0);
+        Ok(status::outcome(
+            &desired,
+            &after,
+            applied,
+            drift_repairs,
+            previous_repairs,
+        ))
+    }
+
+    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
+        let (_, clients) = env
+            .clients(&namespace_of(&self.metadata), &self.spec.common)
+            .await?;
+        apply::delete(self, &clients).await
+    }
+}

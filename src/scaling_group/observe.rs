@@ -1,0 +1,576 @@
+//! Observation of the group and everything wired to it. A group in sync costs seven
+//! reads (group, template, template versions, policies, alarms, notifications, hooks),
+//! plus one for a created topic; instance refreshes are read only while one matters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_autoscaling::types::AutoScalingGroup;
+
+use super::InstanceRefreshStatus;
+use super::plan::{Desired, TemplateSource, Topic, wanted_template_version};
+use crate::Result;
+use crate::aws::{AccountClients, aws_error, error_code};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    pub template: Option<ObservedTemplate>,
+    pub group: Option<ObservedGroup>,
+    pub policies: BTreeMap<String, ObservedPolicy>,
+    pub alarms: BTreeMap<String, ObservedAlarm>,
+    /// Topic ARN → notification types.
+    pub notifications: BTreeMap<String, BTreeSet<String>>,
+    /// The topic the spec's notifications go to (for `createTopic`, the ARN it has or
+    /// will have).
+    pub topic_arn: Option<String>,
+    pub topic_exists: bool,
+    pub hooks: BTreeMap<String, ObservedHook>,
+    /// The newest instance refresh, when it was read.
+    pub refresh: Option<InstanceRefreshStatus>,
+}
+
+/// The managed launch template.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedTemplate {
+    pub id: String,
+    pub latest_version: i64,
+    pub tags: BTreeMap<String, String>,
+    /// Version number → description, of the versions read (the group's and the latest).
+    pub versions: BTreeMap<i64, String>,
+    /// The version the group launches from, when it uses this template.
+    pub group_version: Option<i64>,
+}
+
+impl ObservedTemplate {
+    /// The version whose description carries `description` (the spec's digest): the
+    /// group's own if it matches, else the latest if that does.
+    pub fn matching_version(&self, description: &str) -> Option<i64> {
+        let matches = |v: &i64| self.versions.get(v).is_some_and(|d| d == description);
+        self.group_version
+            .filter(matches)
+            .or(Some(self.latest_version).filter(matches))
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupTemplate {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedInstance {
+    pub id: String,
+    pub lifecycle_state: String,
+    pub template_version: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedGroup {
+    pub arn: Option<String>,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    pub template: Option<GroupTemplate>,
+    pub availability_zones: BTreeSet<String>,
+    pub subnet_ids: BTreeSet<String>,
+    pub health_check_type: String,
+    pub health_check_grace_period: Option<i32>,
+    pub default_cooldown: Option<i32>,
+    pub termination_policies: Vec<String>,
+    pub target_group_arns: BTreeSet<String>,
+    pub tags: BTreeMap<String, (String, bool)>,
+    pub instances: Vec<ObservedInstance>,
+    /// AWS is deleting the group.
+    pub deleting: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedPolicy {
+    pub arn: String,
+    pub policy_type: String,
+    pub adjustment_type: Option<String>,
+    pub scaling_adjustment: Option<i32>,
+    pub cooldown: Option<i32>,
+    pub predefined_metric: Option<String>,
+    pub target_value: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedAlarm {
+    pub metric_name: String,
+    pub namespace: String,
+    pub statistic: String,
+    pub period: i32,
+    pub evaluation_periods: i32,
+    pub threshold: f64,
+    pub comparison_operator: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub actions: Vec<String>,
+}
+
+/// A lifecycle hook, in Auto Scaling's terms (the desired side uses the same shape).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedHook {
+    pub transition: String,
+    pub target_arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub heartbeat_timeout: i32,
+    pub default_result: String,
+}
+
+impl Observed {
+    /// Instance IDs and lifecycle states, to notice when the group's instances change.
+    pub fn instance_fingerprint(&self) -> Vec<(String, String)> {
+        let mut instances: Vec<(String, String)> = self
+            .group
+            .iter()
+            .flat_map(|g| &g.instances)
+            .map(|i| (i.id.clone(), i.lifecycle_state.clone()))
+            .collect();
+        instances.sort();
+        instances
+    }
+}
+
+fn strings(values: &[String]) -> BTreeSet<String> {
+    values.iter().filter(|v| !v.is_empty()).cloned().collect()
+}
+
+pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Observed> {
+    let group = describe_group(clients, &desired.name).await?;
+    let mut observed = Observed {
+        group,
+        ..Observed::default()
+    };
+    if let TemplateSource::Managed(template) = &desired.template {
+        observed.template = describe_template(clients, &template.name, &observed).await?;
+    }
+    if observed.group.is_some() {
+        observed.policies = describe_policies(clients, &desired.name).await?;
+        observed.notifications = describe_notifications(clients, &desired.name).await?;
+        observed.hooks = describe_hooks(clients, &desired.name).await?;
+        if wants_refresh_state(desired, &observed) {
+            observed.refresh = newest_refresh(clients, &desired.name).await?;
+        }
+    }
+    observed.alarms = describe_alarms(clients, &desired.alarm_prefix()).await?;
+    if let Some(notifications) = &desired.notifications {
+        match &notifications.topic {
+            Topic::Existing(arn) => {
+                observed.topic_arn = Some(arn.clone());
+                observed.topic_exists = true;
+            }
+            Topic::Create(name) => {
+                let arn = topic_arn(clients, &observed, name).await?;
+                observed.topic_exists = topic_exists(clients, &arn).await?;
+                observed.topic_arn = Some(arn);
+            }
+        }
+    }
+    Ok(observed)
+}
+
+/// The ARN a topic named `name` has in this account and region.
+pub async fn topic_arn(clients: &AccountClients, observed: &Observed, name: &str) -> Result<String> {
+    // The group's ARN names partition and account; without a group, ask STS (cached).
+    let from_group = observed
+        .group
+        .as_ref()
+        .and_then(|g| g.arn.as_ref())
+        .and_then(|arn| {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            (parts.len() == 6).then(|| (parts[1].to_string(), parts[4].to_string()))
+        });
+    let (partition, account) = match from_group {
+        Some(found) => found,
+        None => ("aws".to_string(), clients.account_id().await?),
+    };
+    Ok(format!(
+        "arn:{partition}:sns:{}:{account}:{name}",
+        clients.region
+    ))
+}
+
+/// Whether the refresh state matters now: the group runs, or is about to run, instances
+/// of another version than the wanted one, or the last status showed a refresh running.
+fn wants_refresh_state(desired: &Desired, observed: &Observed) -> bool {
+    let Some(group) = &observed.group else {
+        return false;
+    };
+    if !desired.instance_refresh.on_template_change || group.instances.is_empty() {
+        return false;
+    }
+    if desired.refresh_in_progress() {
+        return true;
+    }
+    let Some(wanted) = wanted_template_version(desired, observed) else {
+        // A new version is about to be made.
+        return true;
+    };
+    group.template.as_ref().map(|t| &t.version) != Some(&wanted)
+        || group
+            .instances
+            .iter()
+            .any(|i| i.template_version.as_ref().is_some_and(|v| *v != wanted))
+}
+
+async fn describe_group(clients: &AccountClients, name: &str) -> Result<Option<ObservedGroup>> {
+    let answer = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "DescribeAutoScalingGroups", e))?;
+    Ok(answer
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(name))
+        .map(observed_group))
+}
+
+pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
+    ObservedGroup {
+        arn: group.auto_scaling_group_arn().map(str::to_string),
+        min_size: group.min_size().unwrap_or_default(),
+        max_size: group.max_size().unwrap_or_default(),
+        desired_capacity: group.desired_capacity().unwrap_or_default(),
+        template: group.launch_template().map(|t| GroupTemplate {
+            id: t.launch_template_id().unwrap_or_default().to_string(),
+            name: t.launch_template_name().unwrap_or_default().to_string(),
+            version: t.version().unwrap_or("$Default").to_string(),
+        }),
+        availability_zones: strings(group.availability_zones()),
+        subnet_ids: group
+            .vpc_zone_identifier()
+            .map(|ids| {
+                ids.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        health_check_type: group.health_check_type().unwrap_or("EC2").to_string(),
+        health_check_grace_period: group.health_check_grace_period(),
+        default_cooldown: group.default_cooldown(),
+        termination_policies: group.termination_policies().to_vec(),
+        target_group_arns: strings(group.target_group_arns()),
+        tags: group
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    (
+                        t.value().unwrap_or_default().to_string(),
+                        t.propagate_at_launch().unwrap_or(false),
+                    ),
+                ))
+            })
+            .collect(),
+        instances: group
+            .instances()
+            .iter()
+            .map(|i| ObservedInstance {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                lifecycle_state: i
+                    .lifecycle_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                template_version: i
+                    .launch_template()
+                    .and_then(|t| t.version())
+                    .map(str::to_string),
+            })
+            .collect(),
+        deleting: group
+            .status()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("delete")),
+    }
+}
+
+async fn describe_template(
+    clients: &AccountClients,
+    name: &str,
+    observed: &Observed,
+) -> Result<Option<ObservedTemplate>> {
+    let answer = match clients
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names(name)
+        .send()
+        .await
+    {
+        Ok(answer) => answer,
+        Err(error)
+            if error_code(&error).is_some_and(|c| {
+                c == "InvalidLaunchTemplateName.NotFoundException"
+                    || c == "InvalidLaunchTemplateId.NotFound"
+            }) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(aws_error("EC2", "DescribeLaunchTemplates", error)),
+    };
+    let Some(template) = answer.launch_templates().first() else {
+        return Ok(None);
+    };
+    let id = template.launch_template_id().unwrap_or_default().to_string();
+    let latest_version = template.latest_version_number().unwrap_or(1);
+    let group_version = observed
+        .group
+        .as_ref()
+        .and_then(|g| g.template.as_ref())
+        .filter(|t| t.id == id)
+        .and_then(|t| t.version.parse::<i64>().ok());
+    let mut wanted: BTreeSet<i64> = BTreeSet::from([latest_version]);
+    wanted.extend(group_version);
+    let versions = clients
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&id)
+        .set_versions(Some(wanted.iter().map(i64::to_string).collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error("EC2", "DescribeLaunchTemplateVersions", e))?;
+    Ok(Some(ObservedTemplate {
+        id,
+        latest_version,
+        tags: template
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
+        versions: versions
+            .launch_template_versions()
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    v.version_number()?,
+                    v.version_description().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+        group_version,
+    }))
+}
+
+/// Every policy of the group, by name (paged).
+pub async fn describe_policies(
+    clients: &AccountClients,
+    group: &str,
+) -> Result<BTreeMap<String, ObservedPolicy>> {
+    let mut policies = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .autoscaling
+            .describe_policies()
+            .auto_scaling_group_name(group)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error("AutoScaling", "DescribePolicies", e))?;
+        for policy in page.scaling_policies() {
+            // Some answers omit the group; keep only this group's policies.
+            if policy
+                .auto_scaling_group_name()
+                .is_some_and(|name| name != group)
+            {
+                continue;
+            }
+            let Some(name) = policy.policy_name() else {
+                continue;
+            };
+            let tracking = policy.target_tracking_configuration();
+            policies.insert(
+                name.to_string(),
+                ObservedPolicy {
+                    arn: policy.policy_arn().unwrap_or_default().to_string(),
+                    policy_type: policy.policy_type().unwrap_or("SimpleScaling").to_string(),
+                    adjustment_type: policy.adjustment_type().map(str::to_string),
+                    scaling_adjustment: policy.scaling_adjustment(),
+                    cooldown: policy.cooldown(),
+                    predefined_metric: tracking
+                        .and_then(|t| t.predefined_metric_specification())
+                        .and_then(|m| m.predefined_metric_type())
+                        .map(|m| m.as_str().to_string()),
+                    target_value: tracking.and_then(|t| t.target_value()),
+                },
+            );
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(policies);
+        }
+    }
+}
+
+/// The alarms whose names start with `prefix` (paged).
+async fn describe_alarms(
+    clients: &AccountClients,
+    prefix: &str,
+) -> Result<BTreeMap<String, ObservedAlarm>> {
+    let mut alarms = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .cloudwatch
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error("CloudWatch", "DescribeAlarms", e))?;
+        for alarm in page.metric_alarms() {
+            let Some(name) = alarm.alarm_name() else {
+                continue;
+            };
+            alarms.insert(
+                name.to_string(),
+                ObservedAlarm {
+                    metric_name: alarm.metric_name().unwrap_or_default().to_string(),
+                    namespace: alarm.namespace().unwrap_or_default().to_string(),
+                    statistic: alarm
+                        .statistic()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    period: alarm.period().unwrap_or_default(),
+                    evaluation_periods: alarm.evaluation_periods().unwrap_or_default(),
+                    threshold: alarm.threshold().unwrap_or_default(),
+                    comparison_operator: alarm
+                        .comparison_operator()
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    dimensions: alarm
+                        .dimensions()
+                        .iter()
+                        .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+                        .collect(),
+                    actions: alarm.alarm_actions().to_vec(),
+                },
+            );
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(alarms);
+        }
+    }
+}
+
+async fn describe_notifications(
+    clients: &AccountClients,
+    group: &str,
+) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let mut notifications: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .autoscaling
+            .describe_notification_configurations()
+            .auto_scaling_group_names(group)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error("AutoScaling", "DescribeNotificationConfigurations", e))?;
+        for configuration in page.notification_configurations() {
+            if let (Some(topic), Some(kind)) = (
+                configuration.topic_arn(),
+                configuration.notification_type(),
+            ) {
+                notifications
+                    .entry(topic.to_string())
+                    .or_default()
+                    .insert(kind.to_string());
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(notifications);
+        }
+    }
+}
+
+async fn describe_hooks(
+    clients: &AccountClients,
+    group: &str,
+) -> Result<BTreeMap<String, ObservedHook>> {
+    let answer = clients
+        .autoscaling
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "DescribeLifecycleHooks", e))?;
+    Ok(answer
+        .lifecycle_hooks()
+        .iter()
+        .filter_map(|hook| {
+            Some((
+                hook.lifecycle_hook_name()?.to_string(),
+                ObservedHook {
+                    transition: hook.lifecycle_transition().unwrap_or_default().to_string(),
+                    target_arn: hook
+                        .notification_target_arn()
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string),
+                    role_arn: hook
+                        .role_arn()
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string),
+                    heartbeat_timeout: hook.heartbeat_timeout().unwrap_or(3600),
+                    default_result: hook.default_result().unwrap_or("ABANDON").to_string(),
+                },
+            ))
+        })
+        .collect())
+}
+
+/// The newest instance refresh of the group.
+pub async fn newest_refresh(
+    clients: &AccountClients,
+    group: &str,
+) -> Result<Option<InstanceRefreshStatus>> {
+    let answer = clients
+        .autoscaling
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .max_records(1)
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "DescribeInstanceRefreshes", e))?;
+    Ok(answer
+        .instance_refreshes()
+        .first()
+        .map(|refresh| InstanceRefreshStatus {
+            id: refresh
+                .instance_refresh_id()
+                .unwrap_or_default()
+                .to_string(),
+            status: refresh
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            launch_template_version: refresh
+                .desired_configuration()
+                .and_then(|c| c.launch_template())
+                .and_then(|t| t.version())
+                .map(str::to_string),
+        }))
+}
+
+async fn topic_exists(clients: &AccountClients, arn: &str) -> Result<bool> {
+    match clients
+        .sns
+        .get_topic_attributes()
+        .topic_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) if error_code(&error) == Some("NotFound") => Ok(false),
+        Err(error) => Err(aws_error("SNS", "GetTopicAttributes", error)),
+    }
+}

@@ -1,0 +1,113 @@
+//! The report step for ScalingGroup: status and the Ready rule.
+
+use super::observe::Observed;
+use super::plan::{self, DESIRED_CAPACITY_TAG, Desired, PolicyKind};
+use super::{InstanceCounts, PolicyStatus, ScalingGroupStatus};
+use crate::runtime::{Outcome, PlannedChange, Readiness};
+
+/// The outcome of a sync, from the observation made after applying.
+pub fn outcome(
+    desired: &Desired,
+    observed: &Observed,
+    applied: Vec<PlannedChange>,
+    drift_repairs: u64,
+    previous_repairs: i64,
+) -> Outcome<ScalingGroupStatus> {
+    let total = previous_repairs + drift_repairs as i64;
+    let group = observed.group.as_ref();
+    let instances = group.map(|g| {
+        let count = |states: &[&str]| {
+            g.instances
+                .iter()
+                .filter(|i| states.iter().any(|s| i.lifecycle_state.starts_with(s)))
+                .count() as i32
+        };
+        InstanceCounts {
+            in_service: count(&["InService"]),
+            pending: count(&["Pending"]),
+            terminating: count(&["Terminating"]),
+            total: g.instances.len() as i32,
+        }
+    });
+    let status = ScalingGroupStatus {
+        group_arn: group.and_then(|g| g.arn.clone()),
+        launch_template_id: group
+            .and_then(|g| g.template.as_ref())
+            .map(|t| t.id.clone()),
+        launch_template_version: group
+            .and_then(|g| g.template.as_ref())
+            .map(|t| t.version.clone()),
+        desired_capacity: group.map(|g| g.desired_capacity),
+        applied_desired_capacity: group
+            .and_then(|g| g.tags.get(DESIRED_CAPACITY_TAG))
+            .and_then(|(v, _)| v.parse().ok()),
+        instances: instances.clone(),
+        policies: desired
+            .policies
+            .iter()
+            .map(|p| PolicyStatus {
+                name: p.name.clone(),
+                arn: observed
+                    .policies
+                    .get(&p.name)
+                    .map(|live| live.arn.clone())
+                    .filter(|arn| !arn.is_empty()),
+                alarm: match &p.kind {
+                    PolicyKind::Simple { alarm, .. } => Some(alarm.name.clone()),
+                    PolicyKind::TargetTracking { .. } => None,
+                },
+            })
+            .collect(),
+        topic_arn: desired
+            .notifications
+            .as_ref()
+            .and(observed.topic_arn.clone()),
+        instance_refresh: observed
+            .refresh
+            .clone()
+            .or_else(|| desired.previous_refresh.clone()),
+        drift_repairs: (total > 0).then_some(total),
+        common: Default::default(),
+    };
+    // What is still out of line after applying (normally nothing).
+    let pending = plan::plan(desired, observed)
+        .map(|changes| changes.iter().map(|c| c.describe()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let readiness = match (group, &instances, pending.first()) {
+        (None, _, _) => Readiness {
+            ready: false,
+            reason: "GroupMissing".into(),
+            message: format!("Auto Scaling group {} does not exist", desired.name),
+        },
+        (Some(_), _, Some(change)) => Readiness {
+            ready: false,
+            reason: "Converging".into(),
+            message: format!("not yet in line with the spec: {change}"),
+        },
+        (Some(_), Some(counts), None) if counts.in_service < desired.min_size => Readiness {
+            ready: false,
+            reason: "WaitingForInstances".into(),
+            message: format!(
+                "{} of at least {} instances in service",
+                counts.in_service, desired.min_size
+            ),
+        },
+        (Some(g), _, None) => Readiness {
+            ready: true,
+            reason: "Ready".into(),
+            message: format!(
+                "{} in service of {} desired; {} policies, {} hooks in line",
+                instances.as_ref().map(|c| c.in_service).unwrap_or(0),
+                g.desired_capacity,
+                desired.policies.len(),
+                desired.hooks.len()
+            ),
+        },
+    };
+    Outcome {
+        applied,
+        drift_repairs,
+        status,
+        readiness,
+    }
+}
