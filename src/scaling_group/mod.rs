@@ -529,11 +529,15 @@ impl Managed for ScalingGroup {
         let observed = observe::observe(&desired, &clients).await?;
         let changes = plan::plan(&desired, &observed)?;
         let applied = apply::apply(&desired, &observed, &changes, &clients).await?;
-        let after = if changes.is_empty() {
+        let mut after = if changes.is_empty() {
             observed
         } else {
             observe::observe(&desired, &clients).await?
         };
+        if after.refresh.is_none() && changes.contains(&plan::Change::StartInstanceRefresh) {
+            // Report the refresh just started, even when its instances are replaced.
+            after.refresh = observe::newest_refresh(&clients, &desired.name).await?;
+        }
         if let Some(cluster) = &desired.ecs_cluster {
             env.note_group_instances(
                 &desired.owner.key(),

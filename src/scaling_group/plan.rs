@@ -1022,6 +1022,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
         }
     }
 
+    // With the spec unchanged, anything missing or different on an existing group was
+    // changed behind our back.
+    let drift = drift && observed.group.is_some();
     plan_policies(desired, observed, drift, &mut changes);
     plan_notifications(desired, observed, drift, &mut changes);
     plan_hooks(desired, observed, drift, &mut changes);
@@ -1114,7 +1117,7 @@ fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &
         if policy_put {
             changes.push(Change::PutScalingPolicy {
                 name: policy.name.clone(),
-                drift: drift && live.is_some(),
+                drift,
             });
         }
         if let PolicyKind::Simple { alarm, .. } = &policy.kind {
@@ -1127,7 +1130,7 @@ fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &
                 changes.push(Change::PutMetricAlarm {
                     policy: policy.name.clone(),
                     alarm: alarm.name.clone(),
-                    drift: drift && live_alarm.is_some(),
+                    drift,
                 });
             }
         }
@@ -1179,9 +1182,7 @@ fn plan_notifications(
         }
         let live = wanted_topic.and_then(|topic| observed.notifications.get(topic));
         if live != Some(&wanted.types) {
-            changes.push(Change::PutNotificationConfiguration {
-                drift: drift && live.is_some(),
-            });
+            changes.push(Change::PutNotificationConfiguration { drift });
         }
     }
     for topic in observed.notifications.keys() {
@@ -1200,7 +1201,7 @@ fn plan_hooks(desired: &Desired, observed: &Observed, drift: bool, changes: &mut
         if live != Some(hook) {
             changes.push(Change::PutLifecycleHook {
                 name: name.clone(),
-                drift: drift && live.is_some(),
+                drift,
             });
         }
     }

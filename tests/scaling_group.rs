@@ -1,0 +1,586 @@
+//! ScalingGroup against the AWS emulator's Auto Scaling, EC2, CloudWatch and SNS over
+//! HTTP, every call counted.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ecsfleet::aws::AwsFactory;
+use ecsfleet::runtime::metrics::Metrics;
+use ecsfleet::runtime::secrets::Secrets;
+use ecsfleet::runtime::{Env, Managed};
+use ecsfleet::scaling_group::ScalingGroup;
+use ecsfleet::{Error, Reason};
+use support::Emulator;
+
+const EXAMPLE: &str = include_str!("../examples/haproxy-scaling-group.yaml");
+const GROUP: &str = "haproxy-staging";
+
+fn group(yaml: &str) -> ScalingGroup {
+    let mut obj: ScalingGroup = serde_yaml_ng::from_str(yaml).unwrap();
+    obj.metadata.uid = Some("group-uid-1".into());
+    obj.metadata.generation = Some(1);
+    obj
+}
+
+/// The object after a spec edit: a new generation.
+fn edited(obj: &ScalingGroup, yaml: &str) -> ScalingGroup {
+    let mut next = group(yaml);
+    next.metadata.generation = obj.metadata.generation.map(|g| g + 1);
+    next.status = obj.status.clone();
+    next
+}
+
+struct Aws {
+    env: Env,
+    autoscaling: aws_sdk_autoscaling::Client,
+    ec2: aws_sdk_ec2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+async fn aws(emulator: &Emulator) -> Aws {
+    let config = emulator.sdk_config().await;
+    Aws {
+        env: Env::new(
+            AwsFactory::from_config(config.clone(), Metrics::default()),
+            Secrets::Files(BTreeMap::new()),
+            Duration::ZERO,
+        ),
+        autoscaling: aws_sdk_autoscaling::Client::new(&config),
+        ec2: aws_sdk_ec2::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        sns: aws_sdk_sns::Client::new(&config),
+    }
+}
+
+/// Syncs and records the status as the controller does.
+async fn sync(obj: &mut ScalingGroup, env: &Env) -> Result<Vec<String>, Error> {
+    let outcome = obj.sync(env).await?;
+    let mut status = outcome.status;
+    status.common.observed_generation = obj.metadata.generation;
+    obj.status = Some(status);
+    Ok(outcome.applied.into_iter().map(|c| c.action).collect())
+}
+
+/// Successful calls that are not reads.
+fn writes(env: &Env) -> BTreeMap<String, u64> {
+    env.metrics()
+        .successful_aws_requests()
+        .into_iter()
+        .filter(|(op, _)| !["Get", "List", "Describe"].iter().any(|p| op.starts_with(p)))
+        .collect()
+}
+
+impl Aws {
+    async fn group(&self) -> Option<aws_sdk_autoscaling::types::AutoScalingGroup> {
+        self.autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(GROUP)
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()
+            .first()
+            .cloned()
+    }
+
+    async fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
+        self.cloudwatch
+            .describe_alarms()
+            .alarm_name_prefix(format!("{GROUP}-"))
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()
+            .to_vec()
+    }
+
+    async fn template_versions(&self) -> Vec<aws_sdk_ec2::types::LaunchTemplateVersion> {
+        self.ec2
+            .describe_launch_template_versions()
+            .launch_template_name(GROUP)
+            .send()
+            .await
+            .map(|answer| answer.launch_template_versions().to_vec())
+            .unwrap_or_default()
+    }
+
+    async fn topics(&self) -> Vec<String> {
+        self.sns
+            .list_topics()
+            .send()
+            .await
+            .unwrap()
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn().map(str::to_string))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn creates_the_group_with_every_part_wired_together() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    let actions = sync(&mut obj, &aws.env).await.unwrap();
+    assert_eq!(
+        actions,
+        [
+            "CreateLaunchTemplate",
+            "CreateAutoScalingGroup",
+            "PutScalingPolicy",
+            "PutMetricAlarm",
+            "PutScalingPolicy",
+            "PutMetricAlarm",
+            "CreateTopic",
+            "PutNotificationConfiguration",
+            "PutLifecycleHook",
+        ]
+    );
+
+    // The template: IMDSv2 required, user data encoded, the spec digest as description.
+    let versions = aws.template_versions().await;
+    assert_eq!(versions.len(), 1);
+    let data = versions[0].launch_template_data().unwrap();
+    assert_eq!(
+        data.metadata_options().unwrap().http_tokens().unwrap().as_str(),
+        "required"
+    );
+    let user_data = aws_smithy_types::base64::decode(data.user_data().unwrap()).unwrap();
+    assert!(String::from_utf8(user_data).unwrap().contains("ECS_CLUSTER=staging"));
+    assert!(
+        versions[0]
+            .version_description()
+            .unwrap()
+            .starts_with("ecsfleet sha256:")
+    );
+
+    // The group: sizes, template version, ownership and capacity tags, instances.
+    let live = aws.group().await.unwrap();
+    assert_eq!(
+        (live.min_size(), live.max_size(), live.desired_capacity()),
+        (Some(1), Some(5), Some(2))
+    );
+    assert_eq!(live.launch_template().unwrap().version(), Some("1"));
+    let tags: BTreeMap<&str, &str> = live
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert_eq!(tags["ecsfleet.dev/owner"], "edge/haproxy-staging");
+    assert_eq!(tags["ecsfleet.dev/desired-capacity"], "2");
+    assert_eq!(live.instances().len(), 2);
+
+    // Each alarm executes its policy, whose ARN was read back (moto answers PolicyArn,
+    // which the SDK does not know as PolicyARN).
+    let status = obj.status.clone().unwrap();
+    assert_eq!(status.policies.len(), 2);
+    let alarms = aws.alarms().await;
+    for policy in &status.policies {
+        let arn = policy.arn.as_deref().expect("policy ARN in status");
+        assert!(arn.contains(&format!("policyName/{}", policy.name)), "{arn}");
+        let alarm = alarms
+            .iter()
+            .find(|a| a.alarm_name() == policy.alarm.as_deref())
+            .expect("the policy's alarm");
+        assert_eq!(alarm.alarm_actions(), [arn.to_string()]);
+        assert_eq!(alarm.dimensions()[0].value(), Some(GROUP));
+    }
+    let high = alarms
+        .iter()
+        .find(|a| a.alarm_name() == Some("haproxy-staging-haproxy-cpu-high"))
+        .unwrap();
+    assert_eq!(high.threshold(), Some(70.0));
+
+    // Notifications to the created topic, and the teardown hook with its target.
+    let topic = status.topic_arn.clone().unwrap();
+    assert!(aws.topics().await.contains(&topic));
+    let notifications = aws
+        .autoscaling
+        .describe_notification_configurations()
+        .auto_scaling_group_names(GROUP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notifications.notification_configurations().len(), 4);
+    let hooks = aws
+        .autoscaling
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(GROUP)
+        .send()
+        .await
+        .unwrap();
+    let hook = &hooks.lifecycle_hooks()[0];
+    assert_eq!(
+        hook.notification_target_arn(),
+        Some("arn:aws:sqs:eu-west-1:123456789012:node-teardown")
+    );
+    assert_eq!(hook.heartbeat_timeout(), Some(300));
+
+    assert_eq!(status.desired_capacity, Some(2));
+    assert_eq!(status.applied_desired_capacity, Some(2));
+    assert_eq!(status.instances.as_ref().unwrap().in_service, 2);
+    assert_eq!(status.launch_template_version.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn a_group_in_sync_makes_no_write_call() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    sync(&mut obj, &aws.env).await.unwrap();
+    let after_create = writes(&aws.env);
+    let reads_before: u64 = aws.env.metrics().aws_requests().values().sum();
+    for _ in 0..3 {
+        assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    }
+    assert_eq!(writes(&aws.env), after_create, "no write on a resync in sync");
+    let reads: u64 = aws.env.metrics().aws_requests().values().sum::<u64>() - reads_before;
+    assert_eq!(
+        reads,
+        3 * 8,
+        "group, template, versions, policies, notifications, hooks, alarms, topic: {:?}",
+        aws.env.metrics().aws_requests()
+    );
+}
+
+#[tokio::test]
+async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    sync(&mut obj, &aws.env).await.unwrap();
+
+    // The scale-up alarm fires: its policy adds an instance.
+    aws.autoscaling
+        .execute_policy()
+        .auto_scaling_group_name(GROUP)
+        .policy_name("haproxy-cpu-high")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(3));
+    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(3));
+    assert_eq!(obj.status.as_ref().unwrap().desired_capacity, Some(3));
+
+    // The spec's capacity changes: applied, and remembered.
+    let mut obj = edited(&obj, &EXAMPLE.replace("desiredCapacity: 2", "desiredCapacity: 4"));
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        ["CreateOrUpdateTags", "UpdateAutoScalingGroup"]
+    );
+    assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(4));
+    assert_eq!(obj.status.as_ref().unwrap().applied_desired_capacity, Some(4));
+    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+
+    // min/max are enforced: a hand-made change is set back.
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(GROUP)
+        .max_size(9)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        ["UpdateAutoScalingGroup"]
+    );
+    assert_eq!(aws.group().await.unwrap().max_size(), Some(5));
+    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(1));
+}
+
+#[tokio::test]
+async fn a_removed_policy_is_deleted_with_its_alarm() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    sync(&mut obj, &aws.env).await.unwrap();
+    assert_eq!(aws.alarms().await.len(), 2);
+
+    let start = EXAMPLE.find("    - name: haproxy-cpu-low").unwrap();
+    let end = EXAMPLE.find("  notifications:").unwrap();
+    let yaml = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    let mut obj = edited(&obj, &yaml);
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        ["DeleteAlarms", "DeletePolicy"]
+    );
+    let alarms = aws.alarms().await;
+    assert_eq!(
+        alarms.iter().map(|a| a.alarm_name().unwrap()).collect::<Vec<_>>(),
+        ["haproxy-staging-haproxy-cpu-high"]
+    );
+    let policies = aws
+        .autoscaling
+        .describe_policies()
+        .auto_scaling_group_name(GROUP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policies.scaling_policies().len(), 1);
+    assert_eq!(obj.status.as_ref().unwrap().policies.len(), 1);
+}
+
+#[tokio::test]
+async fn a_changed_template_makes_a_new_version_and_refreshes_the_instances() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    sync(&mut obj, &aws.env).await.unwrap();
+    let before: Vec<String> = aws
+        .group()
+        .await
+        .unwrap()
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+
+    let mut obj = edited(&obj, &EXAMPLE.replace("t3.small", "t3.medium"));
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        [
+            "CreateLaunchTemplateVersion",
+            "UpdateAutoScalingGroup",
+            "StartInstanceRefresh"
+        ]
+    );
+    assert_eq!(aws.template_versions().await.len(), 2);
+    let live = aws.group().await.unwrap();
+    assert_eq!(live.launch_template().unwrap().version(), Some("2"));
+    // Every running host was replaced by one of the new version.
+    for instance in live.instances() {
+        assert!(!before.contains(&instance.instance_id().unwrap().to_string()));
+        assert_eq!(instance.launch_template().unwrap().version(), Some("2"));
+    }
+    let status = obj.status.clone().unwrap();
+    assert_eq!(status.launch_template_version.as_deref(), Some("2"));
+    let refresh = status.instance_refresh.expect("the refresh in status");
+    assert_eq!(refresh.status, "Successful");
+    assert_eq!(refresh.launch_template_version.as_deref(), Some("2"));
+    assert!(!refresh.id.is_empty());
+
+    // Settled: no further version, no further refresh.
+    let writes_before = writes(&aws.env);
+    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(writes(&aws.env), writes_before);
+}
+
+#[tokio::test]
+async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    sync(&mut obj, &aws.env).await.unwrap();
+
+    aws.autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(GROUP)
+        .lifecycle_hook_name("forget-node")
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+        .heartbeat_timeout(900)
+        .send()
+        .await
+        .unwrap();
+    aws.cloudwatch
+        .delete_alarms()
+        .alarm_names("haproxy-staging-haproxy-cpu-low")
+        .send()
+        .await
+        .unwrap();
+    let topic = obj.status.as_ref().unwrap().topic_arn.clone().unwrap();
+    aws.autoscaling
+        .delete_notification_configuration()
+        .auto_scaling_group_name(GROUP)
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    aws.autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(GROUP)
+        .lifecycle_hook_name("added-by-hand")
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+        .send()
+        .await
+        .unwrap();
+
+    let actions = sync(&mut obj, &aws.env).await.unwrap();
+    assert_eq!(
+        actions,
+        [
+            "PutMetricAlarm",
+            "PutNotificationConfiguration",
+            "PutLifecycleHook",
+            "DeleteLifecycleHook"
+        ]
+    );
+    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(4));
+    let hooks = aws
+        .autoscaling
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(GROUP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hooks.lifecycle_hooks().len(), 1);
+    assert_eq!(hooks.lifecycle_hooks()[0].heartbeat_timeout(), Some(300));
+    assert_eq!(aws.alarms().await.len(), 2);
+    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let policy_low = "      adjustmentType: ChangeInCapacity\n      scalingAdjustment: -1";
+    // (the example with one thing changed, the field the error must name)
+    let cases = [
+        (EXAMPLE.replace("minSize: 1", "minSize: 6"), "spec.minSize"),
+        (
+            EXAMPLE.replace("desiredCapacity: 2", "desiredCapacity: 9"),
+            "spec.desiredCapacity",
+        ),
+        (
+            EXAMPLE.replace(
+                "  minSize: 1",
+                "  launchTemplateRef: {name: other}\n  minSize: 1",
+            ),
+            "spec.launchTemplate",
+        ),
+        (
+            EXAMPLE.replace("  launchTemplate:\n", "  unused:\n"),
+            "spec.launchTemplate",
+        ),
+        (
+            EXAMPLE.replace(
+                "availabilityZones: [eu-west-1a, eu-west-1b]",
+                "availabilityZones: [eu-west-1a]\n  subnetIds: [subnet-1]",
+            ),
+            "spec.availabilityZones",
+        ),
+        (
+            EXAMPLE.replace("availabilityZones: [eu-west-1a, eu-west-1b]", ""),
+            "spec.availabilityZones",
+        ),
+        (
+            EXAMPLE.replacen(
+                "adjustmentType: ChangeInCapacity",
+                "adjustmentType: ChangeALot",
+                1,
+            ),
+            "spec.scalingPolicies[0].adjustmentType",
+        ),
+        (
+            EXAMPLE.replace(
+                "comparisonOperator: LessThanOrEqualToThreshold",
+                "comparisonOperator: Below",
+            ),
+            "spec.scalingPolicies[1].alarm.comparisonOperator",
+        ),
+        (
+            EXAMPLE.replace(
+                "    - name: haproxy-cpu-low",
+                "    - name: no-trigger\n      scalingAdjustment: 1\n    - name: haproxy-cpu-low",
+            ),
+            "spec.scalingPolicies[1]",
+        ),
+        (
+            EXAMPLE.replace("name: haproxy-cpu-low", "name: haproxy-cpu-high"),
+            "spec.scalingPolicies[1].name",
+        ),
+        (
+            EXAMPLE.replace(
+                "      defaultResult: CONTINUE",
+                "      defaultResult: CONTINUE\n    - {name: forget-node, transition: Launching}",
+            ),
+            "spec.lifecycleHooks[1].name",
+        ),
+        (
+            EXAMPLE.replace(policy_low, "      adjustmentType: ChangeInCapacity"),
+            "spec.scalingPolicies[1].scalingAdjustment",
+        ),
+        (
+            EXAMPLE.replace("types: [Launch, Terminate,", "types: [Launch, Reboot,"),
+            "spec.notifications.types[1]",
+        ),
+        (
+            EXAMPLE.replace("transition: Terminating", "transition: Rebooting"),
+            "spec.lifecycleHooks[0].transition",
+        ),
+        (
+            EXAMPLE.replace(
+                "{key: team, value: edge}",
+                "{key: ecsfleet.dev/owner, value: x}",
+            ),
+            "spec.tags[0].key",
+        ),
+        (
+            EXAMPLE.replace("httpTokens: required", "httpTokens: sometimes"),
+            "spec.launchTemplate.metadataOptions.httpTokens",
+        ),
+    ];
+    for (yaml, field) in &cases {
+        let error = sync(&mut group(yaml), &aws.env).await.unwrap_err();
+        assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("{field}:")),
+            "{error} should name {field}"
+        );
+    }
+    assert_eq!(writes(&aws.env), BTreeMap::new(), "bad input writes nothing");
+    assert!(aws.group().await.is_none());
+}
+
+#[tokio::test]
+async fn delete_removes_alarms_group_template_and_topic() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(EXAMPLE);
+    sync(&mut obj, &aws.env).await.unwrap();
+    let steps: Vec<String> = obj
+        .cleanup(&aws.env)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.action)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "DeleteAlarms",
+            "DeleteAutoScalingGroup",
+            "DeleteLaunchTemplate",
+            "DeleteTopic"
+        ]
+    );
+    assert!(aws.group().await.is_none());
+    assert!(aws.alarms().await.is_empty());
+    assert!(aws.template_versions().await.is_empty());
+    assert!(aws.topics().await.is_empty());
+    // Deleting again finds nothing and is done.
+    assert_eq!(obj.cleanup(&aws.env).await.unwrap(), Vec::new());
+}
+
+#[tokio::test]
+async fn a_group_of_another_object_is_neither_changed_nor_deleted() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut theirs = group(EXAMPLE);
+    sync(&mut theirs, &aws.env).await.unwrap();
+    let before = writes(&aws.env);
+
+    let mut ours = group(&EXAMPLE.replace("name: haproxy-staging\n  namespace: edge", "name: copy\n  namespace: edge\n  # same group\n"));
+    ours.spec.name = Some(GROUP.into());
+    ours.spec.common.adopt_existing = true;
+    let error = sync(&mut ours, &aws.env).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::OwnedByOther, "{error}");
+    let steps = ours.cleanup(&aws.env).await.unwrap();
+    assert_eq!(steps[0].action, "LeaveGroup");
+    assert_eq!(writes(&aws.env), before, "nothing written for the other object");
+    assert!(aws.group().await.is_some());
+}
