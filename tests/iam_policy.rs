@@ -8,9 +8,20 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Actions the code needs without calling them through a client: `iam:PassRole` (ECS
-/// checks it when a task definition names task or execution roles) and `sts:AssumeRole`
-/// (made by the SDK's credentials provider for `spec.assumeRoleArn`).
-const IMPLIED: &[&str] = &["iam:PassRole", "sts:AssumeRole"];
+/// checks it when a task definition names task or execution roles; Auto Scaling for an
+/// instance profile or a lifecycle hook's role), `sts:AssumeRole` (made by the SDK's
+/// credentials provider for `spec.assumeRoleArn`), `ec2:RunInstances` (checked when a
+/// group is created or updated with a launch template), `iam:CreateServiceLinkedRole`
+/// (Auto Scaling's own role, made with an account's first group), and the tagging
+/// permissions that `PutMetricAlarm` and `CreateTopic` with tags require.
+const IMPLIED: &[&str] = &[
+    "cloudwatch:TagResource",
+    "ec2:RunInstances",
+    "iam:CreateServiceLinkedRole",
+    "iam:PassRole",
+    "sns:TagResource",
+    "sts:AssumeRole",
+];
 
 fn pascal(snake: &str) -> String {
     snake
@@ -25,7 +36,7 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
-/// Every `ecs.operation()`, `iam.operation()` and `sts.operation()` call in the sources,
+/// Every `<client>.operation()` call in the sources (clients named after their service),
 /// as `service:Operation`.
 fn called_operations(dir: &Path, found: &mut BTreeSet<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -42,7 +53,7 @@ fn called_operations(dir: &Path, found: &mut BTreeSet<String>) {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        for service in ["ecs", "iam", "sts"] {
+        for service in ["ecs", "iam", "sts", "autoscaling", "ec2", "cloudwatch", "sns"] {
             for (at, _) in source.match_indices(&format!("{service}.")) {
                 let before = source[..at].chars().last();
                 if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
@@ -67,7 +78,9 @@ fn the_iam_policy_grants_exactly_what_the_code_calls() {
     let mut called = BTreeSet::new();
     called_operations(&root.join("src"), &mut called);
     assert!(
-        called.contains("ecs:UpdateService") && called.contains("iam:CreateRole"),
+        called.contains("ecs:UpdateService")
+            && called.contains("iam:CreateRole")
+            && called.contains("autoscaling:PutScalingPolicy"),
         "{called:?}"
     );
     called.extend(IMPLIED.iter().map(|a| a.to_string()));
