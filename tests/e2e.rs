@@ -176,6 +176,23 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
     .await;
     assert_eq!(role["status"]["accountId"], "123456789012");
 
+    // And the haproxy ScalingGroup: every part in place, instances in service.
+    let group = eventually(
+        "the example ScalingGroup to become Ready",
+        Duration::from_secs(60),
+        Some(&operator),
+        || {
+            Some(json(
+                &plane,
+                &["get", "scalinggroup", "haproxy-staging", "-n", "edge"],
+            ))
+            .filter(ready_and_current)
+        },
+    )
+    .await;
+    assert_eq!(group["status"]["instances"]["inService"], 2);
+    assert_eq!(group["status"]["policies"].as_array().unwrap().len(), 2);
+
     // Print columns of both kinds, listed together by the category, and field docs.
     let table = plane.kubectl_ok(&["get", "ecsfleet", "-A"]);
     let headers: Vec<Vec<&str>> = table
@@ -208,8 +225,22 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
         "{table}"
     );
     assert!(
+        headers.contains(&vec![
+            "NAMESPACE",
+            "NAME",
+            "MIN",
+            "MAX",
+            "DESIRED",
+            "INSERVICE",
+            "READY",
+            "AGE"
+        ]),
+        "{table}"
+    );
+    assert!(
         table.contains("production")
-            && table.contains("arn:aws:iam::123456789012:role/DatadogIntegrationRole"),
+            && table.contains("arn:aws:iam::123456789012:role/DatadogIntegrationRole")
+            && table.contains("haproxy-staging"),
         "{table}"
     );
     let explain = eventually("kubectl explain", Duration::from_secs(30), None, || {
@@ -1069,5 +1100,96 @@ async fn repeated_namespace_flags_watch_exactly_those_namespaces() {
         "team-c is not watched: {unwatched}"
     );
     assert!(cluster.service("agent-team-c").await.is_none());
+    assert!(operator.stop());
+}
+
+/// A small ScalingGroup whose hosts join the `production` ECS cluster.
+const WORKERS: &str = "apiVersion: ecsfleet.dev/v1alpha1
+kind: ScalingGroup
+metadata: {name: workers, namespace: edge}
+spec:
+  launchTemplate: {imageId: ami-760aaa0f, instanceType: t3.small}
+  minSize: 1
+  maxSize: 4
+  desiredCapacity: 1
+  availabilityZones: [eu-west-1a]
+  ecsCluster: production
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_again() {
+    let (plane, emulator, kubeconfig) = prepared();
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    // A resync far beyond the test: only the trigger can make the DaemonService look.
+    let operator = Operator::start(
+        ECSFLEET,
+        &kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &["--resync", "600s"],
+    );
+    plane.kubectl_ok(&["create", "namespace", "edge"]);
+    let service = daemon_service_yaml("agent", "edge");
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &service)
+            .status
+            .success()
+    );
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], WORKERS)
+            .status
+            .success()
+    );
+    let workers = || json(&plane, &["get", "asg", "workers", "-n", "edge"]);
+    let agent = || json(&plane, &["get", "dsvc", "agent", "-n", "edge"]);
+    eventually(
+        "the group to become Ready",
+        Duration::from_secs(60),
+        Some(&operator),
+        || Some(workers()).filter(ready_and_current),
+    )
+    .await;
+    eventually(
+        "the agent on 1 host",
+        Duration::from_secs(30),
+        Some(&operator),
+        || Some(agent()).filter(|o| ready_and_current(o) && o["status"]["desiredCount"] == 1),
+    )
+    .await;
+
+    // The group grows; the new host's ECS agent registers with the cluster.
+    cluster.add_instance(&emulator).await;
+    plane.kubectl_ok(&[
+        "patch",
+        "asg",
+        "workers",
+        "-n",
+        "edge",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"desiredCapacity":2}}"#,
+    ]);
+    eventually(
+        "the agent to follow the group's new host without waiting for its resync",
+        Duration::from_secs(30),
+        Some(&operator),
+        || Some(agent()).filter(|o| o["status"]["desiredCount"] == 2),
+    )
+    .await;
+    assert_eq!(workers()["status"]["instances"]["inService"], 2);
+
+    // Deleting the object deletes the group (finalizer), the template with it.
+    plane.kubectl_ok(&["delete", "asg", "workers", "-n", "edge", "--timeout=60s"]);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&emulator.sdk_config().await);
+    let groups = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("workers")
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.auto_scaling_groups().is_empty());
     assert!(operator.stop());
 }

@@ -53,7 +53,15 @@ fn called_operations(dir: &Path, found: &mut BTreeSet<String>) {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        for service in ["ecs", "iam", "sts", "autoscaling", "ec2", "cloudwatch", "sns"] {
+        for service in [
+            "ecs",
+            "iam",
+            "sts",
+            "autoscaling",
+            "ec2",
+            "cloudwatch",
+            "sns",
+        ] {
             for (at, _) in source.match_indices(&format!("{service}.")) {
                 let before = source[..at].chars().last();
                 if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {

@@ -69,7 +69,11 @@ fn writes(env: &Env) -> BTreeMap<String, u64> {
     env.metrics()
         .successful_aws_requests()
         .into_iter()
-        .filter(|(op, _)| !["Get", "List", "Describe"].iter().any(|p| op.starts_with(p)))
+        .filter(|(op, _)| {
+            !["Get", "List", "Describe"]
+                .iter()
+                .any(|p| op.starts_with(p))
+        })
         .collect()
 }
 
@@ -146,11 +150,19 @@ async fn creates_the_group_with_every_part_wired_together() {
     assert_eq!(versions.len(), 1);
     let data = versions[0].launch_template_data().unwrap();
     assert_eq!(
-        data.metadata_options().unwrap().http_tokens().unwrap().as_str(),
+        data.metadata_options()
+            .unwrap()
+            .http_tokens()
+            .unwrap()
+            .as_str(),
         "required"
     );
     let user_data = aws_smithy_types::base64::decode(data.user_data().unwrap()).unwrap();
-    assert!(String::from_utf8(user_data).unwrap().contains("ECS_CLUSTER=staging"));
+    assert!(
+        String::from_utf8(user_data)
+            .unwrap()
+            .contains("ECS_CLUSTER=staging")
+    );
     assert!(
         versions[0]
             .version_description()
@@ -181,7 +193,10 @@ async fn creates_the_group_with_every_part_wired_together() {
     let alarms = aws.alarms().await;
     for policy in &status.policies {
         let arn = policy.arn.as_deref().expect("policy ARN in status");
-        assert!(arn.contains(&format!("policyName/{}", policy.name)), "{arn}");
+        assert!(
+            arn.contains(&format!("policyName/{}", policy.name)),
+            "{arn}"
+        );
         let alarm = alarms
             .iter()
             .find(|a| a.alarm_name() == policy.alarm.as_deref())
@@ -235,9 +250,16 @@ async fn a_group_in_sync_makes_no_write_call() {
     let after_create = writes(&aws.env);
     let reads_before: u64 = aws.env.metrics().aws_requests().values().sum();
     for _ in 0..3 {
-        assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            sync(&mut obj, &aws.env).await.unwrap(),
+            Vec::<String>::new()
+        );
     }
-    assert_eq!(writes(&aws.env), after_create, "no write on a resync in sync");
+    assert_eq!(
+        writes(&aws.env),
+        after_create,
+        "no write on a resync in sync"
+    );
     let reads: u64 = aws.env.metrics().aws_requests().values().sum::<u64>() - reads_before;
     assert_eq!(
         reads,
@@ -263,19 +285,31 @@ async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
         .await
         .unwrap();
     assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(3));
-    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(3));
     assert_eq!(obj.status.as_ref().unwrap().desired_capacity, Some(3));
 
     // The spec's capacity changes: applied, and remembered.
-    let mut obj = edited(&obj, &EXAMPLE.replace("desiredCapacity: 2", "desiredCapacity: 4"));
+    let mut obj = edited(
+        &obj,
+        &EXAMPLE.replace("desiredCapacity: 2", "desiredCapacity: 4"),
+    );
     assert_eq!(
         sync(&mut obj, &aws.env).await.unwrap(),
         ["CreateOrUpdateTags", "UpdateAutoScalingGroup"]
     );
     assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(4));
-    assert_eq!(obj.status.as_ref().unwrap().applied_desired_capacity, Some(4));
-    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        obj.status.as_ref().unwrap().applied_desired_capacity,
+        Some(4)
+    );
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
 
     // min/max are enforced: a hand-made change is set back.
     aws.autoscaling
@@ -311,7 +345,10 @@ async fn a_removed_policy_is_deleted_with_its_alarm() {
     );
     let alarms = aws.alarms().await;
     assert_eq!(
-        alarms.iter().map(|a| a.alarm_name().unwrap()).collect::<Vec<_>>(),
+        alarms
+            .iter()
+            .map(|a| a.alarm_name().unwrap())
+            .collect::<Vec<_>>(),
         ["haproxy-staging-haproxy-cpu-high"]
     );
     let policies = aws
@@ -366,7 +403,10 @@ async fn a_changed_template_makes_a_new_version_and_refreshes_the_instances() {
 
     // Settled: no further version, no further refresh.
     let writes_before = writes(&aws.env);
-    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(writes(&aws.env), writes_before);
 }
 
@@ -430,7 +470,10 @@ async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
     assert_eq!(hooks.lifecycle_hooks().len(), 1);
     assert_eq!(hooks.lifecycle_hooks()[0].heartbeat_timeout(), Some(300));
     assert_eq!(aws.alarms().await.len(), 2);
-    assert_eq!(sync(&mut obj, &aws.env).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -532,7 +575,11 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "{error} should name {field}"
         );
     }
-    assert_eq!(writes(&aws.env), BTreeMap::new(), "bad input writes nothing");
+    assert_eq!(
+        writes(&aws.env),
+        BTreeMap::new(),
+        "bad input writes nothing"
+    );
     assert!(aws.group().await.is_none());
 }
 
@@ -574,13 +621,20 @@ async fn a_group_of_another_object_is_neither_changed_nor_deleted() {
     sync(&mut theirs, &aws.env).await.unwrap();
     let before = writes(&aws.env);
 
-    let mut ours = group(&EXAMPLE.replace("name: haproxy-staging\n  namespace: edge", "name: copy\n  namespace: edge\n  # same group\n"));
+    let mut ours = group(&EXAMPLE.replace(
+        "name: haproxy-staging\n  namespace: edge",
+        "name: copy\n  namespace: edge\n  # same group\n",
+    ));
     ours.spec.name = Some(GROUP.into());
     ours.spec.common.adopt_existing = true;
     let error = sync(&mut ours, &aws.env).await.unwrap_err();
     assert_eq!(error.reason(), Reason::OwnedByOther, "{error}");
     let steps = ours.cleanup(&aws.env).await.unwrap();
     assert_eq!(steps[0].action, "LeaveGroup");
-    assert_eq!(writes(&aws.env), before, "nothing written for the other object");
+    assert_eq!(
+        writes(&aws.env),
+        before,
+        "nothing written for the other object"
+    );
     assert!(aws.group().await.is_some());
 }

@@ -15,13 +15,13 @@ use crate::aws::{AwsFactory, AwsSettings};
 use crate::common::DeletionPolicy;
 use crate::daemon_service::DaemonService;
 use crate::integration_role::IntegrationRole;
-use crate::scaling_group::ScalingGroup;
 use crate::runtime::controller::{Context, Controllers, Settings};
 use crate::runtime::http::{self, Health};
 use crate::runtime::lease::LeaderElector;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::secrets::Secrets;
 use crate::runtime::{Directory, Env, Managed, PlannedChange};
+use crate::scaling_group::ScalingGroup;
 use crate::{Error, Result};
 
 #[derive(Debug, Parser)]

@@ -400,8 +400,9 @@ pub fn reconciles_for_cluster_changes(
     store: kube::runtime::reflector::Store<kube::core::DeserializeGuard<DaemonService>>,
     changes: tokio::sync::broadcast::Receiver<crate::runtime::ClusterChange>,
     default_region: Option<String>,
-) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<kube::core::DeserializeGuard<DaemonService>>>
-+ Send
+) -> impl futures::Stream<
+    Item = kube::runtime::reflector::ObjectRef<kube::core::DeserializeGuard<DaemonService>>,
+> + Send
 + 'static {
     use futures::StreamExt;
     use tokio::sync::broadcast::error::RecvError;
@@ -422,7 +423,8 @@ pub fn reconciles_for_cluster_changes(
             .filter(|guard| {
                 guard.0.as_ref().is_ok_and(|obj| {
                     let region = obj.spec.common.region.as_ref().or(default_region.as_ref());
-                    observe::cluster_name(&obj.spec.cluster) == observe::cluster_name(&change.cluster)
+                    observe::cluster_name(&obj.spec.cluster)
+                        == observe::cluster_name(&change.cluster)
                         && region == Some(&change.region)
                 })
             })

@@ -153,7 +153,11 @@ impl Env {
         instances: Vec<(String, String)>,
     ) {
         let changed = {
-            let mut last = self.instance_watch.last.lock().expect("instance watch lock");
+            let mut last = self
+                .instance_watch
+                .last
+                .lock()
+                .expect("instance watch lock");
             let key = format!("{region}/{group}");
             last.get(&key) != Some(&instances) && {
                 last.insert(key, instances);

@@ -264,9 +264,7 @@ async fn apply_one(
                     .await?
                     .remove(name)
                     .map(|p| p.arn)
-                    .ok_or_else(|| {
-                        Error::NotReady(format!("policy {name} is not readable yet"))
-                    })?,
+                    .ok_or_else(|| Error::NotReady(format!("policy {name} is not readable yet")))?,
             };
             progress.policy_arns.insert(name.clone(), arn);
         }
@@ -302,9 +300,7 @@ async fn apply_one(
                 .period(alarm.period)
                 .evaluation_periods(alarm.evaluation_periods)
                 .threshold(alarm.threshold)
-                .comparison_operator(ComparisonOperator::from(
-                    alarm.comparison_operator.as_str(),
-                ))
+                .comparison_operator(ComparisonOperator::from(alarm.comparison_operator.as_str()))
                 .set_dimensions(Some(
                     alarm
                         .dimensions
@@ -336,9 +332,12 @@ async fn apply_one(
                 .send()
                 .await;
             if let Err(error) = result
-                && !is_not_found(error_code(&error), error.as_service_error().and_then(|e| {
-                    aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
-                }))
+                && !is_not_found(
+                    error_code(&error),
+                    error
+                        .as_service_error()
+                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
+                )
             {
                 return Err(aws_error("AutoScaling", "DeletePolicy", error));
             }
@@ -384,9 +383,12 @@ async fn apply_one(
                 .send()
                 .await;
             if let Err(error) = result
-                && !is_not_found(error_code(&error), error.as_service_error().and_then(|e| {
-                    aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
-                }))
+                && !is_not_found(
+                    error_code(&error),
+                    error
+                        .as_service_error()
+                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
+                )
             {
                 return Err(aws_error(
                     "AutoScaling",
@@ -418,9 +420,12 @@ async fn apply_one(
                 .send()
                 .await;
             if let Err(error) = result
-                && !is_not_found(error_code(&error), error.as_service_error().and_then(|e| {
-                    aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
-                }))
+                && !is_not_found(
+                    error_code(&error),
+                    error
+                        .as_service_error()
+                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
+                )
             {
                 return Err(aws_error("AutoScaling", "DeleteLifecycleHook", error));
             }
@@ -695,9 +700,9 @@ pub async fn delete(obj: &ScalingGroup, clients: &AccountClients) -> Result<Vec<
             Err(error)
                 if is_not_found(
                     error_code(&error),
-                    error.as_service_error().and_then(|e| {
-                        aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)
-                    }),
+                    error
+                        .as_service_error()
+                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
                 ) => {}
             // Already being deleted: done as far as we are concerned.
             Err(error) if error_code(&error) == Some("ScalingActivityInProgress") => {
@@ -777,9 +782,7 @@ async fn delete_template(
         .await
     {
         Ok(answer) => answer,
-        Err(error)
-            if error_code(&error) == Some("InvalidLaunchTemplateName.NotFoundException") =>
-        {
+        Err(error) if error_code(&error) == Some("InvalidLaunchTemplateName.NotFoundException") => {
             return Ok(());
         }
         Err(error) => return Err(aws_error("EC2", "DescribeLaunchTemplates", error)),

@@ -172,7 +172,11 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
 }
 
 /// The ARN a topic named `name` has in this account and region.
-pub async fn topic_arn(clients: &AccountClients, observed: &Observed, name: &str) -> Result<String> {
+pub async fn topic_arn(
+    clients: &AccountClients,
+    observed: &Observed,
+    name: &str,
+) -> Result<String> {
     // The group's ARN names partition and account; without a group, ask STS (cached).
     let from_group = observed
         .group
@@ -317,7 +321,10 @@ async fn describe_template(
     let Some(template) = answer.launch_templates().first() else {
         return Ok(None);
     };
-    let id = template.launch_template_id().unwrap_or_default().to_string();
+    let id = template
+        .launch_template_id()
+        .unwrap_or_default()
+        .to_string();
     let latest_version = template.latest_version_number().unwrap_or(1);
     let group_version = observed
         .group
@@ -476,10 +483,9 @@ async fn describe_notifications(
             .await
             .map_err(|e| aws_error("AutoScaling", "DescribeNotificationConfigurations", e))?;
         for configuration in page.notification_configurations() {
-            if let (Some(topic), Some(kind)) = (
-                configuration.topic_arn(),
-                configuration.notification_type(),
-            ) {
+            if let (Some(topic), Some(kind)) =
+                (configuration.topic_arn(), configuration.notification_type())
+            {
                 notifications
                     .entry(topic.to_string())
                     .or_default()

@@ -194,7 +194,9 @@ impl Desired {
         if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_graphic()) {
             return Err(invalid(
                 "spec.name",
-                format!("{name:?} is not a valid Auto Scaling group name (1–255 printable characters, no spaces)"),
+                format!(
+                    "{name:?} is not a valid Auto Scaling group name (1–255 printable characters, no spaces)"
+                ),
             ));
         }
         if spec.min_size < 0 || spec.max_size < 0 {
@@ -607,7 +609,9 @@ fn desired_notifications(spec: &super::NotificationsSpec) -> Result<DesiredNotif
             notification_type(name).map(str::to_string).ok_or_else(|| {
                 invalid(
                     format!("spec.notifications.types[{index}]"),
-                    format!("{name:?} is not one of Launch, Terminate, LaunchError, TerminateError"),
+                    format!(
+                        "{name:?} is not one of Launch, Terminate, LaunchError, TerminateError"
+                    ),
                 )
             })
         })
@@ -802,11 +806,9 @@ impl Change {
                 format!("alarm/{alarm}"),
                 format!("alarm executing policy {policy}"),
             ),
-            Change::DeleteAlarms { names, .. } => (
-                "DeleteAlarms",
-                "alarms".to_string(),
-                names.join(", "),
-            ),
+            Change::DeleteAlarms { names, .. } => {
+                ("DeleteAlarms", "alarms".to_string(), names.join(", "))
+            }
             Change::DeletePolicy { name, .. } => (
                 "DeletePolicy",
                 format!("policy/{name}"),
@@ -876,11 +878,17 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
                     desired.name
                 )));
             }
-            Some(desired.owner.claim(
-                &format!("Auto Scaling group {}", desired.name),
-                &group.tags.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect(),
-                desired.adopt_existing,
-            )?)
+            Some(
+                desired.owner.claim(
+                    &format!("Auto Scaling group {}", desired.name),
+                    &group
+                        .tags
+                        .iter()
+                        .map(|(k, (v, _))| (k.clone(), v.clone()))
+                        .collect(),
+                    desired.adopt_existing,
+                )?,
+            )
         }
         None => None,
     };
@@ -920,7 +928,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
                 .any(|(key, wanted)| group.tags.get(key) != Some(wanted));
             // The remembered capacity tag changes with the spec; that is no drift.
             let capacity_changed = desired.desired_capacity.is_some_and(|d| {
-                group.tags.get(DESIRED_CAPACITY_TAG).map(|(v, _)| v.as_str())
+                group
+                    .tags
+                    .get(DESIRED_CAPACITY_TAG)
+                    .map(|(v, _)| v.as_str())
                     != Some(d.to_string().as_str())
             });
             if adopting || tags_differ {
@@ -1062,13 +1073,22 @@ fn needs_instance_refresh(desired: &Desired, observed: &Observed, version_change
     };
     if group.template.as_ref().map(|t| &t.version) != Some(&wanted) {
         // The group is being pointed at it now.
-        return observed.refresh.as_ref().and_then(|r| r.launch_template_version.as_ref()) != Some(&wanted);
+        return observed
+            .refresh
+            .as_ref()
+            .and_then(|r| r.launch_template_version.as_ref())
+            != Some(&wanted);
     }
     let outdated = group
         .instances
         .iter()
         .any(|i| i.template_version.as_ref().is_some_and(|v| *v != wanted));
-    outdated && observed.refresh.as_ref().and_then(|r| r.launch_template_version.as_ref()) != Some(&wanted)
+    outdated
+        && observed
+            .refresh
+            .as_ref()
+            .and_then(|r| r.launch_template_version.as_ref())
+            != Some(&wanted)
 }
 
 fn policy_matches(wanted: &DesiredPolicy, live: &ObservedPolicy) -> bool {

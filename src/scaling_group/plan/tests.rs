@@ -1,5 +1,7 @@
 use super::*;
-use crate::scaling_group::observe::{GroupTemplate, ObservedGroup, ObservedInstance, ObservedTemplate};
+use crate::scaling_group::observe::{
+    GroupTemplate, ObservedGroup, ObservedInstance, ObservedTemplate,
+};
 use crate::{Error, Reason};
 
 const EXAMPLE: &str = include_str!("../../../examples/haproxy-scaling-group.yaml");
@@ -273,7 +275,14 @@ fn instances_of_an_older_version_are_refreshed_once_per_version() {
     live.latest_version = 2;
     live.group_version = Some(2);
     live.versions = BTreeMap::from([(2, template.description.clone())]);
-    observed.group.as_mut().unwrap().template.as_mut().unwrap().version = "2".into();
+    observed
+        .group
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .version = "2".into();
     assert_eq!(
         plan(&desired, &observed).unwrap(),
         [Change::StartInstanceRefresh]
@@ -350,7 +359,10 @@ fn notification_types_and_hooks_follow_the_spec() {
                 "types: [Launch, Terminate, LaunchError, TerminateError]",
                 "types: [Launch, Terminate]",
             )
-            .replace("heartbeatTimeoutSeconds: 300", "heartbeatTimeoutSeconds: 600"),
+            .replace(
+                "heartbeatTimeoutSeconds: 300",
+                "heartbeatTimeoutSeconds: 600",
+            ),
     );
     let observed = in_sync(&desired(EXAMPLE));
     assert_eq!(
