@@ -260,3 +260,64 @@ fn no_region_is_a_clear_error() {
         text(&output)
     );
 }
+
+#[tokio::test]
+async fn scaling_group_plan_apply_orphan_and_delete() {
+    let emulator = Emulator::start();
+    let autoscaling = aws_sdk_autoscaling::Client::new(&emulator.sdk_config().await);
+    let group_exists = || async {
+        !autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("haproxy-staging")
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()
+            .is_empty()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(support::repo_root().join("examples/haproxy-scaling-group.yaml"))
+            .unwrap();
+    let file = write(dir.path(), "group.yaml", &example);
+
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &file]);
+    let (stdout, _) = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "changes pending: {stdout}");
+    assert!(
+        stdout.contains("ScalingGroup edge/haproxy-staging: 9 change(s) pending"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PutMetricAlarm alarm/haproxy-staging-haproxy-cpu-high"),
+        "{stdout}"
+    );
+    assert!(!group_exists().await, "plan must not write");
+
+    let apply = ecsfleet(Some(&emulator), &["apply", "-f", &file]);
+    assert_eq!(apply.status.code(), Some(0), "{:?}", text(&apply));
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &file]);
+    assert_eq!(plan.status.code(), Some(0), "in sync: {:?}", text(&plan));
+
+    let orphan = example.replace(
+        "  ecsCluster: staging\n",
+        "  ecsCluster: staging\n  deletionPolicy: Orphan\n",
+    );
+    let orphan_file = write(dir.path(), "orphan.yaml", &orphan);
+    let delete = ecsfleet(Some(&emulator), &["delete", "-f", &orphan_file]);
+    assert!(
+        text(&delete).0.contains("nothing to delete"),
+        "{:?}",
+        text(&delete)
+    );
+    assert!(group_exists().await, "Orphan leaves the group");
+
+    let delete = ecsfleet(Some(&emulator), &["delete", "-f", &file]);
+    assert_eq!(delete.status.code(), Some(0), "{:?}", text(&delete));
+    assert!(
+        text(&delete).0.contains("DeleteAutoScalingGroup"),
+        "{:?}",
+        text(&delete)
+    );
+    assert!(!group_exists().await);
+}
