@@ -18,6 +18,7 @@ use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::{Directory, Env, Managed};
+use ecsfleet::scaling_group::ScalingGroup;
 use support::{Cluster, Emulator};
 
 fn daemon_service(i: usize) -> DaemonService {
@@ -34,6 +35,18 @@ fn integration_role(i: usize) -> IntegrationRole {
         "apiVersion: ecsfleet.dev/v1alpha1\nkind: IntegrationRole\nmetadata: {{name: vendor-{i}, namespace: bench, uid: role-{i}, generation: 1}}\nspec:\n  trust: {{principals: ['464622532012'], allowWithoutExternalId: true}}\n  policy: {{statements: [{{actions: ['ec2:Describe*', 'cloudwatch:Get*']}}]}}\n"
     ))
     .unwrap()
+}
+
+/// The haproxy example as group `bench-<i>` (moto keys scaling policies by name alone,
+/// so each group's policies get their own names).
+fn scaling_group(i: usize) -> ScalingGroup {
+    let yaml = include_str!("../examples/haproxy-scaling-group.yaml")
+        .replace("haproxy-staging", &format!("bench-{i}"))
+        .replace("name: haproxy-cpu", &format!("name: bench-{i}-cpu"));
+    let mut obj: ScalingGroup = serde_yaml_ng::from_str(&yaml).unwrap();
+    obj.metadata.uid = Some(format!("group-{i}"));
+    obj.metadata.generation = Some(1);
+    obj
 }
 
 /// An environment as the controller has at the start of a resync: nothing cached.
@@ -61,8 +74,11 @@ fn median(mut values: Vec<Duration>) -> Duration {
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (hosts, service_count, role_count, passes) =
-        if full { (50, 40, 10, 5) } else { (3, 4, 2, 1) };
+    let (hosts, service_count, role_count, group_count, passes) = if full {
+        (50, 40, 10, 10, 5)
+    } else {
+        (3, 4, 2, 1, 1)
+    };
 
     let emulator = Emulator::start();
     let cluster = Cluster::create(&emulator, "bench").await;
@@ -71,6 +87,7 @@ async fn main() {
     }
     let services: Vec<DaemonService> = (0..service_count).map(daemon_service).collect();
     let roles: Vec<IntegrationRole> = (0..role_count).map(integration_role).collect();
+    let groups: Vec<ScalingGroup> = (0..group_count).map(scaling_group).collect();
     let setup = fresh_env(&emulator, &services, Duration::ZERO).await;
     for obj in &services {
         obj.sync(&setup).await.expect("created");
@@ -78,33 +95,13 @@ async fn main() {
     for obj in &roles {
         obj.sync(&setup).await.expect("created");
     }
+    for obj in &groups {
+        obj.sync(&setup).await.expect("created");
+    }
 
-    let mut service_times = Vec::new();
-    let mut service_calls = BTreeMap::new();
-    for _ in 0..passes {
-        let env = fresh_env(&emulator, &services, Duration::from_secs(15)).await;
-        let started = Instant::now();
-        for obj in &services {
-            let outcome = obj.sync(&env).await.expect("in sync");
-            assert!(
-                outcome.applied.is_empty(),
-                "a steady-state pass writes nothing"
-            );
-        }
-        service_times.push(started.elapsed());
-        service_calls = env.metrics().aws_requests();
-    }
-    let mut role_times = Vec::new();
-    let mut role_calls = BTreeMap::new();
-    for _ in 0..passes {
-        let env = fresh_env(&emulator, &services, Duration::from_secs(15)).await;
-        let started = Instant::now();
-        for obj in &roles {
-            assert!(obj.sync(&env).await.expect("in sync").applied.is_empty());
-        }
-        role_times.push(started.elapsed());
-        role_calls = env.metrics().aws_requests();
-    }
+    let (service_times, service_calls) = resync(&emulator, &services, &services, passes).await;
+    let (role_times, role_calls) = resync(&emulator, &services, &roles, passes).await;
+    let (group_times, group_calls) = resync(&emulator, &services, &groups, passes).await;
 
     let total = |calls: &BTreeMap<String, u64>| calls.values().sum::<u64>();
     println!("steady-state resync, {hosts} container instances, median of {passes} pass(es):");
@@ -121,6 +118,12 @@ async fn main() {
         median(role_times).as_secs_f64() * 1000.0
     );
     println!(
+        "  {group_count} ScalingGroups (2 policies with alarms, notifications, a hook): {} AWS calls per pass {:?}, {:.1} ms per pass",
+        total(&group_calls),
+        group_calls,
+        median(group_times).as_secs_f64() * 1000.0
+    );
+    println!(
         "  peak resident memory of this process: {} MiB",
         peak_rss_kib() / 1024
     );
@@ -131,4 +134,31 @@ async fn main() {
         Some(service_count.div_ceil(10) as u64)
     );
     assert_eq!(total(&role_calls), 4 * role_count as u64);
+    assert_eq!(total(&group_calls), 8 * group_count as u64);
+}
+
+/// `passes` steady-state resyncs of `objects`, each from a fresh environment: the median
+/// time and the AWS calls of one pass. Fails if a pass writes anything.
+async fn resync<K: Managed>(
+    emulator: &Emulator,
+    services: &[DaemonService],
+    objects: &[K],
+    passes: usize,
+) -> (Vec<Duration>, BTreeMap<String, u64>) {
+    let mut times = Vec::new();
+    let mut calls = BTreeMap::new();
+    for _ in 0..passes {
+        let env = fresh_env(emulator, services, Duration::from_secs(15)).await;
+        let started = Instant::now();
+        for obj in objects {
+            let outcome = obj.sync(&env).await.expect("in sync");
+            assert!(
+                outcome.applied.is_empty(),
+                "a steady-state pass writes nothing"
+            );
+        }
+        times.push(started.elapsed());
+        calls = env.metrics().aws_requests();
+    }
+    (times, calls)
 }

@@ -395,6 +395,8 @@ async fn a_changed_template_makes_a_new_version_and_refreshes_the_instances() {
         assert_eq!(instance.launch_template().unwrap().version(), Some("2"));
     }
     let status = obj.status.clone().unwrap();
+    assert_eq!(live.instances().len(), 2, "{:?}", live.instances());
+    assert_eq!(status.instances.as_ref().unwrap().in_service, 2);
     assert_eq!(status.launch_template_version.as_deref(), Some("2"));
     let refresh = status.instance_refresh.expect("the refresh in status");
     assert_eq!(refresh.status, "Successful");

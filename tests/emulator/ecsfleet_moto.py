@@ -26,6 +26,8 @@ Auto Scaling
   the template's default version for every instance).
 - PutLifecycleHook keeps NotificationTargetARN and RoleARN (moto echoes a fixed pair);
   hooks are deleted with their group.
+- CreateLaunchTemplateVersion stores UserData as CreateLaunchTemplate does (moto keeps
+  the raw text, and launching from that version then fails an assertion).
 - UpdateAutoScalingGroup applies DefaultCooldown and TerminationPolicies (moto ignores
   them on update).
 - Left as moto has it on purpose: PutScalingPolicy answers PolicyArn instead of
@@ -43,6 +45,8 @@ from moto.autoscaling import models as as_models
 from moto.autoscaling import responses as as_responses
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.models import launch_templates as lt_models
+from moto.ec2.utils import parse_user_data
 
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
@@ -170,12 +174,12 @@ def start_instance_refresh(self):
     desired = self._get_param("DesiredConfiguration") or {}
     if desired.get("LaunchTemplate"):
         group._set_launch_configuration(None, desired["LaunchTemplate"], None)
-    old = [state.instance.id for state in group.instance_states]
-    group.instance_states = []
-    if old:
-        backend.ec2_backend.terminate_instances(old)
+    # Launch the replacements first: a failure leaves the old instances in place.
+    old = list(group.instance_states)
     if old:
         group.replace_autoscaling_group_instances(len(old), group.get_propagated_tags())
+        group.instance_states = [s for s in group.instance_states if s not in old]
+        backend.ec2_backend.terminate_instances([s.instance.id for s in old])
     now = datetime.now(timezone.utc)
     refresh = {
         "InstanceRefreshId": str(uuid.uuid4()),
@@ -271,6 +275,17 @@ def instance_launch_template(self):
         or group.launch_template_version,
     }
 
+
+_original_create_version = lt_models.LaunchTemplate.create_version
+
+
+def create_version(self, data, description):
+    if isinstance(data.get("UserData"), str):
+        data = dict(data, UserData=parse_user_data(data["UserData"]))
+    return _original_create_version(self, data, description)
+
+
+lt_models.LaunchTemplate.create_version = create_version
 
 for _name, _function in [
     ("put_notification_configuration", put_notification_configuration),
