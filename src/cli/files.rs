@@ -62,7 +62,7 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
             .push(Object::IntegrationRole(ours(value).map_err(parse_error)?)),
         ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded
             .objects
-            .push(Object::ScalingGroup(ours(value).map_err(parse_error)?)),
+            .push(Object::ScalingGroup(Box::new(ours(value).map_err(parse_error)?))),
         ("v1", "Secret") => {
             let secret: Secret = serde_json::from_value(value).map_err(parse_error)?;
             let namespace = secret

@@ -151,7 +151,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 pub enum Object {
     DaemonService(DaemonService),
     IntegrationRole(IntegrationRole),
-    ScalingGroup(ScalingGroup),
+    ScalingGroup(Box<ScalingGroup>),
 }
 
 impl Object {
@@ -248,7 +248,7 @@ async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
         let result = match object {
             Object::DaemonService(obj) => run_one(obj, &env, verb).await,
             Object::IntegrationRole(obj) => run_one(obj, &env, verb).await,
-            Object::ScalingGroup(obj) => run_one(obj, &env, verb).await,
+            Object::ScalingGroup(obj) => run_one(obj.as_ref(), &env, verb).await,
         };
         let (changes, status, error) = match result {
             Ok((changes, status)) => (changes, status, None),
