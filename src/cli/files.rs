@@ -60,9 +60,9 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
         ("ecsfleet.dev/v1alpha1", "IntegrationRole") => loaded
             .objects
             .push(Object::IntegrationRole(ours(value).map_err(parse_error)?)),
-        ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded
-            .objects
-            .push(Object::ScalingGroup(Box::new(ours(value).map_err(parse_error)?))),
+        ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded.objects.push(Object::ScalingGroup(
+            Box::new(ours(value).map_err(parse_error)?),
+        )),
         ("v1", "Secret") => {
             let secret: Secret = serde_json::from_value(value).map_err(parse_error)?;
             let namespace = secret

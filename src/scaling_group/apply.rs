@@ -16,6 +16,9 @@ use aws_sdk_ec2::types::{
     TagSpecification, VolumeType,
 };
 
+use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use super::ScalingGroup;
 use super::observe::{Observed, describe_policies};
 use super::plan::{
@@ -325,22 +328,15 @@ async fn apply_one(
             delete_alarms(clients, names).await?;
         }
         Change::DeletePolicy { name, .. } => {
-            let result = autoscaling
-                .delete_policy()
-                .auto_scaling_group_name(group)
-                .policy_name(name)
-                .send()
-                .await;
-            if let Err(error) = result
-                && !is_not_found(
-                    error_code(&error),
-                    error
-                        .as_service_error()
-                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
-                )
-            {
-                return Err(aws_error("AutoScaling", "DeletePolicy", error));
-            }
+            deleted(
+                "DeletePolicy",
+                autoscaling
+                    .delete_policy()
+                    .auto_scaling_group_name(group)
+                    .policy_name(name)
+                    .send()
+                    .await,
+            )?;
         }
         Change::CreateTopic { name } => {
             let answer = clients
@@ -376,26 +372,15 @@ async fn apply_one(
                 .map_err(|e| aws_error("AutoScaling", "PutNotificationConfiguration", e))?;
         }
         Change::DeleteNotificationConfiguration { topic_arn, .. } => {
-            let result = autoscaling
-                .delete_notification_configuration()
-                .auto_scaling_group_name(group)
-                .topic_arn(topic_arn)
-                .send()
-                .await;
-            if let Err(error) = result
-                && !is_not_found(
-                    error_code(&error),
-                    error
-                        .as_service_error()
-                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
-                )
-            {
-                return Err(aws_error(
-                    "AutoScaling",
-                    "DeleteNotificationConfiguration",
-                    error,
-                ));
-            }
+            deleted(
+                "DeleteNotificationConfiguration",
+                autoscaling
+                    .delete_notification_configuration()
+                    .auto_scaling_group_name(group)
+                    .topic_arn(topic_arn)
+                    .send()
+                    .await,
+            )?;
         }
         Change::PutLifecycleHook { name, .. } => {
             let hook = &desired.hooks[name];
@@ -413,32 +398,46 @@ async fn apply_one(
                 .map_err(|e| aws_error("AutoScaling", "PutLifecycleHook", e))?;
         }
         Change::DeleteLifecycleHook { name, .. } => {
-            let result = autoscaling
-                .delete_lifecycle_hook()
-                .auto_scaling_group_name(group)
-                .lifecycle_hook_name(name)
-                .send()
-                .await;
-            if let Err(error) = result
-                && !is_not_found(
-                    error_code(&error),
-                    error
-                        .as_service_error()
-                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
-                )
-            {
-                return Err(aws_error("AutoScaling", "DeleteLifecycleHook", error));
-            }
+            deleted(
+                "DeleteLifecycleHook",
+                autoscaling
+                    .delete_lifecycle_hook()
+                    .auto_scaling_group_name(group)
+                    .lifecycle_hook_name(name)
+                    .send()
+                    .await,
+            )?;
         }
     }
     Ok(())
 }
 
 /// Auto Scaling answers a missing resource with a `ValidationError` saying so.
-fn is_not_found(code: Option<&str>, message: Option<&str>) -> bool {
-    let message = message.unwrap_or_default().to_ascii_lowercase();
-    matches!(code, Some("ValidationError") | Some("ResourceNotFound"))
-        && (message.contains("not found") || message.contains("does not exist"))
+fn is_not_found<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    let message = error
+        .as_service_error()
+        .and_then(|e| e.message())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    matches!(
+        error_code(error),
+        Some("ValidationError") | Some("ResourceNotFound")
+    ) && (message.contains("not found") || message.contains("does not exist"))
+}
+
+/// The result of an Auto Scaling delete: a resource already gone counts as deleted.
+fn deleted<T, E>(
+    operation: &'static str,
+    result: std::result::Result<T, SdkError<E, HttpResponse>>,
+) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if is_not_found(&error) => Ok(()),
+        Err(error) => Err(aws_error("AutoScaling", operation, error)),
+    }
 }
 
 async fn put_policy(
@@ -697,14 +696,8 @@ pub async fn delete(obj: &ScalingGroup, clients: &AccountClients) -> Result<Vec<
                 "group",
                 format!("{name} (forced: its instances are terminated)"),
             )),
-            Err(error)
-                if is_not_found(
-                    error_code(&error),
-                    error
-                        .as_service_error()
-                        .and_then(|e| aws_sdk_autoscaling::error::ProvideErrorMetadata::message(e)),
-                ) => {}
-            // Already being deleted: done as far as we are concerned.
+            Err(error) if is_not_found(&error) => {}
+            // A scaling activity blocks deletion for a moment: retried with backoff.
             Err(error) if error_code(&error) == Some("ScalingActivityInProgress") => {
                 return Err(Error::NotReady(format!(
                     "Auto Scaling group {name} has a scaling activity in progress; deleting it again shortly"
@@ -741,31 +734,17 @@ async fn alarms_of(
 ) -> Result<Vec<String>> {
     let arns: BTreeSet<&str> = policies.values().map(|p| p.arn.as_str()).collect();
     let marker = format!(":autoScalingGroupName/{group}:");
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let page = clients
-            .cloudwatch
-            .describe_alarms()
-            .alarm_name_prefix(format!("{group}-"))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error("CloudWatch", "DescribeAlarms", e))?;
-        for alarm in page.metric_alarms() {
-            let ours = alarm
-                .alarm_actions()
+    let alarms = super::observe::describe_alarms(clients, &format!("{group}-")).await?;
+    Ok(alarms
+        .into_iter()
+        .filter(|(_, alarm)| {
+            alarm
+                .actions
                 .iter()
-                .any(|a| arns.contains(a.as_str()) || a.contains(&marker));
-            if ours && let Some(name) = alarm.alarm_name() {
-                names.push(name.to_string());
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            return Ok(names);
-        }
-    }
+                .any(|a| arns.contains(a.as_str()) || a.contains(&marker))
+        })
+        .map(|(name, _)| name)
+        .collect())
 }
 
 async fn delete_template(
@@ -774,35 +753,18 @@ async fn delete_template(
     name: &str,
     done: &mut Vec<PlannedChange>,
 ) -> Result<()> {
-    let answer = match clients
-        .ec2
-        .describe_launch_templates()
-        .launch_template_names(name)
-        .send()
-        .await
-    {
-        Ok(answer) => answer,
-        Err(error) if error_code(&error) == Some("InvalidLaunchTemplateName.NotFoundException") => {
-            return Ok(());
-        }
-        Err(error) => return Err(aws_error("EC2", "DescribeLaunchTemplates", error)),
-    };
-    let Some(template) = answer.launch_templates().first() else {
+    let Some(template) =
+        super::observe::describe_template(clients, name, &Observed::default()).await?
+    else {
         return Ok(());
     };
-    let tags: BTreeMap<String, String> = template
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-        .collect();
-    if !owner.owns(&tags) {
+    if !owner.owns(&template.tags) {
         return Ok(());
     }
-    let id = template.launch_template_id().unwrap_or_default();
     match clients
         .ec2
         .delete_launch_template()
-        .launch_template_id(id)
+        .launch_template_id(&template.id)
         .send()
         .await
     {
@@ -814,7 +776,7 @@ async fn delete_template(
     done.push(PlannedChange {
         action: "DeleteLaunchTemplate".into(),
         target: "launch-template".into(),
-        detail: id.to_string(),
+        detail: template.id,
     });
     Ok(())
 }

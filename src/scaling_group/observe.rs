@@ -295,7 +295,7 @@ pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
     }
 }
 
-async fn describe_template(
+pub async fn describe_template(
     clients: &AccountClients,
     name: &str,
     observed: &Observed,
@@ -416,7 +416,7 @@ pub async fn describe_policies(
 }
 
 /// The alarms whose names start with `prefix` (paged).
-async fn describe_alarms(
+pub async fn describe_alarms(
     clients: &AccountClients,
     prefix: &str,
 ) -> Result<BTreeMap<String, ObservedAlarm>> {
