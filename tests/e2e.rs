@@ -1130,6 +1130,26 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
         &["--resync", "600s"],
     );
     plane.kubectl_ok(&["create", "namespace", "edge"]);
+    // The API server refuses inconsistent sizes (CEL), naming the fields.
+    for (from, to, message) in [
+        (
+            "maxSize: 4",
+            "maxSize: 0",
+            "spec.minSize must not exceed spec.maxSize",
+        ),
+        (
+            "desiredCapacity: 1",
+            "desiredCapacity: 9",
+            "spec.desiredCapacity must lie within",
+        ),
+    ] {
+        let refused = plane.kubectl_input(&["apply", "-f", "-"], &WORKERS.replace(from, to));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains(message),
+            "{stderr}"
+        );
+    }
     let service = daemon_service_yaml("agent", "edge");
     assert!(
         plane
