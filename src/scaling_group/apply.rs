@@ -683,15 +683,22 @@ pub async fn delete(obj: &ScalingGroup, clients: &AccountClients) -> Result<Vec<
             delete_alarms(clients, &alarms).await?;
             done.push(step("DeleteAlarms", "alarms", alarms.join(", ")));
         }
-        let result = clients
-            .autoscaling
-            .delete_auto_scaling_group()
-            .auto_scaling_group_name(&name)
-            .force_delete(true)
-            .send()
-            .await;
+        // A group AWS is already deleting (a retried cleanup) is not deleted again.
+        let already_deleting = group.as_ref().is_some_and(|g| g.deleting);
+        let result = match already_deleting {
+            true => Ok(None),
+            false => clients
+                .autoscaling
+                .delete_auto_scaling_group()
+                .auto_scaling_group_name(&name)
+                .force_delete(true)
+                .send()
+                .await
+                .map(Some),
+        };
         match result {
-            Ok(_) => done.push(step(
+            Ok(None) => {}
+            Ok(Some(_)) => done.push(step(
                 "DeleteAutoScalingGroup",
                 "group",
                 format!("{name} (forced: its instances are terminated)"),
