@@ -34,12 +34,25 @@ Auto Scaling
   PolicyARN, so the SDK sees no ARN and ecsfleet must read it back with
   DescribePolicies, as it would if AWS ever omitted it.
 
+CloudWatch
+- The Smithy RPC v2 CBOR protocol, the only one current AWS SDKs speak to CloudWatch:
+  moto 5.2.5 answers CloudWatch's Query and JSON protocols only. A request to
+  /service/GraniteServiceVersion20100801/operation/<Op> is decoded from CBOR, handed to
+  moto as the same operation in the JSON protocol, and the answer is encoded back to
+  CBOR (timestamps as CBOR tag 1, numbers as the service model types them).
+
 Usage: python ecsfleet_moto.py --port PORT [--host 127.0.0.1]
 """
 
 import argparse
+import io
+import json
 import uuid
 from datetime import datetime, timezone
+
+import cbor2
+import moto.server as moto_server
+from moto.core.utils import get_service_model
 
 from moto.autoscaling import models as as_models
 from moto.autoscaling import responses as as_responses
@@ -300,6 +313,93 @@ for _name, _function in [
 as_models.AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
 as_models.InstanceState.__init__ = instance_state_init
 as_models.InstanceState.launch_template = property(instance_launch_template)
+
+
+# --- CloudWatch over Smithy RPC v2 CBOR ---------------------------------------------
+
+_CBOR_SERVICES = {"GraniteServiceVersion20100801": "cloudwatch"}
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot encode {type(value)}")
+
+
+def _typed(value, shape):
+    """A JSON protocol value as RPC v2 CBOR carries it, following the service model."""
+    if value is None or shape is None:
+        return value
+    kind = shape.type_name
+    if kind == "structure":
+        return {k: _typed(v, shape.members.get(k)) for k, v in value.items()}
+    if kind == "list":
+        return [_typed(v, shape.member) for v in value]
+    if kind == "map":
+        return {k: _typed(v, shape.value) for k, v in value.items()}
+    if kind == "timestamp":
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return cbor2.CBORTag(1, float(value))
+    if kind in ("double", "float"):
+        return float(value)
+    if kind in ("integer", "long"):
+        return int(value)
+    return value
+
+
+def _cbor_bridge(app, environ, start_response):
+    parts = environ.get("PATH_INFO", "").split("/")
+    service, operation = parts[2], parts[4]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    request = cbor2.loads(body) if body else {}
+    payload = json.dumps(request, default=_json_default).encode()
+    inner = dict(environ)
+    inner.update(
+        {
+            "PATH_INFO": "/",
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "CONTENT_LENGTH": str(len(payload)),
+            "HTTP_X_AMZ_TARGET": f"{service}.{operation}",
+            "wsgi.input": io.BytesIO(payload),
+        }
+    )
+    answered = {}
+
+    def capture(status, headers, exc_info=None):
+        answered["status"], answered["headers"] = status, headers
+        return lambda data: None
+
+    raw = b"".join(app(inner, capture))
+    result = json.loads(raw) if raw.strip() else {}
+    if answered["status"].startswith("2"):
+        model = get_service_model(_CBOR_SERVICES[service]).operation_model(operation)
+        result = _typed(result, model.output_shape)
+    data = cbor2.dumps(result)
+    headers = [
+        (k, v)
+        for k, v in answered["headers"]
+        if k.lower() not in ("content-type", "content-length", "x-amz-crc32")
+    ]
+    headers += [
+        ("Content-Type", "application/cbor"),
+        ("smithy-protocol", "rpc-v2-cbor"),
+        ("Content-Length", str(len(data))),
+    ]
+    start_response(answered["status"], headers)
+    return [data]
+
+
+class _Dispatcher(moto_server.DomainDispatcherApplication):
+    def __call__(self, environ, start_response):
+        parts = environ.get("PATH_INFO", "").split("/")
+        if len(parts) == 5 and parts[1] == "service" and parts[2] in _CBOR_SERVICES:
+            return _cbor_bridge(super().__call__, environ, start_response)
+        return super().__call__(environ, start_response)
+
+
+moto_server.DomainDispatcherApplication = _Dispatcher
 
 
 if __name__ == "__main__":
