@@ -187,7 +187,12 @@ async fn creates_the_group_with_every_part_wired_together() {
     assert_eq!(live.instances().len(), 2);
 
     // Each alarm executes its policy, whose ARN was read back (moto answers PolicyArn,
-    // which the SDK does not know as PolicyARN).
+    // which the SDK does not know as PolicyARN): one DescribePolicies per policy put,
+    // and one for the status.
+    assert_eq!(
+        aws.env.metrics().successful_aws_requests()["DescribePolicies"],
+        3
+    );
     let status = obj.status.clone().unwrap();
     assert_eq!(status.policies.len(), 2);
     let alarms = aws.alarms().await;
