@@ -951,13 +951,17 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
             }
             let launch_template_differs = match &desired.template {
                 TemplateSource::Managed(_) => {
-                    template_version_changes
-                        || group.template.as_ref().map(|t| (&t.id, &t.version))
-                            != observed
-                                .template
-                                .as_ref()
-                                .map(|t| &t.id)
-                                .zip(wanted_template_version(desired, observed).as_ref())
+                    // (template id, version) the group uses, and the one it should.
+                    let live = group
+                        .template
+                        .as_ref()
+                        .map(|t| (t.id.clone(), t.version.clone()));
+                    let wanted = observed
+                        .template
+                        .as_ref()
+                        .map(|t| t.id.clone())
+                        .zip(wanted_template_version(desired, observed));
+                    template_version_changes || live != wanted
                 }
                 TemplateSource::Reference { id, name, version } => {
                     group.template.as_ref().is_none_or(|live| {
