@@ -645,3 +645,51 @@ async fn a_group_of_another_object_is_neither_changed_nor_deleted() {
     );
     assert!(aws.group().await.is_some());
 }
+
+#[tokio::test]
+async fn a_step_scaling_policy_round_trips_without_rewrites() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let steps = "      steps:\n        - {lowerBound: 0, upperBound: 20, scalingAdjustment: 1}\n        - {lowerBound: 20, scalingAdjustment: 2}\n";
+    let yaml = EXAMPLE.replacen(
+        "      scalingAdjustment: 1\n      cooldownSeconds: 300\n",
+        steps,
+        1,
+    );
+    let mut obj = group(&yaml);
+    sync(&mut obj, &aws.env).await.unwrap();
+    let policies = aws
+        .autoscaling
+        .describe_policies()
+        .auto_scaling_group_name(GROUP)
+        .policy_names("haproxy-cpu-high")
+        .send()
+        .await
+        .unwrap();
+    let policy = &policies.scaling_policies()[0];
+    assert_eq!(policy.policy_type(), Some("StepScaling"));
+    let adjustments: Vec<_> = policy
+        .step_adjustments()
+        .iter()
+        .map(|s| {
+            (
+                s.metric_interval_lower_bound(),
+                s.metric_interval_upper_bound(),
+                s.scaling_adjustment(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        adjustments,
+        [
+            (Some(0.0), Some(20.0), Some(1)),
+            (Some(20.0), None, Some(2))
+        ]
+    );
+    let after_create = writes(&aws.env);
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(writes(&aws.env), after_create);
+}

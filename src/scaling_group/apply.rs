@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
     DesiredConfiguration, LaunchTemplateSpecification, LifecycleHookSpecification, MetricType,
-    PredefinedMetricSpecification, RefreshPreferences, Tag as GroupTagInput,
+    PredefinedMetricSpecification, RefreshPreferences, StepAdjustment, Tag as GroupTagInput,
     TargetTrackingConfiguration,
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag as AlarmTag};
@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use super::ScalingGroup;
 use super::observe::{Observed, describe_policies};
 use super::plan::{
-    Change, Desired, DesiredPolicy, PolicyKind, TemplateSource, wanted_template_version,
+    Adjustment, Change, Desired, DesiredPolicy, PolicyKind, TemplateSource, wanted_template_version,
 };
 use crate::aws::{AccountClients, aws_error, error_code};
 use crate::common::Owner;
@@ -273,7 +273,7 @@ async fn apply_one(
         }
         Change::PutMetricAlarm { policy, .. } => {
             let Some(DesiredPolicy {
-                kind: PolicyKind::Simple { alarm, .. },
+                kind: PolicyKind::Alarm { alarm, .. },
                 ..
             }) = desired.policies.iter().find(|p| p.name == *policy)
             else {
@@ -451,16 +451,35 @@ async fn put_policy(
         .auto_scaling_group_name(group)
         .policy_name(&policy.name);
     let request = match &policy.kind {
-        PolicyKind::Simple {
+        PolicyKind::Alarm {
             adjustment_type,
-            scaling_adjustment,
+            adjustment: Adjustment::Simple(adjustment),
             cooldown,
             ..
         } => request
             .policy_type("SimpleScaling")
             .adjustment_type(adjustment_type)
-            .scaling_adjustment(*scaling_adjustment)
+            .scaling_adjustment(*adjustment)
             .set_cooldown(*cooldown),
+        PolicyKind::Alarm {
+            adjustment_type,
+            adjustment: Adjustment::Steps(steps),
+            ..
+        } => request
+            .policy_type("StepScaling")
+            .adjustment_type(adjustment_type)
+            .set_step_adjustments(Some(
+                steps
+                    .iter()
+                    .map(|step| {
+                        StepAdjustment::builder()
+                            .set_metric_interval_lower_bound(step.lower_bound)
+                            .set_metric_interval_upper_bound(step.upper_bound)
+                            .scaling_adjustment(step.scaling_adjustment)
+                            .build()
+                    })
+                    .collect(),
+            )),
         PolicyKind::TargetTracking {
             predefined_metric,
             target_value,

@@ -301,7 +301,9 @@ impl Default for InstanceRefreshSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "has(self.alarm) != has(self.targetTracking)",
-     "message": "a scaling policy needs exactly one of alarm and targetTracking"}
+     "message": "a scaling policy needs exactly one of alarm and targetTracking"},
+    {"rule": "!has(self.alarm) || has(self.scalingAdjustment) != (has(self.steps) && size(self.steps) > 0)",
+     "message": "a policy with an alarm needs exactly one of scalingAdjustment and steps"}
 ]))]
 pub struct ScalingPolicySpec {
     /// Unique within the group; its alarm is named `<group>-<name>`.
@@ -311,9 +313,15 @@ pub struct ScalingPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]))]
     pub adjustment_type: Option<String>,
-    /// Instances (or percent) to add, negative to remove; required with `alarm`.
+    /// Instances (or percent) to add, negative to remove: simple scaling. With `alarm`,
+    /// this or `steps` is required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_adjustment: Option<i32>,
+    /// Step scaling instead: adjustments by how far past the alarm's threshold the metric
+    /// is. Intervals meet without gaps; the first may be open below, the last above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub steps: Vec<StepSpec>,
     /// Seconds before another simple-scaling activity may start (default: the group's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
@@ -324,6 +332,19 @@ pub struct ScalingPolicySpec {
     /// Keep a metric at a target value instead (AWS manages the alarms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_tracking: Option<TargetTrackingSpec>,
+}
+
+/// One step of a step scaling policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepSpec {
+    /// Lower bound of the metric's distance past the threshold (inclusive); open if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_bound: Option<f64>,
+    /// Upper bound (exclusive); open if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_bound: Option<f64>,
+    pub scaling_adjustment: i32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
-use super::plan::{Desired, TemplateSource, Topic, wanted_template_version};
+use super::plan::{Desired, Step, TemplateSource, Topic, sorted_steps, wanted_template_version};
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
 
@@ -91,6 +91,8 @@ pub struct ObservedPolicy {
     pub policy_type: String,
     pub adjustment_type: Option<String>,
     pub scaling_adjustment: Option<i32>,
+    /// Step adjustments, sorted as the plan sorts them.
+    pub steps: Vec<Step>,
     pub cooldown: Option<i32>,
     pub predefined_metric: Option<String>,
     pub target_value: Option<f64>,
@@ -399,6 +401,17 @@ pub async fn describe_policies(
                     policy_type: policy.policy_type().unwrap_or("SimpleScaling").to_string(),
                     adjustment_type: policy.adjustment_type().map(str::to_string),
                     scaling_adjustment: policy.scaling_adjustment(),
+                    steps: sorted_steps(
+                        policy
+                            .step_adjustments()
+                            .iter()
+                            .map(|s| Step {
+                                lower_bound: s.metric_interval_lower_bound(),
+                                upper_bound: s.metric_interval_upper_bound(),
+                                scaling_adjustment: s.scaling_adjustment().unwrap_or_default(),
+                            })
+                            .collect(),
+                    ),
                     cooldown: policy.cooldown(),
                     predefined_metric: tracking
                         .and_then(|t| t.predefined_metric_specification())

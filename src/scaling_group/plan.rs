@@ -118,9 +118,10 @@ pub struct DesiredPolicy {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PolicyKind {
-    Simple {
+    /// Executed by its alarm: simple or step scaling.
+    Alarm {
         adjustment_type: String,
-        scaling_adjustment: i32,
+        adjustment: Adjustment,
         cooldown: Option<i32>,
         alarm: DesiredAlarm,
     },
@@ -128,6 +129,33 @@ pub enum PolicyKind {
         predefined_metric: String,
         target_value: f64,
     },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Adjustment {
+    /// Simple scaling: one adjustment.
+    Simple(i32),
+    /// Step scaling: adjustments by how far past the threshold the metric is, sorted by
+    /// lower bound.
+    Steps(Vec<Step>),
+}
+
+/// One step of a step scaling policy; bounds are relative to the alarm's threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub lower_bound: Option<f64>,
+    pub upper_bound: Option<f64>,
+    pub scaling_adjustment: i32,
+}
+
+/// Steps in Auto Scaling's order: by lower bound, the unbounded one first.
+pub fn sorted_steps(mut steps: Vec<Step>) -> Vec<Step> {
+    steps.sort_by(|a, b| {
+        a.lower_bound
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&b.lower_bound.unwrap_or(f64::NEG_INFINITY))
+    });
+    steps
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -337,7 +365,7 @@ impl Desired {
         self.policies
             .iter()
             .filter_map(|p| match &p.kind {
-                PolicyKind::Simple { alarm, .. } => Some(alarm.name.clone()),
+                PolicyKind::Alarm { alarm, .. } => Some(alarm.name.clone()),
                 PolicyKind::TargetTracking { .. } => None,
             })
             .collect()
@@ -499,11 +527,29 @@ fn desired_policy(
                 &adjustment_type,
                 ADJUSTMENT_TYPES,
             )?;
-            let Some(scaling_adjustment) = policy.scaling_adjustment else {
-                return Err(invalid(
-                    format!("{field}.scalingAdjustment"),
-                    "is required with an alarm",
-                ));
+            let adjustment = match (policy.scaling_adjustment, policy.steps.is_empty()) {
+                (Some(n), true) => Adjustment::Simple(n),
+                (None, false) => {
+                    if policy.cooldown_seconds.is_some() {
+                        return Err(invalid(
+                            format!("{field}.cooldownSeconds"),
+                            "applies to simple scaling only, not to steps",
+                        ));
+                    }
+                    Adjustment::Steps(steps(&field, &policy.steps)?)
+                }
+                (Some(_), false) => {
+                    return Err(invalid(
+                        format!("{field}.scalingAdjustment"),
+                        "set either scalingAdjustment (simple scaling) or steps (step scaling), not both",
+                    ));
+                }
+                (None, true) => {
+                    return Err(invalid(
+                        format!("{field}.scalingAdjustment"),
+                        "is required with an alarm (or steps, for step scaling)",
+                    ));
+                }
             };
             one_of(
                 &format!("{field}.alarm.comparisonOperator"),
@@ -537,9 +583,9 @@ fn desired_policy(
             } else {
                 alarm.dimensions.clone()
             };
-            PolicyKind::Simple {
+            PolicyKind::Alarm {
                 adjustment_type,
-                scaling_adjustment,
+                adjustment,
                 cooldown: policy.cooldown_seconds,
                 alarm: DesiredAlarm {
                     name: format!("{group}-{}", policy.name),
@@ -559,6 +605,43 @@ fn desired_policy(
         name: policy.name.clone(),
         kind,
     })
+}
+
+/// Validates step intervals: each below its upper bound, and together meeting without
+/// gaps or overlaps, with at most the first open below and the last open above.
+fn steps(field: &str, specs: &[super::StepSpec]) -> Result<Vec<Step>> {
+    for (index, step) in specs.iter().enumerate() {
+        if let (Some(lower), Some(upper)) = (step.lower_bound, step.upper_bound)
+            && lower >= upper
+        {
+            return Err(invalid(
+                format!("{field}.steps[{index}]"),
+                "lowerBound must be below upperBound",
+            ));
+        }
+    }
+    let steps = sorted_steps(
+        specs
+            .iter()
+            .map(|s| Step {
+                lower_bound: s.lower_bound,
+                upper_bound: s.upper_bound,
+                scaling_adjustment: s.scaling_adjustment,
+            })
+            .collect(),
+    );
+    let open_below = steps.iter().filter(|s| s.lower_bound.is_none()).count();
+    let open_above = steps.iter().filter(|s| s.upper_bound.is_none()).count();
+    let contiguous = steps
+        .windows(2)
+        .all(|pair| pair[0].upper_bound.is_some() && pair[0].upper_bound == pair[1].lower_bound);
+    if open_below > 1 || open_above > 1 || !contiguous {
+        return Err(invalid(
+            format!("{field}.steps"),
+            "step intervals must meet without gaps or overlaps (each upperBound is the next step's lowerBound), with at most one step open below and one open above",
+        ));
+    }
+    Ok(steps)
 }
 
 fn desired_notifications(spec: &super::NotificationsSpec) -> Result<DesiredNotifications> {
@@ -1097,16 +1180,23 @@ fn needs_instance_refresh(desired: &Desired, observed: &Observed, version_change
 
 fn policy_matches(wanted: &DesiredPolicy, live: &ObservedPolicy) -> bool {
     match &wanted.kind {
-        PolicyKind::Simple {
+        PolicyKind::Alarm {
             adjustment_type,
-            scaling_adjustment,
+            adjustment,
             cooldown,
             ..
         } => {
-            live.policy_type == "SimpleScaling"
-                && live.adjustment_type.as_deref() == Some(adjustment_type.as_str())
-                && live.scaling_adjustment == Some(*scaling_adjustment)
-                && cooldown.is_none_or(|c| live.cooldown == Some(c))
+            live.adjustment_type.as_deref() == Some(adjustment_type.as_str())
+                && match adjustment {
+                    Adjustment::Simple(n) => {
+                        live.policy_type == "SimpleScaling"
+                            && live.scaling_adjustment == Some(*n)
+                            && cooldown.is_none_or(|c| live.cooldown == Some(c))
+                    }
+                    Adjustment::Steps(steps) => {
+                        live.policy_type == "StepScaling" && live.steps == *steps
+                    }
+                }
         }
         PolicyKind::TargetTracking {
             predefined_metric,
@@ -1144,7 +1234,7 @@ fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &
                 drift,
             });
         }
-        if let PolicyKind::Simple { alarm, .. } = &policy.kind {
+        if let PolicyKind::Alarm { alarm, .. } = &policy.kind {
             let live_alarm = observed.alarms.get(&alarm.name);
             let matches = match (live, live_alarm) {
                 (Some(policy), Some(live_alarm)) => alarm_matches(alarm, live_alarm, &policy.arn),

@@ -53,7 +53,7 @@ pub fn outcome(
                     .map(|live| live.arn.clone())
                     .filter(|arn| !arn.is_empty()),
                 alarm: match &p.kind {
-                    PolicyKind::Simple { alarm, .. } => Some(alarm.name.clone()),
+                    PolicyKind::Alarm { alarm, .. } => Some(alarm.name.clone()),
                     PolicyKind::TargetTracking { .. } => None,
                 },
             })

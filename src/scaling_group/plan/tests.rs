@@ -44,16 +44,26 @@ fn in_sync(desired: &Desired) -> Observed {
         .iter()
         .map(|p| {
             let live = match &p.kind {
-                PolicyKind::Simple {
+                PolicyKind::Alarm {
                     adjustment_type,
-                    scaling_adjustment,
+                    adjustment,
                     cooldown,
                     ..
                 } => ObservedPolicy {
                     arn: policy_arn(&p.name),
-                    policy_type: "SimpleScaling".into(),
+                    policy_type: match adjustment {
+                        Adjustment::Simple(_) => "SimpleScaling".into(),
+                        Adjustment::Steps(_) => "StepScaling".into(),
+                    },
                     adjustment_type: Some(adjustment_type.clone()),
-                    scaling_adjustment: Some(*scaling_adjustment),
+                    scaling_adjustment: match adjustment {
+                        Adjustment::Simple(n) => Some(*n),
+                        Adjustment::Steps(_) => None,
+                    },
+                    steps: match adjustment {
+                        Adjustment::Simple(_) => Vec::new(),
+                        Adjustment::Steps(steps) => steps.clone(),
+                    },
                     cooldown: *cooldown,
                     ..ObservedPolicy::default()
                 },
@@ -75,7 +85,7 @@ fn in_sync(desired: &Desired) -> Observed {
         .policies
         .iter()
         .filter_map(|p| match &p.kind {
-            PolicyKind::Simple { alarm, .. } => Some((
+            PolicyKind::Alarm { alarm, .. } => Some((
                 alarm.name.clone(),
                 ObservedAlarm {
                     metric_name: alarm.metric_name.clone(),
@@ -464,7 +474,7 @@ fn the_template_digest_follows_the_template_only() {
 #[test]
 fn alarms_default_to_the_group_dimension() {
     let desired = desired(EXAMPLE);
-    let PolicyKind::Simple { alarm, .. } = &desired.policies[0].kind else {
+    let PolicyKind::Alarm { alarm, .. } = &desired.policies[0].kind else {
         panic!("simple policy")
     };
     assert_eq!(
@@ -476,4 +486,94 @@ fn alarms_default_to_the_group_dimension() {
     );
     assert_eq!(alarm.namespace, "AWS/EC2");
     assert_eq!(alarm.name, "haproxy-staging-haproxy-cpu-high");
+}
+
+/// The scale-up policy of the example as step scaling: +1 up to 20 points past the
+/// threshold, +2 beyond.
+const STEPS: &str = "      steps:\n        - {upperBound: 20, scalingAdjustment: 1, lowerBound: 0}\n        - {lowerBound: 20, scalingAdjustment: 2}\n";
+
+fn with_steps(steps: &str) -> String {
+    EXAMPLE.replacen(
+        "      scalingAdjustment: 1\n      cooldownSeconds: 300\n",
+        steps,
+        1,
+    )
+}
+
+#[test]
+fn step_scaling_policies_are_kept_in_line() {
+    let desired = desired(&with_steps(STEPS));
+    let PolicyKind::Alarm {
+        adjustment: Adjustment::Steps(steps),
+        ..
+    } = &desired.policies[0].kind
+    else {
+        panic!("a step policy")
+    };
+    assert_eq!(steps.len(), 2);
+    let mut observed = in_sync(&desired);
+    assert_eq!(plan(&desired, &observed).unwrap(), Vec::new());
+
+    // A step changed by hand is set back; the same steps in another order are in line.
+    let live = observed.policies.get_mut("haproxy-cpu-high").unwrap();
+    live.steps[1].scaling_adjustment = 5;
+    assert_eq!(
+        actions(&plan(&desired, &observed).unwrap()),
+        ["PutScalingPolicy"]
+    );
+    let reordered = desired_policy_steps(
+        "      steps:\n        - {lowerBound: 20, scalingAdjustment: 2}\n        - {lowerBound: 0, upperBound: 20, scalingAdjustment: 1}\n",
+    );
+    assert_eq!(reordered, *steps);
+
+    // A simple policy that became a step policy is put again.
+    let simple = in_sync(&changed(EXAMPLE));
+    assert_eq!(
+        actions(&plan(&desired, &simple).unwrap()),
+        ["PutScalingPolicy"]
+    );
+}
+
+fn desired_policy_steps(steps: &str) -> Vec<Step> {
+    match &desired(&with_steps(steps)).policies[0].kind {
+        PolicyKind::Alarm {
+            adjustment: Adjustment::Steps(steps),
+            ..
+        } => steps.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn step_intervals_must_meet() {
+    let cases = [
+        (
+            "      steps:\n        - {lowerBound: 0, upperBound: 10, scalingAdjustment: 1}\n        - {lowerBound: 20, scalingAdjustment: 2}\n",
+            "spec.scalingPolicies[0].steps:",
+        ),
+        (
+            "      steps:\n        - {lowerBound: 10, upperBound: 5, scalingAdjustment: 1}\n",
+            "spec.scalingPolicies[0].steps[0]:",
+        ),
+        (
+            "      steps:\n        - {scalingAdjustment: 1}\n        - {scalingAdjustment: 2}\n",
+            "spec.scalingPolicies[0].steps:",
+        ),
+        (
+            "      scalingAdjustment: 1\n      steps:\n        - {lowerBound: 0, scalingAdjustment: 1}\n",
+            "spec.scalingPolicies[0].scalingAdjustment:",
+        ),
+        (
+            "      cooldownSeconds: 60\n      steps:\n        - {lowerBound: 0, scalingAdjustment: 1}\n",
+            "spec.scalingPolicies[0].cooldownSeconds:",
+        ),
+    ];
+    for (steps, field) in cases {
+        let error = Desired::from_spec(&object(&with_steps(steps))).unwrap_err();
+        assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
+        assert!(
+            error.to_string().starts_with(field),
+            "{error} should name {field}"
+        );
+    }
 }
