@@ -577,3 +577,85 @@ fn step_intervals_must_meet() {
         );
     }
 }
+
+#[test]
+fn target_groups_and_subnets_follow_the_spec() {
+    let yaml = EXAMPLE
+        .replace(
+            "availabilityZones: [eu-west-1a, eu-west-1b]",
+            "subnetIds: [subnet-a, subnet-b]\n  targetGroupArns: [arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/haproxy/1]",
+        );
+    let desired = desired(&yaml);
+    let mut observed = in_sync(&desired);
+    assert_eq!(plan(&desired, &observed).unwrap(), Vec::new());
+
+    let group = observed.group.as_mut().unwrap();
+    group.subnet_ids = ["subnet-a".to_string()].into();
+    group.target_group_arns =
+        ["arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/old/2".to_string()]
+            .into();
+    assert_eq!(
+        plan(&desired, &observed).unwrap(),
+        [
+            Change::UpdateGroup {
+                fields: vec!["subnetIds"],
+                drift: true
+            },
+            Change::AttachTargetGroups {
+                arns: vec![
+                    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/haproxy/1"
+                        .into()
+                ],
+                drift: true
+            },
+            Change::DetachTargetGroups {
+                arns: vec![
+                    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/old/2".into()
+                ],
+                drift: true
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_referenced_template_is_pointed_at_as_given() {
+    let start = EXAMPLE.find("  launchTemplate:").unwrap();
+    let end = EXAMPLE.find("  minSize:").unwrap();
+    let yaml = format!(
+        "{}  launchTemplateRef: {{name: shared-haproxy, version: \"7\"}}\n{}",
+        &EXAMPLE[..start],
+        &EXAMPLE[end..]
+    );
+    let mut observed = in_sync(&desired(EXAMPLE));
+    let desired = desired(&yaml);
+    observed.template = None;
+    let group = observed.group.as_mut().unwrap();
+    group.template = Some(GroupTemplate {
+        id: "lt-9".into(),
+        name: "shared-haproxy".into(),
+        version: "7".into(),
+    });
+    for instance in &mut group.instances {
+        instance.template_version = Some("7".into());
+    }
+    assert_eq!(plan(&desired, &observed).unwrap(), Vec::new());
+    observed
+        .group
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .version = "6".into();
+    assert_eq!(
+        plan(&desired, &observed).unwrap(),
+        [
+            Change::UpdateGroup {
+                fields: vec!["launchTemplate"],
+                drift: true
+            },
+            Change::StartInstanceRefresh
+        ]
+    );
+}
