@@ -428,6 +428,19 @@ fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
         }
         (Some(template), None) => {
             let field = "spec.launchTemplate";
+            // The managed template is named after the group; EC2 is stricter than Auto Scaling.
+            if !(3..=128).contains(&name.len())
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "().-/_".contains(c))
+            {
+                return Err(invalid(
+                    "spec.name",
+                    format!(
+                        "{name:?} cannot name the managed launch template (3–128 of letters, digits and ().-/_); choose another name or use launchTemplateRef"
+                    ),
+                ));
+            }
             if template.image_id.trim().is_empty() {
                 return Err(invalid(format!("{field}.imageId"), "is required"));
             }
@@ -486,6 +499,13 @@ fn desired_policy(
     let field = format!("spec.scalingPolicies[{index}]");
     if policy.name.is_empty() {
         return Err(invalid(format!("{field}.name"), "is required"));
+    }
+    // Its alarm is named `<group>-<policy>`; CloudWatch allows 255 characters.
+    if group.len() + 1 + policy.name.len() > 255 {
+        return Err(invalid(
+            format!("{field}.name"),
+            "makes the alarm name <group>-<policy> longer than the 255 characters CloudWatch allows",
+        ));
     }
     let kind = match (&policy.alarm, &policy.target_tracking) {
         (Some(_), Some(_)) => {

@@ -659,3 +659,25 @@ fn a_referenced_template_is_pointed_at_as_given() {
         ]
     );
 }
+
+#[test]
+fn names_aws_would_refuse_are_refused_first() {
+    let long = "p".repeat(240);
+    let cases = [
+        (
+            EXAMPLE.replace("name: haproxy-cpu-low", &format!("name: {long}")),
+            "spec.scalingPolicies[1].name:",
+        ),
+        (
+            EXAMPLE.replace("  minSize: 1", "  name: \"haproxy:staging\"\n  minSize: 1"),
+            "spec.name:",
+        ),
+    ];
+    for (yaml, field) in &cases {
+        let error = Desired::from_spec(&object(yaml)).unwrap_err();
+        assert!(
+            error.to_string().starts_with(field),
+            "{error} should name {field}"
+        );
+    }
+}
