@@ -693,3 +693,61 @@ async fn a_step_scaling_policy_round_trips_without_rewrites() {
     );
     assert_eq!(writes(&aws.env), after_create);
 }
+
+#[tokio::test]
+async fn a_group_in_subnets_follows_a_subnet_change() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let vpc = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [("10.0.1.0/24", "eu-west-1a"), ("10.0.2.0/24", "eu-west-1b")] {
+        let subnet = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(vpc_id)
+            .cidr_block(cidr)
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(subnet.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    let zones = "availabilityZones: [eu-west-1a, eu-west-1b]";
+    let mut obj = group(&EXAMPLE.replace(zones, &format!("subnetIds: [{}]", subnets[0])));
+    sync(&mut obj, &aws.env).await.unwrap();
+    assert_eq!(
+        aws.group().await.unwrap().vpc_zone_identifier(),
+        Some(subnets[0].as_str())
+    );
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    let both = EXAMPLE.replace(
+        zones,
+        &format!("subnetIds: [{}, {}]", subnets[0], subnets[1]),
+    );
+    let mut obj = edited(&obj, &both);
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        ["UpdateAutoScalingGroup"]
+    );
+    let live = aws.group().await.unwrap();
+    let mut live_subnets: Vec<&str> = live.vpc_zone_identifier().unwrap().split(',').collect();
+    live_subnets.sort();
+    let mut wanted: Vec<&str> = subnets.iter().map(String::as_str).collect();
+    wanted.sort();
+    assert_eq!(live_subnets, wanted);
+    assert_eq!(
+        sync(&mut obj, &aws.env).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
