@@ -177,44 +177,26 @@ impl AwsFactory {
             return Ok(clients.clone());
         }
         let config = self.config_for(&region, target).await;
-        let count = || CountRequests(self.metrics.clone());
+        // Every client of one (region, role) shares the configuration (and so the
+        // connection pool), and counts its requests.
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .interceptor(CountRequests(self.metrics.clone()))
+                        .build(),
+                )
+            };
+        }
         let clients = AccountClients {
             region,
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
-            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
-            sns: aws_sdk_sns::Client::from_conf(
-                aws_sdk_sns::config::Builder::from(&config)
-                    .interceptor(count())
-                    .build(),
-            ),
+            ecs: client!(aws_sdk_ecs),
+            iam: client!(aws_sdk_iam),
+            sts: client!(aws_sdk_sts),
+            autoscaling: client!(aws_sdk_autoscaling),
+            ec2: client!(aws_sdk_ec2),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: client!(aws_sdk_sns),
             account_id: Arc::default(),
         };
         self.clients
