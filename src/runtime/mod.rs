@@ -174,6 +174,15 @@ impl Env {
         }
     }
 
+    /// Forgets what a deleted ScalingGroup `group` saw, so the record does not outlive it.
+    pub fn forget_group_instances(&self, group: &str, region: &str) {
+        self.instance_watch
+            .last
+            .lock()
+            .expect("instance watch lock")
+            .remove(&format!("{region}/{group}"));
+    }
+
     /// Changes of Auto Scaling group instances in ECS clusters, from now on.
     pub fn cluster_changes(&self) -> tokio::sync::broadcast::Receiver<ClusterChange> {
         self.instance_watch.changes.subscribe()
@@ -240,4 +249,40 @@ pub trait Managed:
     /// Delete the AWS resources (the runtime has already honoured `deletionPolicy`).
     /// NotFound counts as done; must not depend on the spec being valid beyond the names.
     async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        Env::new(
+            AwsFactory::from_config(config, Metrics::default()),
+            Secrets::Files(Default::default()),
+            std::time::Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn a_change_of_a_groups_instances_is_announced_once() {
+        let env = env();
+        let mut changes = env.cluster_changes();
+        let one = vec![("i-1".to_string(), "InService".to_string())];
+        env.note_group_instances("edge/workers", "eu-west-1", "production", one.clone());
+        env.note_group_instances("edge/workers", "eu-west-1", "production", one.clone());
+        let announced = changes.try_recv().unwrap();
+        assert_eq!(announced.cluster, "production");
+        assert!(changes.try_recv().is_err(), "the same instances are no change");
+
+        let two = vec![one[0].clone(), ("i-2".to_string(), "Pending".to_string())];
+        env.note_group_instances("edge/workers", "eu-west-1", "production", two);
+        assert!(changes.try_recv().is_ok());
+
+        // A deleted group leaves no record behind.
+        env.forget_group_instances("edge/workers", "eu-west-1");
+        assert!(env.instance_watch.last.lock().unwrap().is_empty());
+    }
 }

@@ -586,6 +586,8 @@ impl Managed for ScalingGroup {
         let (_, clients) = env
             .clients(&namespace_of(&self.metadata), &self.spec.common)
             .await?;
-        apply::delete(self, &clients).await
+        let done = apply::delete(self, &clients).await?;
+        env.forget_group_instances(&self.owner().key(), &clients.region);
+        Ok(done)
     }
 }
