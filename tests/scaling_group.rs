@@ -90,6 +90,28 @@ impl Aws {
             .cloned()
     }
 
+    async fn policies(&self) -> Vec<aws_sdk_autoscaling::types::ScalingPolicy> {
+        self.autoscaling
+            .describe_policies()
+            .auto_scaling_group_name(GROUP)
+            .send()
+            .await
+            .unwrap()
+            .scaling_policies()
+            .to_vec()
+    }
+
+    async fn hooks(&self) -> Vec<aws_sdk_autoscaling::types::LifecycleHook> {
+        self.autoscaling
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(GROUP)
+            .send()
+            .await
+            .unwrap()
+            .lifecycle_hooks()
+            .to_vec()
+    }
+
     async fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
         self.cloudwatch
             .describe_alarms()
@@ -226,14 +248,8 @@ async fn creates_the_group_with_every_part_wired_together() {
         .await
         .unwrap();
     assert_eq!(notifications.notification_configurations().len(), 4);
-    let hooks = aws
-        .autoscaling
-        .describe_lifecycle_hooks()
-        .auto_scaling_group_name(GROUP)
-        .send()
-        .await
-        .unwrap();
-    let hook = &hooks.lifecycle_hooks()[0];
+    let hooks = aws.hooks().await;
+    let hook = &hooks[0];
     assert_eq!(
         hook.notification_target_arn(),
         Some("arn:aws:sqs:eu-west-1:123456789012:node-teardown")
@@ -356,14 +372,7 @@ async fn a_removed_policy_is_deleted_with_its_alarm() {
             .collect::<Vec<_>>(),
         ["haproxy-staging-haproxy-cpu-high"]
     );
-    let policies = aws
-        .autoscaling
-        .describe_policies()
-        .auto_scaling_group_name(GROUP)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(policies.scaling_policies().len(), 1);
+    assert_eq!(aws.policies().await.len(), 1);
     assert_eq!(obj.status.as_ref().unwrap().policies.len(), 1);
 }
 
@@ -467,15 +476,9 @@ async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
         ]
     );
     assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(4));
-    let hooks = aws
-        .autoscaling
-        .describe_lifecycle_hooks()
-        .auto_scaling_group_name(GROUP)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(hooks.lifecycle_hooks().len(), 1);
-    assert_eq!(hooks.lifecycle_hooks()[0].heartbeat_timeout(), Some(300));
+    let hooks = aws.hooks().await;
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].heartbeat_timeout(), Some(300));
     assert_eq!(aws.alarms().await.len(), 2);
     assert_eq!(
         sync(&mut obj, &aws.env).await.unwrap(),
@@ -658,15 +661,11 @@ async fn a_step_scaling_policy_round_trips_without_rewrites() {
     );
     let mut obj = group(&yaml);
     sync(&mut obj, &aws.env).await.unwrap();
-    let policies = aws
-        .autoscaling
-        .describe_policies()
-        .auto_scaling_group_name(GROUP)
-        .policy_names("haproxy-cpu-high")
-        .send()
-        .await
+    let policies = aws.policies().await;
+    let policy = policies
+        .iter()
+        .find(|p| p.policy_name() == Some("haproxy-cpu-high"))
         .unwrap();
-    let policy = &policies.scaling_policies()[0];
     assert_eq!(policy.policy_type(), Some("StepScaling"));
     let adjustments: Vec<_> = policy
         .step_adjustments()

@@ -275,7 +275,10 @@ mod tests {
         env.note_group_instances("edge/workers", "eu-west-1", "production", one.clone());
         let announced = changes.try_recv().unwrap();
         assert_eq!(announced.cluster, "production");
-        assert!(changes.try_recv().is_err(), "the same instances are no change");
+        assert!(
+            changes.try_recv().is_err(),
+            "the same instances are no change"
+        );
 
         let two = vec![one[0].clone(), ("i-2".to_string(), "Pending".to_string())];
         env.note_group_instances("edge/workers", "eu-west-1", "production", two);
