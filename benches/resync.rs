@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ecsfleet::aws::AwsFactory;
-use ecsfleet::daemon_service::DaemonService;
+use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::integration_role::IntegrationRole;
-use ecsfleet::runtime::metrics::Metrics;
+use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Directory, Env, Managed};
+use ecsfleet::runtime::{Directory, Env, Managed, Pipeline};
 use ecsfleet::scaling_group::ScalingGroup;
 use support::{Cluster, Emulator};
 
@@ -50,11 +50,20 @@ fn scaling_group(i: usize) -> ScalingGroup {
 }
 
 /// An environment as the controller has at the start of a resync: nothing cached.
-async fn fresh_env(emulator: &Emulator, services: &[DaemonService], freshness: Duration) -> Env {
+async fn fresh_env(emulator: &Emulator) -> Env {
     let aws = AwsFactory::from_config(emulator.sdk_config().await, Metrics::default());
-    let mut env = Env::new(aws, Secrets::Files(BTreeMap::new()), freshness);
-    env.daemon_services = Directory::Fixed(Arc::new(services.to_vec()));
-    env
+    Env::new(aws, Secrets::Files(BTreeMap::new()))
+}
+
+/// The DaemonService pipeline of `env`, batching with `services`.
+fn service_pipeline(
+    env: Env,
+    services: &[DaemonService],
+    freshness: Duration,
+) -> Pipeline<DaemonService> {
+    let peers = Directory::Fixed(Arc::new(services.to_vec()));
+    let shared = Shared::new(freshness, peers, &env.hosts);
+    Pipeline::new(env, shared)
 }
 
 fn peak_rss_kib() -> u64 {
@@ -88,20 +97,29 @@ async fn main() {
     let services: Vec<DaemonService> = (0..service_count).map(daemon_service).collect();
     let roles: Vec<IntegrationRole> = (0..role_count).map(integration_role).collect();
     let groups: Vec<ScalingGroup> = (0..group_count).map(scaling_group).collect();
-    let setup = fresh_env(&emulator, &services, Duration::ZERO).await;
+    let setup = fresh_env(&emulator).await;
+    let service_setup = service_pipeline(setup.clone(), &services, Duration::ZERO);
     for obj in &services {
-        obj.sync(&setup).await.expect("created");
+        service_setup.sync(obj).await.expect("created");
     }
+    let role_setup = Pipeline::new(setup.clone(), ());
     for obj in &roles {
-        obj.sync(&setup).await.expect("created");
+        role_setup.sync(obj).await.expect("created");
     }
+    let group_setup = Pipeline::new(setup, ());
     for obj in &groups {
-        obj.sync(&setup).await.expect("created");
+        group_setup.sync(obj).await.expect("created");
     }
 
-    let (service_times, service_calls) = resync(&emulator, &services, &services, passes).await;
-    let (role_times, role_calls) = resync(&emulator, &services, &roles, passes).await;
-    let (group_times, group_calls) = resync(&emulator, &services, &groups, passes).await;
+    let freshness = Duration::from_secs(15);
+    let (service_times, service_calls) = resync(&emulator, &services, passes, |env| {
+        service_pipeline(env, &services, freshness)
+    })
+    .await;
+    let (role_times, role_calls) =
+        resync(&emulator, &roles, passes, |env| Pipeline::new(env, ())).await;
+    let (group_times, group_calls) =
+        resync(&emulator, &groups, passes, |env| Pipeline::new(env, ())).await;
 
     let total = |calls: &BTreeMap<String, u64>| calls.values().sum::<u64>();
     println!("steady-state resync, {hosts} container instances, median of {passes} pass(es):");
@@ -141,24 +159,24 @@ async fn main() {
 /// time and the AWS calls of one pass. Fails if a pass writes anything.
 async fn resync<K: Managed>(
     emulator: &Emulator,
-    services: &[DaemonService],
     objects: &[K],
     passes: usize,
+    pipeline: impl Fn(Env) -> Pipeline<K>,
 ) -> (Vec<Duration>, BTreeMap<String, u64>) {
     let mut times = Vec::new();
     let mut calls = BTreeMap::new();
     for _ in 0..passes {
-        let env = fresh_env(emulator, services, Duration::from_secs(15)).await;
+        let pipeline = pipeline(fresh_env(emulator).await);
         let started = Instant::now();
         for obj in objects {
-            let outcome = obj.sync(&env).await.expect("in sync");
+            let outcome = pipeline.sync(obj).await.expect("in sync");
             assert!(
                 outcome.applied.is_empty(),
                 "a steady-state pass writes nothing"
             );
         }
         times.push(started.elapsed());
-        calls = env.metrics().aws_requests();
+        calls = pipeline.env.metrics().aws_requests();
     }
     (times, calls)
 }

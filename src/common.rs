@@ -71,6 +71,9 @@ pub struct CommonStatus {
     /// makes no write to Kubernetes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+    /// Repairs of AWS-side drift made so far: changes ecsfleet did not cause, set back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_repairs: Option<i64>,
     /// `Ready` and `Synced`, in the standard `metav1.Condition` shape.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -13,6 +13,7 @@ pub mod common;
 pub mod daemon_service;
 pub mod error;
 pub mod integration_role;
+pub mod metrics;
 pub mod runtime;
 pub mod scaling_group;
 

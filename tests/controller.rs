@@ -8,18 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ecsfleet::aws::AwsFactory;
-use ecsfleet::daemon_service::DaemonService;
-use ecsfleet::runtime::Env;
+use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::controller::{Context, Settings, error_policy, reconcile};
-use ecsfleet::runtime::metrics::Metrics;
-use ecsfleet::runtime::secrets::Secrets;
+use ecsfleet::runtime::{Directory, Pipeline};
 use http::{Request, Response};
 use kube::client::Body;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
-use support::{Cluster, Emulator};
+use support::{Cluster, Emulator, plain_env};
 
 /// A request the operator made of the API server.
 #[derive(Clone, Debug)]
@@ -110,21 +107,25 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
-async fn context(emulator: &Emulator, client: kube::Client) -> Arc<Context> {
-    let aws = AwsFactory::from_config(emulator.sdk_config().await, Metrics::default());
-    let env = Env::new(aws, Secrets::Files(BTreeMap::new()), Duration::ZERO);
+async fn context(emulator: &Emulator, client: kube::Client) -> Arc<Context<DaemonService>> {
+    let env = plain_env(emulator).await;
+    let shared = Shared::new(Duration::ZERO, Directory::default(), &env.hosts);
     let settings = Settings {
         namespaces: vec![],
         resync: Duration::from_secs(60),
         concurrency: 2,
     };
-    Arc::new(Context::new(client, env, settings))
+    Arc::new(Context::new(client, Pipeline::new(env, shared), settings))
 }
 
 async fn run(
     emulator: &Emulator,
     object: Value,
-) -> (Result<Action, String>, Vec<Call>, Arc<Context>) {
+) -> (
+    Result<Action, String>,
+    Vec<Call>,
+    Arc<Context<DaemonService>>,
+) {
     let (client, calls) = mock_api(object.clone());
     let context = context(emulator, client).await;
     let parsed: DaemonService = serde_json::from_value(object).unwrap();
@@ -222,6 +223,7 @@ async fn an_object_in_sync_makes_no_kubernetes_write() {
         "no Kubernetes request expected: {calls:#?}"
     );
     let writes: Vec<_> = context
+        .pipeline
         .env
         .metrics()
         .successful_aws_requests()
@@ -383,7 +385,7 @@ async fn orphan_deletion_releases_the_finalizer_and_leaves_aws() {
     assert!(calls[0].is("PATCH", "/daemonservices/agent"));
     assert!(cluster.service("agent").await.is_some(), "left in AWS");
     assert!(
-        context.env.metrics().aws_requests().is_empty(),
+        context.pipeline.env.metrics().aws_requests().is_empty(),
         "no AWS call at all"
     );
 }

@@ -7,13 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecsfleet::aws::AwsFactory;
-use ecsfleet::daemon_service::DaemonService;
-use ecsfleet::runtime::metrics::Metrics;
-use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Directory, Env, Managed};
-use ecsfleet::{Error, Reason};
-use support::{Cluster, Emulator, Os};
+use ecsfleet::Reason;
+use ecsfleet::daemon_service::{DaemonService, Shared};
+use ecsfleet::runtime::{Directory, Pipeline};
+use support::{Cluster, Emulator, Os, plain_env, sync, writes};
 
 fn daemon_service(yaml: &str) -> DaemonService {
     let mut obj: DaemonService = serde_yaml_ng::from_str(yaml).expect("valid YAML");
@@ -43,36 +40,20 @@ spec:
     ))
 }
 
-/// An environment whose observations are never reused, so each sync sees AWS as it is.
-async fn env(emulator: &Emulator) -> Env {
-    env_with_freshness(emulator, Duration::ZERO).await
+/// A pipeline whose observations are never reused, so each sync sees AWS as it is.
+async fn pipeline(emulator: &Emulator) -> Pipeline<DaemonService> {
+    pipeline_with(emulator, Duration::ZERO, Directory::default()).await
 }
 
-async fn env_with_freshness(emulator: &Emulator, freshness: Duration) -> Env {
-    let aws = AwsFactory::from_config(emulator.sdk_config().await, Metrics::default());
-    Env::new(aws, Secrets::Files(BTreeMap::new()), freshness)
-}
-
-/// Syncs and records the status as the controller would, so the next sync knows what
-/// the last one set.
-async fn sync(obj: &mut DaemonService, env: &Env) -> Result<Vec<String>, Error> {
-    let outcome = obj.sync(env).await?;
-    let mut status = outcome.status;
-    status.common.observed_generation = obj.metadata.generation;
-    status.drift_repairs = status
-        .drift_repairs
-        .or(obj.status.as_ref().and_then(|s| s.drift_repairs));
-    obj.status = Some(status);
-    Ok(outcome.applied.iter().map(|c| c.action.clone()).collect())
-}
-
-/// Successful AWS calls other than reads, by operation.
-fn writes(env: &Env) -> BTreeMap<String, u64> {
-    env.metrics()
-        .successful_aws_requests()
-        .into_iter()
-        .filter(|(op, _)| !op.starts_with("Describe") && !op.starts_with("List"))
-        .collect()
+/// A pipeline whose observations serve for `freshness`, batching with `peers`.
+async fn pipeline_with(
+    emulator: &Emulator,
+    freshness: Duration,
+    peers: Directory<DaemonService>,
+) -> Pipeline<DaemonService> {
+    let env = plain_env(emulator).await;
+    let shared = Shared::new(freshness, peers, &env.hosts);
+    Pipeline::new(env, shared)
 }
 
 async fn cluster_with(emulator: &Emulator, name: &str, hosts: usize) -> (Cluster, Vec<String>) {
@@ -88,10 +69,10 @@ async fn cluster_with(emulator: &Emulator, name: &str, hosts: usize) -> (Cluster
 async fn creates_the_service_with_one_task_per_instance() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "create", 3).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("create", "agent:7");
 
-    let actions = sync(&mut obj, &env).await.unwrap();
+    let actions = sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(actions, ["RegisterTaskDefinition", "CreateService"]);
 
     let service = cluster.service("agent").await.expect("service exists");
@@ -130,21 +111,24 @@ async fn creates_the_service_with_one_task_per_instance() {
 async fn in_sync_resync_makes_no_write_call_and_registers_nothing() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "steady", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("steady", "agent:7");
-    sync(&mut obj, &env).await.unwrap();
-    let writes_after_create = writes(&env);
+    sync(&mut obj, &pipeline).await.unwrap();
+    let writes_after_create = writes(&pipeline.env);
 
     for _ in 0..3 {
-        assert_eq!(sync(&mut obj, &env).await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            sync(&mut obj, &pipeline).await.unwrap(),
+            Vec::<String>::new()
+        );
     }
     assert_eq!(
-        writes(&env),
+        writes(&pipeline.env),
         writes_after_create,
         "a resync in sync must not write"
     );
     assert_eq!(cluster.revisions("agent-steady").await.len(), 1);
-    let outcome = obj.sync(&env).await.unwrap();
+    let outcome = pipeline.sync(&obj).await.unwrap();
     assert!(outcome.readiness.ready, "{:?}", outcome.readiness);
 }
 
@@ -152,26 +136,26 @@ async fn in_sync_resync_makes_no_write_call_and_registers_nothing() {
 async fn desired_count_follows_instances_joining_and_draining() {
     let emulator = Emulator::start();
     let (cluster, arns) = cluster_with(&emulator, "follow", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("follow", "agent:7");
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
 
     cluster.add_instance(&emulator).await;
-    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["UpdateService"]);
+    assert_eq!(sync(&mut obj, &pipeline).await.unwrap(), ["UpdateService"]);
     assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 3);
 
     cluster.drain(&arns[0]).await;
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 2);
     assert_eq!(obj.status.as_ref().unwrap().matching_instances, Some(2));
     assert_eq!(
-        obj.status.as_ref().unwrap().drift_repairs,
+        obj.status.as_ref().unwrap().common.drift_repairs,
         None,
         "following the cluster is not drift"
     );
 
     cluster.activate(&arns[0]).await;
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 3);
 }
 
@@ -180,10 +164,10 @@ async fn instance_filter_counts_only_matching_hosts() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "mixed", 2).await;
     cluster.add_host(&emulator, Os::Windows).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("mixed", "agent:7");
     obj.spec.instance_filter = Some("attribute:ecs.os-type == linux".into());
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
     let service = cluster.service("agent").await.unwrap();
     assert_eq!(service.desired_count(), 2);
     let member_of: Vec<_> = service
@@ -198,9 +182,9 @@ async fn instance_filter_counts_only_matching_hosts() {
 async fn hand_edited_desired_count_and_task_definition_are_repaired() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "drift", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("drift", "agent:7");
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
 
     cluster
         .ecs
@@ -211,9 +195,9 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
         .send()
         .await
         .unwrap();
-    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["UpdateService"]);
+    assert_eq!(sync(&mut obj, &pipeline).await.unwrap(), ["UpdateService"]);
     assert_eq!(cluster.service("agent").await.unwrap().desired_count(), 2);
-    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(1));
+    assert_eq!(obj.status.as_ref().unwrap().common.drift_repairs, Some(1));
 
     // Somebody registers a revision by hand and points the service at it.
     let foreign = cluster
@@ -244,7 +228,7 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
         .send()
         .await
         .unwrap();
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
     let live = cluster.service("agent").await.unwrap();
     assert_ne!(live.task_definition(), Some(foreign.as_str()));
     assert!(
@@ -270,7 +254,7 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
             .placement_constraints()
             .is_empty()
     );
-    assert_eq!(sync(&mut obj, &env).await.unwrap(), ["UpdateService"]);
+    assert_eq!(sync(&mut obj, &pipeline).await.unwrap(), ["UpdateService"]);
     let constraints = cluster
         .service("agent")
         .await
@@ -282,32 +266,32 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
         constraints[0].r#type().map(|t| t.as_str()),
         Some("distinctInstance")
     );
-    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(3));
+    assert_eq!(obj.status.as_ref().unwrap().common.drift_repairs, Some(3));
 }
 
 #[tokio::test]
 async fn changed_image_registers_and_rolls_out_a_new_revision() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "rollout", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("rollout", "agent:7.59");
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
 
     let mut updated = agent("rollout", "agent:7.60");
     updated.metadata.generation = Some(2);
     updated.status = obj.status.clone();
     assert_eq!(
-        sync(&mut updated, &env).await.unwrap(),
+        sync(&mut updated, &pipeline).await.unwrap(),
         ["RegisterTaskDefinition", "UpdateService"]
     );
     assert_eq!(cluster.revisions("agent-rollout").await.len(), 2);
     let live = cluster.service("agent").await.unwrap();
     assert!(live.task_definition().unwrap().ends_with("agent-rollout:2"));
-    assert_eq!(updated.status.as_ref().unwrap().drift_repairs, None);
+    assert_eq!(updated.status.as_ref().unwrap().common.drift_repairs, None);
 
     // The same definition again: nothing new is registered.
     assert_eq!(
-        sync(&mut updated, &env).await.unwrap(),
+        sync(&mut updated, &pipeline).await.unwrap(),
         Vec::<String>::new()
     );
     assert_eq!(cluster.revisions("agent-rollout").await.len(), 2);
@@ -317,12 +301,12 @@ async fn changed_image_registers_and_rolls_out_a_new_revision() {
 async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "remove", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("remove", "agent:7");
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
 
-    let steps: Vec<_> = obj
-        .cleanup(&env)
+    let steps: Vec<_> = pipeline
+        .delete(&obj)
         .await
         .unwrap()
         .into_iter()
@@ -331,7 +315,7 @@ async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
     assert_eq!(steps, ["UpdateService", "DeleteService"]);
     assert!(cluster.service("agent").await.is_none());
     assert!(
-        obj.cleanup(&env).await.unwrap().is_empty(),
+        pipeline.delete(&obj).await.unwrap().is_empty(),
         "deleting again is a no-op"
     );
 }
@@ -340,11 +324,11 @@ async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
 async fn existing_service_is_refused_unless_adopt_existing() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "adopt", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     // A service created by hand, with a revision registered by hand.
     let mut earlier = agent("adopt", "agent:6");
     earlier.metadata.uid = Some("someone-by-hand".into());
-    sync(&mut earlier, &env).await.unwrap();
+    sync(&mut earlier, &pipeline).await.unwrap();
     cluster
         .ecs
         .untag_resource()
@@ -362,23 +346,26 @@ async fn existing_service_is_refused_unless_adopt_existing() {
         .send()
         .await
         .unwrap();
-    let writes_before = writes(&env);
+    let writes_before = writes(&pipeline.env);
 
     let mut obj = agent("adopt", "agent:7");
-    let error = sync(&mut obj, &env).await.unwrap_err();
+    let error = sync(&mut obj, &pipeline).await.unwrap_err();
     assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
     assert_eq!(
-        writes(&env),
+        writes(&pipeline.env),
         writes_before,
         "a refused object writes nothing"
     );
     assert_eq!(cluster.revisions("agent-adopt").await.len(), 1);
     // Deleting the refused object leaves the service alone.
-    assert_eq!(obj.cleanup(&env).await.unwrap()[0].action, "LeaveService");
+    assert_eq!(
+        pipeline.delete(&obj).await.unwrap()[0].action,
+        "LeaveService"
+    );
     assert!(cluster.service("agent").await.is_some());
 
     obj.spec.common.adopt_existing = true;
-    let actions = sync(&mut obj, &env).await.unwrap();
+    let actions = sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(
         actions,
         ["AdoptService", "RegisterTaskDefinition", "UpdateService"]
@@ -394,19 +381,19 @@ async fn existing_service_is_refused_unless_adopt_existing() {
 async fn service_of_another_object_is_never_modified() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "owned", 1).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut first = agent("owned", "agent:7");
-    sync(&mut first, &env).await.unwrap();
+    sync(&mut first, &pipeline).await.unwrap();
 
     let mut second = agent("owned", "agent:8");
     second.metadata.namespace = Some("other-team".into());
     second.spec.common.adopt_existing = true;
-    let writes_before = writes(&env);
-    let error = sync(&mut second, &env).await.unwrap_err();
+    let writes_before = writes(&pipeline.env);
+    let error = sync(&mut second, &pipeline).await.unwrap_err();
     assert_eq!(error.reason(), Reason::OwnedByOther, "{error}");
     assert!(error.to_string().contains("monitoring/agent"), "{error}");
-    assert_eq!(writes(&env), writes_before);
-    assert!(second.cleanup(&env).await.unwrap()[0].action == "LeaveService");
+    assert_eq!(writes(&pipeline.env), writes_before);
+    assert!(pipeline.delete(&second).await.unwrap()[0].action == "LeaveService");
     assert!(cluster.service("agent").await.is_some());
 }
 
@@ -414,7 +401,7 @@ async fn service_of_another_object_is_never_modified() {
 async fn invalid_specs_write_nothing_and_name_the_field() {
     let emulator = Emulator::start();
     cluster_with(&emulator, "bad", 1).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let cases = [
         ("taskDefinition: {}", "spec.taskDefinition"),
         (
@@ -443,13 +430,13 @@ async fn invalid_specs_write_nothing_and_name_the_field() {
         let mut obj = daemon_service(&format!(
             "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: bad}}\nspec:\n  cluster: bad\n  {spec}\n"
         ));
-        let error = sync(&mut obj, &env).await.unwrap_err();
+        let error = sync(&mut obj, &pipeline).await.unwrap_err();
         assert_eq!(error.reason(), Reason::InvalidSpec, "{spec}: {error}");
         assert!(!error.is_retryable());
         assert!(error.to_string().starts_with(field), "{spec}: {error}");
     }
     assert_eq!(
-        writes(&env),
+        writes(&pipeline.env),
         BTreeMap::new(),
         "invalid specs must not write"
     );
@@ -458,9 +445,9 @@ async fn invalid_specs_write_nothing_and_name_the_field() {
 #[tokio::test]
 async fn missing_cluster_is_retryable_and_named() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("nowhere", "agent:7");
-    let error = sync(&mut obj, &env).await.unwrap_err();
+    let error = sync(&mut obj, &pipeline).await.unwrap_err();
     assert!(error.is_retryable());
     assert!(
         error
@@ -468,7 +455,7 @@ async fn missing_cluster_is_retryable_and_named() {
             .contains("nowhere (spec.cluster) does not exist"),
         "{error}"
     );
-    assert_eq!(writes(&env), BTreeMap::new());
+    assert_eq!(writes(&pipeline.env), BTreeMap::new());
 }
 
 #[tokio::test]
@@ -483,7 +470,7 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
             obj
         })
         .collect();
-    let setup = env(&emulator).await;
+    let setup = pipeline(&emulator).await;
     for obj in &mut objects {
         sync(obj, &setup).await.unwrap();
     }
@@ -499,12 +486,12 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
     }
 
     // A resync of all four within one freshness window, as the controller does.
-    let mut env = env_with_freshness(&emulator, Duration::from_secs(300)).await;
-    env.daemon_services = Directory::Fixed(Arc::new(objects.clone()));
+    let peers = Directory::Fixed(Arc::new(objects.clone()));
+    let pipeline = pipeline_with(&emulator, Duration::from_secs(300), peers).await;
     for obj in &mut objects {
-        assert!(sync(obj, &env).await.unwrap().is_empty());
+        assert!(sync(obj, &pipeline).await.unwrap().is_empty());
     }
-    let calls = env.metrics().aws_requests();
+    let calls = pipeline.env.metrics().aws_requests();
     assert_eq!(calls.get("ListContainerInstances"), Some(&1), "{calls:?}");
     assert_eq!(
         calls.get("DescribeContainerInstances"),
@@ -521,18 +508,18 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
         Some(&1),
         "one family: {calls:?}"
     );
-    assert_eq!(writes(&env), BTreeMap::new());
+    assert_eq!(writes(&pipeline.env), BTreeMap::new());
 }
 
 #[tokio::test]
 async fn daemon_scheduling_uses_the_native_strategy() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "native", 2).await;
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = agent("native", "agent:7");
     obj.spec.scheduling = ecsfleet::daemon_service::Scheduling::Daemon;
     assert_eq!(
-        sync(&mut obj, &env).await.unwrap(),
+        sync(&mut obj, &pipeline).await.unwrap(),
         ["RegisterTaskDefinition", "CreateService"]
     );
     let service = cluster.service("agent").await.unwrap();
@@ -540,5 +527,5 @@ async fn daemon_scheduling_uses_the_native_strategy() {
         service.scheduling_strategy().map(|s| s.as_str()),
         Some("DAEMON")
     );
-    assert!(sync(&mut obj, &env).await.unwrap().is_empty());
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
 }

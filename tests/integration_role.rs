@@ -4,16 +4,13 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::Duration;
 
-use ecsfleet::aws::AwsFactory;
+use ecsfleet::Reason;
 use ecsfleet::integration_role::IntegrationRole;
-use ecsfleet::runtime::metrics::Metrics;
+use ecsfleet::runtime::Pipeline;
 use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Env, Managed};
-use ecsfleet::{Error, Reason};
 use k8s_openapi::api::core::v1::Secret;
-use support::Emulator;
+use support::{Emulator, env, sync, writes};
 
 const EXTERNAL_ID: &str = "Vx9TqL2mR8wKp4Zc7Hn3Jd6Fs1Gb5Ye0";
 
@@ -46,35 +43,17 @@ fn role(yaml: &str) -> IntegrationRole {
     obj
 }
 
-async fn env(emulator: &Emulator) -> Env {
+async fn pipeline(emulator: &Emulator) -> Pipeline<IntegrationRole> {
     let secret: Secret = serde_yaml_ng::from_str(&secret_yaml()).unwrap();
     let secrets = Secrets::Files(BTreeMap::from([(
         ("monitoring".to_string(), "datadog-external-id".to_string()),
         secret,
     )]));
-    let aws = AwsFactory::from_config(emulator.sdk_config().await, Metrics::default());
-    Env::new(aws, secrets, Duration::ZERO)
+    Pipeline::new(env(emulator, secrets).await, ())
 }
 
 async fn iam(emulator: &Emulator) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&emulator.sdk_config().await)
-}
-
-/// Syncs and records the status as the controller does.
-async fn sync(obj: &mut IntegrationRole, env: &Env) -> Result<Vec<String>, Error> {
-    let outcome = obj.sync(env).await?;
-    let mut status = outcome.status;
-    status.common.observed_generation = obj.metadata.generation;
-    obj.status = Some(status);
-    Ok(outcome.applied.into_iter().map(|c| c.action).collect())
-}
-
-fn writes(env: &Env) -> BTreeMap<String, u64> {
-    env.metrics()
-        .successful_aws_requests()
-        .into_iter()
-        .filter(|(op, _)| !["Get", "List"].iter().any(|p| op.starts_with(p)))
-        .collect()
 }
 
 fn decode(document: &str) -> serde_json::Value {
@@ -84,10 +63,10 @@ fn decode(document: &str) -> serde_json::Value {
 #[tokio::test]
 async fn creates_the_role_policy_and_attachments() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let iam = iam(&emulator).await;
     let mut obj = role(ROLE);
-    let actions = sync(&mut obj, &env).await.unwrap();
+    let actions = sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(
         actions,
         [
@@ -152,16 +131,23 @@ async fn creates_the_role_policy_and_attachments() {
 #[tokio::test]
 async fn a_role_in_sync_makes_no_write_call() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let mut obj = role(ROLE);
-    sync(&mut obj, &env).await.unwrap();
-    let after_create = writes(&env);
-    let reads_before = env.metrics().aws_requests();
+    sync(&mut obj, &pipeline).await.unwrap();
+    let after_create = writes(&pipeline.env);
+    let reads_before = pipeline.env.metrics().aws_requests();
     for _ in 0..3 {
-        assert_eq!(sync(&mut obj, &env).await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            sync(&mut obj, &pipeline).await.unwrap(),
+            Vec::<String>::new()
+        );
     }
-    assert_eq!(writes(&env), after_create, "no write on a resync in sync");
-    let reads_after = env.metrics().aws_requests();
+    assert_eq!(
+        writes(&pipeline.env),
+        after_create,
+        "no write on a resync in sync"
+    );
+    let reads_after = pipeline.env.metrics().aws_requests();
     let per_resync: u64 = reads_after.values().sum::<u64>() - reads_before.values().sum::<u64>();
     assert_eq!(
         per_resync,
@@ -173,10 +159,10 @@ async fn a_role_in_sync_makes_no_write_call() {
 #[tokio::test]
 async fn trust_policy_changed_by_hand_is_repaired_and_counted() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let iam = iam(&emulator).await;
     let mut obj = role(ROLE);
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
 
     let open = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#;
     iam.update_assume_role_policy()
@@ -193,7 +179,7 @@ async fn trust_policy_changed_by_hand_is_repaired_and_counted() {
         .unwrap();
 
     assert_eq!(
-        sync(&mut obj, &env).await.unwrap(),
+        sync(&mut obj, &pipeline).await.unwrap(),
         ["UpdateAssumeRolePolicy", "AttachRolePolicy"]
     );
     let live = iam
@@ -207,22 +193,22 @@ async fn trust_policy_changed_by_hand_is_repaired_and_counted() {
         trust["Statement"][0]["Principal"]["AWS"],
         serde_json::json!(["arn:aws:iam::464622532012:root"])
     );
-    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(2));
+    assert_eq!(obj.status.as_ref().unwrap().common.drift_repairs, Some(2));
 }
 
 #[tokio::test]
 async fn six_policy_changes_stay_within_five_versions() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let iam = iam(&emulator).await;
     let mut obj = role(ROLE);
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
     for generation in 2..=7 {
         obj.metadata.generation = Some(generation);
         obj.spec.policy.as_mut().unwrap().statements[0].actions =
             vec![format!("ec2:DescribeInstances{generation}")];
         assert_eq!(
-            sync(&mut obj, &env).await.unwrap(),
+            sync(&mut obj, &pipeline).await.unwrap(),
             ["CreatePolicyVersion"],
             "change {generation}"
         );
@@ -261,7 +247,7 @@ async fn six_policy_changes_stay_within_five_versions() {
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_written() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     const ACTIONS: &str = "\"ec2:Describe*\", \"cloudwatch:Get*\", \"s3:ListAllMyBuckets\"";
     const SECRET_REF: &str = "{secretRef: {name: datadog-external-id, key: externalId}}";
     let big: Vec<String> = (0..700)
@@ -310,22 +296,26 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         ),
     ];
     for (yaml, expected) in &cases {
-        let error = sync(&mut role(yaml), &env).await.unwrap_err();
+        let error = sync(&mut role(yaml), &pipeline).await.unwrap_err();
         assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
         assert!(
             error.to_string().starts_with(expected),
             "{error} should start with {expected}"
         );
     }
-    let error = sync(&mut role(&cases[8].0), &env).await.unwrap_err();
+    let error = sync(&mut role(&cases[8].0), &pipeline).await.unwrap_err();
     assert!(error.to_string().contains("IAM allows 6144"), "{error}");
-    assert_eq!(writes(&env), BTreeMap::new(), "bad input writes nothing");
+    assert_eq!(
+        writes(&pipeline.env),
+        BTreeMap::new(),
+        "bad input writes nothing"
+    );
 }
 
 #[tokio::test]
 async fn existing_role_needs_adoption_and_another_objects_role_is_left_alone() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let iam = iam(&emulator).await;
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::464622532012:root"},"Action":"sts:AssumeRole"}]}"#;
     iam.create_role()
@@ -334,12 +324,12 @@ async fn existing_role_needs_adoption_and_another_objects_role_is_left_alone() {
         .send()
         .await
         .unwrap();
-    let before = writes(&env);
+    let before = writes(&pipeline.env);
     let mut obj = role(ROLE);
-    let error = sync(&mut obj, &env).await.unwrap_err();
+    let error = sync(&mut obj, &pipeline).await.unwrap_err();
     assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
-    assert_eq!(writes(&env), before);
-    assert_eq!(obj.cleanup(&env).await.unwrap()[0].action, "LeaveRole");
+    assert_eq!(writes(&pipeline.env), before);
+    assert_eq!(pipeline.delete(&obj).await.unwrap()[0].action, "LeaveRole");
     assert!(
         iam.get_role()
             .role_name("DatadogIntegrationRole")
@@ -349,7 +339,7 @@ async fn existing_role_needs_adoption_and_another_objects_role_is_left_alone() {
     );
 
     obj.spec.common.adopt_existing = true;
-    let actions = sync(&mut obj, &env).await.unwrap();
+    let actions = sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(
         actions[..3],
         ["CreatePolicy", "TagRole", "UpdateAssumeRolePolicy"]
@@ -357,23 +347,23 @@ async fn existing_role_needs_adoption_and_another_objects_role_is_left_alone() {
     let mut other = role(ROLE);
     other.metadata.name = Some("datadog-copy".into());
     other.spec.common.adopt_existing = true;
-    let error = sync(&mut other, &env).await.unwrap_err();
+    let error = sync(&mut other, &pipeline).await.unwrap_err();
     assert_eq!(error.reason(), Reason::OwnedByOther);
 }
 
 #[tokio::test]
 async fn delete_detaches_and_removes_policy_versions_and_role() {
     let emulator = Emulator::start();
-    let env = env(&emulator).await;
+    let pipeline = pipeline(&emulator).await;
     let iam = iam(&emulator).await;
     let mut obj = role(ROLE);
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
     obj.metadata.generation = Some(2);
     obj.spec.policy.as_mut().unwrap().statements[0].actions = vec!["rds:Describe*".into()];
-    sync(&mut obj, &env).await.unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
 
-    let steps: Vec<String> = obj
-        .cleanup(&env)
+    let steps: Vec<String> = pipeline
+        .delete(&obj)
         .await
         .unwrap()
         .into_iter()
@@ -403,7 +393,7 @@ async fn delete_detaches_and_removes_policy_versions_and_role() {
         .unwrap();
     assert!(policies.policies().is_empty(), "{:?}", policies.policies());
     assert!(
-        obj.cleanup(&env).await.unwrap().is_empty(),
+        pipeline.delete(&obj).await.unwrap().is_empty(),
         "deleting again is a no-op"
     );
 }

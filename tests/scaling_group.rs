@@ -4,15 +4,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use ecsfleet::aws::AwsFactory;
-use ecsfleet::runtime::metrics::Metrics;
-use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Env, Managed};
+use ecsfleet::Reason;
+use ecsfleet::runtime::Pipeline;
 use ecsfleet::scaling_group::ScalingGroup;
-use ecsfleet::{Error, Reason};
-use support::Emulator;
+use support::{Emulator, plain_env, sync, writes};
 
 const EXAMPLE: &str = include_str!("../examples/haproxy-scaling-group.yaml");
 const GROUP: &str = "haproxy-staging";
@@ -33,7 +29,7 @@ fn edited(obj: &ScalingGroup, yaml: &str) -> ScalingGroup {
 }
 
 struct Aws {
-    env: Env,
+    pipeline: Pipeline<ScalingGroup>,
     autoscaling: aws_sdk_autoscaling::Client,
     ec2: aws_sdk_ec2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
@@ -43,38 +39,12 @@ struct Aws {
 async fn aws(emulator: &Emulator) -> Aws {
     let config = emulator.sdk_config().await;
     Aws {
-        env: Env::new(
-            AwsFactory::from_config(config.clone(), Metrics::default()),
-            Secrets::Files(BTreeMap::new()),
-            Duration::ZERO,
-        ),
+        pipeline: Pipeline::new(plain_env(emulator).await, ()),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
     }
-}
-
-/// Syncs and records the status as the controller does.
-async fn sync(obj: &mut ScalingGroup, env: &Env) -> Result<Vec<String>, Error> {
-    let outcome = obj.sync(env).await?;
-    let mut status = outcome.status;
-    status.common.observed_generation = obj.metadata.generation;
-    obj.status = Some(status);
-    Ok(outcome.applied.into_iter().map(|c| c.action).collect())
-}
-
-/// Successful calls that are not reads.
-fn writes(env: &Env) -> BTreeMap<String, u64> {
-    env.metrics()
-        .successful_aws_requests()
-        .into_iter()
-        .filter(|(op, _)| {
-            !["Get", "List", "Describe"]
-                .iter()
-                .any(|p| op.starts_with(p))
-        })
-        .collect()
 }
 
 impl Aws {
@@ -151,7 +121,7 @@ async fn creates_the_group_with_every_part_wired_together() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    let actions = sync(&mut obj, &aws.env).await.unwrap();
+    let actions = sync(&mut obj, &aws.pipeline).await.unwrap();
     assert_eq!(
         actions,
         [
@@ -212,7 +182,7 @@ async fn creates_the_group_with_every_part_wired_together() {
     // which the SDK does not know as PolicyARN): one DescribePolicies per policy put,
     // and one for the status.
     assert_eq!(
-        aws.env.metrics().successful_aws_requests()["DescribePolicies"],
+        aws.pipeline.env.metrics().successful_aws_requests()["DescribePolicies"],
         3
     );
     let status = obj.status.clone().unwrap();
@@ -267,26 +237,33 @@ async fn a_group_in_sync_makes_no_write_call() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    sync(&mut obj, &aws.env).await.unwrap();
-    let after_create = writes(&aws.env);
-    let reads_before: u64 = aws.env.metrics().aws_requests().values().sum();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let after_create = writes(&aws.pipeline.env);
+    let reads_before: u64 = aws.pipeline.env.metrics().aws_requests().values().sum();
     for _ in 0..3 {
         assert_eq!(
-            sync(&mut obj, &aws.env).await.unwrap(),
+            sync(&mut obj, &aws.pipeline).await.unwrap(),
             Vec::<String>::new()
         );
     }
     assert_eq!(
-        writes(&aws.env),
+        writes(&aws.pipeline.env),
         after_create,
         "no write on a resync in sync"
     );
-    let reads: u64 = aws.env.metrics().aws_requests().values().sum::<u64>() - reads_before;
+    let reads: u64 = aws
+        .pipeline
+        .env
+        .metrics()
+        .aws_requests()
+        .values()
+        .sum::<u64>()
+        - reads_before;
     assert_eq!(
         reads,
         3 * 8,
         "group, template, versions, policies, notifications, hooks, alarms, topic: {:?}",
-        aws.env.metrics().aws_requests()
+        aws.pipeline.env.metrics().aws_requests()
     );
 }
 
@@ -295,7 +272,7 @@ async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    sync(&mut obj, &aws.env).await.unwrap();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
 
     // The scale-up alarm fires: its policy adds an instance.
     aws.autoscaling
@@ -307,7 +284,7 @@ async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
         .unwrap();
     assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(3));
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
     assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(3));
@@ -319,7 +296,7 @@ async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
         &EXAMPLE.replace("desiredCapacity: 2", "desiredCapacity: 4"),
     );
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         ["CreateOrUpdateTags", "UpdateAutoScalingGroup"]
     );
     assert_eq!(aws.group().await.unwrap().desired_capacity(), Some(4));
@@ -328,7 +305,7 @@ async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
         Some(4)
     );
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
 
@@ -341,11 +318,11 @@ async fn capacity_moved_by_scaling_is_kept_and_a_spec_change_is_applied() {
         .await
         .unwrap();
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         ["UpdateAutoScalingGroup"]
     );
     assert_eq!(aws.group().await.unwrap().max_size(), Some(5));
-    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(1));
+    assert_eq!(obj.status.as_ref().unwrap().common.drift_repairs, Some(1));
 }
 
 #[tokio::test]
@@ -353,7 +330,7 @@ async fn a_removed_policy_is_deleted_with_its_alarm() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    sync(&mut obj, &aws.env).await.unwrap();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
     assert_eq!(aws.alarms().await.len(), 2);
 
     let start = EXAMPLE.find("    - name: haproxy-cpu-low").unwrap();
@@ -361,7 +338,7 @@ async fn a_removed_policy_is_deleted_with_its_alarm() {
     let yaml = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
     let mut obj = edited(&obj, &yaml);
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         ["DeleteAlarms", "DeletePolicy"]
     );
     let alarms = aws.alarms().await;
@@ -381,7 +358,7 @@ async fn a_changed_template_makes_a_new_version_and_refreshes_the_instances() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    sync(&mut obj, &aws.env).await.unwrap();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
     let before: Vec<String> = aws
         .group()
         .await
@@ -393,7 +370,7 @@ async fn a_changed_template_makes_a_new_version_and_refreshes_the_instances() {
 
     let mut obj = edited(&obj, &EXAMPLE.replace("t3.small", "t3.medium"));
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         [
             "CreateLaunchTemplateVersion",
             "UpdateAutoScalingGroup",
@@ -418,12 +395,12 @@ async fn a_changed_template_makes_a_new_version_and_refreshes_the_instances() {
     assert!(!refresh.id.is_empty());
 
     // Settled: no further version, no further refresh.
-    let writes_before = writes(&aws.env);
+    let writes_before = writes(&aws.pipeline.env);
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
-    assert_eq!(writes(&aws.env), writes_before);
+    assert_eq!(writes(&aws.pipeline.env), writes_before);
 }
 
 #[tokio::test]
@@ -431,7 +408,7 @@ async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    sync(&mut obj, &aws.env).await.unwrap();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
 
     aws.autoscaling
         .put_lifecycle_hook()
@@ -465,7 +442,7 @@ async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
         .await
         .unwrap();
 
-    let actions = sync(&mut obj, &aws.env).await.unwrap();
+    let actions = sync(&mut obj, &aws.pipeline).await.unwrap();
     assert_eq!(
         actions,
         [
@@ -475,13 +452,13 @@ async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
             "DeleteLifecycleHook"
         ]
     );
-    assert_eq!(obj.status.as_ref().unwrap().drift_repairs, Some(4));
+    assert_eq!(obj.status.as_ref().unwrap().common.drift_repairs, Some(4));
     let hooks = aws.hooks().await;
     assert_eq!(hooks.len(), 1);
     assert_eq!(hooks[0].heartbeat_timeout(), Some(300));
     assert_eq!(aws.alarms().await.len(), 2);
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
 }
@@ -578,7 +555,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         ),
     ];
     for (yaml, field) in &cases {
-        let error = sync(&mut group(yaml), &aws.env).await.unwrap_err();
+        let error = sync(&mut group(yaml), &aws.pipeline).await.unwrap_err();
         assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
         assert!(
             error.to_string().starts_with(&format!("{field}:")),
@@ -586,7 +563,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         );
     }
     assert_eq!(
-        writes(&aws.env),
+        writes(&aws.pipeline.env),
         BTreeMap::new(),
         "bad input writes nothing"
     );
@@ -598,9 +575,10 @@ async fn delete_removes_alarms_group_template_and_topic() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut obj = group(EXAMPLE);
-    sync(&mut obj, &aws.env).await.unwrap();
-    let steps: Vec<String> = obj
-        .cleanup(&aws.env)
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let steps: Vec<String> = aws
+        .pipeline
+        .delete(&obj)
         .await
         .unwrap()
         .into_iter()
@@ -620,7 +598,7 @@ async fn delete_removes_alarms_group_template_and_topic() {
     assert!(aws.template_versions().await.is_empty());
     assert!(aws.topics().await.is_empty());
     // Deleting again finds nothing and is done.
-    assert_eq!(obj.cleanup(&aws.env).await.unwrap(), Vec::new());
+    assert_eq!(aws.pipeline.delete(&obj).await.unwrap(), Vec::new());
 }
 
 #[tokio::test]
@@ -628,8 +606,8 @@ async fn a_group_of_another_object_is_neither_changed_nor_deleted() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
     let mut theirs = group(EXAMPLE);
-    sync(&mut theirs, &aws.env).await.unwrap();
-    let before = writes(&aws.env);
+    sync(&mut theirs, &aws.pipeline).await.unwrap();
+    let before = writes(&aws.pipeline.env);
 
     let mut ours = group(&EXAMPLE.replace(
         "name: haproxy-staging\n  namespace: edge",
@@ -637,12 +615,12 @@ async fn a_group_of_another_object_is_neither_changed_nor_deleted() {
     ));
     ours.spec.name = Some(GROUP.into());
     ours.spec.common.adopt_existing = true;
-    let error = sync(&mut ours, &aws.env).await.unwrap_err();
+    let error = sync(&mut ours, &aws.pipeline).await.unwrap_err();
     assert_eq!(error.reason(), Reason::OwnedByOther, "{error}");
-    let steps = ours.cleanup(&aws.env).await.unwrap();
+    let steps = aws.pipeline.delete(&ours).await.unwrap();
     assert_eq!(steps[0].action, "LeaveGroup");
     assert_eq!(
-        writes(&aws.env),
+        writes(&aws.pipeline.env),
         before,
         "nothing written for the other object"
     );
@@ -660,7 +638,7 @@ async fn a_step_scaling_policy_round_trips_without_rewrites() {
         1,
     );
     let mut obj = group(&yaml);
-    sync(&mut obj, &aws.env).await.unwrap();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
     let policies = aws.policies().await;
     let policy = policies
         .iter()
@@ -685,12 +663,12 @@ async fn a_step_scaling_policy_round_trips_without_rewrites() {
             (Some(20.0), None, Some(2))
         ]
     );
-    let after_create = writes(&aws.env);
+    let after_create = writes(&aws.pipeline.env);
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
-    assert_eq!(writes(&aws.env), after_create);
+    assert_eq!(writes(&aws.pipeline.env), after_create);
 }
 
 #[tokio::test]
@@ -720,13 +698,13 @@ async fn a_group_in_subnets_follows_a_subnet_change() {
     }
     let zones = "availabilityZones: [eu-west-1a, eu-west-1b]";
     let mut obj = group(&EXAMPLE.replace(zones, &format!("subnetIds: [{}]", subnets[0])));
-    sync(&mut obj, &aws.env).await.unwrap();
+    sync(&mut obj, &aws.pipeline).await.unwrap();
     assert_eq!(
         aws.group().await.unwrap().vpc_zone_identifier(),
         Some(subnets[0].as_str())
     );
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
 
@@ -736,7 +714,7 @@ async fn a_group_in_subnets_follows_a_subnet_change() {
     );
     let mut obj = edited(&obj, &both);
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         ["UpdateAutoScalingGroup"]
     );
     let live = aws.group().await.unwrap();
@@ -746,7 +724,7 @@ async fn a_group_in_subnets_follows_a_subnet_change() {
     wanted.sort();
     assert_eq!(live_subnets, wanted);
     assert_eq!(
-        sync(&mut obj, &aws.env).await.unwrap(),
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
         Vec::<String>::new()
     );
 }

@@ -4,6 +4,7 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::Error;
+use crate::error::error_chain;
 
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
@@ -85,15 +86,4 @@ where
             retryable: true,
         },
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -21,7 +21,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use sha2::{Digest, Sha256};
 
-use crate::runtime::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 /// A string that must never be printed: external IDs and the like.

@@ -7,8 +7,44 @@ use k8s_openapi::api::core::v1::Secret;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Object;
+use crate::daemon_service::DaemonService;
+use crate::integration_role::IntegrationRole;
+use crate::scaling_group::ScalingGroup;
 use crate::{Error, Result};
+
+/// An object of one of our kinds, read from a file.
+#[derive(Clone, Debug)]
+pub enum Object {
+    DaemonService(DaemonService),
+    IntegrationRole(IntegrationRole),
+    ScalingGroup(Box<ScalingGroup>),
+}
+
+impl Object {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::DaemonService(_) => "DaemonService",
+            Object::IntegrationRole(_) => "IntegrationRole",
+            Object::ScalingGroup(_) => "ScalingGroup",
+        }
+    }
+
+    pub fn meta(&self) -> &kube::api::ObjectMeta {
+        match self {
+            Object::DaemonService(o) => &o.metadata,
+            Object::IntegrationRole(o) => &o.metadata,
+            Object::ScalingGroup(o) => &o.metadata,
+        }
+    }
+
+    pub fn namespace(&self) -> String {
+        self.meta().namespace.clone().unwrap_or_default()
+    }
+
+    pub fn name(&self) -> String {
+        self.meta().name.clone().unwrap_or_default()
+    }
+}
 
 /// What the files held: our objects in order, and the Secrets they may reference.
 #[derive(Debug, Default)]

@@ -8,12 +8,13 @@ use aws_sdk_ecs::types::{
 };
 use sha2::{Digest, Sha256};
 
+use super::desired::{Desired, DesiredTaskDefinition};
 use super::observe::{ClusterKey, ObservedService, observed_service};
-use super::plan::{Change, Desired, DesiredTaskDefinition, ServiceUpdate, TaskDefinitionRef};
+use super::plan::{Change, ServiceUpdate, TaskDefinitionRef};
 use super::task_definition::DIGEST_TAG;
-use super::{DaemonService, Scheduling};
-use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
-use crate::runtime::{Env, PlannedChange};
+use super::{DaemonService, Scheduling, Shared};
+use crate::aws::{AccountClients, aws_error, error_code};
+use crate::runtime::{Change as _, ObjectAws, PlannedChange};
 use crate::{Error, Result};
 
 /// What applying a plan did, and the service as the last write returned it.
@@ -29,11 +30,11 @@ pub struct Applied {
 pub async fn apply(
     desired: &Desired,
     changes: &[Change],
-    env: &Env,
-    target: &AwsTarget,
-    clients: &AccountClients,
+    shared: &Shared,
+    aws: &ObjectAws,
 ) -> Result<Applied> {
-    let key = ClusterKey::new(&clients.region, target, &desired.cluster);
+    let clients = &aws.clients;
+    let key = ClusterKey::new(&clients.region, &aws.target, &desired.cluster);
     let mut applied = Applied::default();
     for change in changes {
         match change {
@@ -42,7 +43,7 @@ pub async fn apply(
                     unreachable!("the plan registers only inline definitions");
                 };
                 let arn = register_task_definition(desired, rendered, clients).await?;
-                env.ecs.forget_task_definition(&key, family).await;
+                shared.clusters.forget_task_definition(&key, family).await;
                 applied.registered_task_definition = Some(arn);
             }
             Change::CreateService {
@@ -70,7 +71,10 @@ pub async fn apply(
         }
         applied.changes.push(change.describe());
         if !matches!(change, Change::RegisterTaskDefinition { .. }) {
-            env.ecs.forget_service(&key, &desired.service_name).await;
+            shared
+                .clusters
+                .forget_service(&key, &desired.service_name)
+                .await;
         }
     }
     Ok(applied)
@@ -302,10 +306,7 @@ async fn update_service(
 
 /// Deletes the service: scale to zero, then delete with force. A service that is gone,
 /// or that is not this object's, counts as done (the latter is left untouched).
-pub async fn delete_service(
-    obj: &DaemonService,
-    clients: &AccountClients,
-) -> Result<Vec<PlannedChange>> {
+pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
     let cluster = &obj.spec.cluster;
     let name = obj.service_name();
     let described = clients

@@ -1,12 +1,14 @@
 //! DaemonService: an ECS service that runs exactly one task on every ACTIVE container
 //! instance of a cluster, with a desired count that follows the cluster.
 //!
-//! `observe` reads the cluster's container instances, the service and the task
-//! definition family (shared and batched across objects); `plan` is a pure function of
-//! spec and observation; `apply` executes the plan; `status` computes the status and the
-//! Ready rule.
+//! Read in order: this file (the API types), `desired` (spec → validated `Desired`),
+//! `observe` (the cluster's container instances, the service and the task definition
+//! family, shared and batched across objects), `plan` (pure), `apply` (and deletion),
+//! `status` (status fields and the Ready rule). `filter` and `task_definition` serve
+//! `desired`.
 
 pub mod apply;
+pub mod desired;
 pub mod filter;
 pub mod observe;
 pub mod plan;
@@ -14,15 +16,23 @@ pub mod status;
 pub mod task_definition;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CommonSpec, CommonStatus, Owner, namespace_of};
-use crate::runtime::{Env, Managed, Outcome, PlannedChange};
-use crate::{Error, Result};
+use crate::Result;
+use crate::common::{CommonSpec, CommonStatus, Owner};
+use crate::runtime::hosts::{ClusterChange, HostsChanged};
+use crate::runtime::{
+    Directory, Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange,
+};
+use desired::Desired;
+use observe::{EcsObserver, Observed};
+use plan::Change;
 
 /// An ECS service that runs one task on every ACTIVE container instance of a cluster.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -312,9 +322,6 @@ pub struct DaemonServiceStatus {
     /// Rollout state of the primary deployment: IN_PROGRESS, COMPLETED or FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
-    /// Repairs of AWS-side drift made so far.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift_repairs: Option<i64>,
     #[serde(flatten)]
     pub common: CommonStatus,
 }
@@ -333,64 +340,73 @@ impl DaemonService {
     }
 }
 
+/// What the DaemonServices of one process share: one cached view of each cluster, and
+/// the other DaemonServices (to batch `DescribeServices`).
+pub struct Shared {
+    pub clusters: Arc<EcsObserver>,
+    pub peers: Directory<DaemonService>,
+}
+
+impl Shared {
+    /// A view of the clusters whose answers serve for `freshness`, dropped for a cluster
+    /// as soon as `hosts` says its hosts changed.
+    pub fn new(freshness: Duration, peers: Directory<DaemonService>, hosts: &HostsChanged) -> Self {
+        let clusters = Arc::new(EcsObserver::new(freshness));
+        let view = Arc::clone(&clusters);
+        hosts.on_change(move |change| view.forget_instances(&change.region, &change.cluster));
+        Shared { clusters, peers }
+    }
+}
+
 #[async_trait]
 impl Managed for DaemonService {
     type Status = DaemonServiceStatus;
+    type Shared = Shared;
+    type Desired = Desired;
+    type Observed = Observed;
+    type Change = Change;
 
-    fn common_spec(&self) -> &CommonSpec {
-        &self.spec.common
+    crate::common_fields!(DaemonServiceStatus);
+
+    async fn desired(&self, _env: &Env, _intent: Intent) -> Result<Desired> {
+        Desired::from_spec(self)
     }
 
-    fn status(&self) -> Option<&DaemonServiceStatus> {
-        self.status.as_ref()
+    async fn observe(
+        &self,
+        desired: &Desired,
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Observed> {
+        observe::observe(self, desired, &pipeline.shared, aws).await
     }
 
-    fn common_status(status: &mut DaemonServiceStatus) -> &mut CommonStatus {
-        &mut status.common
+    fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
+        plan::plan(desired, observed)
     }
 
-    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        let desired = plan::Desired::from_spec(self)?;
-        let (target, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let observed = observe::observe(self, &desired, env, &target, &clients).await?;
-        let changes = plan::plan(&desired, &observed)?;
-        Ok(changes.iter().map(plan::Change::describe).collect())
+    async fn apply(
+        &self,
+        desired: &Desired,
+        observed: Observed,
+        changes: &[Change],
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Outcome<DaemonServiceStatus>> {
+        let applied = apply::apply(desired, changes, &pipeline.shared, aws).await?;
+        Ok(status::outcome(desired, &observed, applied))
     }
 
-    async fn sync(&self, env: &Env) -> Result<Outcome<DaemonServiceStatus>> {
-        let desired = plan::Desired::from_spec(self)?;
-        let (target, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let observed = observe::observe(self, &desired, env, &target, &clients).await?;
-        let changes = plan::plan(&desired, &observed)?;
-        let applied = apply::apply(&desired, &changes, env, &target, &clients).await?;
-        let previous_repairs = self
-            .status
-            .as_ref()
-            .and_then(|s| s.drift_repairs)
-            .unwrap_or(0);
-        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
-        Ok(status::outcome(
-            &desired,
-            &observed,
-            applied,
-            drift_repairs,
-            previous_repairs,
-        ))
-    }
-
-    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        // Cleanup needs only the names, so that even an invalid spec can be deleted.
+    async fn delete(
+        &self,
+        _pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Vec<PlannedChange>> {
+        // Deletion needs only the names, so that even an invalid spec can be deleted.
         if self.spec.cluster.is_empty() {
             return Ok(Vec::new());
         }
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        apply::delete_service(self, &clients).await
+        apply::delete(self, &aws.clients).await
     }
 }
 
@@ -398,7 +414,7 @@ impl Managed for DaemonService {
 /// (same cluster, same region), as a stream of reconcile requests for the controller.
 pub fn reconciles_for_cluster_changes(
     store: kube::runtime::reflector::Store<kube::core::DeserializeGuard<DaemonService>>,
-    changes: tokio::sync::broadcast::Receiver<crate::runtime::ClusterChange>,
+    changes: tokio::sync::broadcast::Receiver<ClusterChange>,
     default_region: Option<String>,
 ) -> impl futures::Stream<
     Item = kube::runtime::reflector::ObjectRef<kube::core::DeserializeGuard<DaemonService>>,
@@ -432,9 +448,4 @@ pub fn reconciles_for_cluster_changes(
             .collect();
         futures::stream::iter(concerned)
     })
-}
-
-/// Shorthand for an error about a DaemonService field.
-pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Error {
-    Error::invalid(field, message)
 }

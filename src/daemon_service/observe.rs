@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
 
-use super::plan::{Desired, DesiredTaskDefinition};
+use super::desired::{Desired, DesiredTaskDefinition};
+use super::filter::InstanceFacts;
 use super::task_definition::DIGEST_TAG;
-use super::{CapacityProviderStrategyItem, DaemonService, invalid};
+use super::{CapacityProviderStrategyItem, DaemonService, Shared};
 use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
-use crate::daemon_service::filter::InstanceFacts;
-use crate::runtime::Env;
+use crate::runtime::ObjectAws;
 use crate::{Error, Result};
 
 /// Identifies a cluster across accounts and regions.
@@ -104,6 +104,22 @@ pub struct Observed {
     pub task_definition: Option<ObservedTaskDefinition>,
 }
 
+impl Observed {
+    /// ACTIVE container instances that match the filter (DRAINING ones do not count).
+    pub fn matching_instances(&self, desired: &Desired) -> i32 {
+        let count = self
+            .instances
+            .iter()
+            .filter(|i| i.status == "ACTIVE")
+            .filter(|i| match &desired.instance_filter {
+                Some((_, expr)) => expr.matches(&i.facts),
+                None => true,
+            })
+            .count();
+        i32::try_from(count).unwrap_or(i32::MAX)
+    }
+}
+
 /// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 /// The services of one cluster, by name, each with when it was described.
@@ -149,6 +165,16 @@ async fn cached<T: Clone, F: Future<Output = Result<T>>>(
 }
 
 impl EcsObserver {
+    /// How long answers serve a one-shot command (`plan`, `apply`): the whole run.
+    pub const ONE_SHOT: Duration = Duration::from_secs(300);
+
+    /// How long answers serve other reconciles in a controller resyncing every `resync`:
+    /// a quarter of it, between 1 and 15 seconds, so a resync always sees the cluster as
+    /// it is.
+    pub fn freshness_for_resync(resync: Duration) -> Duration {
+        (resync / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
+    }
+
     /// `freshness`: how long an answer serves other reconciles. Keep it well under the
     /// resync interval, so that a resync sees a cluster change.
     pub fn new(freshness: Duration) -> Self {
@@ -231,7 +257,7 @@ impl EcsObserver {
         if observed.is_none()
             && let DesiredTaskDefinition::Reference(arn) = desired
         {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "spec.taskDefinition.arn",
                 format!("task definition {arn} does not exist"),
             ));
@@ -266,15 +292,15 @@ impl EcsObserver {
 pub async fn observe(
     obj: &DaemonService,
     desired: &Desired,
-    env: &Env,
-    target: &AwsTarget,
-    clients: &AccountClients,
+    shared: &Shared,
+    aws: &ObjectAws,
 ) -> Result<Observed> {
-    let key = ClusterKey::new(&clients.region, target, &desired.cluster);
-    let peers = peer_services(obj, env, &key, &clients.region);
-    let instances = env.ecs.instances(clients, &key, &desired.cluster).await?;
-    let service = env
-        .ecs
+    let clients = &aws.clients;
+    let key = ClusterKey::new(&clients.region, &aws.target, &desired.cluster);
+    let peers = peer_services(obj, shared, &key, &clients.region);
+    let clusters = &shared.clusters;
+    let instances = clusters.instances(clients, &key, &desired.cluster).await?;
+    let service = clusters
         .service(
             clients,
             &key,
@@ -283,8 +309,7 @@ pub async fn observe(
             &peers,
         )
         .await?;
-    let task_definition = env
-        .ecs
+    let task_definition = clusters
         .task_definition(clients, &key, &desired.task_definition)
         .await?;
     Ok(Observed {
@@ -296,12 +321,17 @@ pub async fn observe(
 
 /// The service names of the other DaemonServices of the same cluster (same region and
 /// role), for batching `DescribeServices`.
-fn peer_services(obj: &DaemonService, env: &Env, key: &ClusterKey, region: &str) -> Vec<String> {
+fn peer_services(
+    obj: &DaemonService,
+    shared: &Shared,
+    key: &ClusterKey,
+    region: &str,
+) -> Vec<String> {
     let same_object = |other: &DaemonService| {
         other.metadata.namespace == obj.metadata.namespace
             && other.metadata.name == obj.metadata.name
     };
-    let mut peers: Vec<String> = env.daemon_services.filter_map(|other| {
+    let mut peers: Vec<String> = shared.peers.filter_map(|other| {
         let same_cluster = other.spec.common.region.as_deref().unwrap_or(region) == key.region
             && other.spec.common.assume_role_arn == key.role
             && cluster_name(&other.spec.cluster) == key.cluster;

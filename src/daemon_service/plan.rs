@@ -1,197 +1,20 @@
 //! The plan: a pure function of the validated spec and the observation. No I/O, no
 //! clock. An object in sync yields an empty plan.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use super::filter::{self, Expr};
+use super::desired::{Desired, DesiredTaskDefinition};
 use super::observe::{Observed, ObservedService};
-use super::task_definition::{self, RenderedTaskDefinition};
-use super::{
-    CapacityProviderStrategyItem, DaemonService, DeploymentSpec, LaunchType, NetworkConfiguration,
-    Scheduling, invalid,
-};
-use crate::common::{Claim, Owner};
-use crate::runtime::PlannedChange;
+use super::{CapacityProviderStrategyItem, NetworkConfiguration, Scheduling};
+use crate::common::Claim;
+use crate::runtime::{self, PlannedChange};
 use crate::{Error, Result};
 
-/// The spec, validated and resolved: what AWS should look like.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Desired {
-    pub owner: Owner,
-    pub cluster: String,
-    pub service_name: String,
-    pub scheduling: Scheduling,
-    /// The filter as written (for the `memberOf` constraint) and parsed (for counting).
-    pub instance_filter: Option<(String, Expr)>,
-    pub task_definition: DesiredTaskDefinition,
-    pub launch_type: Option<LaunchType>,
-    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
-    pub network_configuration: Option<NetworkConfiguration>,
-    /// `spec.tags` plus the ownership tags.
-    pub tags: BTreeMap<String, String>,
-    pub deployment: DeploymentSpec,
-    pub adopt_existing: bool,
-    /// What the last successful sync left, to tell drift from following the spec.
-    pub previous: Previous,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum DesiredTaskDefinition {
-    Reference(String),
-    Inline(Box<RenderedTaskDefinition>),
-}
-
-/// What the status says the last sync set.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Previous {
-    pub desired_count: Option<i32>,
-    pub task_definition_arn: Option<String>,
-    /// The spec has not changed since the last sync (`observedGeneration == generation`).
-    pub spec_unchanged: bool,
-}
-
-impl Desired {
-    /// Validates the spec. Everything the CRD schema and CEL rules check is checked again
-    /// here, because the CLI reads files that no API server has seen.
-    pub fn from_spec(obj: &DaemonService) -> Result<Desired> {
-        let spec = &obj.spec;
-        if spec.cluster.trim().is_empty() {
-            return Err(invalid("spec.cluster", "is required"));
-        }
-        let service_name = obj.service_name();
-        if service_name.is_empty()
-            || service_name.len() > 255
-            || !service_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid(
-                "spec.serviceName",
-                format!(
-                    "{service_name:?} is not a valid ECS service name (letters, digits, hyphens, underscores; up to 255)"
-                ),
-            ));
-        }
-        let definition = &spec.task_definition;
-        let task_definition = match (&definition.arn, &definition.family) {
-            (Some(arn), None) => {
-                if definition.container_definitions.is_some() {
-                    return Err(invalid(
-                        "spec.taskDefinition",
-                        "arn cannot be combined with an inline definition (containerDefinitions)",
-                    ));
-                }
-                DesiredTaskDefinition::Reference(arn.clone())
-            }
-            (None, Some(_)) => {
-                DesiredTaskDefinition::Inline(Box::new(task_definition::render(definition)?))
-            }
-            _ => {
-                return Err(invalid(
-                    "spec.taskDefinition",
-                    "set exactly one of arn and family (with containerDefinitions)",
-                ));
-            }
-        };
-        let instance_filter = match &spec.instance_filter {
-            Some(text) => Some((
-                text.clone(),
-                filter::parse(text).map_err(|e| invalid("spec.instanceFilter", e.to_string()))?,
-            )),
-            None => None,
-        };
-        let capacity_provider_strategy =
-            spec.capacity_provider_strategy.clone().unwrap_or_default();
-        if spec.launch_type.is_some() && !capacity_provider_strategy.is_empty() {
-            return Err(invalid(
-                "spec.capacityProviderStrategy",
-                "cannot be combined with spec.launchType",
-            ));
-        }
-        if spec.scheduling == Scheduling::Daemon
-            && (!capacity_provider_strategy.is_empty()
-                || spec.launch_type.is_some_and(|l| l != LaunchType::Ec2))
-        {
-            return Err(invalid(
-                "spec.scheduling",
-                "Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance",
-            ));
-        }
-        let deployment = spec.deployment.clone();
-        if !(0..=100).contains(&deployment.minimum_healthy_percent)
-            || !(100..=200).contains(&deployment.maximum_percent)
-        {
-            return Err(invalid(
-                "spec.deployment",
-                "minimumHealthyPercent must be 0–100 and maximumPercent 100–200",
-            ));
-        }
-        let owner = obj.owner();
-        let mut tags = spec.tags.clone();
-        if tags.keys().any(|k| k.starts_with("ecsfleet.dev/")) {
-            return Err(invalid(
-                "spec.tags",
-                "keys under ecsfleet.dev/ are reserved",
-            ));
-        }
-        tags.extend(owner.tags());
-        let status = obj.status.as_ref();
-        let previous = Previous {
-            desired_count: status.and_then(|s| s.desired_count),
-            task_definition_arn: status.and_then(|s| s.task_definition_arn.clone()),
-            spec_unchanged: status
-                .and_then(|s| s.common.observed_generation)
-                .is_some_and(|g| Some(g) == obj.metadata.generation),
-        };
-        Ok(Desired {
-            owner,
-            cluster: spec.cluster.clone(),
-            service_name,
-            scheduling: spec.scheduling,
-            instance_filter,
-            task_definition,
-            launch_type: spec.launch_type,
-            capacity_provider_strategy,
-            network_configuration: spec.network_configuration.clone(),
-            tags,
-            deployment,
-            adopt_existing: spec.common.adopt_existing,
-            previous,
-        })
-    }
-
-    /// The placement constraints the service should have, as (type, expression).
-    pub fn placement_constraints(&self) -> Vec<(String, Option<String>)> {
-        let mut constraints = Vec::new();
-        if self.scheduling == Scheduling::PerInstance {
-            constraints.push(("distinctInstance".to_string(), None));
-        }
-        if let Some((text, _)) = &self.instance_filter {
-            constraints.push(("memberOf".to_string(), Some(text.clone())));
-        }
-        constraints
-    }
-
-    /// ACTIVE container instances that match the filter (DRAINING ones do not count).
-    pub fn matching_instances(&self, observed: &Observed) -> i32 {
-        let count = observed
-            .instances
-            .iter()
-            .filter(|i| i.status == "ACTIVE")
-            .filter(|i| match &self.instance_filter {
-                Some((_, expr)) => expr.matches(&i.facts),
-                None => true,
-            })
-            .count();
-        i32::try_from(count).unwrap_or(i32::MAX)
-    }
-
-    /// The desired count the service should have; `None` under DAEMON scheduling.
-    pub fn desired_count(&self, observed: &Observed) -> Option<i32> {
-        match self.scheduling {
-            Scheduling::PerInstance => Some(self.matching_instances(observed)),
-            Scheduling::Daemon => None,
-        }
+/// The desired count the service should have; `None` under DAEMON scheduling.
+pub fn desired_count(desired: &Desired, observed: &Observed) -> Option<i32> {
+    match desired.scheduling {
+        Scheduling::PerInstance => Some(observed.matching_instances(desired)),
+        Scheduling::Daemon => None,
     }
 }
 
@@ -247,13 +70,12 @@ impl ServiceUpdate {
     }
 }
 
-impl Change {
-    pub fn is_drift_repair(&self) -> bool {
+impl runtime::Change for Change {
+    fn is_drift_repair(&self) -> bool {
         matches!(self, Change::UpdateService(update) if !update.drift.is_empty())
     }
 
-    /// The change as `plan` prints it.
-    pub fn describe(&self) -> PlannedChange {
+    fn describe(&self) -> PlannedChange {
         let (action, target, detail) = match self {
             Change::RegisterTaskDefinition {
                 family, replaces, ..
@@ -367,7 +189,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
             Scheduling::Daemon => "DAEMON",
         };
         if service.scheduling_strategy != expected {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "spec.scheduling",
                 format!(
                     "the existing service uses {} scheduling and ECS cannot change it; delete the service or set scheduling to match",
@@ -385,7 +207,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     let task_definition = match &desired.task_definition {
         DesiredTaskDefinition::Reference(_) => {
             let resolved = observed.task_definition.as_ref().ok_or_else(|| {
-                invalid(
+                Error::invalid(
                     "spec.taskDefinition.arn",
                     "the task definition does not exist",
                 )
@@ -407,7 +229,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
         },
     };
 
-    let desired_count = desired.desired_count(observed);
+    let desired_count = desired_count(desired, observed);
     match live {
         None => changes.push(Change::CreateService {
             desired_count,

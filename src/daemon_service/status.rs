@@ -2,8 +2,8 @@
 
 use super::DaemonServiceStatus;
 use super::apply::Applied;
+use super::desired::Desired;
 use super::observe::Observed;
-use super::plan::Desired;
 use crate::runtime::{Outcome, Readiness};
 
 /// The outcome of a sync: the status after `applied`, and readiness.
@@ -11,13 +11,10 @@ pub fn outcome(
     desired: &Desired,
     observed: &Observed,
     applied: Applied,
-    drift_repairs: u64,
-    previous_repairs: i64,
 ) -> Outcome<DaemonServiceStatus> {
     // The last write's answer is newer than the observation.
     let service = applied.service.as_ref().or(observed.service.as_ref());
-    let matching_instances = desired.matching_instances(observed);
-    let total_repairs = previous_repairs + drift_repairs as i64;
+    let matching_instances = observed.matching_instances(desired);
     let status = DaemonServiceStatus {
         service_arn: service.map(|s| s.arn.clone()),
         task_definition_arn: service.and_then(|s| s.task_definition.clone()),
@@ -26,7 +23,6 @@ pub fn outcome(
         running_count: service.map(|s| s.running_count),
         pending_count: service.map(|s| s.pending_count),
         rollout_state: service.and_then(|s| s.primary_rollout_state.clone()),
-        drift_repairs: (total_repairs > 0).then_some(total_repairs),
         common: Default::default(),
     };
     let readiness = readiness(
@@ -34,12 +30,7 @@ pub fn outcome(
         &status,
         service.map(|s| (s.is_active(), s.deployments)),
     );
-    Outcome {
-        applied: applied.changes,
-        drift_repairs,
-        status,
-        readiness,
-    }
+    Outcome::new(applied.changes, status, readiness)
 }
 
 /// Ready: the service is ACTIVE, its desired count equals the matching instances

@@ -21,8 +21,8 @@ use aws_sdk_ecs::types::{
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{TaskDefinitionSpec, invalid};
-use crate::Result;
+use super::TaskDefinitionSpec;
+use crate::{Error, Result};
 
 /// The tag that carries the digest of the spec a revision was registered from.
 pub const DIGEST_TAG: &str = "ecsfleet.dev/definition-digest";
@@ -50,15 +50,15 @@ const FIELD: &str = "spec.taskDefinition";
 /// Renders and validates an inline definition. Pure.
 pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
     let family = spec.family.clone().ok_or_else(|| {
-        invalid(
-            &format!("{FIELD}.family"),
+        Error::invalid(
+            format!("{FIELD}.family"),
             "required for an inline task definition",
         )
     })?;
     let containers = spec.container_definitions.as_deref().unwrap_or_default();
     if containers.is_empty() {
-        return Err(invalid(
-            &format!("{FIELD}.containerDefinitions"),
+        return Err(Error::invalid(
+            format!("{FIELD}.containerDefinitions"),
             "at least one container definition is required",
         ));
     }
@@ -75,8 +75,8 @@ pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
     let mut names = BTreeSet::new();
     for (index, container) in container_definitions.iter().enumerate() {
         if !names.insert(container.name().unwrap_or_default()) {
-            return Err(invalid(
-                &format!("{FIELD}.containerDefinitions[{index}].name"),
+            return Err(Error::invalid(
+                format!("{FIELD}.containerDefinitions[{index}].name"),
                 "container names must be unique",
             ));
         }
@@ -89,8 +89,9 @@ pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
         .enumerate()
         .map(|(index, value)| volume(&Fields::new(format!("{FIELD}.volumes[{index}]"), value)?))
         .collect::<Result<Vec<_>>>()?;
-    let canonical =
-        canonical_json(&serde_json::to_value(spec).map_err(|e| invalid(FIELD, e.to_string()))?);
+    let canonical = canonical_json(
+        &serde_json::to_value(spec).map_err(|e| Error::invalid(FIELD, e.to_string()))?,
+    );
     let digest = hex(&Sha256::digest(canonical.to_string().as_bytes()));
     Ok(RenderedTaskDefinition {
         family,
@@ -287,15 +288,15 @@ impl<'a> Fields<'a> {
                 map,
                 read: Mutex::default(),
             }),
-            _ => Err(invalid(&path, "must be an object")),
+            _ => Err(Error::invalid(&path, "must be an object")),
         }
     }
 
     fn error(&self, key: &str, message: impl Into<String>) -> crate::Error {
         if key.is_empty() {
-            invalid(&self.path, message)
+            Error::invalid(&self.path, message)
         } else {
-            invalid(&format!("{}.{key}", self.path), message)
+            Error::invalid(format!("{}.{key}", self.path), message)
         }
     }
 

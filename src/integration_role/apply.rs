@@ -3,10 +3,11 @@
 use aws_sdk_iam::types::Tag;
 
 use super::IntegrationRole;
+use super::desired::Desired;
 use super::observe::{Observed, attached_policies, gone_or};
-use super::plan::{Change, Desired};
-use crate::aws::{AccountClients, Sensitive, aws_error};
-use crate::runtime::PlannedChange;
+use super::plan::Change;
+use crate::aws::{AccountClients, aws_error};
+use crate::runtime::{Change as _, PlannedChange};
 use crate::{Error, Result};
 
 /// IAM keeps at most five versions of a managed policy.
@@ -26,7 +27,6 @@ fn iam_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<Vec<Tag
 
 pub async fn apply(
     desired: &Desired,
-    external_id: Option<&Sensitive>,
     observed: &Observed,
     changes: &[Change],
     clients: &AccountClients,
@@ -72,7 +72,7 @@ pub async fn apply(
                 iam.create_role()
                     .role_name(&desired.role_name)
                     .path(&desired.path)
-                    .assume_role_policy_document(desired.trust_policy(external_id).to_string())
+                    .assume_role_policy_document(desired.trust_policy().to_string())
                     .set_description(desired.description.clone())
                     .max_session_duration(desired.max_session_duration_seconds)
                     .set_permissions_boundary(desired.permissions_boundary_arn.clone())
@@ -84,7 +84,7 @@ pub async fn apply(
             Change::UpdateAssumeRolePolicy { .. } => {
                 iam.update_assume_role_policy()
                     .role_name(&desired.role_name)
-                    .policy_document(desired.trust_policy(external_id).to_string())
+                    .policy_document(desired.trust_policy().to_string())
                     .send()
                     .await
                     .map_err(|e| aws_error("IAM", "UpdateAssumeRolePolicy", e))?;

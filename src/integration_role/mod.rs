@@ -2,11 +2,14 @@
 //! assumes with a shared external ID, with its permission policy, kept free of drift,
 //! and the values a vendor's form asks for handed over in a Secret.
 //!
-//! `observe` reads the role, the customer-managed policy and the attachments; `plan` is
-//! a pure function of spec, external ID and observation; `apply` executes it; `status`
-//! reports. `document` renders and compares policy documents semantically.
+//! Read in order: this file (the API types), `desired` (spec → validated `Desired`, with
+//! the external ID resolved), `observe` (the role, the customer-managed policy and the
+//! attachments), `plan` (pure), `apply` (and deletion), `status` (status, the Ready rule
+//! and the hand-over Secret). `document` renders and compares policy documents
+//! semantically.
 
 pub mod apply;
+pub mod desired;
 pub mod document;
 pub mod observe;
 pub mod plan;
@@ -21,8 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::Sensitive;
 use crate::common::{CommonSpec, CommonStatus, Owner, SecretKeySelector, namespace_of};
-use crate::runtime::{Env, Managed, Outcome, PlannedChange};
+use crate::runtime::{Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange};
 use crate::{Error, Result};
+use desired::Desired;
+use observe::Observed;
+use plan::Change;
 
 /// An IAM role that a third party assumes with a shared external ID, with its policy.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -199,9 +205,6 @@ pub struct IntegrationRoleStatus {
     /// The Secret holding the external ID (its name; never the value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id_secret_name: Option<String>,
-    /// Repairs of AWS-side drift made so far.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift_repairs: Option<i64>,
     #[serde(flatten)]
     pub common: CommonStatus,
 }
@@ -273,52 +276,64 @@ impl IntegrationRole {
 #[async_trait]
 impl Managed for IntegrationRole {
     type Status = IntegrationRoleStatus;
+    type Shared = ();
+    type Desired = Desired;
+    type Observed = Observed;
+    type Change = Change;
 
-    fn common_spec(&self) -> &CommonSpec {
-        &self.spec.common
-    }
+    crate::common_fields!(IntegrationRoleStatus);
 
-    fn status(&self) -> Option<&IntegrationRoleStatus> {
-        self.status.as_ref()
-    }
-
-    fn common_status(status: &mut IntegrationRoleStatus) -> &mut CommonStatus {
-        &mut status.common
-    }
-
-    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        let desired = plan::Desired::from_spec(self)?;
-        let external_id = self.external_id_for_plan(env).await?;
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let observed = observe::observe(&desired, &clients).await?;
-        let changes = plan::plan(&desired, external_id.as_ref(), &observed)?;
-        Ok(changes.iter().map(plan::Change::describe).collect())
-    }
-
-    async fn sync(&self, env: &Env) -> Result<Outcome<IntegrationRoleStatus>> {
-        let desired = plan::Desired::from_spec(self)?;
-        // Refuse before any AWS write what cannot be finished (the CLI writes no Secret).
-        if desired.output_secret_name.is_some() {
-            env.secrets.ensure_writable("spec.outputSecretName")?;
+    async fn desired(&self, env: &Env, intent: Intent) -> Result<Desired> {
+        let mut desired = Desired::from_spec(self)?;
+        match intent {
+            Intent::Plan => desired.external_id = self.external_id_for_plan(env).await?,
+            Intent::Apply => {
+                // Refuse before any AWS write what cannot be finished (the CLI writes no
+                // Secret).
+                if desired.output_secret_name.is_some() {
+                    env.secrets.ensure_writable("spec.outputSecretName")?;
+                }
+                if let Some((value, secret_name)) = self.external_id(env).await? {
+                    desired.external_id = Some(value);
+                    desired.external_id_secret_name = Some(secret_name);
+                }
+            }
         }
-        let external_id = self.external_id(env).await?;
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let observed = observe::observe(&desired, &clients).await?;
-        let value = external_id.as_ref().map(|(value, _)| value);
-        let changes = plan::plan(&desired, value, &observed)?;
-        let mut applied = apply::apply(&desired, value, &observed, &changes, &clients).await?;
+        Ok(desired)
+    }
+
+    async fn observe(
+        &self,
+        desired: &Desired,
+        _pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Observed> {
+        observe::observe(desired, &aws.clients).await
+    }
+
+    fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
+        plan::plan(desired, observed)
+    }
+
+    async fn apply(
+        &self,
+        desired: &Desired,
+        observed: Observed,
+        changes: &[Change],
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Outcome<IntegrationRoleStatus>> {
+        let clients = &aws.clients;
+        let mut applied = apply::apply(desired, &observed, changes, clients).await?;
         let after = if changes.is_empty() {
             observed
         } else {
-            observe::observe(&desired, &clients).await?
+            observe::observe(desired, clients).await?
         };
         if let Some(secret) = &desired.output_secret_name {
-            let data = status::output_secret_data(&desired, &after, value);
-            if env
+            let data = status::output_secret_data(desired, &after);
+            if pipeline
+                .env
                 .secrets
                 .write_owned(
                     &namespace_of(&self.metadata),
@@ -336,27 +351,15 @@ impl Managed for IntegrationRole {
                 });
             }
         }
-        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
-        let previous_repairs = self
-            .status
-            .as_ref()
-            .and_then(|s| s.drift_repairs)
-            .unwrap_or(0);
-        Ok(status::outcome(
-            &desired,
-            &after,
-            external_id.map(|(_, name)| name),
-            applied,
-            drift_repairs,
-            previous_repairs,
-        ))
+        Ok(status::outcome(desired, &after, applied))
     }
 
-    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        apply::delete(self, &clients).await
+    async fn delete(
+        &self,
+        _pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Vec<PlannedChange>> {
+        apply::delete(self, &aws.clients).await
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::desired::Desired;
 use super::document;
-use super::plan::Desired;
 use crate::aws::{AccountClients, aws_error, error_code};
 use crate::{Error, Result};
 

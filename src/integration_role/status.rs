@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::IntegrationRoleStatus;
+use super::desired::Desired;
 use super::observe::Observed;
-use super::plan::Desired;
 use crate::aws::Sensitive;
 use crate::runtime::{Outcome, PlannedChange, Readiness};
 
@@ -12,20 +12,15 @@ use crate::runtime::{Outcome, PlannedChange, Readiness};
 pub fn outcome(
     desired: &Desired,
     observed: &Observed,
-    external_id_secret_name: Option<String>,
     applied: Vec<PlannedChange>,
-    drift_repairs: u64,
-    previous_repairs: i64,
 ) -> Outcome<IntegrationRoleStatus> {
-    let total = previous_repairs + drift_repairs as i64;
     let status = IntegrationRoleStatus {
         role_arn: observed.role.as_ref().map(|r| r.arn.clone()),
         account_id: Some(observed.account_id.clone()),
         policy_arn: observed.policy.as_ref().map(|p| p.arn.clone()),
         policy_version: observed.policy.as_ref().map(|p| p.default_version.clone()),
         attached_policy_arns: observed.attached.iter().cloned().collect(),
-        external_id_secret_name,
-        drift_repairs: (total > 0).then_some(total),
+        external_id_secret_name: desired.external_id_secret_name.clone(),
         common: Default::default(),
     };
     let policy_arn = observed.policy_arn(desired);
@@ -56,20 +51,11 @@ pub fn outcome(
             ),
         },
     };
-    Outcome {
-        applied,
-        drift_repairs,
-        status,
-        readiness,
-    }
+    Outcome::new(applied, status, readiness)
 }
 
 /// What the output Secret holds: the values a vendor's integration form asks for.
-pub fn output_secret_data(
-    desired: &Desired,
-    observed: &Observed,
-    external_id: Option<&Sensitive>,
-) -> BTreeMap<String, Sensitive> {
+pub fn output_secret_data(desired: &Desired, observed: &Observed) -> BTreeMap<String, Sensitive> {
     let mut data = BTreeMap::from([
         (
             "accountId".to_string(),
@@ -87,7 +73,7 @@ pub fn output_secret_data(
             ),
         ),
     ]);
-    if let Some(id) = external_id {
+    if let Some(id) = &desired.external_id {
         data.insert("externalId".to_string(), id.clone());
     }
     data

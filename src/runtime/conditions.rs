@@ -45,15 +45,16 @@ pub fn set_condition(
     }
 }
 
-fn truncate(message: &str, max: usize) -> String {
-    if message.len() <= max {
-        return message.to_string();
+/// `text` cut to at most `max` bytes (plus an ellipsis) on a character boundary.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
     }
     let mut end = max;
-    while !message.is_char_boundary(end) {
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &message[..end])
+    format!("{}…", &text[..end])
 }
 
 #[cfg(test)]

@@ -20,8 +20,10 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::report::{change_event, deleting_status, failure_event, next_status};
-use super::{Env, Managed};
+use super::report::{
+    change_event, deleting_status, failure_event, next_status, undecodable_status,
+};
+use super::{Managed, Pipeline};
 use crate::common::DeletionPolicy;
 use crate::{Error, FIELD_MANAGER, FINALIZER};
 
@@ -35,9 +37,9 @@ pub struct Settings {
 }
 
 /// Shared by every reconcile of one kind.
-pub struct Context {
+pub struct Context<K: Managed> {
     pub client: Client,
-    pub env: Env,
+    pub pipeline: Pipeline<K>,
     pub recorder: Recorder,
     pub settings: Settings,
     permits: Semaphore,
@@ -45,8 +47,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
 }
 
-impl Context {
-    pub fn new(client: Client, env: Env, settings: Settings) -> Self {
+impl<K: Managed> Context<K> {
+    pub fn new(client: Client, pipeline: Pipeline<K>, settings: Settings) -> Self {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -57,24 +59,9 @@ impl Context {
         Context {
             permits: Semaphore::new(settings.concurrency.max(1)),
             client,
-            env,
+            pipeline,
             recorder,
             settings,
-            failures: Mutex::default(),
-        }
-    }
-}
-
-impl Context {
-    /// A context sharing this one's clients, caches and recorder, with its own bound on
-    /// concurrent reconciles and its own backoff counts.
-    pub fn for_another_kind(&self) -> Context {
-        Context {
-            client: self.client.clone(),
-            env: self.env.clone(),
-            recorder: self.recorder.clone(),
-            settings: self.settings.clone(),
-            permits: Semaphore::new(self.settings.concurrency.max(1)),
             failures: Mutex::default(),
         }
     }
@@ -135,7 +122,7 @@ impl<K: Managed> Controllers<K> {
     }
 
     /// Runs until `shutdown` turns true; in-flight reconciles finish first.
-    pub async fn run(self, context: Arc<Context>, shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, context: Arc<Context<K>>, shutdown: tokio::sync::watch::Receiver<bool>) {
         let concurrency = context.settings.concurrency.max(1) as u16;
         let runs = self.controllers.into_iter().map(|controller| {
             controller
@@ -169,7 +156,7 @@ fn key<K: Resource>(obj: &K) -> String {
 /// Public so that the Kubernetes I/O can be tested against a mocked API server.
 pub async fn reconcile<K: Managed>(
     guard: Arc<DeserializeGuard<K>>,
-    context: Arc<Context>,
+    context: Arc<Context<K>>,
 ) -> Result<Action, ReconcileError> {
     let obj = match &guard.0 {
         Ok(obj) => Arc::new(obj.clone()),
@@ -194,7 +181,7 @@ pub async fn reconcile<K: Managed>(
         )
         .await;
         let kind = K::kind(&());
-        let metrics = context.env.metrics();
+        let metrics = context.pipeline.env.metrics();
         metrics.observe_reconcile_duration(&kind, started.elapsed().as_secs_f64());
         metrics.count_reconcile(&kind, if result.is_ok() { "success" } else { "error" });
         result.map_err(|error| match error {
@@ -228,14 +215,18 @@ async fn patch_status<K: Managed>(api: &Api<K>, obj: &K, status: &K::Status) -> 
     Ok(())
 }
 
-async fn publish<K: Managed>(context: &Context, obj: &K, event: kube::runtime::events::Event) {
+async fn publish<K: Managed>(context: &Context<K>, obj: &K, event: kube::runtime::events::Event) {
     if let Err(error) = context.recorder.publish(&event, &obj.object_ref(&())).await {
         warn!(%error, "could not publish an event");
     }
 }
 
-async fn apply<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Result<Action, Error> {
-    let result = obj.sync(&context.env).await;
+async fn apply<K: Managed>(
+    obj: Arc<K>,
+    context: &Context<K>,
+    api: &Api<K>,
+) -> Result<Action, Error> {
+    let result = context.pipeline.sync(&obj).await;
     match &result {
         Ok(outcome) => {
             for change in &outcome.applied {
@@ -243,6 +234,7 @@ async fn apply<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Resu
                 publish(context, &*obj, change_event(change)).await;
             }
             context
+                .pipeline
                 .env
                 .metrics()
                 .count_drift_repairs(&K::kind(&()), outcome.drift_repairs);
@@ -266,7 +258,7 @@ async fn apply<K: Managed>(obj: Arc<K>, context: &Context, api: &Api<K>) -> Resu
 
 async fn cleanup<K: Managed>(
     obj: Arc<K>,
-    context: &Context,
+    context: &Context<K>,
     api: &Api<K>,
 ) -> Result<Action, Error> {
     if obj.common_spec().deletion_policy == DeletionPolicy::Orphan {
@@ -276,7 +268,7 @@ async fn cleanup<K: Managed>(
     if let Some(status) = deleting_status(&*obj, &now()) {
         patch_status(api, &obj, &status).await?;
     }
-    match obj.cleanup(&context.env).await {
+    match context.pipeline.delete(&obj).await {
         Ok(changes) => {
             for change in &changes {
                 info!(action = %change.action, detail = %change.detail, "cleaned up");
@@ -296,7 +288,7 @@ async fn cleanup<K: Managed>(
 /// through): report it on the object and wait for a change, without retrying.
 async fn report_undecodable<K: Managed>(
     invalid: &kube::core::error_boundary::InvalidObject,
-    context: &Context,
+    context: &Context<K>,
 ) -> Result<Action, ReconcileError> {
     let meta = &invalid.metadata;
     let (Some(namespace), Some(name)) = (&meta.namespace, &meta.name) else {
@@ -309,14 +301,9 @@ async fn report_undecodable<K: Managed>(
         &kube::api::ApiResource::erase::<K>(&()),
     );
     let message = format!("spec: {}", invalid.error);
-    let condition = |type_: &str| {
-        json!({"type": type_, "status": "False", "reason": "InvalidSpec", "message": message,
-               "observedGeneration": meta.generation, "lastTransitionTime": now()})
-    };
     let patch = json!({
         "apiVersion": K::api_version(&()), "kind": K::kind(&()),
-        "status": {"observedGeneration": meta.generation,
-                   "conditions": [condition("Ready"), condition("Synced")]},
+        "status": undecodable_status(&message, meta.generation, &now()),
     });
     if let Err(error) = api
         .patch_status(
@@ -347,7 +334,7 @@ async fn report_undecodable<K: Managed>(
 pub fn error_policy<K: Managed>(
     guard: Arc<DeserializeGuard<K>>,
     error: &ReconcileError,
-    context: Arc<Context>,
+    context: Arc<Context<K>>,
 ) -> Action {
     match &guard.0 {
         Ok(obj) => Action::requeue(context.retry_delay(&key(obj), &error.0)),
@@ -355,7 +342,7 @@ pub fn error_policy<K: Managed>(
     }
 }
 
-impl Context {
+impl<K: Managed> Context<K> {
     /// Retryable failures back off exponentially with jitter (5 s doubling, capped at the
     /// resync interval); terminal ones wait for the resync or a spec change. Never hot.
     /// A successful reconcile resets the object's count.

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use super::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// What `/readyz` reports: ready once every watch has synced, and (with leader election)
 /// the process leads or stands by in good health.

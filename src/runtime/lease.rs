@@ -2,6 +2,7 @@
 //! the `resourceVersion` it was read at, so of two replicas racing for it exactly one
 //! wins (the other gets a conflict). The decision itself is a pure function.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -186,6 +187,65 @@ impl LeaderElector {
         {
             Ok(_) | Err(kube::Error::Api(_)) => Ok(()),
             Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Waits until this replica leads; false if asked to shut down first.
+pub async fn wait_to_lead(
+    elector: &LeaderElector,
+    health: &super::http::Health,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let retry = elector.duration / 5;
+    loop {
+        match elector.try_lead().await {
+            Ok(true) => {
+                tracing::info!(identity = %elector.identity, "became the leader");
+                return true;
+            }
+            Ok(false) => health.set_healthy_standby(true),
+            Err(error) => {
+                health.set_healthy_standby(false);
+                tracing::warn!(%error, "cannot reach the leader Lease");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return false,
+        }
+    }
+}
+
+/// Renews the Lease every third of its duration. If it is lost (taken by another, or
+/// not renewed for two thirds of its duration), stops the controllers at once.
+pub async fn keep_leading(
+    elector: Arc<LeaderElector>,
+    stop: tokio::sync::watch::Sender<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut renewed = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(elector.duration / 3) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let holding = match elector.try_lead().await {
+            Ok(true) => {
+                renewed = std::time::Instant::now();
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::warn!(%error, "could not renew the leader Lease");
+                renewed.elapsed() < elector.duration * 2 / 3
+            }
+        };
+        if !holding {
+            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = stop.send(true);
+            return;
         }
     }
 }

@@ -1,12 +1,16 @@
 //! What every kind shares at run time: the environment a reconcile runs in, the
-//! `Managed` trait each kind implements, status and condition reporting, events, the
-//! controller wiring and metrics.
+//! `Managed` trait each kind implements (desired → observe → plan → apply), the one
+//! pipeline that runs those steps, status and condition reporting, events, the
+//! controller wiring, leader election and the "hosts changed" signal.
+//!
+//! Layers, each importing only from the ones below it: `cli` → the kinds → `runtime` →
+//! `aws` → `common`, `error`, `metrics`.
 
 pub mod conditions;
 pub mod controller;
+pub mod hosts;
 pub mod http;
 pub mod lease;
-pub mod metrics;
 pub mod report;
 pub mod secrets;
 
@@ -20,10 +24,9 @@ use serde::de::DeserializeOwned;
 
 use crate::Result;
 use crate::aws::{AccountClients, AwsFactory, AwsTarget};
-use crate::common::{CommonSpec, CommonStatus};
-use crate::daemon_service::DaemonService;
-use crate::daemon_service::observe::EcsObserver;
-use metrics::Metrics;
+use crate::common::{CommonSpec, CommonStatus, namespace_of};
+use crate::metrics::Metrics;
+use hosts::HostsChanged;
 use secrets::Secrets;
 
 /// One change of a plan, as `plan` prints it and events report it.
@@ -43,6 +46,15 @@ impl fmt::Display for PlannedChange {
     }
 }
 
+/// A kind's change, as its pure plan returns it.
+pub trait Change {
+    /// How `plan` prints it and an Event reports it.
+    fn describe(&self) -> PlannedChange;
+    /// Whether it repairs drift (AWS changed behind our back) rather than following a
+    /// spec change or creating something.
+    fn is_drift_repair(&self) -> bool;
+}
+
 /// The kind-specific verdict on readiness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Readiness {
@@ -56,12 +68,23 @@ pub struct Readiness {
 pub struct Outcome<S> {
     /// The changes applied, in order.
     pub applied: Vec<PlannedChange>,
-    /// How many of them repaired drift (AWS changed behind our back) rather than following
-    /// a spec change or creating something.
+    /// How many of the plan's changes repaired drift (counted by the pipeline).
     pub drift_repairs: u64,
     /// The kind's status fields after the sync (the common fields are filled in later).
     pub status: S,
     pub readiness: Readiness,
+}
+
+impl<S> Outcome<S> {
+    /// The outcome a kind's apply step reports; the pipeline counts the drift repairs.
+    pub fn new(applied: Vec<PlannedChange>, status: S, readiness: Readiness) -> Self {
+        Outcome {
+            applied,
+            drift_repairs: 0,
+            status,
+            readiness,
+        }
+    }
 }
 
 /// The objects of one kind that the process knows, for batching observations across
@@ -95,135 +118,72 @@ impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Default for Director
     }
 }
 
-/// Auto Scaling group instances changed in an ECS cluster: its DaemonServices should look
-/// again.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterChange {
-    pub region: String,
-    /// The cluster's name (or ARN, as the ScalingGroup gives it).
-    pub cluster: String,
-}
-
-/// The instances each ScalingGroup with an `ecsCluster` saw last, and the channel on which
-/// their changes go to the DaemonService controller.
-pub struct InstanceWatch {
-    last: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
-    changes: tokio::sync::broadcast::Sender<ClusterChange>,
-}
-
-impl Default for InstanceWatch {
-    fn default() -> Self {
-        InstanceWatch {
-            last: Default::default(),
-            changes: tokio::sync::broadcast::channel(256).0,
-        }
-    }
-}
-
-/// Everything a reconcile needs besides the object: AWS clients, secrets, shared
-/// observation caches and metrics. One per process.
+/// Everything a reconcile of any kind needs besides the object: AWS clients, secrets,
+/// the "hosts changed" signal and metrics. One per process.
 #[derive(Clone)]
 pub struct Env {
     pub aws: AwsFactory,
     pub secrets: Secrets,
-    pub ecs: Arc<EcsObserver>,
-    pub daemon_services: Directory<DaemonService>,
-    pub instance_watch: Arc<InstanceWatch>,
+    pub hosts: Arc<HostsChanged>,
+}
+
+/// Where one object's AWS calls go, and the clients that make them.
+#[derive(Clone, Debug)]
+pub struct ObjectAws {
+    pub target: AwsTarget,
+    pub clients: AccountClients,
 }
 
 impl Env {
-    pub fn new(aws: AwsFactory, secrets: Secrets, ecs_freshness: std::time::Duration) -> Self {
+    pub fn new(aws: AwsFactory, secrets: Secrets) -> Self {
         Env {
             aws,
             secrets,
-            ecs: Arc::new(EcsObserver::new(ecs_freshness)),
-            daemon_services: Directory::default(),
-            instance_watch: Arc::default(),
+            hosts: Arc::default(),
         }
-    }
-
-    /// Records the instances (id, lifecycle state) a ScalingGroup `group` saw; when they
-    /// differ from the last time, the cluster's cached container instances are dropped and
-    /// its DaemonServices are told to reconcile.
-    pub fn note_group_instances(
-        &self,
-        group: &str,
-        region: &str,
-        cluster: &str,
-        instances: Vec<(String, String)>,
-    ) {
-        let changed = {
-            let mut last = self
-                .instance_watch
-                .last
-                .lock()
-                .expect("instance watch lock");
-            let key = format!("{region}/{group}");
-            last.get(&key) != Some(&instances) && {
-                last.insert(key, instances);
-                true
-            }
-        };
-        if changed {
-            self.ecs.forget_instances(region, cluster);
-            // Nobody listening (the CLI) is fine.
-            let _ = self.instance_watch.changes.send(ClusterChange {
-                region: region.to_string(),
-                cluster: cluster.to_string(),
-            });
-        }
-    }
-
-    /// Forgets what a deleted ScalingGroup `group` saw, so the record does not outlive it.
-    pub fn forget_group_instances(&self, group: &str, region: &str) {
-        self.instance_watch
-            .last
-            .lock()
-            .expect("instance watch lock")
-            .remove(&format!("{region}/{group}"));
-    }
-
-    /// Changes of Auto Scaling group instances in ECS clusters, from now on.
-    pub fn cluster_changes(&self) -> tokio::sync::broadcast::Receiver<ClusterChange> {
-        self.instance_watch.changes.subscribe()
     }
 
     pub fn metrics(&self) -> &Metrics {
         self.aws.metrics()
     }
 
-    /// The AWS clients for an object with `common` in `namespace`, and where they point.
-    pub async fn clients(
-        &self,
-        namespace: &str,
-        common: &CommonSpec,
-    ) -> Result<(AwsTarget, AccountClients)> {
-        let target = self.aws_target(namespace, common).await?;
-        let clients = self.aws.clients(&target).await?;
-        Ok((target, clients))
-    }
-
-    /// Where the AWS calls of an object with `common` in `namespace` go.
-    pub async fn aws_target(&self, namespace: &str, common: &CommonSpec) -> Result<AwsTarget> {
+    /// The AWS clients of `obj` (its region and role, cached per process).
+    pub async fn object_aws<K: Managed>(&self, obj: &K) -> Result<ObjectAws> {
+        let common = obj.common_spec();
         let assume_role_external_id = match &common.assume_role_external_id {
             Some(selector) => Some(
                 self.secrets
-                    .read(namespace, selector, "spec.assumeRoleExternalId")
+                    .read(
+                        &namespace_of(obj.meta()),
+                        selector,
+                        "spec.assumeRoleExternalId",
+                    )
                     .await?,
             ),
             None => None,
         };
-        Ok(AwsTarget {
+        let target = AwsTarget {
             region: common.region.clone(),
             assume_role_arn: common.assume_role_arn.clone(),
             assume_role_external_id,
-        })
+        };
+        let clients = self.aws.clients(&target).await?;
+        Ok(ObjectAws { target, clients })
     }
 }
 
-/// A kind that ecsfleet reconciles. Each kind implements observe → plan → apply inside
-/// `plan`, `sync` and `cleanup`; the runtime adds the finalizer, status, events and
-/// metrics around them, the same way for every kind.
+/// Why the desired state is being resolved: to preview, or to apply. Only `Apply` may
+/// create what the spec asks the operator to generate (an external ID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    Plan,
+    Apply,
+}
+
+/// A kind that ecsfleet reconciles. Each kind implements the steps in files of the same
+/// names (`desired.rs`, `observe.rs`, `plan.rs`, `apply.rs`, `status.rs`); the
+/// [`Pipeline`] runs them in that order, and the runtime adds the finalizer, status,
+/// events and metrics around them, the same way for every kind.
 #[async_trait]
 pub trait Managed:
     kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
@@ -237,55 +197,117 @@ pub trait Managed:
 {
     /// The kind's status type.
     type Status: Clone + fmt::Debug + Default + PartialEq + Serialize + Send + Sync;
+    /// What the kind's objects share in one process (caches, the other objects).
+    type Shared: Send + Sync + 'static;
+    /// The validated spec.
+    type Desired: Send + Sync;
+    /// The live AWS state the object maps to.
+    type Observed: Send + Sync;
+    /// One step of a plan.
+    type Change: Change + Send + Sync;
 
     fn common_spec(&self) -> &CommonSpec;
     fn status(&self) -> Option<&Self::Status>;
     fn common_status(status: &mut Self::Status) -> &mut CommonStatus;
 
-    /// Observe and plan, writing nothing.
-    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>>;
-    /// Observe, plan and apply; return what was done and the resulting status.
-    async fn sync(&self, env: &Env) -> Result<Outcome<Self::Status>>;
-    /// Delete the AWS resources (the runtime has already honoured `deletionPolicy`).
-    /// NotFound counts as done; must not depend on the spec being valid beyond the names.
-    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>>;
+    /// `desired.rs`: the spec validated (every refusal names its field) and what it
+    /// references resolved. Runs before any AWS call.
+    async fn desired(&self, env: &Env, intent: Intent) -> Result<Self::Desired>;
+    /// `observe.rs`: read what `desired` maps to. Reads only.
+    async fn observe(
+        &self,
+        desired: &Self::Desired,
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Self::Observed>;
+    /// `plan.rs`: the changes that make `observed` match `desired`. Pure.
+    fn plan(desired: &Self::Desired, observed: &Self::Observed) -> Result<Vec<Self::Change>>;
+    /// `apply.rs` and `status.rs`: execute `changes` in order, idempotently, and report
+    /// what was done, the status and readiness.
+    async fn apply(
+        &self,
+        desired: &Self::Desired,
+        observed: Self::Observed,
+        changes: &[Self::Change],
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Outcome<Self::Status>>;
+    /// `apply.rs`: delete the AWS resources (the runtime has already honoured
+    /// `deletionPolicy`). NotFound counts as done; must not depend on the spec being
+    /// valid beyond the names.
+    async fn delete(
+        &self,
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Vec<PlannedChange>>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Implements [`Managed`]'s accessors of a kind whose spec and status hold the common
+/// fields as `common`.
+#[macro_export]
+macro_rules! common_fields {
+    ($status:ty) => {
+        fn common_spec(&self) -> &$crate::common::CommonSpec {
+            &self.spec.common
+        }
+        fn status(&self) -> Option<&$status> {
+            self.status.as_ref()
+        }
+        fn common_status(status: &mut $status) -> &mut $crate::common::CommonStatus {
+            &mut status.common
+        }
+    };
+}
 
-    fn env() -> Env {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
-        Env::new(
-            AwsFactory::from_config(config, Metrics::default()),
-            Secrets::Files(Default::default()),
-            std::time::Duration::from_secs(1),
-        )
+/// The steps of one kind, with everything its reconciles share: the process environment
+/// and the kind's own state. The CLI and the controller both run objects through it, so
+/// what `plan` prints is what the controller would do.
+pub struct Pipeline<K: Managed> {
+    pub env: Env,
+    pub shared: Arc<K::Shared>,
+}
+
+impl<K: Managed> Clone for Pipeline<K> {
+    fn clone(&self) -> Self {
+        Pipeline {
+            env: self.env.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K: Managed> Pipeline<K> {
+    pub fn new(env: Env, shared: K::Shared) -> Self {
+        Pipeline {
+            env,
+            shared: Arc::new(shared),
+        }
     }
 
-    #[test]
-    fn a_change_of_a_groups_instances_is_announced_once() {
-        let env = env();
-        let mut changes = env.cluster_changes();
-        let one = vec![("i-1".to_string(), "InService".to_string())];
-        env.note_group_instances("edge/workers", "eu-west-1", "production", one.clone());
-        env.note_group_instances("edge/workers", "eu-west-1", "production", one.clone());
-        let announced = changes.try_recv().unwrap();
-        assert_eq!(announced.cluster, "production");
-        assert!(
-            changes.try_recv().is_err(),
-            "the same instances are no change"
-        );
+    /// Desired, observe and plan: what `apply` would change. Writes nothing.
+    pub async fn plan(&self, obj: &K) -> Result<Vec<PlannedChange>> {
+        let desired = obj.desired(&self.env, Intent::Plan).await?;
+        let aws = self.env.object_aws(obj).await?;
+        let observed = obj.observe(&desired, self, &aws).await?;
+        let changes = K::plan(&desired, &observed)?;
+        Ok(changes.iter().map(Change::describe).collect())
+    }
 
-        let two = vec![one[0].clone(), ("i-2".to_string(), "Pending".to_string())];
-        env.note_group_instances("edge/workers", "eu-west-1", "production", two);
-        assert!(changes.try_recv().is_ok());
+    /// Desired, observe, plan and apply: what was done and the resulting status.
+    pub async fn sync(&self, obj: &K) -> Result<Outcome<K::Status>> {
+        let desired = obj.desired(&self.env, Intent::Apply).await?;
+        let aws = self.env.object_aws(obj).await?;
+        let observed = obj.observe(&desired, self, &aws).await?;
+        let changes = K::plan(&desired, &observed)?;
+        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
+        let mut outcome = obj.apply(&desired, observed, &changes, self, &aws).await?;
+        outcome.drift_repairs = drift_repairs;
+        Ok(outcome)
+    }
 
-        // A deleted group leaves no record behind.
-        env.forget_group_instances("edge/workers", "eu-west-1");
-        assert!(env.instance_watch.last.lock().unwrap().is_empty());
+    /// Deletes the object's AWS resources (the caller honours `deletionPolicy`).
+    pub async fn delete(&self, obj: &K) -> Result<Vec<PlannedChange>> {
+        let aws = self.env.object_aws(obj).await?;
+        obj.delete(self, &aws).await
     }
 }

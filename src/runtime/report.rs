@@ -4,8 +4,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::{Event, EventType};
 
-use super::conditions::{READY, SYNCED, set_condition};
+use super::conditions::{READY, SYNCED, set_condition, truncate};
 use super::{Managed, Outcome, PlannedChange};
+use crate::common::CommonStatus;
+use crate::error::error_chain;
 use crate::{Error, Reason};
 
 /// The status after a sync of `obj` that ended in `result`, or `None` if it would equal
@@ -23,7 +25,12 @@ pub fn next_status<K: Managed>(
     let mut next = match result {
         Ok(outcome) => {
             let mut status = outcome.status.clone();
-            *K::common_status(&mut status) = previous_common;
+            let common = K::common_status(&mut status);
+            *common = previous_common;
+            if outcome.drift_repairs > 0 {
+                let total = common.drift_repairs.unwrap_or(0) + outcome.drift_repairs as i64;
+                common.drift_repairs = Some(total);
+            }
             status
         }
         Err(_) => current.clone(),
@@ -113,15 +120,39 @@ fn if_changed<K: Managed>(
     Some(next)
 }
 
+/// Event notes are limited to 1 kB.
+const EVENT_NOTE_MAX: usize = 1000;
+
+/// The common status of an object whose spec does not even decode: `Ready` and `Synced`
+/// False with reason `InvalidSpec`, naming the decoding error.
+pub fn undecodable_status(message: &str, generation: Option<i64>, now: &Time) -> CommonStatus {
+    let mut status = CommonStatus {
+        observed_generation: generation,
+        ..CommonStatus::default()
+    };
+    for type_ in [READY, SYNCED] {
+        set_condition(
+            &mut status.conditions,
+            type_,
+            false,
+            Reason::InvalidSpec.as_str(),
+            message,
+            generation,
+            now,
+        );
+    }
+    status
+}
+
 /// A Normal event for an applied change.
 pub fn change_event(change: &PlannedChange) -> Event {
     Event {
         type_: EventType::Normal,
         reason: change.action.clone(),
-        note: Some(truncate_note(&format!(
-            "{}: {}",
-            change.target, change.detail
-        ))),
+        note: Some(truncate(
+            &format!("{}: {}", change.target, change.detail),
+            EVENT_NOTE_MAX,
+        )),
         action: change.action.clone(),
         secondary: None,
     }
@@ -132,35 +163,8 @@ pub fn failure_event(error: &Error, action: &str) -> Event {
     Event {
         type_: EventType::Warning,
         reason: error.reason().as_str().to_string(),
-        note: Some(truncate_note(&error_chain(error))),
+        note: Some(truncate(&error_chain(error), EVENT_NOTE_MAX)),
         action: action.to_string(),
         secondary: None,
     }
-}
-
-/// The error and each of its causes, `: `-separated.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
-
-/// Event notes are limited to 1 kB.
-fn truncate_note(note: &str) -> String {
-    if note.len() <= 1000 {
-        return note.to_string();
-    }
-    let mut end = 1000;
-    while !note.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &note[..end])
 }

@@ -1,12 +1,13 @@
 //! ScalingGroup: an EC2 Auto Scaling group with its launch template, scaling policies and
 //! their CloudWatch alarms, SNS notifications and lifecycle hooks, as one object.
 //!
-//! `observe` reads the group, the managed launch template, policies, alarms,
-//! notifications and hooks; `plan` is a pure function of spec and observation; `apply`
-//! executes it (reading policy ARNs back with `DescribePolicies` when an answer lacks
-//! them); `status` reports and decides Ready.
+//! Read in order: this file (the API types), `desired` (spec → validated `Desired`),
+//! `observe` (the group, the managed launch template, policies, alarms, notifications
+//! and hooks), `plan` (pure), `apply` (and deletion; policy ARNs are read back with
+//! `DescribePolicies` when an answer lacks them), `status` (status and the Ready rule).
 
 pub mod apply;
+pub mod desired;
 pub mod observe;
 pub mod plan;
 pub mod status;
@@ -19,8 +20,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::common::{CommonSpec, CommonStatus, Owner, namespace_of};
-use crate::runtime::{Env, Managed, Outcome, PlannedChange};
+use crate::common::{CommonSpec, CommonStatus, Owner};
+use crate::runtime::{Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange};
+use desired::Desired;
+use observe::Observed;
+use plan::Change;
 
 /// An EC2 Auto Scaling group with its launch template, policies, alarms, notifications
 /// and lifecycle hooks.
@@ -464,9 +468,6 @@ pub struct ScalingGroupStatus {
     pub topic_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_refresh: Option<InstanceRefreshStatus>,
-    /// Repairs of AWS-side drift made so far.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift_repairs: Option<i64>,
     #[serde(flatten)]
     pub common: CommonStatus,
 }
@@ -519,75 +520,70 @@ impl ScalingGroup {
 #[async_trait]
 impl Managed for ScalingGroup {
     type Status = ScalingGroupStatus;
+    type Shared = ();
+    type Desired = Desired;
+    type Observed = Observed;
+    type Change = Change;
 
-    fn common_spec(&self) -> &CommonSpec {
-        &self.spec.common
+    crate::common_fields!(ScalingGroupStatus);
+
+    async fn desired(&self, _env: &Env, _intent: Intent) -> Result<Desired> {
+        Desired::from_spec(self)
     }
 
-    fn status(&self) -> Option<&ScalingGroupStatus> {
-        self.status.as_ref()
+    async fn observe(
+        &self,
+        desired: &Desired,
+        _pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Observed> {
+        observe::observe(desired, &aws.clients).await
     }
 
-    fn common_status(status: &mut ScalingGroupStatus) -> &mut CommonStatus {
-        &mut status.common
+    fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
+        plan::plan(desired, observed)
     }
 
-    async fn plan(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        let desired = plan::Desired::from_spec(self)?;
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let observed = observe::observe(&desired, &clients).await?;
-        let changes = plan::plan(&desired, &observed)?;
-        Ok(changes.iter().map(plan::Change::describe).collect())
-    }
-
-    async fn sync(&self, env: &Env) -> Result<Outcome<ScalingGroupStatus>> {
-        let desired = plan::Desired::from_spec(self)?;
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let observed = observe::observe(&desired, &clients).await?;
-        let changes = plan::plan(&desired, &observed)?;
-        let applied = apply::apply(&desired, &observed, &changes, &clients).await?;
+    async fn apply(
+        &self,
+        desired: &Desired,
+        observed: Observed,
+        changes: &[Change],
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Outcome<ScalingGroupStatus>> {
+        let clients = &aws.clients;
+        let applied = apply::apply(desired, &observed, changes, clients).await?;
         let mut after = if changes.is_empty() {
             observed
         } else {
-            observe::observe(&desired, &clients).await?
+            observe::observe(desired, clients).await?
         };
-        if after.refresh.is_none() && changes.contains(&plan::Change::StartInstanceRefresh) {
+        if after.refresh.is_none() && changes.contains(&Change::StartInstanceRefresh) {
             // Report the refresh just started, even when its instances are replaced.
-            after.refresh = observe::newest_refresh(&clients, &desired.name).await?;
+            after.refresh = observe::newest_refresh(clients, &desired.name).await?;
         }
         if let Some(cluster) = &desired.ecs_cluster {
-            env.note_group_instances(
+            pipeline.env.hosts.note(
                 &desired.owner.key(),
                 &clients.region,
                 cluster,
                 after.instance_fingerprint(),
             );
         }
-        let drift_repairs = changes.iter().filter(|c| c.is_drift_repair()).count() as u64;
-        let previous_repairs = self
-            .status
-            .as_ref()
-            .and_then(|s| s.drift_repairs)
-            .unwrap_or(0);
-        Ok(status::outcome(
-            &desired,
-            &after,
-            applied,
-            drift_repairs,
-            previous_repairs,
-        ))
+        Ok(status::outcome(desired, &after, applied))
     }
 
-    async fn cleanup(&self, env: &Env) -> Result<Vec<PlannedChange>> {
-        let (_, clients) = env
-            .clients(&namespace_of(&self.metadata), &self.spec.common)
-            .await?;
-        let done = apply::delete(self, &clients).await?;
-        env.forget_group_instances(&self.owner().key(), &clients.region);
+    async fn delete(
+        &self,
+        pipeline: &Pipeline<Self>,
+        aws: &ObjectAws,
+    ) -> Result<Vec<PlannedChange>> {
+        let done = apply::delete(self, &aws.clients).await?;
+        pipeline
+            .env
+            .hosts
+            .forget(&self.owner().key(), &aws.clients.region);
         Ok(done)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
-use super::plan::{Desired, Step, TemplateSource, Topic, sorted_steps, wanted_template_version};
+use super::desired::{Desired, Hook, Step, TemplateSource, Topic, sorted_steps};
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
 
@@ -23,7 +23,7 @@ pub struct Observed {
     /// will have).
     pub topic_arn: Option<String>,
     pub topic_exists: bool,
-    pub hooks: BTreeMap<String, ObservedHook>,
+    pub hooks: BTreeMap<String, Hook>,
     /// The newest instance refresh, when it was read.
     pub refresh: Option<InstanceRefreshStatus>,
 }
@@ -109,16 +109,6 @@ pub struct ObservedAlarm {
     pub comparison_operator: String,
     pub dimensions: BTreeMap<String, String>,
     pub actions: Vec<String>,
-}
-
-/// A lifecycle hook, in Auto Scaling's terms (the desired side uses the same shape).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ObservedHook {
-    pub transition: String,
-    pub target_arn: Option<String>,
-    pub role_arn: Option<String>,
-    pub heartbeat_timeout: i32,
-    pub default_result: String,
 }
 
 impl Observed {
@@ -512,10 +502,7 @@ async fn describe_notifications(
     }
 }
 
-async fn describe_hooks(
-    clients: &AccountClients,
-    group: &str,
-) -> Result<BTreeMap<String, ObservedHook>> {
+async fn describe_hooks(clients: &AccountClients, group: &str) -> Result<BTreeMap<String, Hook>> {
     let answer = clients
         .autoscaling
         .describe_lifecycle_hooks()
@@ -529,7 +516,7 @@ async fn describe_hooks(
         .filter_map(|hook| {
             Some((
                 hook.lifecycle_hook_name()?.to_string(),
-                ObservedHook {
+                Hook {
                     transition: hook.lifecycle_transition().unwrap_or_default().to_string(),
                     target_arn: hook
                         .notification_target_arn()
@@ -591,5 +578,18 @@ async fn topic_exists(clients: &AccountClients, arn: &str) -> Result<bool> {
         Ok(_) => Ok(true),
         Err(error) if error_code(&error) == Some("NotFound") => Ok(false),
         Err(error) => Err(aws_error("SNS", "GetTopicAttributes", error)),
+    }
+}
+
+/// The launch template version (number as text) the group should launch from, if known
+/// before applying: `None` when a new version is to be made.
+pub fn wanted_template_version(desired: &Desired, observed: &Observed) -> Option<String> {
+    match &desired.template {
+        TemplateSource::Reference { version, .. } => Some(version.clone()),
+        TemplateSource::Managed(template) => observed
+            .template
+            .as_ref()?
+            .matching_version(&template.description)
+            .map(|v| v.to_string()),
     }
 }

@@ -1,19 +1,17 @@
 //! The report step for ScalingGroup: status and the Ready rule.
 
+use super::desired::{DESIRED_CAPACITY_TAG, Desired, PolicyKind};
 use super::observe::Observed;
-use super::plan::{self, DESIRED_CAPACITY_TAG, Desired, PolicyKind};
+use super::plan;
 use super::{InstanceCounts, PolicyStatus, ScalingGroupStatus};
-use crate::runtime::{Outcome, PlannedChange, Readiness};
+use crate::runtime::{Change as _, Outcome, PlannedChange, Readiness};
 
 /// The outcome of a sync, from the observation made after applying.
 pub fn outcome(
     desired: &Desired,
     observed: &Observed,
     applied: Vec<PlannedChange>,
-    drift_repairs: u64,
-    previous_repairs: i64,
 ) -> Outcome<ScalingGroupStatus> {
-    let total = previous_repairs + drift_repairs as i64;
     let group = observed.group.as_ref();
     let instances = group.map(|g| {
         let count = |states: &[&str]| {
@@ -66,7 +64,6 @@ pub fn outcome(
             .refresh
             .clone()
             .or_else(|| desired.previous_refresh.clone()),
-        drift_repairs: (total > 0).then_some(total),
         common: Default::default(),
     };
     // What is still out of line after applying (normally nothing).
@@ -104,10 +101,5 @@ pub fn outcome(
             ),
         },
     };
-    Outcome {
-        applied,
-        drift_repairs,
-        status,
-        readiness,
-    }
+    Outcome::new(applied, status, readiness)
 }

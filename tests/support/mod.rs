@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_ecs::types::{Attribute, ContainerInstanceStatus};
+use ecsfleet::Error;
+use ecsfleet::aws::AwsFactory;
+use ecsfleet::metrics::Metrics;
+use ecsfleet::runtime::report::next_status;
+use ecsfleet::runtime::{Env, Managed, Pipeline};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub mod control_plane;
@@ -294,4 +301,50 @@ impl Cluster {
             .task_definition_arns()
             .to_vec()
     }
+}
+
+/// An environment whose AWS calls go to `emulator`, with the Secrets the CLI would read
+/// from files.
+pub async fn env(emulator: &Emulator, secrets: ecsfleet::runtime::secrets::Secrets) -> Env {
+    let aws = AwsFactory::from_config(emulator.sdk_config().await, Metrics::default());
+    Env::new(aws, secrets)
+}
+
+/// An environment with no Secrets.
+pub async fn plain_env(emulator: &Emulator) -> Env {
+    env(
+        emulator,
+        ecsfleet::runtime::secrets::Secrets::Files(BTreeMap::new()),
+    )
+    .await
+}
+
+/// Syncs `obj` and records the status exactly as the controller would (the same report
+/// step), so the next sync knows what the last one set. Returns the applied actions.
+pub async fn sync<K: Managed>(obj: &mut K, pipeline: &Pipeline<K>) -> Result<Vec<String>, Error> {
+    let result = pipeline.sync(obj).await;
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    if let Some(status) = next_status(obj, &result, &now) {
+        let mut value = serde_json::to_value(&*obj).expect("the object serializes");
+        value["status"] = serde_json::to_value(status).expect("the status serializes");
+        *obj = serde_json::from_value(value).expect("the object decodes with its status");
+    }
+    Ok(result?
+        .applied
+        .into_iter()
+        .map(|change| change.action)
+        .collect())
+}
+
+/// Successful AWS calls other than reads (`Describe*`, `Get*`, `List*`), by operation.
+pub fn writes(env: &Env) -> BTreeMap<String, u64> {
+    env.metrics()
+        .successful_aws_requests()
+        .into_iter()
+        .filter(|(op, _)| {
+            !["Get", "List", "Describe"]
+                .iter()
+                .any(|read| op.starts_with(read))
+        })
+        .collect()
 }

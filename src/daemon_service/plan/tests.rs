@@ -1,14 +1,18 @@
 //! Table-driven tests of the pure plan: every branch, no mocks.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::*;
+use std::collections::BTreeMap;
+
+use crate::daemon_service::desired::*;
 use crate::daemon_service::filter::InstanceFacts;
 use crate::daemon_service::observe::{ContainerInstance, ObservedTaskDefinition};
+use crate::daemon_service::*;
 use crate::daemon_service::{DaemonServiceSpec, DaemonServiceStatus, TaskDefinitionSpec};
+use crate::runtime::Change as _;
 
 fn spec() -> DaemonServiceSpec {
     serde_json::from_value(json!({
@@ -297,7 +301,7 @@ fn instance_filter_counts_only_matching_instances_and_adds_member_of() {
     let mut list = observed.instances.as_ref().clone();
     list.push(instance("i-9", "ACTIVE", "windows"));
     observed.instances = instances(list);
-    assert_eq!(desired.matching_instances(&observed), 3);
+    assert_eq!(observed.matching_instances(&desired), 3);
     assert_eq!(
         desired.placement_constraints(),
         vec![

@@ -5,8 +5,12 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::*;
+use crate::aws::Sensitive;
+use crate::integration_role::desired::Desired;
 use crate::integration_role::observe::{ObservedPolicy, ObservedRole};
+use crate::integration_role::*;
 use crate::integration_role::{IntegrationRoleSpec, IntegrationRoleStatus};
+use crate::runtime::Change as _;
 
 const ACCOUNT: &str = "123456789012";
 
@@ -29,7 +33,10 @@ fn object(spec: IntegrationRoleSpec) -> IntegrationRole {
 }
 
 fn desired(spec: IntegrationRoleSpec) -> Desired {
-    Desired::from_spec(&object(spec)).unwrap()
+    Desired {
+        external_id: Some(external_id()),
+        ..Desired::from_spec(&object(spec)).unwrap()
+    }
 }
 
 fn steady(desired: Desired) -> Desired {
@@ -60,7 +67,7 @@ fn in_sync(desired: &Desired) -> Observed {
         description: desired.description.clone(),
         max_session_duration_seconds: desired.max_session_duration_seconds,
         permissions_boundary_arn: desired.permissions_boundary_arn.clone(),
-        trust: Some(desired.trust_policy(Some(&external_id()))),
+        trust: Some(desired.trust_policy()),
         tags: desired.tags.clone(),
     });
     let arn = observed.policy_arn(desired);
@@ -86,7 +93,7 @@ fn actions(changes: &[Change]) -> Vec<String> {
 #[test]
 fn nothing_exists_creates_policy_role_and_attachments() {
     let desired = desired(spec());
-    let changes = plan(&desired, Some(&external_id()), &nothing()).unwrap();
+    let changes = plan(&desired, &nothing()).unwrap();
     assert_eq!(
         actions(&changes),
         [
@@ -106,10 +113,7 @@ fn nothing_exists_creates_policy_role_and_attachments() {
 #[test]
 fn in_sync_plans_nothing() {
     let desired = steady(desired(spec()));
-    assert_eq!(
-        plan(&desired, Some(&external_id()), &in_sync(&desired)).unwrap(),
-        vec![]
-    );
+    assert_eq!(plan(&desired, &in_sync(&desired)).unwrap(), vec![]);
 }
 
 #[test]
@@ -127,10 +131,7 @@ fn documents_are_compared_semantically() {
         "Version": "2012-10-17",
         "Statement": [{"Resource": "*", "Action": ["s3:ListAllMyBuckets", "ec2:Describe*"], "Effect": "Allow"}]
     }));
-    assert_eq!(
-        plan(&desired, Some(&external_id()), &observed).unwrap(),
-        vec![]
-    );
+    assert_eq!(plan(&desired, &observed).unwrap(), vec![]);
 }
 
 #[test]
@@ -141,7 +142,7 @@ fn trust_policy_changed_by_hand_is_repaired_as_drift() {
         &["arn:aws:iam::999999999999:root".into()],
         None,
     ));
-    let changes = plan(&desired, Some(&external_id()), &observed).unwrap();
+    let changes = plan(&desired, &observed).unwrap();
     assert_eq!(
         changes,
         vec![Change::UpdateAssumeRolePolicy { drift: true }]
@@ -153,9 +154,12 @@ fn trust_policy_changed_by_hand_is_repaired_as_drift() {
 fn a_rotated_external_id_updates_the_trust_policy() {
     let desired = steady(desired(spec()));
     let observed = in_sync(&desired);
-    let rotated = Sensitive("another-external-id-9876543210".into());
+    let rotated = Desired {
+        external_id: Some(Sensitive("another-external-id-9876543210".into())),
+        ..desired.clone()
+    };
     assert_eq!(
-        actions(&plan(&desired, Some(&rotated), &observed).unwrap()),
+        actions(&plan(&rotated, &observed).unwrap()),
         ["UpdateAssumeRolePolicy"]
     );
 }
@@ -170,7 +174,7 @@ fn changed_statements_create_a_policy_version_not_counted_as_drift() {
         .push("rds:Describe*".into());
     let new = desired(new_spec);
     assert_eq!(
-        plan(&new, Some(&external_id()), &observed).unwrap(),
+        plan(&new, &observed).unwrap(),
         vec![Change::CreatePolicyVersion { drift: false }]
     );
 }
@@ -185,7 +189,7 @@ fn attachments_follow_the_spec_and_extras_are_detached() {
     observed
         .attached
         .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
-    let changes = plan(&desired, Some(&external_id()), &observed).unwrap();
+    let changes = plan(&desired, &observed).unwrap();
     assert_eq!(
         changes,
         vec![
@@ -214,7 +218,7 @@ fn description_session_and_boundary_follow_the_spec() {
     role.max_session_duration_seconds = 3600;
     role.permissions_boundary_arn = None;
     assert_eq!(
-        actions(&plan(&desired, Some(&external_id()), &observed).unwrap()),
+        actions(&plan(&desired, &observed).unwrap()),
         ["UpdateRole", "PutRolePermissionsBoundary"]
     );
     let mut without = desired.clone();
@@ -223,7 +227,7 @@ fn description_session_and_boundary_follow_the_spec() {
     observed.role.as_mut().unwrap().permissions_boundary_arn =
         Some("arn:aws:iam::123456789012:policy/B".into());
     assert_eq!(
-        actions(&plan(&without, Some(&external_id()), &observed).unwrap()),
+        actions(&plan(&without, &observed).unwrap()),
         ["DeleteRolePermissionsBoundary"]
     );
 }
@@ -234,14 +238,14 @@ fn untagged_role_is_refused_or_adopted() {
     let mut observed = in_sync(&desired);
     observed.role.as_mut().unwrap().tags.clear();
     observed.policy.as_mut().unwrap().tags.clear();
-    let error = plan(&desired, Some(&external_id()), &observed).unwrap_err();
+    let error = plan(&desired, &observed).unwrap_err();
     assert_eq!(error.reason(), crate::Reason::AlreadyExists, "{error}");
     let adopting = Desired {
         adopt_existing: true,
         ..desired
     };
     assert_eq!(
-        actions(&plan(&adopting, Some(&external_id()), &observed).unwrap()),
+        actions(&plan(&adopting, &observed).unwrap()),
         ["TagPolicy", "TagRole"]
     );
 }
@@ -259,7 +263,7 @@ fn role_of_another_object_is_never_touched() {
         .unwrap()
         .tags
         .insert(crate::common::OWNER_TAG.into(), "team-b/datadog".into());
-    let error = plan(&desired, Some(&external_id()), &observed).unwrap_err();
+    let error = plan(&desired, &observed).unwrap_err();
     assert_eq!(error.reason(), crate::Reason::OwnedByOther);
 }
 
@@ -268,7 +272,7 @@ fn a_role_on_another_path_cannot_be_moved() {
     let desired = desired(spec());
     let mut observed = in_sync(&desired);
     observed.role.as_mut().unwrap().path = "/vendors/".into();
-    let error = plan(&desired, Some(&external_id()), &observed).unwrap_err();
+    let error = plan(&desired, &observed).unwrap_err();
     assert!(error.to_string().starts_with("spec.path:"), "{error}");
 }
 
@@ -279,7 +283,11 @@ fn without_external_id_when_allowed() {
     spec.trust.allow_without_external_id = true;
     let desired = desired(spec);
     assert!(!desired.requires_external_id);
-    let trust = desired.trust_policy(None);
+    let trust = Desired {
+        external_id: None,
+        ..desired.clone()
+    }
+    .trust_policy();
     assert!(trust["Statement"][0].get("Condition").is_none());
 }
 
@@ -382,7 +390,7 @@ fn full_access_is_allowed_only_when_declared() {
 #[test]
 fn changes_never_describe_a_document() {
     let desired = desired(spec());
-    let changes = plan(&desired, Some(&external_id()), &nothing()).unwrap();
+    let changes = plan(&desired, &nothing()).unwrap();
     let printed: BTreeSet<String> = changes
         .iter()
         .map(|c| format!("{:?} {}", c, c.describe()))

@@ -1,7 +1,12 @@
 use super::*;
+use std::collections::BTreeMap;
+
+use crate::runtime::Change as _;
+use crate::scaling_group::desired::*;
 use crate::scaling_group::observe::{
     GroupTemplate, ObservedGroup, ObservedInstance, ObservedTemplate,
 };
+use crate::scaling_group::*;
 use crate::{Error, Reason};
 
 const EXAMPLE: &str = include_str!("../../../examples/haproxy-scaling-group.yaml");

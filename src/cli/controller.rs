@@ -1,0 +1,155 @@
+//! `ecsfleet run`: the in-cluster controller's wiring — metrics and health endpoints,
+//! leader election, one controller per kind, graceful shutdown.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::args::RunArgs;
+use crate::aws::AwsFactory;
+use crate::daemon_service::observe::EcsObserver;
+use crate::daemon_service::{self, DaemonService};
+use crate::integration_role::IntegrationRole;
+use crate::metrics::Metrics;
+use crate::runtime::controller::{Context, Controllers, Settings};
+use crate::runtime::http::{self, Health};
+use crate::runtime::lease::{LeaderElector, keep_leading, wait_to_lead};
+use crate::runtime::secrets::Secrets;
+use crate::runtime::{Directory, Env, Pipeline};
+use crate::scaling_group::ScalingGroup;
+use crate::{Error, Result};
+
+pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
+    let client = kube::Client::try_default().await?;
+    let metrics = Metrics::default();
+    let health = Health::default();
+    http::serve(args.metrics_addr, health.clone(), metrics.clone())
+        .await
+        .map_err(|e| Error::Config(format!("--metrics-addr {}: {e}", args.metrics_addr)))?;
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing reconciles in flight");
+        let _ = on_signal.send(true);
+    });
+
+    let elector = match args.leader_elect {
+        false => None,
+        true => {
+            let elector = LeaderElector::new(
+                client.clone(),
+                &args.leader_elect_namespace,
+                "ecsfleet",
+                identity(),
+                args.leader_elect_lease_duration,
+            );
+            if !wait_to_lead(&elector, &health, shutdown.clone()).await {
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Arc::new(elector))
+        }
+    };
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(elector) = &elector {
+        tokio::spawn(keep_leading(
+            elector.clone(),
+            stop.clone(),
+            shutdown.clone(),
+            lost.clone(),
+        ));
+    }
+
+    let aws = AwsFactory::load(&args.aws.settings(), metrics).await;
+    let env = Env::new(aws, Secrets::Cluster(client.clone()));
+    let settings = Settings {
+        namespaces: args.namespaces.clone(),
+        resync: args.resync,
+        concurrency: args.concurrency,
+    };
+    // A ScalingGroup whose instances change makes the DaemonServices of its ECS cluster
+    // look again, without waiting for their resync.
+    let default_region = env.aws.default_region();
+    let daemon_services =
+        Controllers::<DaemonService>::new(&client, &settings).reconcile_on(|store| {
+            daemon_service::reconciles_for_cluster_changes(
+                store,
+                env.hosts.subscribe(),
+                default_region.clone(),
+            )
+        });
+    let integration_roles = Controllers::<IntegrationRole>::new(&client, &settings);
+    let scaling_groups = Controllers::<ScalingGroup>::new(&client, &settings);
+    let shared = daemon_service::Shared::new(
+        EcsObserver::freshness_for_resync(args.resync),
+        Directory::Stores(daemon_services.stores()),
+        &env.hosts,
+    );
+    let (service_stores, role_stores, group_stores) = (
+        daemon_services.stores(),
+        integration_roles.stores(),
+        scaling_groups.stores(),
+    );
+    let synced = health.clone();
+    tokio::spawn(async move {
+        for store in &service_stores {
+            let _ = store.wait_until_ready().await;
+        }
+        for store in &role_stores {
+            let _ = store.wait_until_ready().await;
+        }
+        for store in &group_stores {
+            let _ = store.wait_until_ready().await;
+        }
+        synced.set_watches_synced();
+    });
+    // Each kind has its own context: its own bound on concurrent reconciles and backoff.
+    let service_context = Arc::new(Context::new(
+        client.clone(),
+        Pipeline::new(env.clone(), shared),
+        settings.clone(),
+    ));
+    let role_context = Arc::new(Context::new(
+        client.clone(),
+        Pipeline::new(env.clone(), ()),
+        settings.clone(),
+    ));
+    let group_context = Arc::new(Context::new(client, Pipeline::new(env, ()), settings));
+    tracing::info!(namespaces = ?args.namespaces, resync = ?args.resync, "ecsfleet controller starting");
+    tokio::join!(
+        daemon_services.run(service_context, shutdown.clone()),
+        integration_roles.run(role_context, shutdown.clone()),
+        scaling_groups.run(group_context, shutdown),
+    );
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        tracing::error!("stopped: the leader Lease was lost");
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(elector) = elector {
+        // In-flight reconciles are done: hand over at once instead of after expiry.
+        if let Err(error) = elector.release().await {
+            tracing::warn!(%error, "could not release the Lease");
+        }
+        tracing::info!("released the leader Lease");
+    }
+    tracing::info!("ecsfleet controller stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This replica's name in the Lease: the pod's name, or host and process.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,52 @@
+//! `ecsfleet crds`: the CustomResourceDefinitions, generated from the API types.
+
+use std::process::ExitCode;
+
+use kube::CustomResourceExt;
+
+use crate::daemon_service::DaemonService;
+use crate::integration_role::IntegrationRole;
+use crate::scaling_group::ScalingGroup;
+use crate::{Error, Result};
+
+/// The CRDs, in the order of `crds/`.
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    vec![
+        DaemonService::crd(),
+        IntegrationRole::crd(),
+        ScalingGroup::crd(),
+    ]
+}
+
+/// The YAML of one CRD, as committed under `crds/`.
+pub fn crd_yaml(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> String {
+    serde_yaml_ng::to_string(crd).expect("a CRD serializes")
+}
+
+/// Prints the CRDs, or writes one file per CRD into `out_dir`.
+pub fn write_crds(out_dir: Option<&std::path::Path>) -> Result<ExitCode> {
+    let crds = crds();
+    match out_dir {
+        None => {
+            let documents: Vec<String> = crds.iter().map(crd_yaml).collect();
+            print!("{}", documents.join("---\n"));
+        }
+        Some(dir) => {
+            for crd in &crds {
+                let path = dir.join(format!(
+                    "{}.yaml",
+                    crd.metadata.name.as_deref().unwrap_or("crd")
+                ));
+                std::fs::write(&path, crd_yaml(crd)).map_err(|e| Error::Input {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,189 @@
+//! `plan`, `apply` and `delete` over objects read from files: the same pipeline as the
+//! controller, with no cluster.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::args::{FileArgs, Output};
+use super::files::{self, Object};
+use crate::Result;
+use crate::aws::AwsFactory;
+use crate::common::DeletionPolicy;
+use crate::daemon_service::observe::EcsObserver;
+use crate::daemon_service::{self, DaemonService};
+use crate::integration_role::IntegrationRole;
+use crate::metrics::Metrics;
+use crate::runtime::secrets::Secrets;
+use crate::runtime::{Directory, Env, Managed, Pipeline, PlannedChange};
+use crate::scaling_group::ScalingGroup;
+
+/// One object's result, as `--output json` prints it.
+#[derive(Debug, Serialize)]
+struct Report {
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    changes: Vec<PlannedChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorReport {
+    reason: String,
+    message: String,
+}
+
+#[derive(Clone, Copy)]
+pub enum Verb {
+    Plan,
+    Apply,
+    Delete,
+}
+
+/// One pipeline per kind, sharing one environment.
+struct Pipelines {
+    daemon_services: Pipeline<DaemonService>,
+    integration_roles: Pipeline<IntegrationRole>,
+    scaling_groups: Pipeline<ScalingGroup>,
+}
+
+/// Runs `plan`, `apply` or `delete` over the objects in the files. Returns the exit code.
+pub async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
+    let loaded = files::load(&args.paths)?;
+    let aws = AwsFactory::load(&args.aws.settings(), Metrics::default()).await;
+    let env = Env::new(aws, Secrets::Files(loaded.secrets));
+    let peers = Directory::Fixed(Arc::new(
+        loaded
+            .objects
+            .iter()
+            .filter_map(|object| match object {
+                Object::DaemonService(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect(),
+    ));
+    let pipelines = Pipelines {
+        daemon_services: Pipeline::new(
+            env.clone(),
+            daemon_service::Shared::new(EcsObserver::ONE_SHOT, peers, &env.hosts),
+        ),
+        integration_roles: Pipeline::new(env.clone(), ()),
+        scaling_groups: Pipeline::new(env, ()),
+    };
+    let mut reports = Vec::new();
+    for object in &loaded.objects {
+        let result = match object {
+            Object::DaemonService(obj) => run_one(obj, &pipelines.daemon_services, verb).await,
+            Object::IntegrationRole(obj) => run_one(obj, &pipelines.integration_roles, verb).await,
+            Object::ScalingGroup(obj) => {
+                run_one(obj.as_ref(), &pipelines.scaling_groups, verb).await
+            }
+        };
+        let (changes, status, error) = match result {
+            Ok((changes, status)) => (changes, status, None),
+            Err(error) => (
+                Vec::new(),
+                None,
+                Some(ErrorReport {
+                    reason: error.reason().to_string(),
+                    message: error.to_string(),
+                }),
+            ),
+        };
+        reports.push(Report {
+            kind: object.kind(),
+            namespace: object.namespace(),
+            name: object.name(),
+            changes,
+            status,
+            error,
+        });
+    }
+    print_reports(&reports, args.output, verb);
+    let failed = reports.iter().any(|r| r.error.is_some());
+    let pending = reports.iter().any(|r| !r.changes.is_empty());
+    Ok(match (failed, verb, pending) {
+        (true, _, _) => ExitCode::from(1),
+        (false, Verb::Plan, true) => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+async fn run_one<K: Managed>(
+    obj: &K,
+    pipeline: &Pipeline<K>,
+    verb: Verb,
+) -> Result<(Vec<PlannedChange>, Option<serde_json::Value>)> {
+    match verb {
+        Verb::Plan => Ok((pipeline.plan(obj).await?, None)),
+        Verb::Apply => {
+            let outcome = pipeline.sync(obj).await?;
+            let status = serde_json::to_value(&outcome.status).ok();
+            Ok((outcome.applied, status))
+        }
+        Verb::Delete => {
+            if obj.common_spec().deletion_policy == DeletionPolicy::Orphan {
+                return Ok((Vec::new(), None));
+            }
+            Ok((pipeline.delete(obj).await?, None))
+        }
+    }
+}
+
+fn print_reports(reports: &[Report], output: Output, verb: Verb) {
+    if output == Output::Json {
+        let document = serde_json::json!({ "resources": reports });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("reports serialize")
+        );
+        return;
+    }
+    for report in reports {
+        let id = format!("{} {}/{}", report.kind, report.namespace, report.name);
+        if let Some(error) = &report.error {
+            eprintln!("error: {id}: {} ({})", error.message, error.reason);
+            continue;
+        }
+        let verdict = match (verb, report.changes.len()) {
+            (Verb::Plan, 0) => "in sync".to_string(),
+            (Verb::Plan, n) => format!("{n} change(s) pending"),
+            (Verb::Apply, 0) => "in sync, nothing to do".to_string(),
+            (Verb::Apply, n) => format!("applied {n} change(s)"),
+            (Verb::Delete, 0) => "nothing to delete".to_string(),
+            (Verb::Delete, n) => format!("{n} clean-up step(s) done"),
+        };
+        println!("{id}: {verdict}");
+        for change in &report.changes {
+            println!("  {change}");
+        }
+        if let Some(status) = &report.status {
+            println!("  status: {}", summarize(status));
+        }
+    }
+}
+
+/// `key=value` pairs of the status's short scalar fields (`--output json` has them all).
+fn summarize(status: &serde_json::Value) -> String {
+    status
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(_, v)| {
+                    v.is_number() || v.as_str().is_some_and(|s| !s.starts_with("arn:"))
+                })
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,173 @@
+//! The desired state: the spec validated and resolved, with every refusal naming its
+//! field. Pure; runs before any AWS call.
+
+use std::collections::BTreeMap;
+
+use super::filter::{self, Expr};
+use super::task_definition::{self, RenderedTaskDefinition};
+use super::{
+    CapacityProviderStrategyItem, DaemonService, DeploymentSpec, LaunchType, NetworkConfiguration,
+    Scheduling,
+};
+use crate::common::Owner;
+use crate::{Error, Result};
+
+/// The spec, validated and resolved: what AWS should look like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    pub owner: Owner,
+    pub cluster: String,
+    pub service_name: String,
+    pub scheduling: Scheduling,
+    /// The filter as written (for the `memberOf` constraint) and parsed (for counting).
+    pub instance_filter: Option<(String, Expr)>,
+    pub task_definition: DesiredTaskDefinition,
+    pub launch_type: Option<LaunchType>,
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// `spec.tags` plus the ownership tags.
+    pub tags: BTreeMap<String, String>,
+    pub deployment: DeploymentSpec,
+    pub adopt_existing: bool,
+    /// What the last successful sync left, to tell drift from following the spec.
+    pub previous: Previous,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DesiredTaskDefinition {
+    Reference(String),
+    Inline(Box<RenderedTaskDefinition>),
+}
+
+/// What the status says the last sync set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Previous {
+    pub desired_count: Option<i32>,
+    pub task_definition_arn: Option<String>,
+    /// The spec has not changed since the last sync (`observedGeneration == generation`).
+    pub spec_unchanged: bool,
+}
+
+impl Desired {
+    /// Validates the spec. Everything the CRD schema and CEL rules check is checked again
+    /// here, because the CLI reads files that no API server has seen.
+    pub fn from_spec(obj: &DaemonService) -> Result<Desired> {
+        let spec = &obj.spec;
+        if spec.cluster.trim().is_empty() {
+            return Err(Error::invalid("spec.cluster", "is required"));
+        }
+        let service_name = obj.service_name();
+        if service_name.is_empty()
+            || service_name.len() > 255
+            || !service_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid(
+                "spec.serviceName",
+                format!(
+                    "{service_name:?} is not a valid ECS service name (letters, digits, hyphens, underscores; up to 255)"
+                ),
+            ));
+        }
+        let definition = &spec.task_definition;
+        let task_definition = match (&definition.arn, &definition.family) {
+            (Some(arn), None) => {
+                if definition.container_definitions.is_some() {
+                    return Err(Error::invalid(
+                        "spec.taskDefinition",
+                        "arn cannot be combined with an inline definition (containerDefinitions)",
+                    ));
+                }
+                DesiredTaskDefinition::Reference(arn.clone())
+            }
+            (None, Some(_)) => {
+                DesiredTaskDefinition::Inline(Box::new(task_definition::render(definition)?))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "spec.taskDefinition",
+                    "set exactly one of arn and family (with containerDefinitions)",
+                ));
+            }
+        };
+        let instance_filter = match &spec.instance_filter {
+            Some(text) => Some((
+                text.clone(),
+                filter::parse(text)
+                    .map_err(|e| Error::invalid("spec.instanceFilter", e.to_string()))?,
+            )),
+            None => None,
+        };
+        let capacity_provider_strategy =
+            spec.capacity_provider_strategy.clone().unwrap_or_default();
+        if spec.launch_type.is_some() && !capacity_provider_strategy.is_empty() {
+            return Err(Error::invalid(
+                "spec.capacityProviderStrategy",
+                "cannot be combined with spec.launchType",
+            ));
+        }
+        if spec.scheduling == Scheduling::Daemon
+            && (!capacity_provider_strategy.is_empty()
+                || spec.launch_type.is_some_and(|l| l != LaunchType::Ec2))
+        {
+            return Err(Error::invalid(
+                "spec.scheduling",
+                "Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance",
+            ));
+        }
+        let deployment = spec.deployment.clone();
+        if !(0..=100).contains(&deployment.minimum_healthy_percent)
+            || !(100..=200).contains(&deployment.maximum_percent)
+        {
+            return Err(Error::invalid(
+                "spec.deployment",
+                "minimumHealthyPercent must be 0–100 and maximumPercent 100–200",
+            ));
+        }
+        let owner = obj.owner();
+        let mut tags = spec.tags.clone();
+        if tags.keys().any(|k| k.starts_with("ecsfleet.dev/")) {
+            return Err(Error::invalid(
+                "spec.tags",
+                "keys under ecsfleet.dev/ are reserved",
+            ));
+        }
+        tags.extend(owner.tags());
+        let status = obj.status.as_ref();
+        let previous = Previous {
+            desired_count: status.and_then(|s| s.desired_count),
+            task_definition_arn: status.and_then(|s| s.task_definition_arn.clone()),
+            spec_unchanged: status
+                .and_then(|s| s.common.observed_generation)
+                .is_some_and(|g| Some(g) == obj.metadata.generation),
+        };
+        Ok(Desired {
+            owner,
+            cluster: spec.cluster.clone(),
+            service_name,
+            scheduling: spec.scheduling,
+            instance_filter,
+            task_definition,
+            launch_type: spec.launch_type,
+            capacity_provider_strategy,
+            network_configuration: spec.network_configuration.clone(),
+            tags,
+            deployment,
+            adopt_existing: spec.common.adopt_existing,
+            previous,
+        })
+    }
+
+    /// The placement constraints the service should have, as (type, expression).
+    pub fn placement_constraints(&self) -> Vec<(String, Option<String>)> {
+        let mut constraints = Vec::new();
+        if self.scheduling == Scheduling::PerInstance {
+            constraints.push(("distinctInstance".to_string(), None));
+        }
+        if let Some((text, _)) = &self.instance_filter {
+            constraints.push(("memberOf".to_string(), Some(text.clone())));
+        }
+        constraints
+    }
+}

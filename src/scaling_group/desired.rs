@@ -1,0 +1,600 @@
+//! The desired state: the spec validated and resolved, with every refusal naming its
+//! field. Pure; runs before any AWS call.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use super::{InstanceRefreshSpec, InstanceRefreshStatus, LaunchTemplateSpec, ScalingGroup};
+use crate::common::Owner;
+use crate::{Error, Result};
+
+/// The group tag that remembers the `spec.desiredCapacity` last applied, so that a
+/// resync never resets a capacity the scaling policies have moved (it survives a lost
+/// status, and serves the CLI too).
+pub const DESIRED_CAPACITY_TAG: &str = "ecsfleet.dev/desired-capacity";
+/// Launch template versions made by ecsfleet carry the digest of their spec in their
+/// description (versions are immutable, so this is all the comparison needs).
+pub const DIGEST_PREFIX: &str = "ecsfleet sha256:";
+
+const ADJUSTMENT_TYPES: &[&str] = &[
+    "ChangeInCapacity",
+    "PercentChangeInCapacity",
+    "ExactCapacity",
+];
+const COMPARISON_OPERATORS: &[&str] = &[
+    "GreaterThanOrEqualToThreshold",
+    "GreaterThanThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+];
+const STATISTICS: &[&str] = &["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
+const PREDEFINED_METRICS: &[&str] = &[
+    "ASGAverageCPUUtilization",
+    "ASGAverageNetworkIn",
+    "ASGAverageNetworkOut",
+    "ALBRequestCountPerTarget",
+];
+const VOLUME_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"];
+
+/// `spec.notifications.types` → Auto Scaling's notification types.
+pub fn notification_type(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Launch" => "autoscaling:EC2_INSTANCE_LAUNCH",
+        "Terminate" => "autoscaling:EC2_INSTANCE_TERMINATE",
+        "LaunchError" => "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+        "TerminateError" => "autoscaling:EC2_INSTANCE_TERMINATE_ERROR",
+        _ => return None,
+    })
+}
+
+/// `spec.lifecycleHooks[].transition` → Auto Scaling's lifecycle transition.
+pub fn lifecycle_transition(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Launching" => "autoscaling:EC2_INSTANCE_LAUNCHING",
+        "Terminating" => "autoscaling:EC2_INSTANCE_TERMINATING",
+        _ => return None,
+    })
+}
+
+/// The spec, validated: what AWS should look like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    pub owner: Owner,
+    pub name: String,
+    pub template: TemplateSource,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: Option<i32>,
+    pub availability_zones: BTreeSet<String>,
+    pub subnet_ids: BTreeSet<String>,
+    pub health_check_type: String,
+    pub health_check_grace_period: Option<i32>,
+    pub default_cooldown: Option<i32>,
+    pub termination_policies: Vec<String>,
+    pub target_group_arns: BTreeSet<String>,
+    /// Key → (value, propagate at launch), with the ownership tags.
+    pub tags: BTreeMap<String, (String, bool)>,
+    pub instance_refresh: InstanceRefreshSpec,
+    pub policies: Vec<DesiredPolicy>,
+    pub notifications: Option<DesiredNotifications>,
+    pub hooks: BTreeMap<String, Hook>,
+    pub ecs_cluster: Option<String>,
+    pub adopt_existing: bool,
+    /// The spec has not changed since the last successful sync, so a difference found
+    /// now is drift (someone changed AWS), not a spec change being followed.
+    pub spec_unchanged: bool,
+    /// The instance refresh the last status showed (kept while not observed again).
+    pub previous_refresh: Option<InstanceRefreshStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplateSource {
+    /// The inline template, managed as a launch template named after the group.
+    Managed(Box<DesiredTemplate>),
+    /// An existing template: `LaunchTemplateId` or `LaunchTemplateName`, and version.
+    Reference {
+        id: Option<String>,
+        name: Option<String>,
+        version: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredTemplate {
+    pub name: String,
+    pub spec: LaunchTemplateSpec,
+    /// `ecsfleet sha256:<hex>`: what the version description of a matching version holds.
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredPolicy {
+    pub name: String,
+    pub kind: PolicyKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyKind {
+    /// Executed by its alarm: simple or step scaling.
+    Alarm {
+        adjustment_type: String,
+        adjustment: Adjustment,
+        cooldown: Option<i32>,
+        alarm: DesiredAlarm,
+    },
+    TargetTracking {
+        predefined_metric: String,
+        target_value: f64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Adjustment {
+    /// Simple scaling: one adjustment.
+    Simple(i32),
+    /// Step scaling: adjustments by how far past the threshold the metric is, sorted by
+    /// lower bound.
+    Steps(Vec<Step>),
+}
+
+/// One step of a step scaling policy; bounds are relative to the alarm's threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub lower_bound: Option<f64>,
+    pub upper_bound: Option<f64>,
+    pub scaling_adjustment: i32,
+}
+
+/// Steps in Auto Scaling's order: by lower bound, the unbounded one first.
+pub fn sorted_steps(mut steps: Vec<Step>) -> Vec<Step> {
+    steps.sort_by(|a, b| {
+        a.lower_bound
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&b.lower_bound.unwrap_or(f64::NEG_INFINITY))
+    });
+    steps
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredAlarm {
+    pub name: String,
+    pub metric_name: String,
+    pub namespace: String,
+    pub statistic: String,
+    pub period: i32,
+    pub evaluation_periods: i32,
+    pub threshold: f64,
+    pub comparison_operator: String,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredNotifications {
+    pub topic: Topic,
+    /// Auto Scaling's names, e.g. `autoscaling:EC2_INSTANCE_LAUNCH`.
+    pub types: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Topic {
+    Existing(String),
+    /// Created (and deleted) by the operator.
+    Create(String),
+}
+
+fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{value:?} is not one of {}", allowed.join(", ")),
+        ))
+    }
+}
+
+fn unique<'a>(field: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for (index, name) in names.enumerate() {
+        if !seen.insert(name) {
+            return Err(Error::invalid(
+                format!("{field}[{index}].name"),
+                format!("{name:?} is used twice; names must be unique"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Desired {
+    /// Validates the spec. Everything the CRD schema and CEL rules check is checked again
+    /// here, because the CLI reads files that no API server has seen.
+    pub fn from_spec(obj: &ScalingGroup) -> Result<Desired> {
+        let spec = &obj.spec;
+        let name = obj.group_name();
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Error::invalid(
+                "spec.name",
+                format!(
+                    "{name:?} is not a valid Auto Scaling group name (1–255 printable characters, no spaces)"
+                ),
+            ));
+        }
+        if spec.min_size < 0 || spec.max_size < 0 {
+            return Err(Error::invalid("spec.minSize", "sizes cannot be negative"));
+        }
+        if spec.min_size > spec.max_size {
+            return Err(Error::invalid(
+                "spec.minSize",
+                format!(
+                    "minSize {} exceeds maxSize {}",
+                    spec.min_size, spec.max_size
+                ),
+            ));
+        }
+        if let Some(desired) = spec.desired_capacity
+            && !(spec.min_size..=spec.max_size).contains(&desired)
+        {
+            return Err(Error::invalid(
+                "spec.desiredCapacity",
+                format!(
+                    "{desired} is outside [minSize {}, maxSize {}]",
+                    spec.min_size, spec.max_size
+                ),
+            ));
+        }
+        let template = template_source(obj, &name)?;
+        match (
+            spec.availability_zones.is_empty(),
+            spec.subnet_ids.is_empty(),
+        ) {
+            (false, false) => {
+                return Err(Error::invalid(
+                    "spec.availabilityZones",
+                    "set either availabilityZones or subnetIds, not both",
+                ));
+            }
+            (true, true) => {
+                return Err(Error::invalid(
+                    "spec.availabilityZones",
+                    "one of availabilityZones and subnetIds is required",
+                ));
+            }
+            _ => {}
+        }
+        let health_check_type = spec
+            .health_check
+            .as_ref()
+            .map(|h| h.type_.clone())
+            .unwrap_or_else(|| "EC2".into());
+        one_of("spec.healthCheck.type", &health_check_type, &["EC2", "ELB"])?;
+        for (index, tag) in spec.tags.iter().enumerate() {
+            if tag.key.starts_with("ecsfleet.dev/") {
+                return Err(Error::invalid(
+                    format!("spec.tags[{index}].key"),
+                    "keys under ecsfleet.dev/ are reserved",
+                ));
+            }
+        }
+        if !(0..=100).contains(&spec.instance_refresh.min_healthy_percentage) {
+            return Err(Error::invalid(
+                "spec.instanceRefresh.minHealthyPercentage",
+                "must be 0–100",
+            ));
+        }
+        unique(
+            "spec.scalingPolicies",
+            spec.scaling_policies.iter().map(|p| p.name.as_str()),
+        )?;
+        unique(
+            "spec.lifecycleHooks",
+            spec.lifecycle_hooks.iter().map(|h| h.name.as_str()),
+        )?;
+        let policies = spec
+            .scaling_policies
+            .iter()
+            .enumerate()
+            .map(|(index, policy)| desired_policy(index, policy, &name))
+            .collect::<Result<Vec<_>>>()?;
+        let notifications = spec
+            .notifications
+            .as_ref()
+            .map(desired_notifications)
+            .transpose()?;
+        let hooks = spec
+            .lifecycle_hooks
+            .iter()
+            .enumerate()
+            .map(|(index, hook)| desired_hook(index, hook).map(|h| (hook.name.clone(), h)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+
+        let owner = obj.owner();
+        let mut tags: BTreeMap<String, (String, bool)> = spec
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), (t.value.clone(), t.propagate_at_launch)))
+            .collect();
+        tags.extend(owner.tags().into_iter().map(|(k, v)| (k, (v, false))));
+        if let Some(desired) = spec.desired_capacity {
+            tags.insert(
+                DESIRED_CAPACITY_TAG.to_string(),
+                (desired.to_string(), false),
+            );
+        }
+        let status = obj.status.as_ref();
+        Ok(Desired {
+            owner,
+            name,
+            template,
+            min_size: spec.min_size,
+            max_size: spec.max_size,
+            desired_capacity: spec.desired_capacity,
+            availability_zones: spec.availability_zones.iter().cloned().collect(),
+            subnet_ids: spec.subnet_ids.iter().cloned().collect(),
+            health_check_type,
+            health_check_grace_period: spec
+                .health_check
+                .as_ref()
+                .and_then(|h| h.grace_period_seconds),
+            default_cooldown: spec.default_cooldown_seconds,
+            termination_policies: spec.termination_policies.clone(),
+            target_group_arns: spec.target_group_arns.iter().cloned().collect(),
+            tags,
+            instance_refresh: spec.instance_refresh.clone(),
+            policies,
+            notifications,
+            hooks,
+            ecs_cluster: spec.ecs_cluster.clone(),
+            adopt_existing: spec.common.adopt_existing,
+            spec_unchanged: status
+                .and_then(|s| s.common.observed_generation)
+                .is_some_and(|g| Some(g) == obj.metadata.generation),
+            previous_refresh: status.and_then(|s| s.instance_refresh.clone()),
+        })
+    }
+
+    /// The alarm names of this group's simple policies.
+    pub fn alarm_names(&self) -> BTreeSet<String> {
+        self.policies
+            .iter()
+            .filter_map(|p| match &p.kind {
+                PolicyKind::Alarm { alarm, .. } => Some(alarm.name.clone()),
+                PolicyKind::TargetTracking { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The last status showed an instance refresh still running.
+    pub fn refresh_in_progress(&self) -> bool {
+        self.previous_refresh
+            .as_ref()
+            .is_some_and(|r| is_active_refresh(&r.status))
+    }
+
+    /// The prefix of the alarms this group's policies get: `<group>-`.
+    pub fn alarm_prefix(&self) -> String {
+        format!("{}-", self.name)
+    }
+}
+
+/// Whether an instance refresh in this state is still running (one at a time).
+pub fn is_active_refresh(status: &str) -> bool {
+    matches!(
+        status,
+        "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
+    )
+}
+
+mod policies;
+use policies::desired_policy;
+
+fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
+    let spec = &obj.spec;
+    match (&spec.launch_template, &spec.launch_template_ref) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "spec.launchTemplate",
+            "set either launchTemplate or launchTemplateRef, not both",
+        )),
+        (None, None) => Err(Error::invalid(
+            "spec.launchTemplate",
+            "one of launchTemplate and launchTemplateRef is required",
+        )),
+        (None, Some(reference)) => {
+            if reference.name.is_some() == reference.id.is_some() {
+                return Err(Error::invalid(
+                    "spec.launchTemplateRef",
+                    "set exactly one of name and id",
+                ));
+            }
+            let version = reference.version.clone();
+            if !(version == "$Latest"
+                || version == "$Default"
+                || (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit())))
+            {
+                return Err(Error::invalid(
+                    "spec.launchTemplateRef.version",
+                    format!("{version:?} is neither a version number, $Latest nor $Default"),
+                ));
+            }
+            Ok(TemplateSource::Reference {
+                id: reference.id.clone(),
+                name: reference.name.clone(),
+                version,
+            })
+        }
+        (Some(template), None) => {
+            let field = "spec.launchTemplate";
+            // The managed template is named after the group; EC2 is stricter than Auto Scaling.
+            if !(3..=128).contains(&name.len())
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "().-/_".contains(c))
+            {
+                return Err(Error::invalid(
+                    "spec.name",
+                    format!(
+                        "{name:?} cannot name the managed launch template (3–128 of letters, digits and ().-/_); choose another name or use launchTemplateRef"
+                    ),
+                ));
+            }
+            if template.image_id.trim().is_empty() {
+                return Err(Error::invalid(format!("{field}.imageId"), "is required"));
+            }
+            if template.instance_type.trim().is_empty() {
+                return Err(Error::invalid(
+                    format!("{field}.instanceType"),
+                    "is required",
+                ));
+            }
+            one_of(
+                &format!("{field}.metadataOptions.httpTokens"),
+                &template.metadata_options.http_tokens,
+                &["required", "optional"],
+            )?;
+            if !(1..=64).contains(&template.metadata_options.http_put_response_hop_limit) {
+                return Err(Error::invalid(
+                    format!("{field}.metadataOptions.httpPutResponseHopLimit"),
+                    "must be 1–64",
+                ));
+            }
+            for (index, mapping) in template.block_device_mappings.iter().enumerate() {
+                if let Some(volume_type) = &mapping.volume_type {
+                    one_of(
+                        &format!("{field}.blockDeviceMappings[{index}].volumeType"),
+                        volume_type,
+                        VOLUME_TYPES,
+                    )?;
+                }
+                if mapping.device_name.is_empty() {
+                    return Err(Error::invalid(
+                        format!("{field}.blockDeviceMappings[{index}].deviceName"),
+                        "is required",
+                    ));
+                }
+            }
+            if template.user_data.as_ref().is_some_and(|u| u.len() > 16384) {
+                return Err(Error::invalid(
+                    format!("{field}.userData"),
+                    "is longer than the 16 KiB EC2 allows",
+                ));
+            }
+            let canonical = serde_json::to_vec(template).expect("a launch template serializes");
+            let digest = Sha256::digest(&canonical);
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            Ok(TemplateSource::Managed(Box::new(DesiredTemplate {
+                name: name.to_string(),
+                spec: template.clone(),
+                description: format!("{DIGEST_PREFIX}{hex}"),
+            })))
+        }
+    }
+}
+
+fn desired_notifications(spec: &super::NotificationsSpec) -> Result<DesiredNotifications> {
+    let topic = match (&spec.topic_arn, &spec.create_topic) {
+        (Some(arn), None) => {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" {
+                return Err(Error::invalid(
+                    "spec.notifications.topicArn",
+                    format!("{arn:?} is not an SNS topic ARN"),
+                ));
+            }
+            Topic::Existing(arn.clone())
+        }
+        (None, Some(create)) => {
+            if create.name.is_empty()
+                || create.name.len() > 256
+                || !create
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(Error::invalid(
+                    "spec.notifications.createTopic.name",
+                    "must be 1–256 letters, digits, hyphens or underscores",
+                ));
+            }
+            Topic::Create(create.name.clone())
+        }
+        _ => {
+            return Err(Error::invalid(
+                "spec.notifications",
+                "set exactly one of topicArn and createTopic",
+            ));
+        }
+    };
+    if spec.types.is_empty() {
+        return Err(Error::invalid(
+            "spec.notifications.types",
+            "at least one type is required",
+        ));
+    }
+    let types = spec
+        .types
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            notification_type(name).map(str::to_string).ok_or_else(|| {
+                Error::invalid(
+                    format!("spec.notifications.types[{index}]"),
+                    format!(
+                        "{name:?} is not one of Launch, Terminate, LaunchError, TerminateError"
+                    ),
+                )
+            })
+        })
+        .collect::<Result<BTreeSet<_>>>()?;
+    Ok(DesiredNotifications { topic, types })
+}
+
+/// A lifecycle hook, in Auto Scaling's terms: what the spec asks for and what AWS has
+/// are compared in this one shape.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hook {
+    pub transition: String,
+    pub target_arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub heartbeat_timeout: i32,
+    pub default_result: String,
+}
+
+fn desired_hook(index: usize, spec: &super::LifecycleHookSpec) -> Result<Hook> {
+    let field = format!("spec.lifecycleHooks[{index}]");
+    let transition = lifecycle_transition(&spec.transition).ok_or_else(|| {
+        Error::invalid(
+            format!("{field}.transition"),
+            format!("{:?} is not Launching or Terminating", spec.transition),
+        )
+    })?;
+    let default_result = spec
+        .default_result
+        .clone()
+        .unwrap_or_else(|| "ABANDON".into());
+    one_of(
+        &format!("{field}.defaultResult"),
+        &default_result,
+        &["CONTINUE", "ABANDON"],
+    )?;
+    let heartbeat = spec.heartbeat_timeout_seconds.unwrap_or(3600);
+    if !(30..=7200).contains(&heartbeat) {
+        return Err(Error::invalid(
+            format!("{field}.heartbeatTimeoutSeconds"),
+            "must be 30–7200",
+        ));
+    }
+    if spec.target_arn.is_some() != spec.role_arn.is_some() {
+        return Err(Error::invalid(
+            format!("{field}.roleArn"),
+            "targetArn and roleArn go together: Auto Scaling assumes the role to publish to the target",
+        ));
+    }
+    Ok(Hook {
+        transition: transition.to_string(),
+        target_arn: spec.target_arn.clone(),
+        role_arn: spec.role_arn.clone(),
+        heartbeat_timeout: heartbeat,
+        default_result,
+    })
+}

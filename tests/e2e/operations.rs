@@ -1,0 +1,418 @@
+//! Operations end to end: the control plane's own shutdown, leader election and
+//! hand-over, the kustomize base and the Helm chart, namespace-scoped watches.
+
+use std::time::{Duration, Instant};
+
+use crate::support::control_plane::{ControlPlane, Operator};
+use crate::support::{self, Cluster};
+use crate::*;
+
+#[test]
+fn the_control_plane_stops_cleanly_and_leaves_no_process_behind() {
+    let plane = ControlPlane::start();
+    let pids: Vec<String> = std::fs::read_to_string(plane.dir.path().join("k8s/pids"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        pids.len(),
+        3,
+        "etcd, kube-apiserver, kube-controller-manager"
+    );
+    let alive = |pid: &String| {
+        std::process::Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(pids.iter().all(alive));
+    let dir = plane.dir.path().to_path_buf();
+    drop(plane); // SIGTERM to `testenv up`, which stops its children
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids.iter().any(alive) {
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIGTERM: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!dir.exists(), "the working folder is removed");
+}
+
+/// The first line of `log` containing `text`, if any.
+fn first_line_with<'a>(log: &'a str, text: &str) -> Option<&'a str> {
+    log.lines().find(|line| line.contains(text))
+}
+
+/// Log lines start with an RFC 3339 timestamp, which sorts as text.
+fn timestamp(line: &str) -> &str {
+    line.split_whitespace().next().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_leader_and_a_fast_handover() {
+    let (plane, emulator, kubeconfig) = prepared();
+    plane.kubectl_ok(&["create", "namespace", "team"]);
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    let lease_seconds = 6;
+    let args = [
+        "--resync",
+        "5s",
+        "--leader-elect",
+        "--leader-elect-namespace",
+        "ecsfleet-system",
+        "--leader-elect-lease-duration",
+        "6s",
+    ];
+    let start = |name: &str| {
+        Operator::start_with_env(
+            ECSFLEET,
+            &kubeconfig,
+            &emulator,
+            plane.dir.path().join(format!("{name}.log")),
+            &args,
+            &[("POD_NAME", name)],
+        )
+    };
+    let a = start("replica-a");
+    eventually(
+        "replica-a to lead",
+        Duration::from_secs(30),
+        Some(&a),
+        || first_line_with(&a.logs(), "became the leader").map(|_| ()),
+    )
+    .await;
+    let b = start("replica-b");
+    eventually(
+        "replica-b to be a ready standby",
+        Duration::from_secs(30),
+        Some(&b),
+        || b.get("/readyz").filter(|(code, _)| *code == 200),
+    )
+    .await;
+    assert_eq!(a.get("/livez").map(|r| r.0), Some(200));
+
+    let service = |name: &str| daemon_service_yaml(name, "team");
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &service("first"))
+            .status
+            .success()
+    );
+    eventually(
+        "first to become Ready",
+        Duration::from_secs(30),
+        Some(&a),
+        || Some(json(&plane, &["get", "dsvc", "first", "-n", "team"])).filter(ready_and_current),
+    )
+    .await;
+    let lease = json(
+        &plane,
+        &["get", "lease", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+    assert!(first_line_with(&a.logs(), "applied").is_some());
+    assert!(
+        first_line_with(&b.logs(), "reconcile").is_none(),
+        "the standby must not reconcile:\n{}",
+        b.logs()
+    );
+    let (code, metrics) = a.get("/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("ecsfleet_reconcile_total{kind=\"DaemonService\",result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ecsfleet_aws_requests_total{service=\"ECS\",operation=\"CreateService\",outcome=\"success\"} 1"), "{metrics}");
+
+    // SIGTERM to the leader: it finishes, releases the Lease, and the standby takes over
+    // well within the lease duration.
+    let a_log = a.log.clone();
+    assert!(a.stop(), "the leader exits 0 on SIGTERM");
+    let a_logs = std::fs::read_to_string(&a_log).unwrap();
+    let released = first_line_with(&a_logs, "released the leader Lease")
+        .expect("the leader released the Lease");
+    let took_over = eventually(
+        "replica-b to lead",
+        Duration::from_secs(lease_seconds),
+        Some(&b),
+        || first_line_with(&b.logs(), "became the leader").map(str::to_string),
+    )
+    .await;
+    assert!(
+        timestamp(released) <= timestamp(&took_over),
+        "no two leaders at once"
+    );
+    let last_by_a = a_logs
+        .lines()
+        .rfind(|l| l.contains("reconcile"))
+        .unwrap_or_default();
+    assert!(
+        timestamp(last_by_a) <= timestamp(&took_over),
+        "a reconciled after b took over"
+    );
+
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &service("second"))
+            .status
+            .success()
+    );
+    eventually(
+        "second to become Ready under the new leader",
+        Duration::from_secs(30),
+        Some(&b),
+        || Some(json(&plane, &["get", "dsvc", "second", "-n", "team"])).filter(ready_and_current),
+    )
+    .await;
+    let lease = json(
+        &plane,
+        &["get", "lease", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
+    let logs = b.logs();
+    assert!(b.stop());
+    assert!(!logs.contains("forbidden"), "an RBAC refusal:\n{logs}");
+}
+
+#[test]
+fn the_kustomize_base_applies_to_a_real_api_server() {
+    let plane = ControlPlane::start();
+    let base = support::repo_root()
+        .join("deploy/base")
+        .display()
+        .to_string();
+    let rendered = plane.kubectl_ok(&["kustomize", &base]);
+    for kind in [
+        "Namespace",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "Role",
+        "Deployment",
+        "Service",
+    ] {
+        assert!(
+            rendered.contains(&format!("kind: {kind}\n")),
+            "{kind} missing:\n{rendered}"
+        );
+    }
+    // Server-side dry run first (what a GitOps diff does), then for real. A dry run
+    // creates no namespace, so the namespace exists first.
+    plane.kubectl_ok(&["create", "namespace", "ecsfleet-system"]);
+    plane.kubectl_ok(&["apply", "-k", &base, "--server-side", "--dry-run=server"]);
+    plane.kubectl_ok(&["apply", "-k", &base, "--server-side"]);
+    let deployment = json(
+        &plane,
+        &["get", "deployment", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"][0],
+        "ALL"
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(
+        container["args"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("--leader-elect"))
+    );
+    // The ServiceAccount may do what the operator needs, and not list Secrets.
+    let can = |verb: &str, resource: &str| {
+        let output = plane.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "--as=system:serviceaccount:ecsfleet-system:ecsfleet",
+            "-n",
+            "monitoring",
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    assert!(can("watch", "daemonservices.ecsfleet.dev"));
+    assert!(can("patch", "integrationroles.ecsfleet.dev/status"));
+    assert!(can("create", "events.events.k8s.io"));
+    assert!(can("get", "secrets"));
+    assert!(!can("list", "secrets"), "Secrets are read by name only");
+    assert!(!can("delete", "daemonservices.ecsfleet.dev"));
+}
+
+#[test]
+fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
+    let plane = ControlPlane::start();
+    let chart = support::repo_root()
+        .join("deploy/helm/ecsfleet")
+        .display()
+        .to_string();
+    let helm = |args: &[&str]| {
+        let output =
+            std::process::Command::new(support::repo_root().join(".cache/testenv/bin/helm"))
+                .args(args)
+                .env("HELM_CACHE_HOME", plane.dir.path().join("helm-cache"))
+                .env("HELM_CONFIG_HOME", plane.dir.path().join("helm-config"))
+                .env("HELM_DATA_HOME", plane.dir.path().join("helm-data"))
+                .output()
+                .expect("helm runs (scripts/testenv-build builds it)");
+        assert!(
+            output.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    helm(&["lint", &chart, "--strict"]);
+    let rendered = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--namespace",
+        "ecsfleet-system",
+        "--include-crds",
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "watchNamespaces={monitoring,vendors}",
+        "--set",
+        "region=us-east-2",
+        "--set",
+        "logFormat=text",
+        "--set",
+        "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/ecsfleet",
+    ]);
+    assert!(
+        rendered.contains("kind: CustomResourceDefinition"),
+        "the chart's crds/ are included"
+    );
+    plane.kubectl_ok(&["create", "namespace", "ecsfleet-system"]);
+    for dry_run in ["--dry-run=server", "--dry-run=none"] {
+        let output =
+            plane.kubectl_input(&["apply", "--server-side", dry_run, "-f", "-"], &rendered);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let deployment = json(
+        &plane,
+        &["get", "deployment", "ops-ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for expected in [
+        "--leader-elect",
+        "--namespace=monitoring",
+        "--namespace=vendors",
+        "--log-format=text",
+    ] {
+        assert!(args.contains(&expected), "{args:?}");
+    }
+    assert_eq!(container["env"][0]["value"], "us-east-2");
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    let account = json(
+        &plane,
+        &["get", "serviceaccount", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/ecsfleet"
+    );
+    let can = |verb: &str, resource: &str| {
+        let output = plane.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "--as=system:serviceaccount:ecsfleet-system:ecsfleet",
+            "-n",
+            "ecsfleet-system",
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    assert!(can("update", "leases.coordination.k8s.io"));
+    assert!(can("patch", "daemonservices.ecsfleet.dev/status"));
+    assert!(!can("list", "secrets"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_namespace_flags_watch_exactly_those_namespaces() {
+    let (plane, emulator, kubeconfig) = prepared();
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    let operator = Operator::start(
+        ECSFLEET,
+        &kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &[
+            "--resync",
+            "5s",
+            "--namespace",
+            "team-a",
+            "--namespace",
+            "team-b",
+        ],
+    );
+    for namespace in ["team-a", "team-b", "team-c"] {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+        let object = daemon_service_yaml(&format!("agent-{namespace}"), namespace);
+        assert!(
+            plane
+                .kubectl_input(&["apply", "-f", "-"], &object)
+                .status
+                .success()
+        );
+    }
+    for namespace in ["team-a", "team-b"] {
+        eventually(
+            &format!("the object in {namespace} to become Ready"),
+            Duration::from_secs(30),
+            Some(&operator),
+            || {
+                Some(json(
+                    &plane,
+                    &[
+                        "get",
+                        "dsvc",
+                        &format!("agent-{namespace}"),
+                        "-n",
+                        namespace,
+                    ],
+                ))
+                .filter(ready_and_current)
+            },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS)).await;
+    let unwatched = json(&plane, &["get", "dsvc", "agent-team-c", "-n", "team-c"]);
+    assert!(
+        unwatched.get("status").is_none(),
+        "team-c is not watched: {unwatched}"
+    );
+    assert!(cluster.service("agent-team-c").await.is_none());
+    assert!(operator.stop());
+}

@@ -1,0 +1,119 @@
+//! ScalingGroup end to end: the example Ready, and its new hosts making its cluster's
+//! DaemonServices look again without waiting for their resync.
+
+use std::time::Duration;
+
+use crate::support::Cluster;
+use crate::support::control_plane::Operator;
+use crate::*;
+
+/// A small ScalingGroup whose hosts join the `production` ECS cluster.
+const WORKERS: &str = "apiVersion: ecsfleet.dev/v1alpha1
+kind: ScalingGroup
+metadata: {name: workers, namespace: edge}
+spec:
+  launchTemplate: {imageId: ami-760aaa0f, instanceType: t3.small}
+  minSize: 1
+  maxSize: 4
+  desiredCapacity: 1
+  availabilityZones: [eu-west-1a]
+  ecsCluster: production
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_again() {
+    let (plane, emulator, kubeconfig) = prepared();
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    // A resync far beyond the test: only the trigger can make the DaemonService look.
+    let operator = Operator::start(
+        ECSFLEET,
+        &kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &["--resync", "600s"],
+    );
+    plane.kubectl_ok(&["create", "namespace", "edge"]);
+    // The API server refuses inconsistent sizes (CEL), naming the fields.
+    for (from, to, message) in [
+        (
+            "maxSize: 4",
+            "maxSize: 0",
+            "spec.minSize must not exceed spec.maxSize",
+        ),
+        (
+            "desiredCapacity: 1",
+            "desiredCapacity: 9",
+            "spec.desiredCapacity must lie within",
+        ),
+    ] {
+        let refused = plane.kubectl_input(&["apply", "-f", "-"], &WORKERS.replace(from, to));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains(message),
+            "{stderr}"
+        );
+    }
+    let service = daemon_service_yaml("agent", "edge");
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &service)
+            .status
+            .success()
+    );
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], WORKERS)
+            .status
+            .success()
+    );
+    let workers = || json(&plane, &["get", "asg", "workers", "-n", "edge"]);
+    let agent = || json(&plane, &["get", "dsvc", "agent", "-n", "edge"]);
+    eventually(
+        "the group to become Ready",
+        Duration::from_secs(60),
+        Some(&operator),
+        || Some(workers()).filter(ready_and_current),
+    )
+    .await;
+    eventually(
+        "the agent on 1 host",
+        Duration::from_secs(30),
+        Some(&operator),
+        || Some(agent()).filter(|o| ready_and_current(o) && o["status"]["desiredCount"] == 1),
+    )
+    .await;
+
+    // The group grows; the new host's ECS agent registers with the cluster.
+    cluster.add_instance(&emulator).await;
+    plane.kubectl_ok(&[
+        "patch",
+        "asg",
+        "workers",
+        "-n",
+        "edge",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"desiredCapacity":2}}"#,
+    ]);
+    eventually(
+        "the agent to follow the group's new host without waiting for its resync",
+        Duration::from_secs(30),
+        Some(&operator),
+        || Some(agent()).filter(|o| o["status"]["desiredCount"] == 2),
+    )
+    .await;
+    assert_eq!(workers()["status"]["instances"]["inService"], 2);
+
+    // Deleting the object deletes the group (finalizer), the template with it.
+    plane.kubectl_ok(&["delete", "asg", "workers", "-n", "edge", "--timeout=60s"]);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&emulator.sdk_config().await);
+    let groups = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("workers")
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.auto_scaling_groups().is_empty());
+    assert!(operator.stop());
+}
