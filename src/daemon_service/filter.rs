@@ -65,13 +65,30 @@ impl fmt::Display for ParseError {
     }
 }
 
-/// Parses a cluster query language expression.
+/// The longest expression ECS accepts in a placement constraint.
+pub const MAX_LENGTH: usize = 2000;
+/// How deeply parentheses and `not` may nest. Far beyond any real filter, and low enough
+/// that parsing, matching and dropping the tree never come near the stack's limit.
+pub const MAX_NESTING: usize = 32;
+
+/// Parses a cluster query language expression. Bounded: refuses, without recursing, an
+/// expression longer than ECS accepts or nested deeper than [`MAX_NESTING`].
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
+    if input.len() > MAX_LENGTH {
+        return Err(ParseError(format!(
+            "the expression has {} characters; ECS accepts at most {MAX_LENGTH}",
+            input.len()
+        )));
+    }
     let tokens = tokenize(input)?;
     if tokens.is_empty() {
         return Err(ParseError("the expression is empty".into()));
     }
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let expr = parser.or()?;
     match parser.peek() {
         None => Ok(expr),
@@ -207,6 +224,8 @@ fn tokenize(input: &str) -> Result<Vec<Token>, ParseError> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses and `not`s open around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -245,17 +264,35 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, ParseError> {
         if self.keyword("not") || self.peek() == Some(&Token::Op("!")) {
             self.next();
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            return self.nested(|parser| Ok(Expr::Not(Box::new(parser.unary()?))));
         }
         if self.peek() == Some(&Token::Open) {
             self.next();
-            let inner = self.or()?;
-            return match self.next() {
-                Some(Token::Close) => Ok(inner),
-                _ => Err(ParseError("missing ')'".into())),
-            };
+            return self.nested(|parser| {
+                let inner = parser.or()?;
+                match parser.next() {
+                    Some(Token::Close) => Ok(inner),
+                    _ => Err(ParseError("missing ')'".into())),
+                }
+            });
         }
         self.condition()
+    }
+
+    /// Parses one level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
+        if self.depth == MAX_NESTING {
+            return Err(ParseError(format!(
+                "parentheses and `not` nest deeper than {MAX_NESTING} levels"
+            )));
+        }
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
     }
 
     fn condition(&mut self) -> Result<Expr, ParseError> {
@@ -430,6 +467,27 @@ mod tests {
                 "{expression:?} should not parse"
             );
         }
+    }
+
+    #[test]
+    fn deep_nesting_and_long_input_are_refused_without_recursing_that_far() {
+        // Deep enough to overflow the stack of a recursive parser.
+        let deep = format!(
+            "{}attribute:a == b{}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let error = parse(&deep[..MAX_LENGTH]).unwrap_err();
+        assert!(error.0.contains("nest deeper than 32"), "{error}");
+        assert!(parse(&deep).unwrap_err().0.contains("at most 2000"));
+        let nots = format!("{}attribute:a == b", "not ".repeat(400));
+        assert!(parse(&nots).unwrap_err().0.contains("nest deeper"));
+        // Just within the bound parses and matches.
+        let fine = format!("{}attribute:a == b{}", "(".repeat(32), ")".repeat(32));
+        assert!(parse(&fine).unwrap().matches(&instance(&[("a", "b")])));
+        // A long flat chain stays within the length bound and matches.
+        let chain = vec!["attribute:a == b"; 90].join(" and ");
+        assert!(parse(&chain).unwrap().matches(&instance(&[("a", "b")])));
     }
 
     #[test]
