@@ -102,6 +102,12 @@ impl Error {
         }
     }
 
+    /// The error's text with every known secret scrubbed: what logs, Events, status and
+    /// CLI output show.
+    pub fn redacted(&self) -> String {
+        crate::redact::scrub(&self.to_string())
+    }
+
     /// The `Synced` condition reason that reports this error.
     pub fn reason(&self) -> Reason {
         match self {
@@ -127,7 +133,7 @@ impl Error {
 }
 
 /// The error and each of its causes, `: `-separated; a cause whose text the message
-/// already holds is not repeated.
+/// already holds is not repeated. Known secrets are scrubbed.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
@@ -139,5 +145,5 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    message
+    crate::redact::scrub(&message)
 }

@@ -14,6 +14,7 @@ pub mod daemon_service;
 pub mod error;
 pub mod integration_role;
 pub mod metrics;
+pub mod redact;
 pub mod runtime;
 pub mod scaling_group;
 

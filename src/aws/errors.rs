@@ -5,6 +5,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::Error;
 use crate::error::error_chain;
+use crate::redact::scrub;
 
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
@@ -49,11 +50,8 @@ where
     match &error {
         SdkError::ServiceError(service_error) => {
             let code = service_error.err().code().unwrap_or("Unknown").to_string();
-            let message = service_error
-                .err()
-                .message()
-                .unwrap_or_default()
-                .to_string();
+            // AWS quotes what it refused, which may be a document holding a secret.
+            let message = scrub(service_error.err().message().unwrap_or_default());
             let status = service_error.raw().status().as_u16();
             if ACCESS_DENIED_CODES.contains(&code.as_str()) || status == 403 {
                 return Error::AccessDenied {
@@ -85,5 +83,44 @@ where
             message: error_chain(other),
             retryable: true,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::error::ErrorMetadata;
+    use aws_sdk_iam::operation::update_assume_role_policy::UpdateAssumeRolePolicyError;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// IAM refusing a trust policy, quoting the document it refused.
+    fn refusal(message: &str) -> SdkError<UpdateAssumeRolePolicyError, HttpResponse> {
+        let error = UpdateAssumeRolePolicyError::generic(
+            ErrorMetadata::builder()
+                .code("MalformedPolicyDocument")
+                .message(message)
+                .build(),
+        );
+        let response = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(error, response)
+    }
+
+    #[test]
+    fn a_known_secret_quoted_by_aws_never_reaches_the_error_text() {
+        let external_id = "quoted-by-aws-0123456789";
+        crate::redact::remember(external_id);
+        let error = aws_error(
+            "IAM",
+            "UpdateAssumeRolePolicy",
+            refusal(&format!(
+                "Invalid condition value {external_id} in {{\"sts:ExternalId\":\"{external_id}\"}}"
+            )),
+        );
+        for text in [error.to_string(), error.redacted(), error_chain(&error)] {
+            assert!(!text.contains(external_id), "{text}");
+            assert!(text.contains("MalformedPolicyDocument"), "{text}");
+        }
+        assert_eq!(error.reason(), crate::Reason::ReconcileError);
     }
 }

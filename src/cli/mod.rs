@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Delete(args) => offline::run_files(args, Verb::Delete).await,
     };
     result.unwrap_or_else(|error: Error| {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", error.redacted());
         ExitCode::from(1)
     })
 }

@@ -91,7 +91,7 @@ pub async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
                 None,
                 Some(ErrorReport {
                     reason: error.reason().to_string(),
-                    message: error.to_string(),
+                    message: error.redacted(),
                 }),
             ),
         };

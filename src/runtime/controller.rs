@@ -136,7 +136,7 @@ impl<K: Managed> Controllers<K> {
                 .run(reconcile::<K>, error_policy::<K>, context.clone())
                 .for_each(|result| async move {
                     if let Err(error) = result {
-                        tracing::debug!(%error, "reconcile ended with an error");
+                        tracing::debug!(error = %crate::redact::scrub(&error.to_string()), "reconcile ended with an error");
                     }
                 })
         });
@@ -240,7 +240,7 @@ async fn apply<K: Managed>(
                 .count_drift_repairs(&K::kind(&()), outcome.drift_repairs);
         }
         Err(error) => {
-            warn!(reason = %error.reason(), error = %error, "sync failed");
+            warn!(reason = %error.reason(), error = %error.redacted(), "sync failed");
             publish(context, &*obj, failure_event(error, "Reconcile")).await;
         }
     }
@@ -277,7 +277,7 @@ async fn cleanup<K: Managed>(
             Ok(Action::await_change())
         }
         Err(error) => {
-            warn!(error = %error, "cleanup failed");
+            warn!(error = %error.redacted(), "cleanup failed");
             publish(context, &*obj, failure_event(&error, "Cleanup")).await;
             Err(error)
         }

@@ -70,7 +70,7 @@ pub fn next_status<K: Managed>(
                     READY,
                     false,
                     reason.as_str(),
-                    &error.to_string(),
+                    &error.redacted(),
                     generation,
                     now,
                 );
@@ -80,7 +80,7 @@ pub fn next_status<K: Managed>(
                 SYNCED,
                 false,
                 reason.as_str(),
-                &error.to_string(),
+                &error.redacted(),
                 generation,
                 now,
             );

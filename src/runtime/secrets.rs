@@ -177,19 +177,19 @@ pub fn random_id(length: usize) -> Sensitive {
             id.push(ALPHABET[usize::from(*byte) % ALPHABET.len()] as char);
         }
     }
+    crate::redact::remember(&id);
     Sensitive(id)
 }
 
-/// A key of `data` (bytes) or `stringData` (as written in a file), as UTF-8 text.
+/// A key of `data` (bytes) or `stringData` (as written in a file), as UTF-8 text,
+/// remembered for redaction.
 fn value_of(secret: &Secret, key: &str) -> Option<Sensitive> {
-    if let Some(bytes) = secret.data.as_ref().and_then(|data| data.get(key)) {
-        return String::from_utf8(bytes.0.clone()).ok().map(Sensitive);
-    }
-    secret
-        .string_data
-        .as_ref()
-        .and_then(|data| data.get(key))
-        .map(|value| Sensitive(value.clone()))
+    let value = match secret.data.as_ref().and_then(|data| data.get(key)) {
+        Some(bytes) => String::from_utf8(bytes.0.clone()).ok()?,
+        None => secret.string_data.as_ref()?.get(key)?.clone(),
+    };
+    crate::redact::remember(&value);
+    Some(Sensitive(value))
 }
 
 #[cfg(test)]
