@@ -10,7 +10,7 @@ use crate::daemon_service::observe::EcsObserver;
 use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
 use crate::metrics::Metrics;
-use crate::runtime::controller::{Context, Controllers, Settings};
+use crate::runtime::controller::{Context, Controllers, Settings, wait_until_synced};
 use crate::runtime::http::{self, Health};
 use crate::runtime::lease::{LeaderElector, keep_leading, wait_to_lead};
 use crate::runtime::secrets::Secrets;
@@ -92,15 +92,9 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     );
     let synced = health.clone();
     tokio::spawn(async move {
-        for store in &service_stores {
-            let _ = store.wait_until_ready().await;
-        }
-        for store in &role_stores {
-            let _ = store.wait_until_ready().await;
-        }
-        for store in &group_stores {
-            let _ = store.wait_until_ready().await;
-        }
+        wait_until_synced(&service_stores).await;
+        wait_until_synced(&role_stores).await;
+        wait_until_synced(&group_stores).await;
         synced.set_watches_synced();
     });
     // Each kind has its own context: its own bound on concurrent reconciles and backoff.

@@ -70,6 +70,25 @@ impl<K: Managed> Context<K> {
 /// The reflector stores of the watched namespaces, for `Directory::Stores`.
 pub type Stores<K> = Vec<kube::runtime::reflector::Store<DeserializeGuard<K>>>;
 
+/// Resolves once every store in `stores` has received its first full listing.
+///
+/// A store's readiness is a one-shot that wakes only the last task waiting on it, and the
+/// controller's own runner waits on the same store: a second waiter would never be woken.
+/// So each wait is bounded and polled again; once the listing has arrived, the next
+/// poll returns at once.
+pub async fn wait_until_synced<K: Managed>(stores: &Stores<K>) {
+    for store in stores {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => break,
+                // The writer is gone: the controller has stopped; nothing will sync.
+                Ok(Err(_)) => return,
+                Err(_elapsed) => continue,
+            }
+        }
+    }
+}
+
 /// Builds one controller per watched namespace (or one for all). Call `stores()` on the
 /// result to share what is watched, then `run`.
 pub struct Controllers<K: Managed> {

@@ -85,6 +85,13 @@ async fn two_replicas_one_leader_and_a_fast_handover() {
         || first_line_with(&a.logs(), "became the leader").map(|_| ()),
     )
     .await;
+    eventually(
+        "the leader's /readyz to answer 200 once its watches synced",
+        Duration::from_secs(20),
+        Some(&a),
+        || a.get("/readyz").filter(|(code, _)| *code == 200),
+    )
+    .await;
     let b = start("replica-b");
     eventually(
         "replica-b to be a ready standby",
@@ -376,6 +383,16 @@ async fn repeated_namespace_flags_watch_exactly_those_namespaces() {
             "team-b",
         ],
     );
+    // The replica that reconciles (no leader election: it is the leader) turns ready
+    // once its watches have synced, even with nothing to watch yet, so a Deployment's
+    // rollout completes.
+    eventually(
+        "the reconciling replica's /readyz to answer 200",
+        Duration::from_secs(20),
+        Some(&operator),
+        || operator.get("/readyz").filter(|(code, _)| *code == 200),
+    )
+    .await;
     for namespace in ["team-a", "team-b", "team-c"] {
         plane.kubectl_ok(&["create", "namespace", namespace]);
         let object = daemon_service_yaml(&format!("agent-{namespace}"), namespace);
