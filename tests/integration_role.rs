@@ -44,7 +44,13 @@ fn role(yaml: &str) -> IntegrationRole {
 }
 
 async fn pipeline(emulator: &Emulator) -> Pipeline<IntegrationRole> {
-    let secret: Secret = serde_yaml_ng::from_str(&secret_yaml()).unwrap();
+    pipeline_with_external_id(emulator, EXTERNAL_ID).await
+}
+
+/// A pipeline whose Secret `monitoring/datadog-external-id` holds `value`.
+async fn pipeline_with_external_id(emulator: &Emulator, value: &str) -> Pipeline<IntegrationRole> {
+    let yaml = secret_yaml().replace(EXTERNAL_ID, &format!("{value:?}"));
+    let secret: Secret = serde_yaml_ng::from_str(&yaml).unwrap();
     let secrets = Secrets::Files(BTreeMap::from([(
         ("monitoring".to_string(), "datadog-external-id".to_string()),
         secret,
@@ -250,7 +256,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     let pipeline = pipeline(&emulator).await;
     const ACTIONS: &str = "\"ec2:Describe*\", \"cloudwatch:Get*\", \"s3:ListAllMyBuckets\"";
     const SECRET_REF: &str = "{secretRef: {name: datadog-external-id, key: externalId}}";
-    let big: Vec<String> = (0..700)
+    let big: Vec<String> = (0..3000)
         .map(|i| format!("\"ec2:DescribeThing{i:04}\""))
         .collect();
     // (the example with one thing changed, what the error must start with)
@@ -292,7 +298,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         ),
         (
             ROLE.replace(ACTIONS, &big.join(", ")),
-            "spec.policy.statements: the rendered policy has",
+            "spec.policy.statements: the permissions need 12 managed policies",
         ),
     ];
     for (yaml, expected) in &cases {
@@ -304,7 +310,25 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         );
     }
     let error = sync(&mut role(&cases[8].0), &pipeline).await.unwrap_err();
-    assert!(error.to_string().contains("IAM allows 6144"), "{error}");
+    assert!(
+        error.to_string().contains("over the role's quota of 10"),
+        "{error}"
+    );
+    // External IDs STS would refuse: too short, a character outside [\w+=,.@:/-].
+    for value in ["Q", "has space", "semi;colon"] {
+        let pipeline = pipeline_with_external_id(&emulator, value).await;
+        let error = sync(&mut role(ROLE), &pipeline).await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("spec.trust.externalId.secretRef: the external ID ("),
+            "{message}"
+        );
+        assert!(
+            !message.contains(value),
+            "the value is never quoted: {message}"
+        );
+        assert_eq!(writes(&pipeline.env), BTreeMap::new());
+    }
     assert_eq!(
         writes(&pipeline.env),
         BTreeMap::new(),
@@ -448,4 +472,244 @@ async fn the_external_id_never_appears_in_any_output() {
         !printed.contains(EXTERNAL_ID),
         "the external ID leaked into the output"
     );
+}
+
+/// The trust policy follows a rotated external ID in place: same role (ARN, ID, creation
+/// date), one UpdateAssumeRolePolicy, not counted as drift.
+#[tokio::test]
+async fn a_rotated_external_id_updates_the_trust_policy_in_place() {
+    let emulator = Emulator::start();
+    let iam = iam(&emulator).await;
+    let mut obj = role(ROLE);
+    sync(&mut obj, &pipeline(&emulator).await).await.unwrap();
+    let before = iam
+        .get_role()
+        .role_name("DatadogIntegrationRole")
+        .send()
+        .await
+        .unwrap();
+    let before = before.role().unwrap().clone();
+
+    const ROTATED: &str = "Rotated-0123456789abcdefghij";
+    let rotated = pipeline_with_external_id(&emulator, ROTATED).await;
+    let changes = rotated.sync(&obj).await.unwrap();
+    let described: Vec<(String, String)> = changes
+        .applied
+        .iter()
+        .map(|c| (c.action.clone(), c.detail.clone()))
+        .collect();
+    assert_eq!(described.len(), 1, "{described:?}");
+    assert_eq!(described[0].0, "RotateExternalId");
+    assert!(described[0].1.contains("rotated"), "{described:?}");
+    assert_eq!(changes.drift_repairs, 0, "a rotation is not drift");
+
+    let after = iam
+        .get_role()
+        .role_name("DatadogIntegrationRole")
+        .send()
+        .await
+        .unwrap();
+    let after = after.role().unwrap();
+    assert_eq!(after.arn(), before.arn());
+    assert_eq!(after.role_id(), before.role_id(), "never recreated");
+    assert_eq!(after.create_date(), before.create_date());
+    let trust = decode(after.assume_role_policy_document().unwrap());
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        ROTATED
+    );
+    assert_eq!(
+        sync(&mut obj, &rotated).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+const VENDOR: &str = include_str!("../examples/vendor-full-permissions.yaml");
+
+/// The example's Secret and IntegrationRole, and a pipeline that reads that Secret.
+async fn vendor(emulator: &Emulator) -> (IntegrationRole, Pipeline<IntegrationRole>) {
+    let mut documents = VENDOR.split("\n---\n");
+    let secret: Secret = serde_yaml_ng::from_str(documents.next().unwrap()).unwrap();
+    let obj = role(documents.next().unwrap());
+    let secrets = Secrets::Files(BTreeMap::from([(
+        ("monitoring".to_string(), "vendor-external-id".to_string()),
+        secret,
+    )]));
+    (obj, Pipeline::new(env(emulator, secrets).await, ()))
+}
+
+/// Every action the spec lists.
+fn spec_actions(obj: &IntegrationRole) -> Vec<String> {
+    let mut actions: Vec<String> = obj
+        .spec
+        .policy
+        .as_ref()
+        .unwrap()
+        .statements
+        .iter()
+        .flat_map(|s| s.actions.iter().cloned())
+        .collect();
+    actions.sort();
+    actions
+}
+
+/// Every action granted by the role's attached customer-managed policies (repeated if
+/// granted twice), and each policy's counted size.
+async fn granted(iam: &aws_sdk_iam::Client, role: &str) -> (Vec<String>, Vec<usize>) {
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    let mut actions = Vec::new();
+    let mut sizes = Vec::new();
+    for policy in attached.attached_policies() {
+        let arn = policy.policy_arn().unwrap();
+        if arn.contains(":aws:policy/") {
+            continue;
+        }
+        let live = iam.get_policy().policy_arn(arn).send().await.unwrap();
+        let version = live.policy().unwrap().default_version_id().unwrap();
+        let document = iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap();
+        let document = decode(document.policy_version().unwrap().document().unwrap());
+        sizes.push(ecsfleet::integration_role::document::counted_size(
+            &document,
+        ));
+        for statement in document["Statement"].as_array().unwrap() {
+            for action in statement["Action"].as_array().unwrap() {
+                actions.push(action.as_str().unwrap().to_string());
+            }
+        }
+    }
+    actions.sort();
+    (actions, sizes)
+}
+
+fn count(actions: &[String], name: &str) -> usize {
+    actions.iter().filter(|a| *a == name).count()
+}
+
+#[tokio::test]
+async fn a_vendor_size_permission_set_is_split_across_policies() {
+    let emulator = Emulator::start();
+    let iam = iam(&emulator).await;
+    let (mut obj, pipeline) = vendor(&emulator).await;
+    let role_name = "VendorMonitoring";
+    sync(&mut obj, &pipeline).await.unwrap();
+
+    let (actions, sizes) = granted(&iam, role_name).await;
+    assert_eq!(
+        actions,
+        spec_actions(&obj),
+        "every action granted exactly once"
+    );
+    assert!(sizes.len() >= 3, "split across {} policies", sizes.len());
+    assert!(sizes.iter().all(|s| *s <= 6144), "{sizes:?}");
+    let status = obj.status.clone().unwrap();
+    assert_eq!(status.policy_count, Some(sizes.len() as u32));
+    assert_eq!(status.policies.len(), sizes.len());
+    assert!(status.policies.iter().all(|p| p.version == "v1"));
+    let parts = sizes.len();
+
+    // A resync of the unchanged spec writes nothing.
+    let after_create = writes(&pipeline.env);
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(writes(&pipeline.env), after_create);
+
+    // One action more rewrites one policy.
+    obj.metadata.generation = Some(2);
+    let statements = &mut obj.spec.policy.as_mut().unwrap().statements;
+    statements[2]
+        .actions
+        .push("ecs:DescribeSomethingNew".into());
+    let changes = pipeline.sync(&obj).await.unwrap();
+    let actions: Vec<&str> = changes.applied.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(actions, ["CreatePolicyVersion"]);
+    sync(&mut obj, &pipeline).await.unwrap();
+    let (actions, _) = granted(&iam, role_name).await;
+    assert_eq!(count(&actions, "ecs:DescribeSomethingNew"), 1);
+    assert_eq!(actions, spec_actions(&obj));
+
+    // Keeping only the Auto Scaling statement: the policies it does not need are
+    // deleted.
+    obj.metadata.generation = Some(3);
+    let statements = &mut obj.spec.policy.as_mut().unwrap().statements;
+    *statements = vec![statements[1].clone()];
+    let changes = pipeline.sync(&obj).await.unwrap();
+    let deleted = changes
+        .applied
+        .iter()
+        .filter(|c| c.action == "DeletePolicy")
+        .count();
+    assert_eq!(deleted, parts - 1, "{:?}", changes.applied);
+    sync(&mut obj, &pipeline).await.unwrap();
+    let (actions, sizes) = granted(&iam, role_name).await;
+    assert_eq!(actions, spec_actions(&obj));
+    assert_eq!(sizes.len(), 1);
+    let local = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        local.policies().len(),
+        1,
+        "the others are deleted, not only detached"
+    );
+
+    // Back to the whole set, then delete: nothing is left.
+    obj.metadata.generation = Some(4);
+    let (whole, _) = vendor(&emulator).await;
+    obj.spec = whole.spec;
+    sync(&mut obj, &pipeline).await.unwrap();
+    assert_eq!(granted(&iam, role_name).await.0, spec_actions(&obj));
+    pipeline.delete(&obj).await.unwrap();
+    let local = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    assert!(local.policies().is_empty(), "{:?}", local.policies());
+    assert!(iam.get_role().role_name(role_name).send().await.is_err());
+}
+
+/// A part created before a crash (or by a write whose answer was lost) and never
+/// attached is found and reused: one policy per part, never a duplicate.
+#[tokio::test]
+async fn a_part_created_but_never_attached_is_reused() {
+    let emulator = Emulator::start();
+    let iam = iam(&emulator).await;
+    let (mut obj, pipeline) = vendor(&emulator).await;
+    sync(&mut obj, &pipeline).await.unwrap();
+    let parts = obj.status.as_ref().unwrap().policies.clone();
+    // Detach the last part, as if the apply had stopped before attaching it.
+    let last = parts.last().unwrap().arn.clone();
+    iam.detach_role_policy()
+        .role_name("VendorMonitoring")
+        .policy_arn(&last)
+        .send()
+        .await
+        .unwrap();
+    let actions = sync(&mut obj, &pipeline).await.unwrap();
+    assert_eq!(actions, ["AttachRolePolicy"]);
+    assert_eq!(obj.status.as_ref().unwrap().policies, parts);
+    let local = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.policies().len(), parts.len());
 }

@@ -3,10 +3,10 @@
 use aws_sdk_iam::types::Tag;
 
 use super::IntegrationRole;
-use super::desired::Desired;
-use super::observe::{Observed, attached_policies, gone_or};
+use super::desired::{DEFAULT_ATTACHED_POLICY_QUOTA, Desired, part_name, part_number};
+use super::observe::{Observed, attached_policies, gone_or, observe_policy};
 use super::plan::Change;
-use crate::aws::{AccountClients, aws_error};
+use crate::aws::{AccountClients, aws_error, error_code};
 use crate::runtime::{Change as _, PlannedChange};
 use crate::{Error, Result};
 
@@ -32,42 +32,47 @@ pub async fn apply(
     clients: &AccountClients,
 ) -> Result<Vec<PlannedChange>> {
     let iam = &clients.iam;
-    let policy_arn = observed.policy_arn(desired);
+    let part_arn = |part: &usize| {
+        observed
+            .part_arn(desired, *part)
+            .expect("planned with a policy")
+    };
     let mut applied = Vec::new();
     for change in changes {
         match change {
-            Change::CreatePolicy => {
+            Change::CreatePolicy { part, document } => {
                 let policy = desired.policy.as_ref().expect("planned with a policy");
-                iam.create_policy()
-                    .policy_name(&policy.name)
+                let created = iam
+                    .create_policy()
+                    .policy_name(policy.part_name(*part))
                     .path(&desired.path)
-                    .policy_document(policy.document.to_string())
+                    .policy_document(document.to_string())
                     .description(format!("Managed by ecsfleet for {}", desired.owner.key()))
                     .set_tags(Some(iam_tags(&desired.tags)?))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("IAM", "CreatePolicy", e))?;
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // Created by an earlier attempt whose answer was lost, or before a
+                    // crash and never attached: ours if tagged so; give it this document.
+                    Err(error) if error_code(&error) == Some("EntityAlreadyExists") => {
+                        take_over_policy(desired, clients, &part_arn(part), document).await?
+                    }
+                    Err(error) => return Err(aws_error("IAM", "CreatePolicy", error)),
+                }
             }
-            Change::CreatePolicyVersion { .. } => {
-                let policy = desired.policy.as_ref().expect("planned with a policy");
-                let arn = policy_arn.as_deref().expect("planned with a policy");
-                prune_versions(clients, arn).await?;
-                iam.create_policy_version()
-                    .policy_arn(arn)
-                    .policy_document(policy.document.to_string())
-                    .set_as_default(true)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("IAM", "CreatePolicyVersion", e))?;
+            Change::CreatePolicyVersion { part, document, .. } => {
+                new_default_version(clients, &part_arn(part), document).await?;
             }
-            Change::TagPolicy => {
+            Change::TagPolicy { part } => {
                 iam.tag_policy()
-                    .policy_arn(policy_arn.as_deref().expect("planned with a policy"))
+                    .policy_arn(part_arn(part))
                     .set_tags(Some(iam_tags(&desired.owner.tags())?))
                     .send()
                     .await
                     .map_err(|e| aws_error("IAM", "TagPolicy", e))?;
             }
+            Change::DeletePolicy { part } => delete_policy(clients, &part_arn(part)).await?,
             Change::CreateRole => {
                 iam.create_role()
                     .role_name(&desired.role_name)
@@ -152,6 +157,56 @@ pub async fn apply(
     Ok(applied)
 }
 
+/// `document` as the new default version of the policy at `arn`.
+async fn new_default_version(
+    clients: &AccountClients,
+    arn: &str,
+    document: &serde_json::Value,
+) -> Result<()> {
+    prune_versions(clients, arn).await?;
+    clients
+        .iam
+        .create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document.to_string())
+        .set_as_default(true)
+        .send()
+        .await
+        .map_err(|e| aws_error("IAM", "CreatePolicyVersion", e))?;
+    Ok(())
+}
+
+/// A policy that exists under a part's name: written to only if tagged as this object's
+/// (a policy of anyone else's is refused, never overwritten).
+async fn take_over_policy(
+    desired: &Desired,
+    clients: &AccountClients,
+    arn: &str,
+    document: &serde_json::Value,
+) -> Result<()> {
+    let live = observe_policy(clients, arn).await?;
+    let Some(live) = live else {
+        return Err(Error::Aws {
+            service: "IAM",
+            operation: "CreatePolicy",
+            code: "EntityAlreadyExists".into(),
+            message: format!("{arn} exists but cannot be read; retrying"),
+            retryable: true,
+        });
+    };
+    if !desired.owner.owns(&live.tags) {
+        return Err(Error::invalid(
+            "spec.policy.name",
+            format!("the policy {arn} exists and is not managed by this object"),
+        ));
+    }
+    if live.document.as_ref().and_then(super::split::grants_of) == super::split::grants_of(document)
+    {
+        return Ok(());
+    }
+    new_default_version(clients, arn, document).await
+}
+
 /// Makes room for a new version: when five exist, deletes the oldest non-default one, so
 /// IAM's version limit is never hit.
 async fn prune_versions(clients: &AccountClients, policy_arn: &str) -> Result<()> {
@@ -196,7 +251,8 @@ fn version_number(version_id: Option<&str>) -> u64 {
 }
 
 /// Deletes what this object owns: detaches every policy from the role, deletes its
-/// inline policies and the role, then the policy's non-default versions and the policy.
+/// inline policies and the role, then each permission policy's non-default versions and
+/// the policy.
 /// NotFound counts as done; a role or policy that is not this object's is left alone.
 pub async fn delete(obj: &IntegrationRole, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
     let owner = obj.owner();
@@ -220,6 +276,7 @@ pub async fn delete(obj: &IntegrationRole, clients: &AccountClients) -> Result<V
         Some(role) => role.arn().split(':').nth(4).unwrap_or_default().to_string(),
         None => clients.account_id().await?,
     };
+    let mut attached = std::collections::BTreeSet::new();
     if let Some(role) = role {
         let tags = role
             .tags()
@@ -227,7 +284,8 @@ pub async fn delete(obj: &IntegrationRole, clients: &AccountClients) -> Result<V
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect();
         if owner.owns(&tags) {
-            for arn in attached_policies(clients, &role_name).await? {
+            attached = attached_policies(clients, &role_name).await?;
+            for arn in attached.clone() {
                 if let Err(error) = iam
                     .detach_role_policy()
                     .role_name(&role_name)
@@ -272,35 +330,62 @@ pub async fn delete(obj: &IntegrationRole, clients: &AccountClients) -> Result<V
         return Ok(done);
     };
     let path = obj.spec.path.clone().unwrap_or_else(|| "/".into());
-    let name = policy
+    let base = policy
         .name
         .clone()
         .unwrap_or_else(|| format!("{role_name}Policy"));
-    let arn = format!("arn:aws:iam::{account_id}:policy{path}{name}");
-    let live = match iam.get_policy().policy_arn(&arn).send().await {
-        Ok(answer) => answer.policy().cloned(),
-        Err(error) => {
-            gone_or("GetPolicy", error)?;
-            None
-        }
-    };
-    let Some(live) = live else {
-        return Ok(done);
-    };
-    let tags = live
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
+    let prefix = format!("arn:aws:iam::{account_id}:policy{path}");
+    // Every part this object may have made: those that were attached, and every number
+    // up to the quota (a part created but never attached, before a crash).
+    let quota = obj
+        .spec
+        .attached_policy_quota
+        .map_or(DEFAULT_ATTACHED_POLICY_QUOTA, |q| q as usize);
+    let parts: std::collections::BTreeSet<usize> = (1..=quota)
+        .chain(
+            attached
+                .iter()
+                .filter_map(|arn| part_number(&base, arn.strip_prefix(&prefix)?)),
+        )
         .collect();
-    if !owner.owns(&tags) {
-        return Ok(done);
+    for number in parts {
+        let arn = format!("{prefix}{}", part_name(&base, number));
+        let live = match iam.get_policy().policy_arn(&arn).send().await {
+            Ok(answer) => answer.policy().cloned(),
+            Err(error) => {
+                gone_or("GetPolicy", error)?;
+                None
+            }
+        };
+        let Some(live) = live else {
+            continue;
+        };
+        let tags = live
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        if !owner.owns(&tags) {
+            continue;
+        }
+        delete_policy(clients, &arn).await?;
+        done.push(PlannedChange {
+            action: "DeletePolicy".into(),
+            target: "policy".into(),
+            detail: arn,
+        });
     }
-    let versions = iam
-        .list_policy_versions()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| aws_error("IAM", "ListPolicyVersions", e))?;
+    Ok(done)
+}
+
+/// Deletes a policy (already detached): its non-default versions, then itself.
+/// `NoSuchEntity` counts as done.
+async fn delete_policy(clients: &AccountClients, arn: &str) -> Result<()> {
+    let iam = &clients.iam;
+    let versions = match iam.list_policy_versions().policy_arn(arn).send().await {
+        Ok(versions) => versions,
+        Err(error) => return gone_or("ListPolicyVersions", error),
+    };
     for version in versions
         .versions()
         .iter()
@@ -309,7 +394,7 @@ pub async fn delete(obj: &IntegrationRole, clients: &AccountClients) -> Result<V
         if let Some(id) = version.version_id()
             && let Err(error) = iam
                 .delete_policy_version()
-                .policy_arn(&arn)
+                .policy_arn(arn)
                 .version_id(id)
                 .send()
                 .await
@@ -317,13 +402,8 @@ pub async fn delete(obj: &IntegrationRole, clients: &AccountClients) -> Result<V
             gone_or("DeletePolicyVersion", error)?;
         }
     }
-    if let Err(error) = iam.delete_policy().policy_arn(&arn).send().await {
+    if let Err(error) = iam.delete_policy().policy_arn(arn).send().await {
         gone_or("DeletePolicy", error)?;
     }
-    done.push(PlannedChange {
-        action: "DeletePolicy".into(),
-        target: "policy".into(),
-        detail: arn,
-    });
-    Ok(done)
+    Ok(())
 }

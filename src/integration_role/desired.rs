@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::document::{self, MANAGED_POLICY_MAX_CHARS, Statement};
-use super::{Effect, ExternalIdSpec, IntegrationRole};
+use super::split::Permissions;
+use super::{Effect, ExternalIdSpec, IntegrationRole, PolicySpec};
 use crate::aws::Sensitive;
 use crate::common::Owner;
 use crate::{Error, Result};
@@ -38,11 +39,56 @@ pub struct Desired {
     pub spec_unchanged: bool,
 }
 
+/// The permission set, split across as many customer-managed policies as it needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredPolicy {
+    /// The first policy's name; the others are `<name>-2`, `<name>-3`, ….
     pub name: String,
-    pub document: Value,
+    pub permissions: Permissions,
+    /// How many policies a split from scratch needs.
+    pub min_parts: usize,
+    /// How many the role may have: the quota less `managedPolicyArns`.
+    pub max_parts: usize,
 }
+
+impl DesiredPolicy {
+    /// The name of part `number`.
+    pub fn part_name(&self, number: usize) -> String {
+        part_name(&self.name, number)
+    }
+
+    /// The part number of a policy called `name`, if it is one of ours.
+    pub fn part_number(&self, name: &str) -> Option<usize> {
+        part_number(&self.name, name)
+    }
+}
+
+/// The name of part `number` of the policy called `base`.
+pub fn part_name(base: &str, number: usize) -> String {
+    match number {
+        1 => base.to_string(),
+        n => format!("{base}-{n}"),
+    }
+}
+
+/// The part number of a policy called `name`, if it is a part of `base`.
+pub fn part_number(base: &str, name: &str) -> Option<usize> {
+    if name == base {
+        return Some(1);
+    }
+    let number: usize = name.strip_prefix(base)?.strip_prefix('-')?.parse().ok()?;
+    (2..=MAX_ATTACHED_POLICY_QUOTA)
+        .contains(&number)
+        .then_some(number)
+        .filter(|n| part_name(base, *n) == name)
+}
+
+/// IAM's default quota of managed policies attached to one role.
+pub const DEFAULT_ATTACHED_POLICY_QUOTA: usize = 10;
+/// The highest quota IAM grants on request.
+pub const MAX_ATTACHED_POLICY_QUOTA: usize = 20;
+/// IAM's limit on a policy name.
+const POLICY_NAME_MAX: usize = 128;
 
 impl Desired {
     /// Validates the spec; everything is checked here too because the CLI reads files
@@ -120,37 +166,32 @@ impl Desired {
                 ));
             }
         };
+        let quota = spec
+            .attached_policy_quota
+            .map_or(DEFAULT_ATTACHED_POLICY_QUOTA, |q| q as usize);
+        if !(1..=MAX_ATTACHED_POLICY_QUOTA).contains(&quota) {
+            return Err(Error::invalid(
+                "spec.attachedPolicyQuota",
+                format!("must be 1–{MAX_ATTACHED_POLICY_QUOTA} (IAM's highest quota)"),
+            ));
+        }
+        if spec.managed_policy_arns.len() > quota {
+            return Err(Error::invalid(
+                "spec.managedPolicyArns",
+                format!(
+                    "{} policies, over the role's quota of {quota} attached policies",
+                    spec.managed_policy_arns.len()
+                ),
+            ));
+        }
         let policy = match &spec.policy {
             None => None,
-            Some(policy) => {
-                let statements = policy
-                    .statements
-                    .iter()
-                    .enumerate()
-                    .map(|(index, s)| statement(index, s, policy.allow_full_access))
-                    .collect::<Result<Vec<_>>>()?;
-                if statements.is_empty() {
-                    return Err(Error::invalid(
-                        "spec.policy.statements",
-                        "at least one statement is required",
-                    ));
-                }
-                let document = document::permission_policy(&statements);
-                let size = document::counted_size(&document);
-                if size > MANAGED_POLICY_MAX_CHARS {
-                    return Err(Error::invalid(
-                        "spec.policy.statements",
-                        format!(
-                            "the rendered policy has {size} characters; IAM allows {MANAGED_POLICY_MAX_CHARS} in a managed policy"
-                        ),
-                    ));
-                }
-                let name = policy
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("{role_name}Policy"));
-                Some(DesiredPolicy { name, document })
-            }
+            Some(policy) => Some(desired_policy(
+                policy,
+                &role_name,
+                quota,
+                spec.managed_policy_arns.len(),
+            )?),
         };
         for (index, arn) in spec.managed_policy_arns.iter().enumerate() {
             let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -257,5 +298,81 @@ fn statement(
                 (operator.clone(), keys)
             })
             .collect(),
+    })
+}
+
+/// The permission policy: statements validated, the split sized against the quota.
+fn desired_policy(
+    policy: &PolicySpec,
+    role_name: &str,
+    quota: usize,
+    managed: usize,
+) -> Result<DesiredPolicy> {
+    let statements = policy
+        .statements
+        .iter()
+        .enumerate()
+        .map(|(index, s)| statement(index, s, policy.allow_full_access))
+        .collect::<Result<Vec<_>>>()?;
+    if statements.is_empty() {
+        return Err(Error::invalid(
+            "spec.policy.statements",
+            "at least one statement is required",
+        ));
+    }
+    let mut sids = BTreeSet::new();
+    for (index, s) in statements.iter().enumerate() {
+        if let Some(sid) = &s.sid
+            && !sids.insert(sid.as_str())
+        {
+            return Err(Error::invalid(
+                format!("spec.policy.statements[{index}].sid"),
+                format!("{sid:?} is used by an earlier statement; IAM needs each Sid once"),
+            ));
+        }
+    }
+    let rendered: Vec<Value> = statements.iter().map(document::render_statement).collect();
+    let permissions = Permissions::new(&rendered);
+    for (index, statement) in rendered.iter().enumerate() {
+        let shape = super::split::shape_of(statement);
+        let size = permissions.smallest_part_size(&shape);
+        if size > MANAGED_POLICY_MAX_CHARS {
+            return Err(Error::invalid(
+                format!("spec.policy.statements[{index}]"),
+                format!(
+                    "a policy with one action of this statement has {size} characters; IAM allows {MANAGED_POLICY_MAX_CHARS} in a managed policy (fewer resources or conditions)"
+                ),
+            ));
+        }
+    }
+    let name = policy
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{role_name}Policy"));
+    let suffix = format!("-{MAX_ATTACHED_POLICY_QUOTA}").len();
+    if name.len() + suffix > POLICY_NAME_MAX {
+        return Err(Error::invalid(
+            "spec.policy.name",
+            format!(
+                "at most {} characters, so that `<name>-N` stays within IAM's {POLICY_NAME_MAX}",
+                POLICY_NAME_MAX - suffix
+            ),
+        ));
+    }
+    let min_parts = permissions.pack().len();
+    if min_parts + managed > quota {
+        return Err(Error::invalid(
+            "spec.policy.statements",
+            format!(
+                "the permissions need {min_parts} managed policies of at most {MANAGED_POLICY_MAX_CHARS} characters and spec.managedPolicyArns has {managed}: {} attached policies, over the role's quota of {quota} (spec.attachedPolicyQuota, if the account's quota was raised)",
+                min_parts + managed
+            ),
+        ));
+    }
+    Ok(DesiredPolicy {
+        name,
+        permissions,
+        min_parts,
+        max_parts: quota - managed,
     })
 }

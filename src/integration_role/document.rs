@@ -59,7 +59,8 @@ pub fn canonical(document: &Value) -> Value {
     })
 }
 
-fn canonical_statement(statement: &Value) -> Value {
+/// One statement in canonical form: every list a sorted set.
+pub fn canonical_statement(statement: &Value) -> Value {
     let mut out = Map::new();
     let Some(fields) = statement.as_object() else {
         return statement.clone();
@@ -148,24 +149,24 @@ pub struct Statement {
 
 /// The permission policy document.
 pub fn permission_policy(statements: &[Statement]) -> Value {
-    let statements: Vec<Value> = statements
-        .iter()
-        .map(|s| {
-            let mut statement = json!({
-                "Effect": if s.allow { "Allow" } else { "Deny" },
-                "Action": s.actions,
-                "Resource": s.resources,
-            });
-            if let Some(sid) = &s.sid {
-                statement["Sid"] = json!(sid);
-            }
-            if !s.conditions.is_empty() {
-                statement["Condition"] = json!(s.conditions);
-            }
-            statement
-        })
-        .collect();
+    let statements: Vec<Value> = statements.iter().map(render_statement).collect();
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// One statement as IAM reads it.
+pub fn render_statement(s: &Statement) -> Value {
+    let mut statement = json!({
+        "Effect": if s.allow { "Allow" } else { "Deny" },
+        "Action": s.actions,
+        "Resource": s.resources,
+    });
+    if let Some(sid) = &s.sid {
+        statement["Sid"] = json!(sid);
+    }
+    if !s.conditions.is_empty() {
+        statement["Condition"] = json!(s.conditions);
+    }
+    statement
 }
 
 /// The characters IAM counts against a managed policy's size limit.

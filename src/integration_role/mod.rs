@@ -3,22 +3,23 @@
 //! and the values a vendor's form asks for handed over in a Secret.
 //!
 //! Read in order: this file (the API types), `desired` (spec → validated `Desired`, with
-//! the external ID resolved), `observe` (the role, the customer-managed policy and the
+//! the external ID resolved), `observe` (the role, the customer-managed policies and the
 //! attachments), `plan` (pure), `apply` (and deletion), `status` (status, the Ready rule
 //! and the hand-over Secret). `document` renders and compares policy documents
-//! semantically.
+//! semantically; `split` spreads a permission set over as many policies as it needs.
 
 pub mod apply;
 pub mod desired;
 pub mod document;
 pub mod observe;
 pub mod plan;
+pub mod split;
 pub mod status;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use kube::{CustomResource, Resource};
+use kube::{CustomResource, Resource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,27 @@ use crate::{Error, Result};
 use desired::Desired;
 use observe::Observed;
 use plan::Change;
+
+/// An annotation on an IntegrationRole with `generate: true`: a new value asks for a new
+/// external ID (rotation); the trust policy and the hand-over Secret follow in place.
+pub const ROTATE_EXTERNAL_ID: &str = "ecsfleet.dev/rotate-external-id";
+
+/// Refuses an external ID STS would refuse (2–1224 characters of letters, digits and
+/// `_+=,.@:/-`), naming the field and never the value.
+fn validate_external_id(value: &Sensitive, field: &str) -> Result<()> {
+    let id = &value.0;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c);
+    if (2..=1224).contains(&id.chars().count()) && id.chars().all(allowed) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        format!(
+            "the external ID ({} characters) is not one STS accepts: 2–1224 characters of letters, digits and _+=,.@:/-",
+            id.chars().count()
+        ),
+    ))
+}
 
 /// An IAM role that a third party assumes with a shared external ID, with its policy.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -43,6 +65,7 @@ use plan::Change;
     status = "IntegrationRoleStatus",
     printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.roleArn"}"#,
     printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.accountId"}"#,
+    printcolumn = r#"{"name":"Policies","type":"integer","jsonPath":".status.policyCount"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -82,6 +105,13 @@ pub struct IntegrationRoleSpec {
     /// The customer-managed permission policy created for and attached to the role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicySpec>,
+    /// How many managed policies IAM lets this account attach to one role: 10 by
+    /// default, up to 20 after a quota increase. The policies the permission set is
+    /// split into and `managedPolicyArns` together must fit; a spec that cannot is refused
+    /// before any write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub attached_policy_quota: Option<u32>,
     /// Further managed policies to attach, e.g. `arn:aws:iam::aws:policy/SecurityAudit`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
@@ -140,11 +170,15 @@ pub struct ExternalIdSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicySpec {
-    /// Name of the managed policy (default `<roleName>Policy`).
+    /// Name of the managed policy (default `<roleName>Policy`). A permission set larger
+    /// than one policy is split across `<name>`, `<name>-2`, `<name>-3`, … (at most 125
+    /// characters, so that every name stays within IAM's 128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[\w+=,.@-]{1,128}$"))]
+    #[schemars(regex(pattern = r"^[\w+=,.@-]{1,125}$"))]
     pub name: Option<String>,
-    /// The statements. A change creates a new default policy version.
+    /// The statements, of any total size: IAM allows 6,144 characters in one managed
+    /// policy, so a larger set is split across several, each grant in exactly one. A
+    /// change creates a new default version of the policies it touches only.
     #[schemars(length(min = 1, max = 100))]
     pub statements: Vec<StatementSpec>,
     /// Allow a statement that allows action `*` on resource `*` (refused otherwise).
@@ -195,11 +229,18 @@ pub struct IntegrationRoleStatus {
     /// The bare 12-digit account ID of the role, as vendors' forms ask for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    /// The first permission policy (`policies` lists every one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_arn: Option<String>,
-    /// The policy's default version, e.g. `v3`.
+    /// The first permission policy's default version, e.g. `v3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// Every customer-managed policy the permission set is split into, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyStatus>,
+    /// How many customer-managed policies hold the permission set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_count: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attached_policy_arns: Vec<String>,
     /// The Secret holding the external ID (its name; never the value).
@@ -207,6 +248,16 @@ pub struct IntegrationRoleStatus {
     pub external_id_secret_name: Option<String>,
     #[serde(flatten)]
     pub common: CommonStatus,
+}
+
+/// One of the role's permission policies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyStatus {
+    /// The policy's ARN.
+    pub arn: String,
+    /// Its default version, e.g. `v2`.
+    pub version: String,
 }
 
 impl IntegrationRole {
@@ -238,14 +289,14 @@ impl IntegrationRole {
                 secret_ref: Some(selector),
                 ..
             }) => {
-                let value = env
-                    .secrets
-                    .read(&namespace, selector, "spec.trust.externalId.secretRef")
-                    .await?;
+                let field = "spec.trust.externalId.secretRef";
+                let value = env.secrets.read(&namespace, selector, field).await?;
+                validate_external_id(&value, field)?;
                 Ok(Some((value, selector.name.clone())))
             }
             Some(ExternalIdSpec { generate: true, .. }) => {
                 let name = self.generated_secret_name();
+                let rotation = self.annotations().get(ROTATE_EXTERNAL_ID);
                 let value = env
                     .secrets
                     .generated(
@@ -253,9 +304,11 @@ impl IntegrationRole {
                         &name,
                         "externalId",
                         self.owner_reference(),
+                        rotation.map(String::as_str),
                         "spec.trust.externalId.generate",
                     )
                     .await?;
+                validate_external_id(&value, "spec.trust.externalId.generate")?;
                 Ok(Some((value, name)))
             }
             Some(_) => Err(Error::invalid(

@@ -1,5 +1,6 @@
-//! Observation of the role, its policy and its attachments. A role in sync costs four
-//! reads: GetRole, GetPolicy, GetPolicyVersion, ListAttachedRolePolicies.
+//! Observation of the role, its policies and its attachments. A role in sync costs two
+//! reads (GetRole, ListAttachedRolePolicies) and two per permission policy (GetPolicy,
+//! GetPolicyVersion): four for a permission set that fits one policy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,20 +37,34 @@ pub struct Observed {
     pub account_id: String,
     pub partition: String,
     pub role: Option<ObservedRole>,
-    pub policy: Option<ObservedPolicy>,
+    /// The permission policies that exist, by part number (1 is `<name>`, N `<name>-N`).
+    pub policies: BTreeMap<usize, ObservedPolicy>,
     /// ARNs of the managed policies attached to the role.
     pub attached: BTreeSet<String>,
 }
 
 impl Observed {
-    /// The ARN our customer-managed policy has (or will have).
-    pub fn policy_arn(&self, desired: &Desired) -> Option<String> {
+    /// The ARN part `number` of our permission policy has (or will have).
+    pub fn part_arn(&self, desired: &Desired, number: usize) -> Option<String> {
         desired.policy.as_ref().map(|policy| {
             format!(
                 "arn:{}:iam::{}:policy{}{}",
-                self.partition, self.account_id, desired.path, policy.name
+                self.partition,
+                self.account_id,
+                desired.path,
+                policy.part_name(number)
             )
         })
+    }
+
+    /// The part number of an attached policy ARN, if it names one of our parts.
+    fn part_of(&self, desired: &Desired, arn: &str) -> Option<usize> {
+        let policy = desired.policy.as_ref()?;
+        let prefix = format!(
+            "arn:{}:iam::{}:policy{}",
+            self.partition, self.account_id, desired.path
+        );
+        policy.part_number(arn.strip_prefix(&prefix)?)
     }
 }
 
@@ -90,7 +105,8 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
                 .map(str::to_string),
             trust: role
                 .assume_role_policy_document()
-                .and_then(document::decode),
+                .and_then(document::decode)
+                .inspect(remember_external_ids),
             tags: role
                 .tags()
                 .iter()
@@ -110,16 +126,31 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
         role,
         ..Observed::default()
     };
-    if let Some(arn) = observed.policy_arn(desired) {
-        observed.policy = observe_policy(clients, &arn).await?;
-    }
     if observed.role.is_some() {
         observed.attached = attached_policies(clients, &desired.role_name).await?;
+    }
+    if let Some(policy) = &desired.policy {
+        // The parts attached, and those a split from scratch would have (found here
+        // even if an earlier apply stopped before attaching them).
+        let parts: BTreeSet<usize> = (1..=policy.min_parts)
+            .chain(
+                observed
+                    .attached
+                    .iter()
+                    .filter_map(|arn| observed.part_of(desired, arn)),
+            )
+            .collect();
+        for number in parts {
+            let arn = observed.part_arn(desired, number).expect("with a policy");
+            if let Some(found) = observe_policy(clients, &arn).await? {
+                observed.policies.insert(number, found);
+            }
+        }
     }
     Ok(observed)
 }
 
-async fn observe_policy(clients: &AccountClients, arn: &str) -> Result<Option<ObservedPolicy>> {
+pub async fn observe_policy(clients: &AccountClients, arn: &str) -> Result<Option<ObservedPolicy>> {
     let policy = match clients.iam.get_policy().policy_arn(arn).send().await {
         Ok(answer) => answer.policy().cloned(),
         Err(error) if is_missing(&error) => None,
@@ -199,5 +230,28 @@ where
         Ok(())
     } else {
         Err::<(), Error>(aws_error("IAM", operation, error))
+    }
+}
+
+/// The external IDs a live trust policy holds (the current one, or one being rotated
+/// away) are secrets too: remembered so that any AWS text quoting them is redacted.
+fn remember_external_ids(trust: &Value) {
+    let statements = match trust.get("Statement") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(one) => vec![one.clone()],
+        None => Vec::new(),
+    };
+    for statement in &statements {
+        let ids = statement
+            .pointer("/Condition/StringEquals/sts:ExternalId")
+            .cloned();
+        match ids {
+            Some(Value::String(id)) => crate::redact::remember(&id),
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .filter_map(Value::as_str)
+                .for_each(crate::redact::remember),
+            _ => {}
+        }
     }
 }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::IntegrationRoleStatus;
 use super::desired::Desired;
 use super::observe::Observed;
+use super::{IntegrationRoleStatus, PolicyStatus};
 use crate::aws::Sensitive;
 use crate::runtime::{Outcome, PlannedChange, Readiness};
 
@@ -14,20 +14,29 @@ pub fn outcome(
     observed: &Observed,
     applied: Vec<PlannedChange>,
 ) -> Outcome<IntegrationRoleStatus> {
+    let policies: Vec<PolicyStatus> = observed
+        .policies
+        .values()
+        .map(|p| PolicyStatus {
+            arn: p.arn.clone(),
+            version: p.default_version.clone(),
+        })
+        .collect();
     let status = IntegrationRoleStatus {
         role_arn: observed.role.as_ref().map(|r| r.arn.clone()),
         account_id: Some(observed.account_id.clone()),
-        policy_arn: observed.policy.as_ref().map(|p| p.arn.clone()),
-        policy_version: observed.policy.as_ref().map(|p| p.default_version.clone()),
+        policy_arn: policies.first().map(|p| p.arn.clone()),
+        policy_version: policies.first().map(|p| p.version.clone()),
+        policy_count: desired.policy.as_ref().map(|_| policies.len() as u32),
+        policies,
         attached_policy_arns: observed.attached.iter().cloned().collect(),
         external_id_secret_name: desired.external_id_secret_name.clone(),
         common: Default::default(),
     };
-    let policy_arn = observed.policy_arn(desired);
     let missing: Vec<&String> = desired
         .managed_policy_arns
         .iter()
-        .chain(policy_arn.as_ref())
+        .chain(observed.policies.values().map(|p| &p.arn))
         .filter(|arn| !observed.attached.contains(*arn))
         .collect();
     let readiness = match (&observed.role, &missing[..]) {
@@ -35,6 +44,11 @@ pub fn outcome(
             ready: false,
             reason: "RoleMissing".into(),
             message: "the IAM role does not exist".into(),
+        },
+        (Some(_), _) if desired.policy.is_some() && observed.policies.is_empty() => Readiness {
+            ready: false,
+            reason: "PolicyMissing".into(),
+            message: "the permission policy does not exist".into(),
         },
         (Some(_), [first, ..]) => Readiness {
             ready: false,

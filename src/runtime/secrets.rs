@@ -58,13 +58,16 @@ impl Secrets {
 
 impl Secrets {
     /// The value at `key` of the Secret `name`, which ecsfleet creates (owned by `owner`,
-    /// with a random value) if it does not exist yet, and reuses ever after.
+    /// with a random value) if it does not exist yet, and reuses ever after, until
+    /// `rotation` names a request the Secret has not seen: then the value is replaced by a
+    /// new random one (only in a Secret ecsfleet created) and the request recorded on it.
     pub async fn generated(
         &self,
         namespace: &str,
         name: &str,
         key: &str,
         owner: Option<OwnerReference>,
+        rotation: Option<&str>,
         field: &str,
     ) -> Result<Sensitive> {
         let api = self.api(namespace, field)?;
@@ -76,17 +79,56 @@ impl Secrets {
                 )
             })
         };
+        let mut meta = owned_meta(namespace, name, owner);
+        if let Some(request) = rotation {
+            meta.annotations = Some(BTreeMap::from([(
+                ROTATED_FOR.to_string(),
+                request.to_string(),
+            )]));
+        }
         if let Some(secret) = api.get_opt(name).await? {
-            return existing(&secret);
+            let annotations = secret.metadata.annotations.as_ref();
+            let honoured = annotations
+                .and_then(|a| a.get(ROTATED_FOR))
+                .map(String::as_str);
+            let Some(request) = rotation.filter(|r| Some(*r) != honoured) else {
+                return existing(&secret);
+            };
+            let labels = secret.metadata.labels.as_ref();
+            if labels.and_then(|l| l.get(MANAGED_BY)).map(String::as_str) != Some("ecsfleet") {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "rotation {request:?} asked for, but Secret {namespace}/{name} was not created by ecsfleet: change its value yourself"
+                    ),
+                ));
+            }
+            let value = random_id(40);
+            let patch = serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": meta,
+                "data": {key: ByteString(value.0.clone().into_bytes())},
+            });
+            api.patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+            return Ok(value);
         }
         let value = random_id(40);
         let secret = Secret {
-            metadata: owned_meta(namespace, name, owner),
+            metadata: meta,
             string_data: Some(BTreeMap::from([(key.to_string(), value.0.clone())])),
             type_: Some("Opaque".into()),
             ..Secret::default()
         };
-        match api.create(&PostParams::default(), &secret).await {
+        let created = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PostParams::default()
+        };
+        match api.create(&created, &secret).await {
             Ok(_) => Ok(value),
             // Created meanwhile (another reconcile): use that one.
             Err(kube::Error::Api(status)) if status.code == 409 => existing(&api.get(name).await?),
@@ -149,13 +191,17 @@ impl Secrets {
     }
 }
 
+/// On a generated Secret: the rotation request its value answers.
+pub const ROTATED_FOR: &str = "ecsfleet.dev/rotated-for";
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
 fn owned_meta(namespace: &str, name: &str, owner: Option<OwnerReference>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: Some(namespace.to_string()),
         owner_references: owner.map(|o| vec![o]),
         labels: Some(BTreeMap::from([(
-            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
             "ecsfleet".to_string(),
         )])),
         ..ObjectMeta::default()
@@ -238,6 +284,7 @@ mod tests {
                 "ns",
                 "x",
                 "externalId",
+                None,
                 None,
                 "spec.trust.externalId.generate",
             )

@@ -1,5 +1,5 @@
 //! IntegrationRole end to end: generated external ID, hand-over Secret, drift repair,
-//! secrets kept out of status, Events and logs, garbage collection.
+//! rotation on request, secrets kept out of status, Events and logs, garbage collection.
 
 use std::time::Duration;
 
@@ -136,7 +136,69 @@ spec:
         "the repair raised an Event"
     );
 
-    // The external ID is nowhere but in its Secrets.
+    // `kubectl get irole` shows how many policies hold the permissions.
+    let table = plane.kubectl_ok(&["get", "irole", "acme", "-n", "vendors"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let column = header.iter().position(|h| *h == "POLICIES").expect(&table);
+    assert_eq!(row[column], "1", "{table}");
+
+    // Rotation on request: a new external ID in the same Secret, the trust policy and the
+    // hand-over Secret follow, the role is updated in place.
+    let role_id = |iam: aws_sdk_iam::Client| async move {
+        let live = iam
+            .get_role()
+            .role_name("AcmeMonitoring")
+            .send()
+            .await
+            .unwrap();
+        live.role().unwrap().role_id().to_string()
+    };
+    let id_before = role_id(iam.clone()).await;
+    plane.kubectl_ok(&[
+        "annotate",
+        "irole",
+        "acme",
+        "-n",
+        "vendors",
+        "ecsfleet.dev/rotate-external-id=2026-11-23",
+    ]);
+    let rotated = eventually(
+        "the hand-over Secret to carry a new external ID",
+        Duration::from_secs(30),
+        Some(&operator),
+        || {
+            let handover = json(&plane, &["get", "secret", "acme-handover", "-n", "vendors"]);
+            let id = decode(&handover, "externalId");
+            (id.len() == 40 && id != external_id).then_some(id)
+        },
+    )
+    .await;
+    let generated = json(
+        &plane,
+        &["get", "secret", "acme-external-id", "-n", "vendors"],
+    );
+    assert_eq!(decode(&generated, "externalId"), rotated);
+    assert_eq!(
+        trust(iam.clone()).await["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        rotated.as_str()
+    );
+    assert_eq!(role_id(iam.clone()).await, id_before, "never recreated");
+    // Once honoured, the same request rotates nothing more.
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS + 1)).await;
+    let generated = json(
+        &plane,
+        &["get", "secret", "acme-external-id", "-n", "vendors"],
+    );
+    assert_eq!(decode(&generated, "externalId"), rotated);
+    let events = plane.kubectl_ok(&["get", "events", "-n", "vendors", "-o", "json"]);
+    assert!(
+        events.contains("RotateExternalId"),
+        "the rotation raised an Event"
+    );
+
+    // The external IDs (old and new) are nowhere but in their Secrets.
     let status = serde_json::to_string(&get()["status"]).unwrap();
     let logs = operator.logs();
     for (place, text) in [
@@ -144,10 +206,12 @@ spec:
         ("events", &events),
         ("operator log", &logs),
     ] {
-        assert!(
-            !text.contains(&external_id),
-            "the external ID leaked into the {place}"
-        );
+        for id in [&external_id, &rotated] {
+            assert!(
+                !text.contains(id.as_str()),
+                "an external ID leaked into the {place}"
+            );
+        }
     }
 
     // kubectl delete → role and policy gone; the owned Secrets are garbage-collected.

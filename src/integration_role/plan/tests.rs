@@ -70,18 +70,25 @@ fn in_sync(desired: &Desired) -> Observed {
         trust: Some(desired.trust_policy()),
         tags: desired.tags.clone(),
     });
-    let arn = observed.policy_arn(desired);
-    observed.policy = desired.policy.as_ref().map(|p| ObservedPolicy {
-        arn: arn.clone().unwrap(),
-        default_version: "v1".into(),
-        document: Some(p.document.clone()),
-        tags: desired.tags.clone(),
-    });
+    if let Some(policy) = &desired.policy {
+        for (number, grants) in policy.permissions.pack() {
+            let arn = observed.part_arn(desired, number).unwrap();
+            observed.policies.insert(
+                number,
+                ObservedPolicy {
+                    arn,
+                    default_version: "v1".into(),
+                    document: Some(policy.permissions.render(&grants)),
+                    tags: desired.tags.clone(),
+                },
+            );
+        }
+    }
     observed.attached = desired
         .managed_policy_arns
         .iter()
         .cloned()
-        .chain(arn)
+        .chain(observed.policies.values().map(|p| p.arn.clone()))
         .collect();
     observed
 }
@@ -105,7 +112,7 @@ fn nothing_exists_creates_policy_role_and_attachments() {
     );
     assert!(changes.iter().all(|c| !c.is_drift_repair()));
     assert_eq!(
-        nothing().policy_arn(&desired).as_deref(),
+        nothing().part_arn(&desired, 1).as_deref(),
         Some("arn:aws:iam::123456789012:policy/DatadogIntegrationRolePolicy")
     );
 }
@@ -127,7 +134,7 @@ fn documents_are_compared_semantically() {
             "Principal": {"AWS": "arn:aws:iam::464622532012:root"},
             "Condition": {"StringEquals": {"sts:ExternalId": external_id().0}}}
     }));
-    observed.policy.as_mut().unwrap().document = Some(json!({
+    observed.policies.get_mut(&1).unwrap().document = Some(json!({
         "Version": "2012-10-17",
         "Statement": [{"Resource": "*", "Action": ["s3:ListAllMyBuckets", "ec2:Describe*"], "Effect": "Allow"}]
     }));
@@ -145,7 +152,10 @@ fn trust_policy_changed_by_hand_is_repaired_as_drift() {
     let changes = plan(&desired, &observed).unwrap();
     assert_eq!(
         changes,
-        vec![Change::UpdateAssumeRolePolicy { drift: true }]
+        vec![Change::UpdateAssumeRolePolicy {
+            drift: true,
+            rotation: false
+        }]
     );
     assert!(changes[0].is_drift_repair());
 }
@@ -158,6 +168,22 @@ fn a_rotated_external_id_updates_the_trust_policy() {
         external_id: Some(Sensitive("another-external-id-9876543210".into())),
         ..desired.clone()
     };
+    let changes = plan(&rotated, &observed).unwrap();
+    assert_eq!(
+        changes,
+        vec![Change::UpdateAssumeRolePolicy {
+            drift: true,
+            rotation: true
+        }]
+    );
+    assert_eq!(actions(&changes), ["RotateExternalId"]);
+    assert!(!changes[0].is_drift_repair(), "a rotation is not drift");
+    // Another principal as well: that is drift, not a rotation.
+    let mut observed = in_sync(&desired);
+    observed.role.as_mut().unwrap().trust = Some(document::trust_policy(
+        &["arn:aws:iam::999999999999:root".into()],
+        Some(&external_id().0),
+    ));
     assert_eq!(
         actions(&plan(&rotated, &observed).unwrap()),
         ["UpdateAssumeRolePolicy"]
@@ -173,9 +199,17 @@ fn changed_statements_create_a_policy_version_not_counted_as_drift() {
         .actions
         .push("rds:Describe*".into());
     let new = desired(new_spec);
-    assert_eq!(
-        plan(&new, &observed).unwrap(),
-        vec![Change::CreatePolicyVersion { drift: false }]
+    let changes = plan(&new, &observed).unwrap();
+    assert!(
+        matches!(
+            &changes[..],
+            [Change::CreatePolicyVersion {
+                part: 1,
+                drift: false,
+                ..
+            }]
+        ),
+        "{changes:?}"
     );
 }
 
@@ -237,7 +271,7 @@ fn untagged_role_is_refused_or_adopted() {
     let desired = desired(spec());
     let mut observed = in_sync(&desired);
     observed.role.as_mut().unwrap().tags.clear();
-    observed.policy.as_mut().unwrap().tags.clear();
+    observed.policies.get_mut(&1).unwrap().tags.clear();
     let error = plan(&desired, &observed).unwrap_err();
     assert_eq!(error.reason(), crate::Reason::AlreadyExists, "{error}");
     let adopting = Desired {
@@ -318,7 +352,7 @@ fn previous_generation_decides_drift() {
 
 #[test]
 fn invalid_specs_name_the_offender() {
-    let many_actions: Vec<String> = (0..700)
+    let many_actions: Vec<String> = (0..3000)
         .map(|i| format!("ec2:DescribeSomething{i:04}"))
         .collect();
     let cases: Vec<(serde_json::Value, &str)> = vec![
@@ -354,7 +388,31 @@ fn invalid_specs_name_the_offender() {
         ),
         (
             json!({"policy": {"statements": [{"actions": many_actions}]}}),
-            "spec.policy.statements: the rendered policy has",
+            "spec.policy.statements: the permissions need 14 managed policies of at most 6144 characters and spec.managedPolicyArns has 1: 15 attached policies, over the role's quota of 10",
+        ),
+        (
+            json!({"policy": {"statements": [{"actions": many_actions[..1900]}]}, "attachedPolicyQuota": 8}),
+            "spec.policy.statements: the permissions need 9 managed policies",
+        ),
+        (
+            json!({"attachedPolicyQuota": 21}),
+            "spec.attachedPolicyQuota:",
+        ),
+        (
+            json!({"attachedPolicyQuota": 1, "managedPolicyArns": ["arn:aws:iam::aws:policy/A", "arn:aws:iam::aws:policy/B"]}),
+            "spec.managedPolicyArns: 2 policies, over the role's quota of 1",
+        ),
+        (
+            json!({"policy": {"statements": [{"sid": "A", "actions": ["s3:Get*"]}, {"sid": "A", "actions": ["s3:List*"], "resources": ["arn:aws:s3:::b"]}]}}),
+            "spec.policy.statements[1].sid:",
+        ),
+        (
+            json!({"policy": {"statements": [{"actions": ["s3:Get*"], "resources": (0..300).map(|i| format!("arn:aws:s3:::bucket-{i:04}/*")).collect::<Vec<_>>()}]}}),
+            "spec.policy.statements[0]: a policy with one action of this statement has",
+        ),
+        (
+            json!({"policy": {"name": "P".repeat(126), "statements": [{"actions": ["s3:Get*"]}]}}),
+            "spec.policy.name: at most 125 characters",
         ),
         (json!({"tags": {"ecsfleet.dev/uid": "x"}}), "spec.tags:"),
     ];
