@@ -94,6 +94,39 @@ struct ClientKey {
     external_id_digest: Option<[u8; 32]>,
 }
 
+/// The SDK's configuration loader with ecsfleet's retries and timeouts (the tests use it
+/// too, so that what they prove under faults is what runs).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        // Standard mode: exponential backoff with full jitter and a retry token bucket, so
+        // throttling slows us down instead of turning into a hot loop.
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
+}
+
+/// A configuration override for one call that must not be retried by the SDK: a write
+/// that is not safe to repeat blind (each call makes something new, e.g. a task
+/// definition revision or a policy version). If its answer is lost, the error surfaces
+/// (retryable) and the next attempt observes what the write did before writing again.
+/// Use as `.customize().config_override(single_attempt!(aws_sdk_ecs))`.
+#[macro_export]
+macro_rules! single_attempt {
+    ($sdk:ident) => {
+        $sdk::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+    };
+}
+
 /// Builds and caches AWS clients. Cloning shares the cache and the connection pool.
 #[derive(Clone)]
 pub struct AwsFactory {
@@ -113,22 +146,7 @@ impl fmt::Debug for AwsFactory {
 impl AwsFactory {
     /// Loads the SDK configuration once (credentials chain, region, endpoint, retries).
     pub async fn load(settings: &AwsSettings, metrics: Metrics) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            // Standard mode: exponential backoff with full jitter and a retry token
-            // bucket, so throttling slows us down instead of turning into a hot loop.
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(5)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(20)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(120))
-                    .build(),
-            );
+        let mut loader = sdk_loader();
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }

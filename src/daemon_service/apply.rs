@@ -128,6 +128,8 @@ async fn register_task_definition(
             .filter(|c: &Vec<_>| !c.is_empty()),
         )
         .set_tags(Some(ecs_tags(&tags)))
+        .customize()
+        .config_override(crate::single_attempt!(aws_sdk_ecs))
         .send()
         .await
         .map_err(|error| match error_code(&error) {
@@ -245,6 +247,8 @@ async fn create_service(
         request = request.network_configuration(network_configuration(network)?);
     }
     let response = request
+        .customize()
+        .config_override(crate::single_attempt!(aws_sdk_ecs))
         .send()
         .await
         .map_err(|error| match error_code(&error) {

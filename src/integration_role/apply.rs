@@ -49,6 +49,8 @@ pub async fn apply(
                     .policy_document(document.to_string())
                     .description(format!("Managed by ecsfleet for {}", desired.owner.key()))
                     .set_tags(Some(iam_tags(&desired.tags)?))
+                    .customize()
+                    .config_override(crate::single_attempt!(aws_sdk_iam))
                     .send()
                     .await;
                 match created {
@@ -82,9 +84,21 @@ pub async fn apply(
                     .max_session_duration(desired.max_session_duration_seconds)
                     .set_permissions_boundary(desired.permissions_boundary_arn.clone())
                     .set_tags(Some(iam_tags(&desired.tags)?))
+                    .customize()
+                    .config_override(crate::single_attempt!(aws_sdk_iam))
                     .send()
                     .await
-                    .map_err(|e| aws_error("IAM", "CreateRole", e))?;
+                    .map_err(|error| match aws_error("IAM", "CreateRole", error) {
+                        // Made by an attempt whose answer was lost: look again (whose it
+                        // is, the next plan decides by its tags).
+                        Error::Aws { code, .. } if code == "EntityAlreadyExists" => {
+                            Error::NotReady(format!(
+                                "role {} appeared while being created; will look again",
+                                desired.role_name
+                            ))
+                        }
+                        other => other,
+                    })?;
             }
             Change::UpdateAssumeRolePolicy { .. } => {
                 iam.update_assume_role_policy()
@@ -170,6 +184,8 @@ async fn new_default_version(
         .policy_arn(arn)
         .policy_document(document.to_string())
         .set_as_default(true)
+        .customize()
+        .config_override(crate::single_attempt!(aws_sdk_iam))
         .send()
         .await
         .map_err(|e| aws_error("IAM", "CreatePolicyVersion", e))?;
@@ -231,14 +247,17 @@ async fn prune_versions(clients: &AccountClients, policy_arn: &str) -> Result<()
             )
         });
     if let Some(version_id) = oldest.and_then(|v| v.version_id()) {
-        clients
+        // Gone already (an earlier attempt whose answer was lost): done.
+        if let Err(error) = clients
             .iam
             .delete_policy_version()
             .policy_arn(policy_arn)
             .version_id(version_id)
             .send()
             .await
-            .map_err(|e| aws_error("IAM", "DeletePolicyVersion", e))?;
+        {
+            gone_or("DeletePolicyVersion", error)?;
+        }
     }
     Ok(())
 }

@@ -88,9 +88,21 @@ async fn apply_one(
                         .set_tags(Some(ec2_tags(&desired.owner.tags())))
                         .build(),
                 )
+                .customize()
+                .config_override(crate::single_attempt!(aws_sdk_ec2))
                 .send()
                 .await
-                .map_err(|e| aws_error("EC2", "CreateLaunchTemplate", e))?;
+                .map_err(
+                    |error| match aws_error("EC2", "CreateLaunchTemplate", error) {
+                        Error::Aws { code, .. } if code.ends_with("AlreadyExistsException") => {
+                            Error::NotReady(format!(
+                                "launch template {} appeared while being created; will look again",
+                                template.name
+                            ))
+                        }
+                        other => other,
+                    },
+                )?;
             let created = answer.launch_template();
             progress.template_id = created.and_then(|t| t.launch_template_id().map(str::to_string));
             progress.template_version = Some(
@@ -118,6 +130,8 @@ async fn apply_one(
                 .launch_template_id(progress.template_id.clone().unwrap_or_default())
                 .version_description(&template.description)
                 .launch_template_data(template_data(&template.spec)?)
+                .customize()
+                .config_override(crate::single_attempt!(aws_sdk_ec2))
                 .send()
                 .await
                 .map_err(|e| aws_error("EC2", "CreateLaunchTemplateVersion", e))?;
@@ -159,7 +173,9 @@ async fn apply_one(
             } else {
                 request.vpc_zone_identifier(join(&desired.subnet_ids))
             };
-            request.send().await.map_err(|error| {
+            request.customize()
+                .config_override(crate::single_attempt!(aws_sdk_autoscaling))
+                .send().await.map_err(|error| {
                 match aws_error("AutoScaling", "CreateAutoScalingGroup", error) {
                     Error::Aws { code, .. } if code == "AlreadyExists" => Error::NotReady(format!(
                         "Auto Scaling group {group} appeared while being created; will look again"
@@ -248,6 +264,8 @@ async fn apply_one(
                         .launch_template(group_template(desired, progress))
                         .build(),
                 )
+                .customize()
+                .config_override(crate::single_attempt!(aws_sdk_autoscaling))
                 .send()
                 .await;
             if let Err(error) = result {
