@@ -62,7 +62,19 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded> {
     }
     let mut loaded = Loaded::default();
     for file in files {
+        let size = std::fs::metadata(&file)
+            .map_err(|e| input(&file, e.to_string()))?
+            .len();
+        if size > MAX_FILE_BYTES {
+            return Err(input(
+                &file,
+                format!(
+                    "{size} bytes; manifests are read up to {MAX_FILE_BYTES} (the API server takes 3 MiB a request)"
+                ),
+            ));
+        }
         let text = std::fs::read_to_string(&file).map_err(|e| input(&file, e.to_string()))?;
+        check_nesting(&text).map_err(|message| input(&file, message))?;
         for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
             let value = Value::deserialize(document)
                 .map_err(|e| input(&file, format!("document {}: {e}", index + 1)))?;
@@ -76,6 +88,59 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// The largest manifest file read.
+pub const MAX_FILE_BYTES: u64 = 3 * 1024 * 1024;
+/// The deepest nesting of flow collections (`[`, `{`) read; no manifest of ours needs
+/// more than a few levels, and the YAML parser is slow to refuse deep nesting itself.
+pub const MAX_NESTING: usize = 64;
+
+/// Refuses, in one pass and before parsing, YAML whose flow collections nest deeper than
+/// `MAX_NESTING` (brackets inside quoted scalars and comments do not count).
+fn check_nesting(text: &str) -> std::result::Result<(), String> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let (mut single, mut double, mut comment, mut escaped) = (false, false, false, false);
+    let mut previous = '\n';
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            comment = false;
+        }
+        if comment {
+        } else if double {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                double = false;
+            }
+        } else if single {
+            // '' inside a single-quoted scalar reopens it at once: still balanced.
+            if c == '\'' {
+                single = false;
+            }
+        } else {
+            match c {
+                '#' if previous.is_whitespace() => comment = true,
+                '"' => double = true,
+                '\'' if !previous.is_alphanumeric() => single = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(format!(
+                            "line {line}: nested deeper than {MAX_NESTING} levels"
+                        ));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        previous = c;
+    }
+    Ok(())
+}
+
 fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
     let field = |name: &str| {
         value
@@ -85,22 +150,22 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
             .to_string()
     };
     let (api_version, kind) = (field("apiVersion"), field("kind"));
-    let parse_error = |e: serde_json::Error| Error::Input {
+    let parse_error = |e: serde_path_to_error::Error<serde_json::Error>| Error::Input {
         path: where_.to_string(),
-        message: format!("{kind}: {e}"),
+        message: format!("{kind}: {}: {}", e.path(), e.inner()),
     };
     match (api_version.as_str(), kind.as_str()) {
         ("ecsfleet.dev/v1alpha1", "DaemonService") => loaded
             .objects
-            .push(Object::DaemonService(ours(value).map_err(parse_error)?)),
+            .push(Object::DaemonService(ours(value, where_, &kind)?)),
         ("ecsfleet.dev/v1alpha1", "IntegrationRole") => loaded
             .objects
-            .push(Object::IntegrationRole(ours(value).map_err(parse_error)?)),
-        ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded.objects.push(Object::ScalingGroup(
-            Box::new(ours(value).map_err(parse_error)?),
-        )),
+            .push(Object::IntegrationRole(ours(value, where_, &kind)?)),
+        ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded
+            .objects
+            .push(Object::ScalingGroup(Box::new(ours(value, where_, &kind)?))),
         ("v1", "Secret") => {
-            let secret: Secret = serde_json::from_value(value).map_err(parse_error)?;
+            let secret: Secret = serde_path_to_error::deserialize(value).map_err(parse_error)?;
             let namespace = secret
                 .metadata
                 .namespace
@@ -114,15 +179,56 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
     Ok(())
 }
 
-/// An object of one of our kinds; without a namespace it is in `default`.
+/// An object of one of our kinds; without a namespace it is in `default`. Its name and
+/// namespace must be ones the API server would take.
 fn ours<K: serde::de::DeserializeOwned + kube::Resource>(
     value: serde_json::Value,
-) -> std::result::Result<K, serde_json::Error> {
-    let mut obj: K = serde_json::from_value(value)?;
-    obj.meta_mut()
-        .namespace
-        .get_or_insert_with(|| "default".to_string());
+    where_: &str,
+    kind: &str,
+) -> Result<K> {
+    let mut obj: K = serde_path_to_error::deserialize(value).map_err(|e| Error::Input {
+        path: where_.to_string(),
+        message: format!("{kind}: {}: {}", e.path(), e.inner()),
+    })?;
+    let meta = obj.meta_mut();
+    let namespace = meta.namespace.get_or_insert_with(|| "default".to_string());
+    let refused = |field: &str, message: String| Error::Input {
+        path: where_.to_string(),
+        message: format!("{kind}: {field}: {message}"),
+    };
+    if !is_dns_label(namespace, 63) {
+        return Err(refused(
+            "metadata.namespace",
+            format!(
+                "{namespace:?} is not a namespace name (at most 63 of a-z, 0-9 and -, starting and ending alphanumeric)"
+            ),
+        ));
+    }
+    match meta.name.as_deref() {
+        None | Some("") => return Err(refused("metadata.name", "is required".into())),
+        Some(name) if !name.split('.').all(|part| is_dns_label(part, 63)) || name.len() > 253 => {
+            return Err(refused(
+                "metadata.name",
+                format!(
+                    "{name:?} is not a Kubernetes object name (at most 253 of a-z, 0-9, - and .)"
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
     Ok(obj)
+}
+
+/// An RFC 1123 label of at most `max` characters.
+fn is_dns_label(text: &str, max: usize) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= max
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
 }
 
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
@@ -205,5 +311,89 @@ spec:
         let error = load(&[file]).unwrap_err().to_string();
         assert!(error.contains("bad.yaml (document 1)"), "{error}");
         assert!(error.contains("Sometimes"), "{error}");
+        assert!(
+            error.contains("DaemonService: spec.scheduling: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_type_error_names_the_field_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: IntegrationRole\nmetadata: {name: a}\nspec: {trust: {principals: [\"123456789012\"], allowWithoutExternalId: perhaps}}\n",
+        )
+        .unwrap();
+        let error = load(&[file]).unwrap_err().to_string();
+        assert!(
+            error.contains("IntegrationRole: spec.trust.allowWithoutExternalId: invalid type"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn names_and_namespaces_must_be_ones_the_api_server_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        for (metadata, expected) in [
+            ("{namespace: team}", "metadata.name: is required"),
+            ("{name: \"\"}", "metadata.name: is required"),
+            ("{name: Agent_1}", "metadata.name: \"Agent_1\" is not"),
+            (
+                "{name: a, namespace: Team!}",
+                "metadata.namespace: \"Team!\" is not",
+            ),
+            ("{name: a, namespace: -team}", "metadata.namespace:"),
+        ] {
+            let file = dir.path().join("m.yaml");
+            std::fs::write(
+                &file,
+                format!("apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {metadata}\nspec: {{cluster: c, taskDefinition: {{arn: x}}}}\n"),
+            )
+            .unwrap();
+            let error = load(&[file]).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("DaemonService: {expected}")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_files_are_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("deep.yaml");
+        let brackets = 100_000;
+        std::fs::write(
+            &deep,
+            format!(
+                "apiVersion: v1\nkind: X\nspec: {}{}\n",
+                "[".repeat(brackets),
+                "]".repeat(brackets)
+            ),
+        )
+        .unwrap();
+        let error = load(&[deep]).unwrap_err().to_string();
+        assert!(
+            error.contains("line 3: nested deeper than 64 levels"),
+            "{error}"
+        );
+
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, "#".repeat(MAX_FILE_BYTES as usize + 1)).unwrap();
+        let error = load(&[big]).unwrap_err().to_string();
+        assert!(error.contains("manifests are read up to"), "{error}");
+
+        // Brackets in quotes and comments are text, not nesting.
+        let quoted = dir.path().join("quoted.yaml");
+        let text = format!(
+            "# {}\na: \"{}\"\nb: '{}'\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100)
+        );
+        std::fs::write(&quoted, text).unwrap();
+        assert!(load(&[quoted]).is_ok());
     }
 }
