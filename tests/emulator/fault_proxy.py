@@ -27,7 +27,8 @@ Control, over HTTP on the same port (never forwarded):
   before it is forwarded, until released; GET /__faults/held answers whether a request
   is held (used by the crash tests to `kill -9` the client at a known point).
 - POST /__faults/release: lets a held request go on (it is then forwarded, so a
-  killed client's last request still reaches AWS, as it would).
+  killed client's last request still reaches AWS, as it would) and answers once the
+  emulator has answered it.
 
 Usage: python fault_proxy.py --port PORT --upstream http://127.0.0.1:EMULATOR
           [--rate 0.3] [--seed 1] [--kinds throttle,error,reset,lost] [--only REGEX]
@@ -59,6 +60,7 @@ class Faults:
         self.hold_at = None
         self.held = threading.Event()
         self.release = threading.Event()
+        self.done = threading.Event()
         self.configure(rate, seed, kinds, only)
 
     def configure(self, rate, seed, kinds, only):
@@ -202,12 +204,15 @@ class Proxy(BaseHTTPRequestHandler):
                 faults.hold_at = int(json.loads(body)["at"])
                 faults.held.clear()
                 faults.release.clear()
+                faults.done.clear()
             result = {"ok": True}
         elif action == "held":
             result = {"held": faults.held.is_set()}
         elif action == "release":
             faults.release.set()
-            result = {"ok": True}
+            # Answer once the held request has reached the emulator and been answered
+            # there, so the next step sees what it did.
+            result = {"ok": True, "forwarded": faults.done.wait(60)}
         else:
             self.answer(404, {}, b"unknown control")
             return
@@ -230,10 +235,16 @@ class Proxy(BaseHTTPRequestHandler):
             self.reset()
             return
         status, headers, answer = self.forward(body)
+        if hold:
+            self.faults.done.set()
         if fault == "lost":
             self.reset()
             return
-        self.answer(status, headers, answer)
+        try:
+            self.answer(status, headers, answer)
+        except OSError:
+            # The client is gone (killed while its request was held).
+            self.close_connection = True
 
     def forward(self, body):
         connection = http.client.HTTPConnection(
