@@ -173,20 +173,21 @@ fn container_definition(fields: &Fields<'_>) -> Result<ContainerDefinition> {
                 .map_err(|e| item.error("", e.to_string()))
         })?)
         .set_port_mappings(fields.optional_list("portMappings", |item| {
+            let protocol = item.str("protocol")?;
+            if let Some(other) = protocol.as_deref().filter(|p| !matches!(*p, "tcp" | "udp")) {
+                return Err(item.error("protocol", format!("{other:?} is neither tcp nor udp")));
+            }
             Ok(PortMapping::builder()
-                .set_container_port(item.int("containerPort")?)
-                .set_host_port(item.int("hostPort")?)
-                .set_protocol(
-                    item.str("protocol")?
-                        .map(|p| TransportProtocol::from(p.as_str())),
-                )
+                .set_container_port(item.int_in("containerPort", 0..=65535)?)
+                .set_host_port(item.int_in("hostPort", 0..=65535)?)
+                .set_protocol(protocol.map(|p| TransportProtocol::from(p.as_str())))
                 .set_name(item.str("name")?)
                 .build())
         })?)
         .set_mount_points(fields.optional_list("mountPoints", |item| {
             Ok(MountPoint::builder()
-                .set_source_volume(item.str("sourceVolume")?)
-                .set_container_path(item.str("containerPath")?)
+                .source_volume(item.required_str("sourceVolume")?)
+                .container_path(item.required_str("containerPath")?)
                 .set_read_only(item.bool("readOnly")?)
                 .build())
         })?)
@@ -332,6 +333,16 @@ impl<'a> Fields<'a> {
                 .map(Some)
                 .ok_or_else(|| self.error(key, "must be a 32-bit integer")),
             Some(_) => Err(self.error(key, "must be an integer")),
+        }
+    }
+
+    /// An integer within `range`, e.g. a port.
+    fn int_in(&self, key: &str, range: std::ops::RangeInclusive<i32>) -> Result<Option<i32>> {
+        match self.int(key)? {
+            Some(n) if !range.contains(&n) => {
+                Err(self.error(key, format!("must be {}–{}", range.start(), range.end())))
+            }
+            other => Ok(other),
         }
     }
 
@@ -501,6 +512,38 @@ mod tests {
             error,
             "spec.taskDefinition.containerDefinitions[0].memry: is not a field ecsfleet supports here"
         );
+    }
+
+    #[test]
+    fn ports_protocols_and_mount_points_are_checked_as_ecs_would() {
+        for (container, expected) in [
+            (
+                json!({"portMappings": [{"containerPort": 65536}]}),
+                "portMappings[0].containerPort: must be 0–65535",
+            ),
+            (
+                json!({"portMappings": [{"containerPort": 80, "hostPort": -1}]}),
+                "portMappings[0].hostPort: must be 0–65535",
+            ),
+            (
+                json!({"portMappings": [{"containerPort": 80, "protocol": "sctp"}]}),
+                "portMappings[0].protocol: \"sctp\" is neither tcp nor udp",
+            ),
+            (
+                json!({"mountPoints": [{"containerPath": "/data"}]}),
+                "mountPoints[0].sourceVolume: is required",
+            ),
+        ] {
+            let mut definition = json!({"name": "a", "image": "i"});
+            for (key, value) in container.as_object().unwrap() {
+                definition[key] = value.clone();
+            }
+            let error = render(&spec(json!([definition]))).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                format!("spec.taskDefinition.containerDefinitions[0].{expected}")
+            );
+        }
     }
 
     #[test]
