@@ -257,9 +257,9 @@ async fn offline_env(secrets: Secrets) -> Env {
 }
 
 /// The example's first object of `kind`, with the Secrets its file holds.
-fn example<K: serde::de::DeserializeOwned>(file: &str, kind: &str) -> (Value, Secrets) {
+fn example(file: &str, kind: &str) -> (Value, Secrets) {
     let path = support::repo_root().join("examples").join(file);
-    let loaded = ecsfleet::cli::files::load(&[path.clone()]).unwrap();
+    let loaded = ecsfleet::cli::files::load(std::slice::from_ref(&path)).unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let mut object = text
         .split("\n---")
@@ -330,7 +330,7 @@ macro_rules! mutated_specs_are_refused_by_field {
     ($name:ident, $kind:ty, $file:expr, $kind_name:expr, $shared:expr) => {
         #[test]
         fn $name() {
-            let (object, secrets) = example::<$kind>($file, $kind_name);
+            let (object, secrets) = example($file, $kind_name);
             let env = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
