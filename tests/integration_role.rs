@@ -314,6 +314,24 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         error.to_string().contains("over the role's quota of 10"),
         "{error}"
     );
+    // References that must exist are read before the first write.
+    for (yaml, expected) in [
+        (
+            ROLE.replace(
+                "managedPolicyArns: [arn:aws:iam::aws:policy/SecurityAudit]",
+                "managedPolicyArns: [arn:aws:iam::aws:policy/SecurityAudit, arn:aws:iam::aws:policy/NoSuchPolicy]",
+            ),
+            "spec.managedPolicyArns[1]: the policy arn:aws:iam::aws:policy/NoSuchPolicy does not exist",
+        ),
+        (
+            format!("{ROLE}  permissionsBoundaryArn: arn:aws:iam::123456789012:policy/NoBoundary\n"),
+            "spec.permissionsBoundaryArn: the policy arn:aws:iam::123456789012:policy/NoBoundary does not exist",
+        ),
+    ] {
+        let error = sync(&mut role(&yaml), &pipeline).await.unwrap_err();
+        assert_eq!(error.to_string(), expected);
+        assert_eq!(error.reason(), Reason::InvalidSpec);
+    }
     // External IDs STS would refuse: too short, a character outside [\w+=,.@:/-].
     for value in ["Q", "has space", "semi;colon"] {
         let pipeline = pipeline_with_external_id(&emulator, value).await;

@@ -31,6 +31,7 @@ pub async fn apply(
     changes: &[Change],
     clients: &AccountClients,
 ) -> Result<Vec<PlannedChange>> {
+    check_references(desired, changes, clients).await?;
     let iam = &clients.iam;
     let part_arn = |part: &usize| {
         observed
@@ -169,6 +170,45 @@ pub async fn apply(
         applied.push(change.describe());
     }
     Ok(applied)
+}
+
+/// Before the first write: the managed policies to attach and the permissions boundary
+/// to set must exist, or the spec is refused naming the field and nothing is written
+/// (rather than a role left half made). Read only when such a change is planned.
+async fn check_references(
+    desired: &Desired,
+    changes: &[Change],
+    clients: &AccountClients,
+) -> Result<()> {
+    let mut wanted: Vec<(String, &str)> = Vec::new();
+    let sets_boundary = changes.iter().any(|c| {
+        matches!(
+            c,
+            Change::CreateRole | Change::PutRolePermissionsBoundary { .. }
+        )
+    });
+    if sets_boundary && let Some(boundary) = &desired.permissions_boundary_arn {
+        wanted.push(("spec.permissionsBoundaryArn".to_string(), boundary));
+    }
+    for change in changes {
+        if let Change::AttachRolePolicy { arn, .. } = change
+            && let Some(index) = desired.managed_policy_order.iter().position(|a| a == arn)
+        {
+            wanted.push((format!("spec.managedPolicyArns[{index}]"), arn));
+        }
+    }
+    for (field, arn) in wanted {
+        if let Err(error) = clients.iam.get_policy().policy_arn(arn).send().await {
+            if error_code(&error) == Some("NoSuchEntity") {
+                return Err(Error::invalid(
+                    field,
+                    format!("the policy {arn} does not exist"),
+                ));
+            }
+            return Err(aws_error("IAM", "GetPolicy", error));
+        }
+    }
+    Ok(())
 }
 
 /// `document` as the new default version of the policy at `arn`.

@@ -29,6 +29,8 @@ pub struct Desired {
     pub requires_external_id: bool,
     pub policy: Option<DesiredPolicy>,
     pub managed_policy_arns: BTreeSet<String>,
+    /// `spec.managedPolicyArns` in the spec's order, to name an entry's field.
+    pub managed_policy_order: Vec<String>,
     pub output_secret_name: Option<String>,
     /// The external ID's value, once resolved from its Secret (never printed).
     pub external_id: Option<Sensitive>,
@@ -227,6 +229,7 @@ impl Desired {
             requires_external_id,
             policy,
             managed_policy_arns: spec.managed_policy_arns.iter().cloned().collect(),
+            managed_policy_order: spec.managed_policy_arns.clone(),
             output_secret_name: spec.output_secret_name.clone(),
             external_id: None,
             external_id_secret_name: None,
