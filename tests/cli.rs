@@ -214,7 +214,10 @@ async fn invalid_spec_exits_1_with_the_field_and_writes_nothing() {
     let plan = ecsfleet(Some(&emulator), &["plan", "-f", &unknown]);
     let (_, stderr) = text(&plan);
     assert_eq!(plan.status.code(), Some(1));
-    assert!(stderr.contains("unknown variant `Sometimes`"), "{stderr}");
+    assert!(
+        stderr.contains(r#"spec.scheduling: "Sometimes" is not one of "PerInstance", "Daemon""#),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

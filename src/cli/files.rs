@@ -179,16 +179,27 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
     Ok(())
 }
 
+/// An object of one of our kinds from its manifest, as the API server would take it:
+/// the CRD's schema checked first, then decoded; a refusal names the field.
+pub fn decode<K>(value: Value) -> Result<K>
+where
+    K: serde::de::DeserializeOwned + kube::CustomResourceExt,
+{
+    let spec = value.get("spec").cloned().unwrap_or(Value::Null);
+    crate::runtime::schema::check(&crate::runtime::schema::spec_schema::<K>(), &spec, "spec")?;
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| Error::invalid(e.path().to_string(), e.inner().to_string()))
+}
+
 /// An object of one of our kinds; without a namespace it is in `default`. Its name and
 /// namespace must be ones the API server would take.
-fn ours<K: serde::de::DeserializeOwned + kube::Resource>(
-    value: serde_json::Value,
-    where_: &str,
-    kind: &str,
-) -> Result<K> {
-    let mut obj: K = serde_path_to_error::deserialize(value).map_err(|e| Error::Input {
+fn ours<K>(value: serde_json::Value, where_: &str, kind: &str) -> Result<K>
+where
+    K: serde::de::DeserializeOwned + kube::Resource + kube::CustomResourceExt,
+{
+    let mut obj: K = decode(value).map_err(|e| Error::Input {
         path: where_.to_string(),
-        message: format!("{kind}: {}: {}", e.path(), e.inner()),
+        message: format!("{kind}: {e}"),
     })?;
     let meta = obj.meta_mut();
     let namespace = meta.namespace.get_or_insert_with(|| "default".to_string());

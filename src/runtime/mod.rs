@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod http;
 pub mod lease;
 pub mod report;
+pub mod schema;
 pub mod secrets;
 
 use std::fmt;
