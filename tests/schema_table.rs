@@ -261,6 +261,7 @@ where
         failures.len(),
         failures.join("\n")
     );
+    eprintln!("{kind}: {checked} bad values from the schema, each refused naming its field");
     checked
 }
 
