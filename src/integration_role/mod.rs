@@ -393,6 +393,7 @@ impl Managed for IntegrationRole {
                     secret,
                     data,
                     self.owner_reference(),
+                    desired.adopt_existing,
                     "spec.outputSecretName",
                 )
                 .await?

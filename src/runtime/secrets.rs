@@ -137,13 +137,16 @@ impl Secrets {
     }
 
     /// Makes the Secret `name` (owned by `owner`) hold exactly `data`. Writes only when
-    /// something differs; returns whether it wrote.
+    /// something differs; returns whether it wrote. A Secret that exists without `owner`
+    /// among its owners is someone else's: it is refused (its keys would be overwritten
+    /// and the garbage collector would delete it with `owner`) unless `adopt`.
     pub async fn write_owned(
         &self,
         namespace: &str,
         name: &str,
         data: BTreeMap<String, Sensitive>,
         owner: Option<OwnerReference>,
+        adopt: bool,
         field: &str,
     ) -> Result<bool> {
         let api = self.api(namespace, field)?;
@@ -151,10 +154,23 @@ impl Secrets {
             .into_iter()
             .map(|(k, v)| (k, ByteString(v.0.into_bytes())))
             .collect();
-        if let Some(current) = api.get_opt(name).await?
-            && current.data.as_ref() == Some(&wanted)
-        {
-            return Ok(false);
+        if let Some(current) = api.get_opt(name).await? {
+            let owners = current
+                .metadata
+                .owner_references
+                .as_deref()
+                .unwrap_or_default();
+            let ours = owner
+                .as_ref()
+                .is_none_or(|owner| owners.iter().any(|o| o.uid == owner.uid));
+            if !ours && !adopt {
+                return Err(Error::AlreadyExists {
+                    resource: format!("Secret {namespace}/{name} ({field})"),
+                });
+            }
+            if ours && current.data.as_ref() == Some(&wanted) {
+                return Ok(false);
+            }
         }
         let secret = Secret {
             metadata: owned_meta(namespace, name, owner),

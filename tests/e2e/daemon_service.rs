@@ -134,6 +134,7 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
             "NAME",
             "ROLE",
             "ACCOUNT",
+            "POLICIES",
             "READY",
             "AGE"
         ]),

@@ -198,6 +198,63 @@ spec:
         "the rotation raised an Event"
     );
 
+    // A Secret it did not create is never taken over as the hand-over Secret: refused
+    // with a condition, its data and owners untouched.
+    plane.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "team-notes",
+        "-n",
+        "vendors",
+        "--from-literal=note=keep me",
+    ]);
+    plane.kubectl_ok(&[
+        "patch",
+        "irole",
+        "acme",
+        "-n",
+        "vendors",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"outputSecretName":"team-notes"}}"#,
+    ]);
+    let refused = eventually(
+        "the foreign Secret to be refused",
+        Duration::from_secs(30),
+        Some(&operator),
+        || condition(&get(), "Synced").filter(|c| c.0 == "False" && c.1 == "AlreadyExists"),
+    )
+    .await;
+    assert!(
+        refused.2.contains("Secret vendors/team-notes"),
+        "{refused:?}"
+    );
+    let notes = json(&plane, &["get", "secret", "team-notes", "-n", "vendors"]);
+    assert_eq!(decode(&notes, "note"), "keep me");
+    assert!(notes["data"].get("externalId").is_none(), "not written");
+    assert!(
+        notes["metadata"].get("ownerReferences").is_none(),
+        "not owned"
+    );
+    plane.kubectl_ok(&[
+        "patch",
+        "irole",
+        "acme",
+        "-n",
+        "vendors",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"outputSecretName":"acme-handover"}}"#,
+    ]);
+    eventually(
+        "the role to be Ready again",
+        Duration::from_secs(30),
+        Some(&operator),
+        || Some(get()).filter(ready_and_current),
+    )
+    .await;
+
     // The external IDs (old and new) are nowhere but in their Secrets.
     let status = serde_json::to_string(&get()["status"]).unwrap();
     let logs = operator.logs();
