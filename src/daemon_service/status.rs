@@ -42,6 +42,7 @@ pub fn readiness(
 ) -> Readiness {
     let not_ready = |reason: &str, message: String| Readiness {
         ready: false,
+        stalled: false,
         reason: reason.to_string(),
         message,
     };
@@ -75,6 +76,14 @@ pub fn readiness(
         // Without rollout tracking, a single deployment that runs everything is done.
         None => deployments == 1,
     };
+    if status.rollout_state.as_deref() == Some("FAILED") {
+        return Readiness {
+            ready: false,
+            stalled: true,
+            reason: "RolloutFailed".to_string(),
+            message: "the primary deployment FAILED (ECS's circuit breaker); change the spec to roll out again".to_string(),
+        };
+    }
     if !completed {
         return not_ready(
             "RollingOut",
@@ -89,6 +98,7 @@ pub fn readiness(
     }
     Readiness {
         ready: true,
+        stalled: false,
         reason: "Ready".to_string(),
         message: format!(
             "{running} tasks running, one on each of {desired_count} matching instances"

@@ -42,21 +42,25 @@ pub fn outcome(
     let readiness = match (&observed.role, &missing[..]) {
         (None, _) => Readiness {
             ready: false,
+            stalled: false,
             reason: "RoleMissing".into(),
             message: "the IAM role does not exist".into(),
         },
         (Some(_), _) if desired.policy.is_some() && observed.policies.is_empty() => Readiness {
             ready: false,
+            stalled: false,
             reason: "PolicyMissing".into(),
             message: "the permission policy does not exist".into(),
         },
         (Some(_), [first, ..]) => Readiness {
             ready: false,
+            stalled: false,
             reason: "PolicyNotAttached".into(),
             message: format!("{first} is not attached"),
         },
         (Some(role), []) => Readiness {
             ready: true,
+            stalled: false,
             reason: "Ready".into(),
             message: format!(
                 "{} can be assumed by {}",

@@ -4,6 +4,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub const READY: &str = "Ready";
 pub const SYNCED: &str = "Synced";
+/// kstatus's abnormal-true conditions, which Flux, Argo CD (through its health check)
+/// and `kubectl wait`/cli-utils read on custom resources: work is under way...
+pub const RECONCILING: &str = "Reconciling";
+/// ...or it will not get better without a change (a refused spec, a failed rollout).
+pub const STALLED: &str = "Stalled";
 
 /// Sets condition `type_` in `conditions`, keeping `lastTransitionTime` unless the status
 /// changes. Returns whether anything changed.

@@ -56,10 +56,13 @@ pub trait Change {
     fn is_drift_repair(&self) -> bool;
 }
 
-/// The kind-specific verdict on readiness.
+/// The kind-specific verdict on readiness. Not ready is either progress (work under way:
+/// `Reconciling`) or, with `stalled`, a state that will not get better by waiting (a
+/// failed rollout or instance refresh: `Stalled`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Readiness {
     pub ready: bool,
+    pub stalled: bool,
     pub reason: String,
     pub message: String,
 }

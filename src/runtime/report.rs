@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::{Event, EventType};
 
-use super::conditions::{READY, SYNCED, set_condition, truncate};
+use super::conditions::{READY, RECONCILING, STALLED, SYNCED, set_condition, truncate};
 use super::{Managed, Outcome, PlannedChange};
 use crate::common::CommonStatus;
 use crate::error::error_chain;
@@ -22,6 +22,10 @@ pub fn next_status<K: Managed>(
     let mut previous_common = current.clone();
     let previous_common = K::common_status(&mut previous_common).clone();
     let previous_generation = previous_common.observed_generation;
+    let was_ready = previous_common
+        .conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.status == "True");
     let mut next = match result {
         Ok(outcome) => {
             let mut status = outcome.status.clone();
@@ -37,6 +41,28 @@ pub fn next_status<K: Managed>(
     };
     let common = K::common_status(&mut next);
     common.observed_generation = generation;
+    let progress = match result {
+        Ok(outcome) if outcome.readiness.ready => Progress::Done,
+        Ok(outcome) => {
+            let readiness = &outcome.readiness;
+            let verdict = (readiness.reason.clone(), readiness.message.clone());
+            match readiness.stalled {
+                true => Progress::Stalled(verdict),
+                false => Progress::Reconciling(verdict),
+            }
+        }
+        Err(error) => {
+            let verdict = (error.reason().as_str().to_string(), error.redacted());
+            match error.is_retryable() {
+                false => Progress::Stalled(verdict),
+                // A passing failure of an object that serves, whose spec did not move,
+                // changes nothing that tools should wait for.
+                true if was_ready && previous_generation == generation => Progress::Unchanged,
+                true => Progress::Reconciling(verdict),
+            }
+        }
+    };
+    set_progress(&mut common.conditions, &progress, generation, now);
     match result {
         Ok(outcome) => {
             let readiness = &outcome.readiness;
@@ -89,12 +115,55 @@ pub fn next_status<K: Managed>(
     if_changed::<K>(&current, next, now)
 }
 
+/// Where the work on an object stands, as kstatus reads it.
+enum Progress {
+    /// Ready: neither reconciling nor stalled.
+    Done,
+    /// Work under way (reason, message).
+    Reconciling((String, String)),
+    /// Will not get better without a change (reason, message).
+    Stalled((String, String)),
+    /// Leave both conditions as they are.
+    Unchanged,
+}
+
+/// Sets `Reconciling` and `Stalled` (each True only in its state, False otherwise).
+fn set_progress(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    progress: &Progress,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let (reconciling, stalled) = match progress {
+        Progress::Unchanged => return,
+        Progress::Done => (None, None),
+        Progress::Reconciling(verdict) => (Some(verdict), None),
+        Progress::Stalled(verdict) => (None, Some(verdict)),
+    };
+    for (type_, verdict) in [(RECONCILING, reconciling), (STALLED, stalled)] {
+        let (status, reason, message) = match verdict {
+            Some((reason, message)) => (true, reason.as_str(), message.as_str()),
+            None => (false, "NotApplicable", ""),
+        };
+        set_condition(conditions, type_, status, reason, message, generation, now);
+    }
+}
+
 /// The status of an object being deleted: `Synced=False`, reason `Deleting`.
 pub fn deleting_status<K: Managed>(obj: &K, now: &Time) -> Option<K::Status> {
     let current = obj.status().cloned().unwrap_or_default();
     let mut next = current.clone();
     let generation = obj.meta().generation;
     let common = K::common_status(&mut next);
+    set_progress(
+        &mut common.conditions,
+        &Progress::Reconciling((
+            Reason::Deleting.as_str().to_string(),
+            "deleting the AWS resources".to_string(),
+        )),
+        generation,
+        now,
+    );
     set_condition(
         &mut common.conditions,
         SYNCED,
@@ -141,6 +210,15 @@ pub fn undecodable_status(message: &str, generation: Option<i64>, now: &Time) ->
             now,
         );
     }
+    set_progress(
+        &mut status.conditions,
+        &Progress::Stalled((
+            Reason::InvalidSpec.as_str().to_string(),
+            message.to_string(),
+        )),
+        generation,
+        now,
+    );
     status
 }
 
@@ -166,5 +244,115 @@ pub fn failure_event(error: &Error, action: &str) -> Event {
         note: Some(truncate(&error_chain(error), EVENT_NOTE_MAX)),
         action: action.to_string(),
         secondary: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integration_role::{IntegrationRole, IntegrationRoleStatus};
+    use crate::runtime::Readiness;
+
+    fn at(second: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(second).unwrap())
+    }
+
+    fn object(generation: i64, status: Option<IntegrationRoleStatus>) -> IntegrationRole {
+        let mut obj: IntegrationRole = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ecsfleet.dev/v1alpha1", "kind": "IntegrationRole",
+            "metadata": {"name": "r", "namespace": "n", "generation": generation},
+            "spec": {"trust": {"principals": ["123456789012"], "allowWithoutExternalId": true}}
+        }))
+        .unwrap();
+        obj.status = status;
+        obj
+    }
+
+    fn outcome(ready: bool, stalled: bool) -> Result<Outcome<IntegrationRoleStatus>, Error> {
+        Ok(Outcome::new(
+            Vec::new(),
+            IntegrationRoleStatus::default(),
+            Readiness {
+                ready,
+                stalled,
+                reason: if ready { "Ready" } else { "RollingOut" }.into(),
+                message: "m".into(),
+            },
+        ))
+    }
+
+    /// (status, reason) of each of Ready, Reconciling, Stalled.
+    fn verdict(status: &IntegrationRoleStatus) -> [(String, String); 3] {
+        [READY, RECONCILING, STALLED].map(|type_| {
+            status
+                .common
+                .conditions
+                .iter()
+                .find(|c| c.type_ == type_)
+                .map(|c| (c.status.clone(), c.reason.clone()))
+                .unwrap_or_default()
+        })
+    }
+
+    fn pair(status: &str, reason: &str) -> (String, String) {
+        (status.to_string(), reason.to_string())
+    }
+
+    #[test]
+    fn work_under_way_is_reconciling_and_ready_is_neither() {
+        let next = next_status(&object(1, None), &outcome(false, false), &at(1)).unwrap();
+        assert_eq!(
+            verdict(&next),
+            [
+                pair("False", "RollingOut"),
+                pair("True", "RollingOut"),
+                pair("False", "NotApplicable")
+            ]
+        );
+        let next = next_status(&object(1, Some(next)), &outcome(true, false), &at(2)).unwrap();
+        assert_eq!(
+            verdict(&next),
+            [
+                pair("True", "Ready"),
+                pair("False", "NotApplicable"),
+                pair("False", "NotApplicable")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_rollout_and_a_refused_spec_are_stalled() {
+        let next = next_status(&object(1, None), &outcome(false, true), &at(1)).unwrap();
+        assert_eq!(
+            verdict(&next)[1..],
+            [pair("False", "NotApplicable"), pair("True", "RollingOut")]
+        );
+        let refused: Result<Outcome<IntegrationRoleStatus>, Error> =
+            Err(Error::invalid("spec.x", "bad"));
+        let next = next_status(&object(1, None), &refused, &at(1)).unwrap();
+        assert_eq!(verdict(&next)[2], pair("True", "InvalidSpec"));
+        let undecodable = undecodable_status("spec.x: bad", Some(1), &at(1));
+        let stalled = undecodable
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STALLED)
+            .unwrap();
+        assert_eq!(stalled.status, "True");
+    }
+
+    #[test]
+    fn a_passing_failure_of_a_serving_object_changes_no_verdict() {
+        let ready = next_status(&object(1, None), &outcome(true, false), &at(1)).unwrap();
+        let throttled: Result<Outcome<IntegrationRoleStatus>, Error> =
+            Err(Error::NotReady("throttled".into()));
+        let next = next_status(&object(1, Some(ready.clone())), &throttled, &at(2)).unwrap();
+        assert_eq!(
+            verdict(&next),
+            verdict(&ready),
+            "still Ready, not Reconciling"
+        );
+        // After a spec change the same failure is work under way.
+        let next = next_status(&object(2, Some(ready)), &throttled, &at(3)).unwrap();
+        assert_eq!(verdict(&next)[1], pair("True", "ReconcileError"));
     }
 }

@@ -1,6 +1,6 @@
 //! The report step for ScalingGroup: status and the Ready rule.
 
-use super::desired::{DESIRED_CAPACITY_TAG, Desired, PolicyKind};
+use super::desired::{DESIRED_CAPACITY_TAG, Desired, PolicyKind, is_active_refresh};
 use super::observe::Observed;
 use super::plan;
 use super::{InstanceCounts, PolicyStatus, ScalingGroupStatus};
@@ -70,19 +70,47 @@ pub fn outcome(
     let pending = plan::plan(desired, observed)
         .map(|changes| changes.iter().map(|c| c.describe()).collect::<Vec<_>>())
         .unwrap_or_default();
+    let refresh = status.instance_refresh.as_ref().filter(|r| {
+        // Only a refresh towards the template version the group now has counts.
+        r.launch_template_version.is_none()
+            || r.launch_template_version == status.launch_template_version
+    });
     let readiness = match (group, &instances, pending.first()) {
         (None, _, _) => Readiness {
             ready: false,
+            stalled: false,
             reason: "GroupMissing".into(),
             message: format!("Auto Scaling group {} does not exist", desired.name),
         },
         (Some(_), _, Some(change)) => Readiness {
             ready: false,
+            stalled: false,
             reason: "Converging".into(),
             message: format!("not yet in line with the spec: {change}"),
         },
+        (Some(_), _, None) if refresh.is_some_and(|r| is_active_refresh(&r.status)) => Readiness {
+            ready: false,
+            stalled: false,
+            reason: "InstanceRefreshInProgress".into(),
+            message: format!(
+                "instance refresh {} is {}",
+                refresh.map(|r| r.id.as_str()).unwrap_or_default(),
+                refresh.map(|r| r.status.as_str()).unwrap_or_default()
+            ),
+        },
+        (Some(_), _, None) if refresh.is_some_and(|r| is_failed_refresh(&r.status)) => Readiness {
+            ready: false,
+            stalled: true,
+            reason: "InstanceRefreshFailed".into(),
+            message: format!(
+                "instance refresh {} ended {}: the instances may not run the current template; change the spec to try again",
+                refresh.map(|r| r.id.as_str()).unwrap_or_default(),
+                refresh.map(|r| r.status.as_str()).unwrap_or_default()
+            ),
+        },
         (Some(_), Some(counts), None) if counts.in_service < desired.min_size => Readiness {
             ready: false,
+            stalled: false,
             reason: "WaitingForInstances".into(),
             message: format!(
                 "{} of at least {} instances in service",
@@ -91,6 +119,7 @@ pub fn outcome(
         },
         (Some(g), _, None) => Readiness {
             ready: true,
+            stalled: false,
             reason: "Ready".into(),
             message: format!(
                 "{} in service of {} desired; {} policies, {} hooks in line",
@@ -102,4 +131,12 @@ pub fn outcome(
         },
     };
     Outcome::new(applied, status, readiness)
+}
+
+/// A refresh that ended without replacing the instances.
+fn is_failed_refresh(status: &str) -> bool {
+    matches!(
+        status,
+        "Failed" | "Cancelled" | "RollbackFailed" | "RollbackSuccessful"
+    )
 }

@@ -8,6 +8,7 @@
 mod support;
 
 mod daemon_service;
+mod gitops;
 mod integration_role;
 mod operations;
 mod scaling_group;

@@ -146,6 +146,39 @@ impl ControlPlane {
         child.wait_with_output().unwrap()
     }
 
+    /// The kstatus verdict (sigs.k8s.io/cli-utils, as Flux and kubectl tooling compute
+    /// it) of the object `kubectl get ARGS -o json` returns: (status, message).
+    pub fn kstatus(&self, args: &[&str]) -> (String, String) {
+        use std::io::Write;
+        let mut get = args.to_vec();
+        get.extend(["-o", "json"]);
+        let object = self.kubectl_ok(&get);
+        let mut child = Command::new(testenv_bin("testenv"))
+            .arg("kstatus")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("testenv kstatus runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(object.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "testenv kstatus: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_string();
+        let (status, message) = text.split_once('\t').unwrap_or((&text, ""));
+        (status.to_string(), message.to_string())
+    }
+
     /// A kubeconfig that authenticates as `serviceaccount` in `namespace` with a token
     /// from the TokenRequest API: the operator gets exactly that account's RBAC.
     pub fn service_account_kubeconfig(&self, namespace: &str, serviceaccount: &str) -> PathBuf {

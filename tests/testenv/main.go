@@ -12,6 +12,8 @@
 //	                       DIR/pids and DIR/ready; run until SIGTERM or SIGINT, then
 //	                       stop every process it started
 //	testenv kubectl ARGS   the real kubectl (also when invoked through a link named kubectl)
+//	testenv kstatus        the kstatus verdict (sigs.k8s.io/cli-utils) of the object
+//	                       given as JSON on standard input
 //
 // The components run as child processes of `up` (each installs its own signal handler,
 // so they cannot share one process); the children die with the parent (Pdeathsig).
@@ -53,6 +55,11 @@ func main() {
 		runComponent(apiserver.NewAPIServerCommand(), args)
 	case "kube-controller-manager":
 		runComponent(controllermanager.NewControllerManagerCommand(), args)
+	case "kstatus":
+		if err := kstatus(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv kstatus:", err)
+			os.Exit(1)
+		}
 	case "kubectl":
 		command := kubectlcmd.NewDefaultKubectlCommand()
 		command.SetArgs(args)
@@ -75,6 +82,6 @@ func runComponent(command interface {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] | testenv kubectl ARGS...")
+	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] | testenv kubectl ARGS... | testenv kstatus < object.json")
 	os.Exit(2)
 }
