@@ -50,3 +50,47 @@ pub fn write_crds(out_dir: Option<&std::path::Path>) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod description_tests {
+    use serde_json::Value;
+
+    /// Every property of `schema` without a description, by path.
+    fn undescribed(schema: &Value, path: &str, out: &mut Vec<String>) {
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                let at = format!("{path}.{name}");
+                if property.get("description").is_none() {
+                    out.push(at.clone());
+                }
+                undescribed(property, &at, out);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            undescribed(items, &format!("{path}[]"), out);
+        }
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            undescribed(values, &format!("{path}.*"), out);
+        }
+    }
+
+    /// `kubectl explain` shows the description: a field without one is a field users
+    /// cannot learn about from the cluster.
+    #[test]
+    fn every_crd_field_has_a_description() {
+        let mut missing = Vec::new();
+        for crd in super::crds() {
+            let kind = crd.spec.names.kind.clone();
+            for version in &crd.spec.versions {
+                let schema =
+                    serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema)
+                        .unwrap();
+                undescribed(&schema, &kind, &mut missing);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "fields without a description: {missing:#?}"
+        );
+    }
+}

@@ -250,6 +250,7 @@ pub struct CapacityProviderStrategyItem {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkConfiguration {
+    /// Subnets, security groups and public IP of the tasks' network interfaces.
     pub awsvpc_configuration: AwsVpcConfiguration,
 }
 
@@ -313,10 +314,13 @@ pub struct DaemonServiceStatus {
     /// ACTIVE container instances matching `instanceFilter`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matching_instances: Option<i32>,
+    /// The service's desired count in ECS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_count: Option<i32>,
+    /// Tasks running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_count: Option<i32>,
+    /// Tasks pending (placed, not yet running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_count: Option<i32>,
     /// Rollout state of the primary deployment: IN_PROGRESS, COMPLETED or FAILED.

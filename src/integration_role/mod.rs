@@ -224,6 +224,7 @@ pub enum Effect {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationRoleStatus {
+    /// ARN of the IAM role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
     /// The bare 12-digit account ID of the role, as vendors' forms ask for it.
@@ -241,6 +242,7 @@ pub struct IntegrationRoleStatus {
     /// How many customer-managed policies hold the permission set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_count: Option<u32>,
+    /// Every managed policy attached to the role: the permission policies and `managedPolicyArns`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attached_policy_arns: Vec<String>,
     /// The Secret holding the external ID (its name; never the value).

@@ -71,8 +71,10 @@ pub struct ScalingGroupSpec {
     /// An existing launch template, used as it is. Exclusive with `launchTemplate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template_ref: Option<LaunchTemplateRef>,
+    /// Fewest instances the group keeps.
     #[schemars(range(min = 0))]
     pub min_size: i32,
+    /// Most instances the group may have.
     #[schemars(range(min = 0))]
     pub max_size: i32,
     /// Applied when the group is created and whenever this value changes; a resync never
@@ -86,6 +88,7 @@ pub struct ScalingGroupSpec {
     /// VPC subnets to launch into. Exclusive with `availabilityZones`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subnet_ids: Vec<String>,
+    /// How Auto Scaling decides an instance is unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
     /// Seconds after a scaling activity before another may start (AWS default 300).
@@ -137,17 +140,20 @@ pub struct LaunchTemplateSpec {
     /// e.g. `t3.small`.
     #[schemars(regex(pattern = r"^[a-z0-9-]+\.[a-z0-9-]+$"))]
     pub instance_type: String,
+    /// An EC2 key pair for SSH access to the instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_name: Option<String>,
     /// An instance profile, by name or ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam_instance_profile: Option<String>,
+    /// Security groups of the instances' network interfaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
     /// User data as plain text (a script or cloud-config); the operator encodes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16384))]
     pub user_data: Option<String>,
+    /// EBS volumes attached at launch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
     /// Instance metadata service settings; IMDSv2 (tokens) is required by default.
@@ -165,6 +171,7 @@ pub struct BlockDeviceMapping {
     /// e.g. `/dev/xvda`.
     #[schemars(length(min = 1))]
     pub device_name: String,
+    /// Size of the volume in GiB (1–65536).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65536))]
     pub volume_size_gib: Option<i32>,
@@ -172,10 +179,13 @@ pub struct BlockDeviceMapping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]))]
     pub volume_type: Option<String>,
+    /// Provisioned IOPS (io1, io2, gp3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops: Option<i32>,
+    /// Throughput in MiB/s (gp3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<i32>,
+    /// Encrypt the volume (with the account's default EBS key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
     /// Default true.
@@ -226,8 +236,10 @@ impl Default for MetadataOptions {
      "message": "set exactly one of spec.launchTemplateRef.name and spec.launchTemplateRef.id"}
 ]))]
 pub struct LaunchTemplateRef {
+    /// The template's name (set this or `id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The template's ID, e.g. `lt-0123456789abcdef0` (set this or `name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// A version number, `$Latest` or `$Default` (default).
@@ -260,8 +272,10 @@ fn ec2() -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupTag {
+    /// The tag's key (at most 128 characters; keys under `ecsfleet.dev/` are reserved).
     #[schemars(length(min = 1, max = 128))]
     pub key: String,
+    /// The tag's value (at most 256 characters).
     #[serde(default)]
     #[schemars(length(max = 256))]
     pub value: String,
@@ -348,6 +362,7 @@ pub struct StepSpec {
     /// Upper bound (exclusive); open if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upper_bound: Option<f64>,
+    /// Instances (or percent) to add within these bounds, negative to remove.
     pub scaling_adjustment: i32,
 }
 
@@ -372,6 +387,7 @@ pub struct AlarmSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub evaluation_periods: Option<i32>,
+    /// The value the metric is compared with.
     pub threshold: f64,
     /// GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold or
     /// LessThanOrEqualToThreshold.
@@ -389,6 +405,7 @@ pub struct TargetTrackingSpec {
     /// ALBRequestCountPerTarget.
     #[schemars(extend("enum" = ["ASGAverageCPUUtilization", "ASGAverageNetworkIn", "ASGAverageNetworkOut", "ALBRequestCountPerTarget"]))]
     pub predefined_metric: String,
+    /// The value the policy keeps the metric at.
     pub target_value: f64,
 }
 
@@ -414,6 +431,7 @@ pub struct NotificationsSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateTopic {
+    /// Name of the topic (created in the group's region).
     #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,256}$"))]
     pub name: String,
 }
@@ -421,6 +439,7 @@ pub struct CreateTopic {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecycleHookSpec {
+    /// Unique within the group: the hook's name in Auto Scaling.
     #[schemars(regex(pattern = r"^[A-Za-z0-9_./-]{1,255}$"))]
     pub name: String,
     /// `Launching` or `Terminating`.
@@ -446,8 +465,10 @@ pub struct LifecycleHookSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingGroupStatus {
+    /// ARN of the Auto Scaling group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_arn: Option<String>,
+    /// ID of the launch template the group launches from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template_id: Option<String>,
     /// The template version the group launches from.
@@ -462,10 +483,13 @@ pub struct ScalingGroupStatus {
     pub applied_desired_capacity: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<InstanceCounts>,
+    /// Each scaling policy with its ARN and alarm.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyStatus>,
+    /// The SNS topic notifications go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_arn: Option<String>,
+    /// The latest instance refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_refresh: Option<InstanceRefreshStatus>,
     #[serde(flatten)]
@@ -476,16 +500,22 @@ pub struct ScalingGroupStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceCounts {
+    /// Instances in service.
     pub in_service: i32,
+    /// Instances launching.
     pub pending: i32,
+    /// Instances terminating.
     pub terminating: i32,
+    /// Every instance of the group.
     pub total: i32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyStatus {
+    /// The policy's name in the spec.
     pub name: String,
+    /// The policy's ARN in Auto Scaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
     /// The alarm's name (none for target tracking, whose alarms AWS manages).
@@ -496,9 +526,11 @@ pub struct PolicyStatus {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceRefreshStatus {
+    /// The refresh's ID.
     pub id: String,
     /// Pending, InProgress, Successful, Failed, Cancelling, Cancelled, ...
     pub status: String,
+    /// The template version the refresh rolls out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template_version: Option<String>,
 }
