@@ -1,17 +1,48 @@
 //! What GitOps tools see: the kstatus verdict (the real sigs.k8s.io/cli-utils library,
-//! built into tests/testenv) of live objects at each phase — InProgress while work is
-//! under way (AWS failing its writes, through the fault proxy), Current once Ready,
-//! Failed for a spec the controller refuses.
+//! built into tests/testenv) and the Argo CD health (deploy/argocd's Lua check, run by
+//! gopher-lua) of live objects at each phase — InProgress/Progressing while work is
+//! under way (AWS failing its writes, through the fault proxy), Current/Healthy once
+//! Ready, Failed/Degraded for a spec the controller refuses.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::control_plane::Operator;
 use crate::support::faults::FaultProxy;
 use crate::*;
 
+/// The Argo CD health checks shipped in deploy/argocd, by kind.
+fn argocd_checks() -> BTreeMap<String, String> {
+    let text =
+        std::fs::read_to_string(support::repo_root().join("deploy/argocd/argocd-cm.yaml")).unwrap();
+    let config: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    config["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, script)| {
+            let kind = key
+                .strip_prefix("resource.customizations.health.ecsfleet.dev_")
+                .unwrap_or_else(|| panic!("unexpected key {key}"));
+            (kind.to_string(), script.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kstatus_reads_in_progress_current_and_failed() {
+async fn kstatus_and_argocd_read_in_progress_current_and_failed() {
+    let checks = argocd_checks();
+    assert_eq!(
+        checks.keys().collect::<Vec<_>>(),
+        ["DaemonService", "IntegrationRole", "ScalingGroup"],
+        "a health check for every kind"
+    );
     let (plane, emulator, kubeconfig) = prepared();
+    let script = plane.dir.path().join("health.lua");
+    std::fs::write(&script, &checks["IntegrationRole"]).unwrap();
+    let group_script = plane.dir.path().join("group-health.lua");
+    std::fs::write(&group_script, &checks["ScalingGroup"]).unwrap();
+    let health = |args: &[&str]| plane.argocd_health(&script, args);
     plane.kubectl_ok(&["create", "namespace", "vendors"]);
     plane.kubectl_ok(&["create", "namespace", "edge"]);
     let proxy = FaultProxy::start(&emulator);
@@ -55,6 +86,8 @@ spec:
         Some("True".to_string()),
         "{message}"
     );
+    let role_args = ["get", "irole", "acme", "-n", "vendors"];
+    assert_eq!(health(&role_args).0, "Progressing");
 
     // AWS recovers: Current once Ready.
     proxy.configure(0.0, 1, &["error"], None);
@@ -67,6 +100,7 @@ spec:
     .await;
     let object = json(&plane, &["get", "irole", "acme", "-n", "vendors"]);
     assert!(ready_and_current(&object));
+    assert_eq!(health(&role_args).0, "Healthy");
 
     // A spec the API server accepts but the controller refuses: Failed, with the field.
     plane.kubectl_ok(&[
@@ -90,6 +124,12 @@ spec:
         message.contains("spec.policy.statements[0].actions[0]"),
         "{message}"
     );
+    let (status, message) = health(&role_args);
+    assert_eq!(status, "Degraded");
+    assert!(
+        message.starts_with("InvalidSpec: spec.policy.statements[0].actions[0]"),
+        "{message}"
+    );
 
     // The example ScalingGroup, once Ready, is Current too.
     plane.kubectl_ok(&[
@@ -100,15 +140,26 @@ spec:
             .display()
             .to_string(),
     ]);
+    // (kstatus calls an object without any status Current, so wait for Ready first.)
     eventually(
-        "the ScalingGroup Current",
+        "the ScalingGroup Ready",
         Duration::from_secs(60),
         Some(&operator),
         || {
-            Some(plane.kstatus(&["get", "asg", "haproxy-staging", "-n", "edge"]))
-                .filter(|(status, _)| status == "Current")
+            Some(json(
+                &plane,
+                &["get", "asg", "haproxy-staging", "-n", "edge"],
+            ))
+            .filter(ready_and_current)
         },
     )
     .await;
+    let group_args = ["get", "asg", "haproxy-staging", "-n", "edge"];
+    assert_eq!(plane.kstatus(&group_args).0, "Current");
+    let group = plane.argocd_health(
+        &group_script,
+        &["get", "asg", "haproxy-staging", "-n", "edge"],
+    );
+    assert_eq!(group.0, "Healthy", "{group:?}");
     assert!(operator.stop());
 }

@@ -149,17 +149,28 @@ impl ControlPlane {
     /// The kstatus verdict (sigs.k8s.io/cli-utils, as Flux and kubectl tooling compute
     /// it) of the object `kubectl get ARGS -o json` returns: (status, message).
     pub fn kstatus(&self, args: &[&str]) -> (String, String) {
+        self.judge(args, &["kstatus"])
+    }
+
+    /// The Argo CD health (the Lua check in `script`, run by gopher-lua) of the object
+    /// `kubectl get ARGS -o json` returns: (status, message).
+    pub fn argocd_health(&self, script: &std::path::Path, args: &[&str]) -> (String, String) {
+        self.judge(args, &["argocd-health", &script.display().to_string()])
+    }
+
+    /// Runs `testenv JUDGE` on the object `kubectl get ARGS -o json` returns.
+    fn judge(&self, args: &[&str], judge: &[&str]) -> (String, String) {
         use std::io::Write;
         let mut get = args.to_vec();
         get.extend(["-o", "json"]);
         let object = self.kubectl_ok(&get);
         let mut child = Command::new(testenv_bin("testenv"))
-            .arg("kstatus")
+            .args(judge)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("testenv kstatus runs");
+            .expect("testenv runs");
         child
             .stdin
             .take()
@@ -169,7 +180,7 @@ impl ControlPlane {
         let output = child.wait_with_output().unwrap();
         assert!(
             output.status.success(),
-            "testenv kstatus: {}",
+            "testenv {judge:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let text = String::from_utf8_lossy(&output.stdout)

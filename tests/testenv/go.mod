@@ -3,6 +3,7 @@ module ecsfleet.dev/testenv
 go 1.24.0
 
 require (
+	github.com/yuin/gopher-lua v1.1.1
 	go.etcd.io/etcd/server/v3 v3.6.4
 	k8s.io/apimachinery v0.34.4
 	k8s.io/component-base v0.34.4

@@ -14,6 +14,9 @@
 //	testenv kubectl ARGS   the real kubectl (also when invoked through a link named kubectl)
 //	testenv kstatus        the kstatus verdict (sigs.k8s.io/cli-utils) of the object
 //	                       given as JSON on standard input
+//	testenv argocd-health SCRIPT
+//	                       an Argo CD Lua health check run with gopher-lua on the
+//	                       object given as JSON on standard input
 //
 // The components run as child processes of `up` (each installs its own signal handler,
 // so they cannot share one process); the children die with the parent (Pdeathsig).
@@ -60,6 +63,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "testenv kstatus:", err)
 			os.Exit(1)
 		}
+	case "argocd-health":
+		if len(args) != 1 {
+			usage()
+		}
+		if err := argocdHealth(args[0]); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv argocd-health:", err)
+			os.Exit(1)
+		}
 	case "kubectl":
 		command := kubectlcmd.NewDefaultKubectlCommand()
 		command.SetArgs(args)
@@ -82,6 +93,6 @@ func runComponent(command interface {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] | testenv kubectl ARGS... | testenv kstatus < object.json")
+	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] | testenv kubectl ARGS... | testenv kstatus < object.json | testenv argocd-health SCRIPT < object.json")
 	os.Exit(2)
 }
