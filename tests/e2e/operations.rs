@@ -268,15 +268,17 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         .join("deploy/helm/ecsfleet")
         .display()
         .to_string();
+    let helm_run = |args: &[&str]| {
+        std::process::Command::new(support::repo_root().join(".cache/testenv/bin/helm"))
+            .args(args)
+            .env("HELM_CACHE_HOME", plane.dir.path().join("helm-cache"))
+            .env("HELM_CONFIG_HOME", plane.dir.path().join("helm-config"))
+            .env("HELM_DATA_HOME", plane.dir.path().join("helm-data"))
+            .output()
+            .expect("helm runs (scripts/testenv-build builds it)")
+    };
     let helm = |args: &[&str]| {
-        let output =
-            std::process::Command::new(support::repo_root().join(".cache/testenv/bin/helm"))
-                .args(args)
-                .env("HELM_CACHE_HOME", plane.dir.path().join("helm-cache"))
-                .env("HELM_CONFIG_HOME", plane.dir.path().join("helm-config"))
-                .env("HELM_DATA_HOME", plane.dir.path().join("helm-data"))
-                .output()
-                .expect("helm runs (scripts/testenv-build builds it)");
+        let output = helm_run(args);
         assert!(
             output.status.success(),
             "helm {args:?}: {}",
@@ -284,6 +286,48 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
+    // The values schema refuses what would render a broken install.
+    for (set, expected) in [
+        ("logFormat=xml", "/logFormat"),
+        ("replicaCount=0", "/replicaCount"),
+        ("resync=soon", "/resync"),
+        ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
+    ] {
+        let output = helm_run(&["template", "ops", &chart, "--set", set]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{set}: {stderr}"
+        );
+    }
+    // Without leader election: one replica (two would both reconcile), no PDB.
+    let single = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+    assert!(single.contains("replicas: 1"), "{single}");
+    assert!(!single.contains("kind: PodDisruptionBudget"));
+    // Options that are off by default.
+    let extras = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "networkPolicy.enabled=true",
+    ]);
+    for kind in [
+        "kind: ServiceMonitor",
+        "kind: NetworkPolicy",
+        "kind: PodDisruptionBudget",
+        "podAntiAffinity",
+    ] {
+        assert!(extras.contains(kind), "{kind} rendered");
+    }
     helm(&["lint", &chart, "--strict"]);
     let rendered = helm(&[
         "template",
@@ -308,6 +352,8 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         "the chart's crds/ are included"
     );
     plane.kubectl_ok(&["create", "namespace", "ecsfleet-system"]);
+    plane.kubectl_ok(&["create", "namespace", "monitoring"]);
+    plane.kubectl_ok(&["create", "namespace", "vendors"]);
     for dry_run in ["--dry-run=server", "--dry-run=none"] {
         let output =
             plane.kubectl_input(&["apply", "--server-side", dry_run, "-f", "-"], &rendered);
@@ -362,6 +408,33 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
     assert!(can("update", "leases.coordination.k8s.io"));
     assert!(can("patch", "daemonservices.ecsfleet.dev/status"));
     assert!(!can("list", "secrets"));
+    // With watchNamespaces, Secrets only in those namespaces.
+    let can_in = |verb: &str, resource: &str, namespace: &str| {
+        let output = plane.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "--as=system:serviceaccount:ecsfleet-system:ecsfleet",
+            "-n",
+            namespace,
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    for namespace in ["monitoring", "vendors"] {
+        assert!(can_in("get", "secrets", namespace), "{namespace}");
+        assert!(can_in("patch", "secrets", namespace), "{namespace}");
+    }
+    assert!(
+        !can_in("get", "secrets", "default"),
+        "no Secret outside the watched namespaces"
+    );
+    assert!(!can_in("get", "secrets", "ecsfleet-system"));
+    let budget = json(
+        &plane,
+        &["get", "pdb", "ops-ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(budget["spec"]["minAvailable"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
