@@ -87,6 +87,11 @@ pub struct RunArgs {
     /// How long a Lease stays valid without renewal; a standby takes over after it.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub leader_elect_lease_duration: Duration,
+    /// Longest a shutdown (SIGTERM) may take: reconciles in flight finish and the Lease is
+    /// released; past it the process exits (status 1) anyway, e.g. when the API server is
+    /// unreachable. Keep it below the pod's termination grace period.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

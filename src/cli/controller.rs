@@ -28,10 +28,18 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let on_signal = stop.clone();
+    let shutdown_timeout = args.shutdown_timeout;
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing reconciles in flight");
         let _ = on_signal.send(true);
+        // Whatever hangs (an API server that is gone never answers), the process ends.
+        tokio::time::sleep(shutdown_timeout).await;
+        tracing::error!(
+            timeout = ?shutdown_timeout,
+            "the shutdown did not finish in time (is the API server reachable?); exiting"
+        );
+        std::process::exit(1);
     });
 
     let elector = match args.leader_elect {
@@ -121,14 +129,19 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     }
     if let Some(elector) = elector {
         // In-flight reconciles are done: hand over at once instead of after expiry.
-        if let Err(error) = elector.release().await {
-            tracing::warn!(%error, "could not release the Lease");
+        match tokio::time::timeout(RELEASE_TIMEOUT, elector.release()).await {
+            Ok(Ok(())) => tracing::info!("released the leader Lease"),
+            Ok(Err(error)) => tracing::warn!(%error, "could not release the Lease"),
+            Err(_) => tracing::warn!("could not release the Lease in time; it expires by itself"),
         }
-        tracing::info!("released the leader Lease");
     }
     tracing::info!("ecsfleet controller stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long releasing the Lease may take at shutdown: past it, the Lease expires by
+/// itself and a standby takes over then.
+const RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// This replica's name in the Lease: the pod's name, or host and process.
 fn identity() -> String {

@@ -306,6 +306,24 @@ impl Operator {
     }
 
     /// Stops the operator as Kubernetes would (SIGTERM) and returns whether it exited 0.
+    /// SIGTERM, then waits up to `within` for the process to end by itself: its exit
+    /// status, or None if it had to be killed.
+    pub fn terminate_within(mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
     pub fn stop(mut self) -> bool {
         terminate(&mut self.child, Duration::from_secs(20));
         self.child
