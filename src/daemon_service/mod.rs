@@ -50,6 +50,7 @@ use plan::Change;
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCount"}"#,
     printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.runningCount"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

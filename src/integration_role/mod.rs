@@ -67,6 +67,7 @@ fn validate_external_id(value: &Sensitive, field: &str) -> Result<()> {
     printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.accountId"}"#,
     printcolumn = r#"{"name":"Policies","type":"integer","jsonPath":".status.policyCount"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -43,6 +43,7 @@ use plan::Change;
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCapacity"}"#,
     printcolumn = r#"{"name":"InService","type":"integer","jsonPath":".status.instances.inService"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -104,6 +105,7 @@ pub struct ScalingGroupSpec {
     /// Tags on the group, optionally propagated to its instances. Besides the ownership
     /// tags; a tag removed from the spec is left on the group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["key"]))]
     pub tags: Vec<GroupTag>,
     /// Rolling a new template version onto running instances.
     #[serde(default)]
@@ -111,7 +113,10 @@ pub struct ScalingGroupSpec {
     /// Simple scaling policies, each with its CloudWatch alarm, or target tracking
     /// policies. A policy removed from the spec is deleted with its alarm.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50))]
+    #[schemars(
+        length(max = 50),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
     pub scaling_policies: Vec<ScalingPolicySpec>,
     /// SNS notifications of launches and terminations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +124,10 @@ pub struct ScalingGroupSpec {
     /// Lifecycle hooks, e.g. a teardown hook that lets a configuration-management server
     /// forget a terminated node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50))]
+    #[schemars(
+        length(max = 50),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
     pub lifecycle_hooks: Vec<LifecycleHookSpec>,
     /// The ECS cluster this group's instances join: DaemonServices of that cluster are
     /// reconciled again as soon as this group's instances change.

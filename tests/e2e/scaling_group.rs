@@ -105,6 +105,50 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
     .await;
     assert_eq!(workers()["status"]["instances"]["inService"], 2);
 
+    // Keyed lists merge by key under server-side apply: a GitOps tool's field manager
+    // adds a tag after a client-side apply without a conflict, and the API server itself
+    // refuses a key given twice.
+    let tagged = WORKERS.replace(
+        "  ecsCluster: production\n",
+        "  ecsCluster: production\n  tags:\n    - {key: team, value: edge}\n",
+    );
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &tagged)
+            .status
+            .success()
+    );
+    let more = tagged.replace(
+        "    - {key: team, value: edge}\n",
+        "    - {key: team, value: edge}\n    - {key: owner, value: platform}\n",
+    );
+    let applied = plane.kubectl_input(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            "-f",
+            "-",
+        ],
+        &more,
+    );
+    assert!(
+        applied.status.success(),
+        "server-side apply after client-side apply: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let twice = tagged.replace(
+        "    - {key: team, value: edge}\n",
+        "    - {key: team, value: edge}\n    - {key: team, value: other}\n",
+    );
+    let refused = plane.kubectl_input(&["apply", "-f", "-"], &twice);
+    assert!(!refused.status.success(), "a tag key twice is refused");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("spec.tags"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     // Deleting the object deletes the group (finalizer), the template with it.
     plane.kubectl_ok(&["delete", "asg", "workers", "-n", "edge", "--timeout=60s"]);
     let autoscaling = aws_sdk_autoscaling::Client::new(&emulator.sdk_config().await);
