@@ -5,13 +5,9 @@
 
 mod support;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
-use ecsfleet::aws::AwsFactory;
 use ecsfleet::daemon_service::DaemonService;
 use ecsfleet::daemon_service::filter;
 use ecsfleet::integration_role::IntegrationRole;
-use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::{Env, Intent, Managed, Pipeline};
 use ecsfleet::scaling_group::ScalingGroup;
@@ -244,18 +240,6 @@ fn mutation(object: &Value, all: &[Vec<String>]) -> BoxedStrategy<(usize, Value)
         .boxed()
 }
 
-/// An environment whose AWS endpoint is a closed port: anything that reached AWS would
-/// be counted as a request.
-async fn offline_env(secrets: Secrets) -> Env {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(Credentials::new("t", "t", None, None, "tests"))
-        .load()
-        .await;
-    Env::new(AwsFactory::from_config(config, Metrics::default()), secrets)
-}
-
 /// The example's first object of `kind`, with the Secrets its file holds.
 fn example(file: &str, kind: &str) -> (Value, Secrets) {
     let path = support::repo_root().join("examples").join(file);
@@ -335,7 +319,7 @@ macro_rules! mutated_specs_are_refused_by_field {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(offline_env(secrets));
+                .block_on(support::offline_env(secrets));
             let all = spec_paths(&object);
             let strategy = mutation(&object, &all);
             proptest!(config(400), |((index, with) in strategy.clone())| {

@@ -9,12 +9,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
-use ecsfleet::aws::AwsFactory;
 use ecsfleet::daemon_service::DaemonService;
 use ecsfleet::integration_role::IntegrationRole;
-use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::{Env, Intent, Managed};
 use ecsfleet::scaling_group::ScalingGroup;
@@ -155,16 +151,6 @@ fn bad_values(schema: &Value, current: &Value) -> Vec<(String, Value)> {
     bad
 }
 
-async fn offline_env(secrets: Secrets) -> Env {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(Credentials::new("t", "t", None, None, "tests"))
-        .load()
-        .await;
-    Env::new(AwsFactory::from_config(config, Metrics::default()), secrets)
-}
-
 /// The refusal of `object`, read as the CLI reads a manifest and validated, or None if
 /// it is accepted.
 async fn refusal<K>(object: Value, env: &Env) -> Option<String>
@@ -206,7 +192,7 @@ where
         vec!["spec".into()],
         &mut fields,
     );
-    let env = offline_env(secrets).await;
+    let env = support::offline_env(secrets).await;
     let objects: Vec<Value> = complete
         .iter()
         .map(|yaml| {

@@ -311,6 +311,18 @@ pub async fn env(emulator: &Emulator, secrets: ecsfleet::runtime::secrets::Secre
     Env::new(aws, secrets)
 }
 
+/// An environment whose AWS endpoint is a closed port: anything that reached AWS would be
+/// counted as a request (and fail).
+pub async fn offline_env(secrets: ecsfleet::runtime::secrets::Secrets) -> Env {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(Credentials::new("t", "t", None, None, "tests"))
+        .load()
+        .await;
+    Env::new(AwsFactory::from_config(config, Metrics::default()), secrets)
+}
+
 /// An environment with no Secrets.
 pub async fn plain_env(emulator: &Emulator) -> Env {
     env(
