@@ -137,6 +137,14 @@ fn bad_values(schema: &Value, current: &Value) -> Vec<(String, Value)> {
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
         bad.push((format!("maximum {max}"), json!(max as i64 + 1)));
     }
+    if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+        && let Some((_, value)) = current.as_object().and_then(|fields| fields.iter().next())
+    {
+        let entries = (0..=max)
+            .map(|i| (format!("key{i}"), value.clone()))
+            .collect();
+        bad.push((format!("maxProperties {max}"), Value::Object(entries)));
+    }
     if let Some(item) = current.as_array().and_then(|items| items.first()) {
         if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
             let items: Vec<Value> = (0..=max).map(|_| item.clone()).collect();

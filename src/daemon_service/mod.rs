@@ -107,8 +107,10 @@ pub struct DaemonServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_configuration: Option<NetworkConfiguration>,
 
-    /// Tags on the service and on registered task definitions, besides the ownership tags.
+    /// Tags on the service and on registered task definitions, besides the ownership tags
+    /// (at most 48: ECS allows 50 a resource, ecsfleet adds two).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 48, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     pub tags: BTreeMap<String, String>,
 
     /// Rolling-deployment limits.

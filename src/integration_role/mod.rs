@@ -98,8 +98,10 @@ pub struct IntegrationRoleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$"))]
     pub permissions_boundary_arn: Option<String>,
-    /// Tags on the role and the policy, besides the ownership tags.
+    /// Tags on the role and the policy, besides the ownership tags (at most 48: IAM
+    /// allows 50 a resource, ecsfleet adds two).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 48, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     pub tags: BTreeMap<String, String>,
     /// Who may assume the role, and with which external ID.
     pub trust: TrustSpec,

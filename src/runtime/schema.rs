@@ -4,7 +4,8 @@
 //! path, and a constraint added to a type is enforced everywhere at once.
 //!
 //! Checked: `properties`, `items`, `additionalProperties`, `enum`, `pattern`,
-//! `minimum`/`maximum`, `minLength`/`maxLength` (characters), `minItems`/`maxItems`. Types
+//! `minimum`/`maximum`, `minLength`/`maxLength` (characters), `minItems`/`maxItems`,
+//! `maxProperties`. Types
 //! and required fields are left to decoding; cross-field rules (CEL) to each kind's
 //! validation.
 
@@ -73,6 +74,14 @@ pub fn check(schema: &Value, value: &Value, path: &str) -> Result<()> {
             }
         }
         Value::Object(fields) => {
+            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+                && fields.len() as u64 > max
+            {
+                return Err(Error::invalid(
+                    path,
+                    format!("has {} entries; at most {max} are allowed", fields.len()),
+                ));
+            }
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
             for (name, field) in fields {
@@ -159,7 +168,7 @@ mod tests {
             "mode": {"type": "string", "enum": ["A", "B", null], "nullable": true},
             "count": {"type": "integer", "minimum": 1, "maximum": 3},
             "items": {"type": "array", "maxItems": 2, "items": {"type": "string", "minLength": 1}},
-            "tags": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 3}}
+            "tags": {"type": "object", "maxProperties": 2, "additionalProperties": {"type": "string", "maxLength": 3}}
         }})
     }
 
@@ -191,6 +200,10 @@ mod tests {
             (
                 json!({"tags": {"k": "long"}}),
                 "spec.tags.k: has 4 characters",
+            ),
+            (
+                json!({"tags": {"a": "", "b": "", "c": ""}}),
+                "spec.tags: has 3 entries; at most 2",
             ),
         ] {
             let error = check(&schema(), &value, "spec").unwrap_err().to_string();

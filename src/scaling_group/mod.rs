@@ -103,9 +103,13 @@ pub struct ScalingGroupSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_group_arns: Vec<String>,
     /// Tags on the group, optionally propagated to its instances. Besides the ownership
-    /// tags; a tag removed from the spec is left on the group.
+    /// tags; a tag removed from the spec is left on the group. At most 47: Auto Scaling
+    /// allows 50 a group, ecsfleet adds three.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["key"]))]
+    #[schemars(
+        length(max = 47),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["key"])
+    )]
     pub tags: Vec<GroupTag>,
     /// Rolling a new template version onto running instances.
     #[serde(default)]
@@ -167,8 +171,10 @@ pub struct LaunchTemplateSpec {
     /// Instance metadata service settings; IMDSv2 (tokens) is required by default.
     #[serde(default)]
     pub metadata_options: MetadataOptions,
-    /// Tags put on the instances and volumes launched from the template.
+    /// Tags put on the instances and volumes launched from the template (at most 50, as
+    /// EC2 allows a resource).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 50, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -401,8 +407,10 @@ pub struct AlarmSpec {
     /// LessThanOrEqualToThreshold.
     #[schemars(extend("enum" = ["GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"]))]
     pub comparison_operator: String,
-    /// Metric dimensions; default `AutoScalingGroupName=<group name>`.
+    /// Metric dimensions; default `AutoScalingGroupName=<group name>` (at most 30, as
+    /// CloudWatch allows).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 30, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
     pub dimensions: BTreeMap<String, String>,
 }
 
