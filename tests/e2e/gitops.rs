@@ -124,6 +124,13 @@ spec:
         message.contains("spec.policy.statements[0].actions[0]"),
         "{message}"
     );
+    // `kubectl get -o wide` shows the reason.
+    let wide = plane.kubectl_ok(&["get", "irole", "acme", "-n", "vendors", "-o", "wide"]);
+    let mut lines = wide.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let column = header.iter().position(|h| *h == "REASON").expect(&wide);
+    assert_eq!(row[column], "InvalidSpec", "{wide}");
     let (status, message) = health(&role_args);
     assert_eq!(status, "Degraded");
     assert!(

@@ -435,6 +435,47 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         &["get", "pdb", "ops-ecsfleet", "-n", "ecsfleet-system"],
     );
     assert_eq!(budget["spec"]["minAvailable"], 1);
+    // The install notes say what was installed and how to check it (a namespace of its
+    // own: the release above was applied with kubectl, not installed by helm).
+    plane.kubectl_ok(&["create", "namespace", "notes-system"]);
+    let notes = std::process::Command::new(support::repo_root().join(".cache/testenv/bin/helm"))
+        .args([
+            "install",
+            "notes",
+            &chart,
+            "--namespace",
+            "notes-system",
+            "--dry-run=server",
+        ])
+        .args([
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "watchNamespaces={monitoring}",
+        ])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .env("HELM_CACHE_HOME", plane.dir.path().join("helm-cache"))
+        .env("HELM_CONFIG_HOME", plane.dir.path().join("helm-config"))
+        .env("HELM_DATA_HOME", plane.dir.path().join("helm-data"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&notes.stdout);
+    assert!(
+        notes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&notes.stderr)
+    );
+    for expected in [
+        "is installed in notes-system",
+        "1 replica, no leader election",
+        "watching monitoring",
+        "rollout status deployment/notes-ecsfleet",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "NOTES lack {expected:?}:\n{printed}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
