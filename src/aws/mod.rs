@@ -21,7 +21,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use sha2::{Digest, Sha256};
 
-use crate::metrics::Metrics;
+use crate::metrics::{AwsOutcome, Metrics};
 use crate::{Error, Result};
 
 /// A string that must never be printed: external IDs and the like.
@@ -249,6 +249,43 @@ impl AwsFactory {
     }
 }
 
+/// The error codes AWS's services use for request-rate refusals (JSON `__type`, XML
+/// `<Code>`), as the SDK's own retry classifier knows them.
+const THROTTLING_CODES: [&str; 8] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+];
+
+/// Whether an HTTP answer is AWS refusing the request rate: 429, or an error answer naming
+/// one of [`THROTTLING_CODES`] (in a header, or in its body, buffered by then, whatever the
+/// protocol: JSON, XML or CBOR).
+fn is_throttled(response: &aws_smithy_runtime_api::http::Response) -> bool {
+    let status = response.status().as_u16();
+    if status == 429 {
+        return true;
+    }
+    if status < 400 {
+        return false;
+    }
+    let header = response
+        .headers()
+        .get("x-amzn-ErrorType")
+        .unwrap_or_default();
+    let body = response.body().bytes().unwrap_or_default();
+    THROTTLING_CODES.iter().any(|code| {
+        header.starts_with(code)
+            || body
+                .windows(code.len())
+                .any(|window| window == code.as_bytes())
+    })
+}
+
 /// Counts every AWS request attempt as `ecsfleet_aws_requests_total{service,operation,outcome}`.
 #[derive(Debug)]
 struct CountRequests(Metrics);
@@ -266,8 +303,9 @@ impl Intercept for CountRequests {
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
             let outcome = match context.output_or_error() {
-                Some(Ok(_)) => "success",
-                _ => "error",
+                Some(Ok(_)) => AwsOutcome::Success,
+                _ if context.response().is_some_and(is_throttled) => AwsOutcome::Throttled,
+                _ => AwsOutcome::Error,
             };
             self.0
                 .count_aws_request(metadata.service(), metadata.name(), outcome);

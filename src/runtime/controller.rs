@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::report::{
-    change_event, deleting_status, failure_event, next_status, undecodable_status,
+    change_event, deleting_status, failure_event, is_ready, next_status, undecodable_status,
 };
 use super::{Managed, Pipeline};
 use crate::common::DeletionPolicy;
@@ -263,9 +263,16 @@ async fn apply<K: Managed>(
             publish(context, &*obj, failure_event(error, "Reconcile")).await;
         }
     }
-    if let Some(status) = next_status(&*obj, &result, &now()) {
-        patch_status(api, &obj, &status).await?;
+    let next = next_status(&*obj, &result, &now());
+    if let Some(status) = &next {
+        patch_status(api, &obj, status).await?;
     }
+    context.pipeline.env.metrics().set_object_ready(
+        &K::kind(&()),
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+        is_ready::<K>(next.as_ref().or(obj.status())),
+    );
     result?;
     context
         .failures
@@ -280,6 +287,11 @@ async fn cleanup<K: Managed>(
     context: &Context<K>,
     api: &Api<K>,
 ) -> Result<Action, Error> {
+    context.pipeline.env.metrics().forget_object(
+        &K::kind(&()),
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+    );
     if obj.common_spec().deletion_policy == DeletionPolicy::Orphan {
         info!("deletionPolicy Orphan: leaving the AWS resources");
         return Ok(Action::await_change());

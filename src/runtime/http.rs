@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 
 /// What `/readyz` reports: ready once every watch has synced, and (with leader election)
 /// the process leads or stands by in good health.
@@ -46,8 +46,15 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
         .expect("a valid response")
 }
 
-/// The response to one request. Pure, so it is tested without a socket.
-pub fn route(path: &str, health: &Health, metrics: &Metrics) -> Response<Full<Bytes>> {
+/// The response to one request (`accept`: its Accept header). Pure, so it is tested
+/// without a socket. `/metrics` answers OpenMetrics to scrapers that ask for it (Prometheus
+/// does) and the classic text format to everything else.
+pub fn route(
+    path: &str,
+    accept: Option<&str>,
+    health: &Health,
+    metrics: &Metrics,
+) -> Response<Full<Bytes>> {
     match path {
         "/livez" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
         "/readyz" if health.ready() => respond(StatusCode::OK, "text/plain", "ok\n".into()),
@@ -56,10 +63,13 @@ pub fn route(path: &str, health: &Health, metrics: &Metrics) -> Response<Full<By
             "text/plain",
             "watches not synced yet\n".into(),
         ),
+        "/metrics" if accept.is_some_and(|a| a.contains("application/openmetrics-text")) => {
+            respond(StatusCode::OK, metrics::OPENMETRICS, metrics.render())
+        }
         "/metrics" => respond(
             StatusCode::OK,
-            "text/plain; version=0.0.4",
-            metrics.render(),
+            metrics::CLASSIC_TEXT,
+            metrics.render_classic(),
         ),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
@@ -80,7 +90,11 @@ pub async fn serve(address: SocketAddr, health: Health, metrics: Metrics) -> std
             let (health, metrics) = (health.clone(), metrics.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let response = route(request.uri().path(), &health, &metrics);
+                    let accept = request
+                        .headers()
+                        .get(hyper::header::ACCEPT)
+                        .and_then(|value| value.to_str().ok());
+                    let response = route(request.uri().path(), accept, &health, &metrics);
                     async move { Ok::<_, Infallible>(response) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -100,17 +114,39 @@ mod tests {
     fn readiness_follows_the_watches_and_liveness_is_always_ok() {
         let health = Health::default();
         let metrics = Metrics::default();
-        assert_eq!(route("/livez", &health, &metrics).status(), StatusCode::OK);
         assert_eq!(
-            route("/readyz", &health, &metrics).status(),
+            route("/livez", None, &health, &metrics).status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            route("/readyz", None, &health, &metrics).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         health.set_watches_synced();
-        assert_eq!(route("/readyz", &health, &metrics).status(), StatusCode::OK);
         assert_eq!(
-            route("/nope", &health, &metrics).status(),
+            route("/readyz", None, &health, &metrics).status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            route("/nope", None, &health, &metrics).status(),
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[test]
+    fn metrics_are_openmetrics_only_for_scrapers_that_ask() {
+        let (health, metrics) = (Health::default(), Metrics::default());
+        let content_type = |accept| {
+            route("/metrics", accept, &health, &metrics).headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        // What Prometheus sends.
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1";
+        assert_eq!(content_type(Some(prometheus)), metrics::OPENMETRICS);
+        assert_eq!(content_type(None), metrics::CLASSIC_TEXT);
+        assert_eq!(content_type(Some("*/*")), metrics::CLASSIC_TEXT);
     }
 
     #[tokio::test]

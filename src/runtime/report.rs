@@ -10,6 +10,15 @@ use crate::common::CommonStatus;
 use crate::error::error_chain;
 use crate::{Error, Reason};
 
+/// Whether `status` has `Ready=True`.
+pub fn is_ready<K: Managed>(status: Option<&K::Status>) -> bool {
+    let mut status = status.cloned().unwrap_or_default();
+    K::common_status(&mut status)
+        .conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.status == "True")
+}
+
 /// The status after a sync of `obj` that ended in `result`, or `None` if it would equal
 /// the current one. `lastSyncTime` moves only together with another change.
 pub fn next_status<K: Managed>(

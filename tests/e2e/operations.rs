@@ -134,6 +134,13 @@ async fn two_replicas_one_leader_and_a_fast_handover() {
         "{metrics}"
     );
     assert!(metrics.contains("ecsfleet_aws_requests_total{service=\"ECS\",operation=\"CreateService\",outcome=\"success\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "ecsfleet_object_ready{kind=\"DaemonService\",namespace=\"team\",name=\"first\"} 1"
+        ),
+        "{metrics}"
+    );
+    promtool_check_metrics(&metrics);
 
     // SIGTERM to the leader: it finishes, releases the Lease, and the standby takes over
     // well within the lease duration.
@@ -585,5 +592,30 @@ async fn sigterm_with_the_api_server_unreachable_exits_in_bounded_time() {
     assert!(
         printed.contains("the shutdown did not finish in time"),
         "{printed}"
+    );
+}
+
+/// What the live leader serves passes Prometheus's own linter.
+fn promtool_check_metrics(metrics: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(support::control_plane::testenv_bin("promtool"))
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Emulator, repo_root};
 
-fn testenv_bin(name: &str) -> PathBuf {
+pub fn testenv_bin(name: &str) -> PathBuf {
     let path = repo_root().join(".cache/testenv/bin").join(name);
     assert!(
         path.exists(),
