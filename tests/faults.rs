@@ -12,7 +12,7 @@ use std::time::Duration;
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Directory, Managed, Pipeline};
+use ecsfleet::runtime::{Directory, Env, Managed, Pipeline};
 use ecsfleet::scaling_group::ScalingGroup;
 use k8s_openapi::api::core::v1::Secret;
 use support::faults::{ALL, FaultProxy};
@@ -63,6 +63,15 @@ fn faults_injected(proxy: &FaultProxy) -> u64 {
         .as_object()
         .map(|kinds| kinds.values().filter_map(|n| n.as_u64()).sum())
         .unwrap_or(0)
+}
+
+/// Every throttling answer the proxy injected (in the service's own protocol: JSON, Query
+/// XML, EC2 XML or CBOR) was counted as `outcome="throttled"`, and nothing else was.
+fn throttles_counted(proxy: &FaultProxy, env: &Env) {
+    let injected = proxy.stats()["faults"]["throttle"].as_u64().unwrap_or(0);
+    let counted: u64 = env.metrics().throttled_aws_requests().values().sum();
+    assert!(injected > 0, "throttling was injected");
+    assert_eq!(counted, injected, "throttled requests counted");
 }
 
 fn agent(image: &str, generation: i64) -> DaemonService {
@@ -120,6 +129,7 @@ async fn daemon_service_under_faults_makes_one_revision_per_change() {
         let service = cluster.service("agent").await.unwrap();
         assert!(service.task_definition().unwrap().ends_with(":2"));
         assert!(faults_injected(&proxy) > 0, "faults were injected");
+        throttles_counted(&proxy, &pipeline.env);
 
         // Every answer to RegisterTaskDefinition lost, after it took effect.
         proxy.configure(1.0, seed, &["lost"], Some("RegisterTaskDefinition"));
@@ -221,6 +231,7 @@ async fn integration_role_under_faults_makes_one_version_per_change() {
             "seed {seed}: one version per change"
         );
         assert!(faults_injected(&proxy) > 0);
+        throttles_counted(&proxy, &pipeline.env);
 
         // Every answer to CreatePolicyVersion lost, after it took effect.
         proxy.configure(1.0, seed, &["lost"], Some("CreatePolicyVersion"));
@@ -309,6 +320,7 @@ async fn scaling_group_under_faults_makes_one_template_version_per_change() {
         let alarms = cloudwatch.describe_alarms().send().await.unwrap();
         assert_eq!(alarms.metric_alarms().len(), alarm_count);
         assert!(faults_injected(&proxy) > 0);
+        throttles_counted(&proxy, &pipeline.env);
 
         // Every answer to the writes that make something new lost, after they took
         // effect.
