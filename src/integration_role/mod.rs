@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use kube::{CustomResource, Resource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tracing::info;
 
 use crate::aws::Sensitive;
 use crate::common::{CommonSpec, CommonStatus, Owner, SecretKeySelector, namespace_of};
@@ -302,6 +303,18 @@ impl IntegrationRole {
             Some(ExternalIdSpec { generate: true, .. }) => {
                 let name = self.generated_secret_name();
                 let rotation = self.annotations().get(ROTATE_EXTERNAL_ID);
+                // A lost Secret does not lose the ID the vendor was given: the role still
+                // trusts it, and the Secret is made again with that value.
+                let recover = async {
+                    let aws = env.object_aws(self).await?;
+                    let found =
+                        observe::live_external_id(&aws.clients, &self.role_name(), &self.owner())
+                            .await?;
+                    if found.is_some() {
+                        info!(secret = %name, "the generated external ID's Secret is gone: made again with the ID the role trusts");
+                    }
+                    Ok(found)
+                };
                 let value = env
                     .secrets
                     .generated(
@@ -310,6 +323,7 @@ impl IntegrationRole {
                         "externalId",
                         self.owner_reference(),
                         rotation.map(String::as_str),
+                        recover,
                         "spec.trust.externalId.generate",
                     )
                     .await?;

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::desired::Desired;
 use super::document;
-use crate::aws::{AccountClients, aws_error, error_code};
+use crate::aws::{AccountClients, Sensitive, aws_error, error_code};
+use crate::common::{OWNER_TAG, Owner};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -236,22 +237,56 @@ where
 /// The external IDs a live trust policy holds (the current one, or one being rotated
 /// away) are secrets too: remembered so that any AWS text quoting them is redacted.
 fn remember_external_ids(trust: &Value) {
+    external_ids_in(trust)
+        .iter()
+        .for_each(|id| crate::redact::remember(id));
+}
+
+/// The `sts:ExternalId` values of a trust policy's statements, in order.
+pub fn external_ids_in(trust: &Value) -> Vec<String> {
     let statements = match trust.get("Statement") {
         Some(Value::Array(items)) => items.clone(),
         Some(one) => vec![one.clone()],
         None => Vec::new(),
     };
+    let mut found = Vec::new();
     for statement in &statements {
-        let ids = statement
-            .pointer("/Condition/StringEquals/sts:ExternalId")
-            .cloned();
-        match ids {
-            Some(Value::String(id)) => crate::redact::remember(&id),
-            Some(Value::Array(ids)) => ids
-                .iter()
-                .filter_map(Value::as_str)
-                .for_each(crate::redact::remember),
+        match statement.pointer("/Condition/StringEquals/sts:ExternalId") {
+            Some(Value::String(id)) => found.push(id.clone()),
+            Some(Value::Array(ids)) => {
+                found.extend(ids.iter().filter_map(Value::as_str).map(str::to_string))
+            }
             _ => {}
         }
     }
+    found
+}
+
+/// The external ID the live role `role_name` trusts, if the role is `owner`'s (tagged
+/// with its namespace/name): what a generated external ID was, when its Secret is gone.
+/// One read (GetRole); `None` when there is no such role or it is not the owner's.
+pub async fn live_external_id(
+    clients: &AccountClients,
+    role_name: &str,
+    owner: &Owner,
+) -> Result<Option<Sensitive>> {
+    let role = match clients.iam.get_role().role_name(role_name).send().await {
+        Ok(answer) => answer.role().cloned(),
+        Err(error) if is_missing(&error) => None,
+        Err(error) => return Err(aws_error("IAM", "GetRole", error)),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let owned = role
+        .tags()
+        .iter()
+        .any(|t| t.key() == OWNER_TAG && t.value() == owner.key());
+    if !owned {
+        return Ok(None);
+    }
+    let trust = role
+        .assume_role_policy_document()
+        .and_then(document::decode)
+        .unwrap_or_default();
+    remember_external_ids(&trust);
+    Ok(external_ids_in(&trust).into_iter().next().map(Sensitive))
 }

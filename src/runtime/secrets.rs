@@ -57,10 +57,12 @@ impl Secrets {
 }
 
 impl Secrets {
-    /// The value at `key` of the Secret `name`, which ecsfleet creates (owned by `owner`,
-    /// with a random value) if it does not exist yet, and reuses ever after, until
-    /// `rotation` names a request the Secret has not seen: then the value is replaced by a
-    /// new random one (only in a Secret ecsfleet created) and the request recorded on it.
+    /// The value at `key` of the Secret `name`, which ecsfleet creates (owned by `owner`)
+    /// if it does not exist yet — holding what `recover` finds (awaited only then: the value
+    /// AWS still has, when the Secret was lost) or else a random value — and reuses ever after, until `rotation`
+    /// names a request the Secret has not seen: then the value is replaced by a new random
+    /// one (only in a Secret ecsfleet created) and the request recorded on it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn generated(
         &self,
         namespace: &str,
@@ -68,6 +70,7 @@ impl Secrets {
         key: &str,
         owner: Option<OwnerReference>,
         rotation: Option<&str>,
+        recover: impl Future<Output = Result<Option<Sensitive>>>,
         field: &str,
     ) -> Result<Sensitive> {
         let api = self.api(namespace, field)?;
@@ -117,7 +120,7 @@ impl Secrets {
             .await?;
             return Ok(value);
         }
-        let value = random_id(40);
+        let value = recover.await?.unwrap_or_else(|| random_id(40));
         let secret = Secret {
             metadata: meta,
             string_data: Some(BTreeMap::from([(key.to_string(), value.0.clone())])),
@@ -302,6 +305,7 @@ mod tests {
                 "externalId",
                 None,
                 None,
+                async { Ok(None) },
                 "spec.trust.externalId.generate",
             )
             .await

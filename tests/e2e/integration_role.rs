@@ -198,6 +198,41 @@ spec:
         "the rotation raised an Event"
     );
 
+    // The generated Secret deleted by hand: the external ID the vendor holds is not lost.
+    // The Secret is made again with the ID the role still trusts; nothing changes in IAM.
+    let uid_before = generated["metadata"]["uid"].clone();
+    plane.kubectl_ok(&["delete", "secret", "acme-external-id", "-n", "vendors"]);
+    let remade = eventually(
+        "the generated Secret to be made again",
+        within_resync,
+        Some(&operator),
+        || {
+            let secret = plane.kubectl(&[
+                "get",
+                "secret",
+                "acme-external-id",
+                "-n",
+                "vendors",
+                "-o",
+                "json",
+            ]);
+            let secret: Value = serde_json::from_slice(&secret.stdout).ok()?;
+            (secret["metadata"]["uid"] != uid_before).then_some(secret)
+        },
+    )
+    .await;
+    assert_eq!(
+        decode(&remade, "externalId"),
+        rotated,
+        "the same external ID"
+    );
+    assert_eq!(
+        trust(iam.clone()).await["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        rotated.as_str()
+    );
+    let handover = json(&plane, &["get", "secret", "acme-handover", "-n", "vendors"]);
+    assert_eq!(decode(&handover, "externalId"), rotated);
+
     // A Secret it did not create is never taken over as the hand-over Secret: refused
     // with a condition, its data and owners untouched.
     plane.kubectl_ok(&[
