@@ -148,6 +148,11 @@ impl Owner {
             }),
             // Untagged, or left behind by an earlier object of the same name (orphaned).
             _ if adopt_existing => Ok(Claim::Adopt),
+            (Some(owner), Some(uid)) => Err(Error::OtherIdentity {
+                resource: resource.to_string(),
+                owner: owner.clone(),
+                uid: uid.clone(),
+            }),
             _ => Err(Error::AlreadyExists {
                 resource: resource.to_string(),
             }),
@@ -188,6 +193,24 @@ mod tests {
         assert!(matches!(error, Error::AlreadyExists { .. }), "{error}");
         assert_eq!(
             owner().claim("svc", &BTreeMap::new(), true).unwrap(),
+            Claim::Adopt
+        );
+    }
+
+    #[test]
+    fn same_name_under_another_uid_says_which_and_how_to_preview() {
+        let mut earlier = owner();
+        earlier.uid = "u-0".into();
+        let error = owner().claim("svc", &earlier.tags(), false).unwrap_err();
+        assert!(matches!(error, Error::OtherIdentity { .. }), "{error}");
+        assert_eq!(error.reason(), crate::Reason::AlreadyExists);
+        let text = error.to_string();
+        assert!(
+            text.contains("uid u-0") && text.contains("plan --from-cluster"),
+            "{text}"
+        );
+        assert_eq!(
+            owner().claim("svc", &earlier.tags(), true).unwrap(),
             Claim::Adopt
         );
     }

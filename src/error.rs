@@ -48,6 +48,18 @@ pub enum Error {
     )]
     AlreadyExists { resource: String },
 
+    /// The AWS resource is tagged as this object's namespace/name, under another
+    /// `metadata.uid`: an earlier object of the same name (deleted with `Orphan`), or the
+    /// cluster's object seen from files (which carry no uid).
+    #[error(
+        "{resource} is managed by ecsfleet for {owner} under another identity (uid {uid}); to preview what the cluster's controller does with it, run `ecsfleet plan --from-cluster`; to take it over from an earlier object of that name, set spec.adoptExisting: true"
+    )]
+    OtherIdentity {
+        resource: String,
+        owner: String,
+        uid: String,
+    },
+
     /// The AWS resource is tagged as belonging to another object.
     #[error(
         "{resource} is owned by {owner}; ecsfleet never modifies a resource owned by another object"
@@ -114,7 +126,7 @@ impl Error {
             Error::InvalidSpec { .. } | Error::Input { .. } | Error::Config(_) => {
                 Reason::InvalidSpec
             }
-            Error::AlreadyExists { .. } => Reason::AlreadyExists,
+            Error::AlreadyExists { .. } | Error::OtherIdentity { .. } => Reason::AlreadyExists,
             Error::OwnedByOther { .. } => Reason::OwnedByOther,
             Error::AccessDenied { .. } => Reason::AccessDenied,
             Error::Aws { .. } | Error::NotReady(_) | Error::Kube(_) => Reason::ReconcileError,

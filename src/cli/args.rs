@@ -38,7 +38,7 @@ pub enum Command {
         out_dir: Option<PathBuf>,
     },
     /// Show what apply would change; writes nothing. Exit 0 in sync, 2 changes pending, 1 error.
-    Plan(FileArgs),
+    Plan(PlanArgs),
     /// Reconcile each object in the files once; no cluster needed.
     Apply(FileArgs),
     /// Clean up as the finalizer would (honours deletionPolicy).
@@ -101,6 +101,33 @@ pub struct FileArgs {
     /// Files or folders of multi-document YAML.
     #[arg(short = 'f', long = "filename", required = true)]
     pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Files or folders of multi-document YAML (optional with --from-cluster: then every
+    /// object in the cluster is planned as it is).
+    #[arg(
+        short = 'f',
+        long = "filename",
+        required_unless_present = "from_cluster"
+    )]
+    pub paths: Vec<PathBuf>,
+    /// Preview what the running controller would do: identity, generation and status of
+    /// each object, and the Secrets it references, read from the Kubernetes API (read
+    /// only). With -f, the files' specs are planned in place of the live ones.
+    #[arg(long)]
+    pub from_cluster: bool,
+    /// The kubeconfig context to read from (its current context by default).
+    #[arg(long, requires = "from_cluster")]
+    pub context: Option<String>,
+    /// Without -f: only the objects of this namespace (all namespaces by default).
+    #[arg(short = 'n', long, requires = "from_cluster", conflicts_with = "paths")]
+    pub namespace: Option<String>,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     #[command(flatten)]

@@ -2,6 +2,7 @@
 //! arguments, the files, the offline verbs, the controller's wiring, the CRDs.
 
 pub mod args;
+pub mod cluster;
 pub mod controller;
 pub mod crds;
 pub mod files;
@@ -9,7 +10,7 @@ pub mod offline;
 
 use std::process::ExitCode;
 
-pub use args::{Cli, Command, LogFormat, Output, parse_duration};
+pub use args::{Cli, Command, LogFormat, Output, PlanArgs, parse_duration};
 pub use crds::{crd_yaml, crds};
 use offline::Verb;
 
@@ -23,7 +24,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => controller::run_controller(args).await,
         Command::Crds { out_dir } => crds::write_crds(out_dir.as_deref()),
-        Command::Plan(args) => offline::run_files(args, Verb::Plan).await,
+        Command::Plan(args) => offline::run_plan(args).await,
         Command::Apply(args) => offline::run_files(args, Verb::Apply).await,
         Command::Delete(args) => offline::run_files(args, Verb::Delete).await,
     };

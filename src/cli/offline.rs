@@ -1,16 +1,19 @@
 //! `plan`, `apply` and `delete` over objects read from files: the same pipeline as the
 //! controller, with no cluster.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use kube::ResourceExt;
 use serde::Serialize;
 
-use super::args::{FileArgs, Output};
+use super::args::{AwsArgs, FileArgs, Output, PlanArgs};
+use super::cluster;
 use super::files::{self, Object};
 use crate::Result;
 use crate::aws::AwsFactory;
-use crate::common::DeletionPolicy;
+use crate::common::{DeletionPolicy, namespace_of};
 use crate::daemon_service::observe::EcsObserver;
 use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
@@ -55,18 +58,77 @@ struct Pipelines {
 /// Runs `plan`, `apply` or `delete` over the objects in the files. Returns the exit code.
 pub async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
     let loaded = files::load(&args.paths)?;
-    let aws = AwsFactory::load(&args.aws.settings(), Metrics::default()).await;
-    let env = Env::new(aws, Secrets::Files(loaded.secrets));
-    let peers = Directory::Fixed(Arc::new(
-        loaded
-            .objects
-            .iter()
-            .filter_map(|object| match object {
-                Object::DaemonService(o) => Some(o.clone()),
-                _ => None,
-            })
-            .collect(),
-    ));
+    let peers = daemon_services(&loaded.objects);
+    let secrets = Secrets::Files(loaded.secrets);
+    run_objects(
+        &loaded.objects,
+        secrets,
+        peers,
+        &args.aws,
+        args.output,
+        verb,
+    )
+    .await
+}
+
+/// `plan`, from files, or with `--from-cluster` as the running controller would see it.
+pub async fn run_plan(args: &PlanArgs) -> Result<ExitCode> {
+    if !args.from_cluster {
+        let loaded = files::load(&args.paths)?;
+        let peers = daemon_services(&loaded.objects);
+        let secrets = Secrets::Files(loaded.secrets);
+        return run_objects(
+            &loaded.objects,
+            secrets,
+            peers,
+            &args.aws,
+            args.output,
+            Verb::Plan,
+        )
+        .await;
+    }
+    let client = cluster::client(args.context.as_deref()).await?;
+    let live = cluster::live_objects(&client, args.namespace.as_deref()).await?;
+    let objects = if args.paths.is_empty() {
+        live.clone()
+    } else {
+        cluster::with_live_identity(files::load(&args.paths)?.objects, &live)
+    };
+    // The controller sees every DaemonService of the cluster; those of the files in place
+    // of their live versions.
+    let planned: BTreeSet<(String, String)> =
+        objects.iter().map(|o| (o.namespace(), o.name())).collect();
+    let mut peers = daemon_services(&objects);
+    peers.extend(
+        daemon_services(&live)
+            .into_iter()
+            .filter(|o| !planned.contains(&(namespace_of(&o.metadata), o.name_any()))),
+    );
+    let secrets = Secrets::Cluster(client);
+    run_objects(&objects, secrets, peers, &args.aws, args.output, Verb::Plan).await
+}
+
+fn daemon_services(objects: &[Object]) -> Vec<DaemonService> {
+    objects
+        .iter()
+        .filter_map(|object| match object {
+            Object::DaemonService(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn run_objects(
+    objects: &[Object],
+    secrets: Secrets,
+    peers: Vec<DaemonService>,
+    aws: &AwsArgs,
+    output: Output,
+    verb: Verb,
+) -> Result<ExitCode> {
+    let aws = AwsFactory::load(&aws.settings(), Metrics::default()).await;
+    let env = Env::new(aws, secrets);
+    let peers = Directory::Fixed(Arc::new(peers));
     let pipelines = Pipelines {
         daemon_services: Pipeline::new(
             env.clone(),
@@ -76,7 +138,7 @@ pub async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
         scaling_groups: Pipeline::new(env, ()),
     };
     let mut reports = Vec::new();
-    for object in &loaded.objects {
+    for object in objects {
         let result = match object {
             Object::DaemonService(obj) => run_one(obj, &pipelines.daemon_services, verb).await,
             Object::IntegrationRole(obj) => run_one(obj, &pipelines.integration_roles, verb).await,
@@ -104,7 +166,7 @@ pub async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
             error,
         });
     }
-    print_reports(&reports, args.output, verb);
+    print_reports(&reports, output, verb);
     let failed = reports.iter().any(|r| r.error.is_some());
     let pending = reports.iter().any(|r| !r.changes.is_empty());
     Ok(match (failed, verb, pending) {

@@ -108,6 +108,72 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
     assert_eq!(group["status"]["instances"]["inService"], 2);
     assert_eq!(group["status"]["policies"].as_array().unwrap().len(), 2);
 
+    // `ecsfleet plan` as a GitOps pull-request check: from files alone the objects have
+    // no identity, and it says so (pointing at --from-cluster rather than at adoption);
+    // with --from-cluster it sees what the controller sees.
+    let plan = |args: &[&str]| {
+        let output = std::process::Command::new(ECSFLEET)
+            .arg("plan")
+            .args(args)
+            .env("KUBECONFIG", &plane.kubeconfig)
+            .envs(emulator.process_env())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text)
+    };
+    let (code, text) = plan(&["-f", &path("examples/datadog-agent.yaml")]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("under another identity") && text.contains("plan --from-cluster"),
+        "{text}"
+    );
+    let (code, text) = plan(&["--from-cluster", "-f", &path("examples")]);
+    assert_eq!(code, Some(0), "every example in sync:\n{text}");
+    assert_eq!(text.matches(": in sync").count(), 4, "{text}");
+    let (code, text) = plan(&["--from-cluster", "-n", "monitoring"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("DaemonService monitoring/datadog-agent: in sync")
+            && text.contains("IntegrationRole monitoring/datadog-integration: in sync")
+            && !text.contains("edge/"),
+        "{text}"
+    );
+    // A changed spec in a pull request: the changes the controller would make, none made.
+    let edited = plane.dir.path().join("datadog-agent-edited.yaml");
+    let example = std::fs::read_to_string(repo.join("examples/datadog-agent.yaml")).unwrap();
+    assert!(
+        example.contains("public.ecr.aws/datadog/agent:7\n"),
+        "the example's image"
+    );
+    std::fs::write(
+        &edited,
+        example.replace(
+            "public.ecr.aws/datadog/agent:7\n",
+            "public.ecr.aws/datadog/agent:7.60.0\n",
+        ),
+    )
+    .unwrap();
+    let (code, text) = plan(&["--from-cluster", "-f", &edited.display().to_string()]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("RegisterTaskDefinition") && text.contains("UpdateService"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("under another identity"),
+        "the live identity is used:\n{text}"
+    );
+    let service = cluster.service("datadog-agent").await.unwrap();
+    assert!(
+        service.task_definition().unwrap().ends_with(":1"),
+        "plan writes nothing"
+    );
+
     // Print columns of both kinds, listed together by the category, and field docs.
     let table = plane.kubectl_ok(&["get", "ecsfleet", "-A"]);
     let headers: Vec<Vec<&str>> = table
