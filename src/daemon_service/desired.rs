@@ -73,10 +73,20 @@ impl Desired {
         let definition = &spec.task_definition;
         let task_definition = match (&definition.arn, &definition.family) {
             (Some(arn), None) => {
-                if definition.container_definitions.is_some() {
+                let inline = definition.container_definitions.is_some()
+                    || definition.task_role_arn.is_some()
+                    || definition.execution_role_arn.is_some()
+                    || definition.network_mode.is_some()
+                    || definition.cpu.is_some()
+                    || definition.memory.is_some()
+                    || definition.volumes.is_some()
+                    || definition.pid_mode.is_some()
+                    || definition.ipc_mode.is_some()
+                    || definition.requires_compatibilities.is_some();
+                if inline {
                     return Err(Error::invalid(
                         "spec.taskDefinition",
-                        "arn cannot be combined with an inline definition (containerDefinitions)",
+                        "arn cannot be combined with inline task definition fields (containerDefinitions, cpu, memory, roles, volumes, modes)",
                     ));
                 }
                 DesiredTaskDefinition::Reference(arn.clone())

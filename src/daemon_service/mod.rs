@@ -62,7 +62,9 @@ use plan::Change;
     {"rule": "!(has(self.launchType) && has(self.capacityProviderStrategy))",
      "message": "spec.launchType and spec.capacityProviderStrategy are mutually exclusive"},
     {"rule": "!has(self.scheduling) || self.scheduling != 'Daemon' || (!has(self.capacityProviderStrategy) && (!has(self.launchType) || self.launchType == 'EC2'))",
-     "message": "spec.scheduling Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance"}
+     "message": "spec.scheduling Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance"},
+    {"rule": "!has(self.tags) || self.tags.all(k, !k.startsWith('ecsfleet.dev/'))",
+     "message": "spec.tags: keys under ecsfleet.dev/ are reserved"}
 ]))]
 pub struct DaemonServiceSpec {
     /// The ECS cluster, by name or ARN.
@@ -130,7 +132,9 @@ pub struct DaemonServiceSpec {
     {"rule": "has(self.family) == has(self.containerDefinitions)",
      "message": "an inline task definition needs both family and containerDefinitions"},
     {"rule": "!has(self.arn) || !(has(self.taskRoleArn) || has(self.executionRoleArn) || has(self.networkMode) || has(self.cpu) || has(self.memory) || has(self.volumes) || has(self.pidMode) || has(self.ipcMode) || has(self.requiresCompatibilities))",
-     "message": "spec.taskDefinition.arn cannot be combined with inline task definition fields"}
+     "message": "spec.taskDefinition.arn cannot be combined with inline task definition fields"},
+    {"rule": "!has(self.containerDefinitions) || self.containerDefinitions.all(c, !has(c.name) || self.containerDefinitions.filter(d, has(d.name) && d.name == c.name).size() == 1)",
+     "message": "spec.taskDefinition.containerDefinitions: container names must be unique"}
 ]))]
 pub struct TaskDefinitionSpec {
     /// An existing task definition (`family:revision` or full ARN), used as is.
@@ -144,7 +148,7 @@ pub struct TaskDefinitionSpec {
     /// Container definitions in the ECS API's JSON shape (as in `aws ecs
     /// register-task-definition`), kept as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form_objects", length(min = 1, max = 10))]
+    #[schemars(schema_with = "container_definitions", length(min = 1, max = 10))]
     pub container_definitions: Option<Vec<serde_json::Value>>,
     /// IAM role the task's containers assume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +178,24 @@ pub struct TaskDefinitionSpec {
     /// Launch types the definition must be valid for, e.g. `[EC2]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_compatibilities: Option<Vec<LaunchType>>,
+}
+
+/// ECS's container definitions, free-form but for the name, which CEL keys uniqueness on.
+fn container_definitions(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "description": "The container's name, unique within the task definition."
+                }
+            }
+        }
+    })
 }
 
 fn free_form_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -76,7 +76,9 @@ fn validate_external_id(value: &Sensitive, field: &str) -> Result<()> {
     {"rule": "has(self.roleName) == has(oldSelf.roleName) && (!has(self.roleName) || self.roleName == oldSelf.roleName)",
      "message": "spec.roleName is immutable"},
     {"rule": "(has(self.path) ? self.path : '/') == (has(oldSelf.path) ? oldSelf.path : '/')",
-     "message": "spec.path is immutable: IAM cannot move a role"}
+     "message": "spec.path is immutable: IAM cannot move a role"},
+    {"rule": "!has(self.tags) || self.tags.all(k, !k.startsWith('ecsfleet.dev/'))",
+     "message": "spec.tags: keys under ecsfleet.dev/ are reserved"}
 ]))]
 pub struct IntegrationRoleSpec {
     /// Name of the IAM role. Defaults to `metadata.name`. Immutable.
@@ -173,6 +175,12 @@ pub struct ExternalIdSpec {
 /// The permission policy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.statements.all(s, !has(s.sid) || self.statements.filter(t, has(t.sid) && t.sid == s.sid).size() == 1)",
+     "message": "spec.policy.statements: statement Sids must be unique"},
+    {"rule": "(has(self.allowFullAccess) && self.allowFullAccess) || !self.statements.exists(s, (!has(s.effect) || s.effect == 'Allow') && s.actions.exists(a, a == '*') && (!has(s.resources) || size(s.resources) == 0 || s.resources.exists(r, r == '*')))",
+     "message": "spec.policy.statements: a statement allows every action on every resource; set spec.policy.allowFullAccess: true if that is really meant"}
+]))]
 pub struct PolicySpec {
     /// Name of the managed policy (default `<roleName>Policy`). A permission set larger
     /// than one policy is split across `<name>`, `<name>-2`, `<name>-3`, … (at most 125
@@ -194,18 +202,20 @@ pub struct PolicySpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatementSpec {
-    /// Statement ID (letters and digits).
+    /// Statement ID (letters and digits, at most 128), unique within the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9]+$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]+$"), length(max = 128))]
     pub sid: Option<String>,
     /// `Allow` (default) or `Deny`.
     #[serde(default)]
     pub effect: Effect,
-    /// Actions shaped `service:Action`; `*` and `?` wildcards allowed.
-    #[schemars(length(min = 1))]
+    /// Actions shaped `service:Action`; `*` and `?` wildcards allowed (at most 2,000
+    /// a statement, each at most 128 characters; a larger set is several statements).
+    #[schemars(length(min = 1, max = 2000), inner(length(max = 128)))]
     pub actions: Vec<String>,
-    /// Resources (default `["*"]`).
+    /// Resources (default `["*"]`; at most 100, each an ARN of at most 2,048 characters).
     #[serde(default = "all_resources")]
+    #[schemars(length(max = 100), inner(length(max = 2048)))]
     pub resources: Vec<String>,
     /// Conditions: operator → condition key → values, e.g.
     /// `{StringEquals: {"aws:RequestedRegion": ["eu-west-1"]}}`.

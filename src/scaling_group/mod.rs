@@ -57,7 +57,9 @@ use plan::Change;
     {"rule": "has(self.launchTemplate) != has(self.launchTemplateRef)",
      "message": "set exactly one of spec.launchTemplate and spec.launchTemplateRef"},
     {"rule": "(has(self.availabilityZones) && size(self.availabilityZones) > 0) != (has(self.subnetIds) && size(self.subnetIds) > 0)",
-     "message": "set exactly one of spec.availabilityZones and spec.subnetIds"}
+     "message": "set exactly one of spec.availabilityZones and spec.subnetIds"},
+    {"rule": "!has(self.tags) || self.tags.all(t, !t.key.startsWith('ecsfleet.dev/'))",
+     "message": "spec.tags: keys under ecsfleet.dev/ are reserved"}
 ]))]
 pub struct ScalingGroupSpec {
     /// Name of the Auto Scaling group (and of its managed launch template). Defaults to
@@ -335,7 +337,9 @@ impl Default for InstanceRefreshSpec {
     {"rule": "has(self.alarm) != has(self.targetTracking)",
      "message": "a scaling policy needs exactly one of alarm and targetTracking"},
     {"rule": "!has(self.alarm) || has(self.scalingAdjustment) != (has(self.steps) && size(self.steps) > 0)",
-     "message": "a policy with an alarm needs exactly one of scalingAdjustment and steps"}
+     "message": "a policy with an alarm needs exactly one of scalingAdjustment and steps"},
+    {"rule": "!has(self.steps) || (self.steps.filter(s, !has(s.lowerBound) || !self.steps.exists(t, has(t.upperBound) && t.upperBound == s.lowerBound)).size() <= 1 && self.steps.filter(s, !has(s.upperBound) || !self.steps.exists(t, has(t.lowerBound) && t.lowerBound == s.upperBound)).size() <= 1 && self.steps.all(s, !has(s.upperBound) || self.steps.filter(t, has(t.lowerBound) && t.lowerBound == s.upperBound).size() <= 1))",
+     "message": "step intervals must meet without gaps or overlaps (each upperBound is the next step's lowerBound), with at most one step open below and one open above"}
 ]))]
 pub struct ScalingPolicySpec {
     /// Unique within the group; its alarm is named `<group>-<name>`.
@@ -369,6 +373,10 @@ pub struct ScalingPolicySpec {
 /// One step of a step scaling policy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.lowerBound) || !has(self.upperBound) || self.lowerBound < self.upperBound",
+     "message": "a step's lowerBound must be below its upperBound"}
+]))]
 pub struct StepSpec {
     /// Lower bound of the metric's distance past the threshold (inclusive); open if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -454,6 +462,10 @@ pub struct CreateTopic {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.targetArn) == has(self.roleArn)",
+     "message": "targetArn and roleArn go together: Auto Scaling assumes the role to publish to the target"}
+]))]
 pub struct LifecycleHookSpec {
     /// Unique within the group: the hook's name in Auto Scaling.
     #[schemars(regex(pattern = r"^[A-Za-z0-9_./-]{1,255}$"))]

@@ -11,6 +11,7 @@ mod daemon_service;
 mod gitops;
 mod integration_role;
 mod operations;
+mod refusals;
 mod scaling_group;
 
 use std::time::{Duration, Instant};
