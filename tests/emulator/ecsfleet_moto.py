@@ -41,6 +41,11 @@ CloudWatch
   moto as the same operation in the JSON protocol, and the answer is encoded back to
   CBOR (timestamps as CBOR tag 1, numbers as the service model types them).
 
+EventBridge
+- The events AWS services publish (ECS container instance and deployment changes, Auto
+  Scaling launches and terminations, CloudTrail records of write calls): see
+  ecsfleet_events.py.
+
 Usage: python ecsfleet_moto.py --port PORT [--host 127.0.0.1]
 """
 
@@ -51,6 +56,7 @@ import uuid
 from datetime import datetime, timezone
 
 import cbor2
+import ecsfleet_events
 import moto.server as moto_server
 from moto.core.utils import get_service_model
 
@@ -91,6 +97,7 @@ def _settle(service):
         }
     )
     del service.deployments[1:]
+    ecsfleet_events.deployment_completed(service)
 
 
 _original_create_service = ecs_responses.EC2ContainerServiceResponse.create_service
@@ -193,6 +200,7 @@ def start_instance_refresh(self):
         group.replace_autoscaling_group_instances(len(old), group.get_propagated_tags())
         group.instance_states = [s for s in group.instance_states if s not in old]
         backend.ec2_backend.terminate_instances([s.instance.id for s in old])
+        ecsfleet_events.instances_removed(group, [s.instance.id for s in old])
     now = datetime.now(timezone.utc)
     refresh = {
         "InstanceRefreshId": str(uuid.uuid4()),
@@ -393,6 +401,9 @@ def _cbor_bridge(app, environ, start_response):
 
 class _Dispatcher(moto_server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
+        return ecsfleet_events.cloudtrail_middleware(self._dispatch)(environ, start_response)
+
+    def _dispatch(self, environ, start_response):
         parts = environ.get("PATH_INFO", "").split("/")
         if len(parts) == 5 and parts[1] == "service" and parts[2] in _CBOR_SERVICES:
             return _cbor_bridge(super().__call__, environ, start_response)
