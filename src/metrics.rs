@@ -43,6 +43,11 @@ struct ObjectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventResult {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Build {
     version: &'static str,
 }
@@ -89,6 +94,7 @@ struct Inner {
     drift_repairs: Family<KindLabel, Counter>,
     reconcile_duration: DurationFamily,
     object_ready: Family<ObjectLabels, Gauge>,
+    events: Family<EventResult, Counter>,
 }
 
 /// A cheap, cloneable handle on the process's metrics.
@@ -135,6 +141,12 @@ impl Default for Metrics {
             "1 while the object's Ready condition is True, 0 otherwise; one series per object this replica reconciles",
             object_ready.clone(),
         );
+        let events = Family::<EventResult, Counter>::default();
+        registry.register(
+            "ecsfleet_events",
+            "AWS events read from the SQS queues, by result: triggered (objects told to look again), ignored (not ours, or ecsfleet's own write), malformed",
+            events.clone(),
+        );
         registry.register(
             "ecsfleet_build",
             "The running ecsfleet's version",
@@ -149,6 +161,7 @@ impl Default for Metrics {
             drift_repairs,
             reconcile_duration,
             object_ready,
+            events,
         }))
     }
 }
@@ -201,6 +214,11 @@ impl Metrics {
             .object_ready
             .get_or_create(&object_labels(kind, namespace, name))
             .set(i64::from(ready));
+    }
+
+    /// Counts one AWS event read from a queue.
+    pub fn count_event(&self, result: &'static str) {
+        self.0.events.get_or_create(&EventResult { result }).inc();
     }
 
     /// Drops a deleted object's series.

@@ -98,6 +98,11 @@ struct ClientKey {
 /// too, so that what they prove under faults is what runs).
 pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
+        // In every call's User-Agent, so that CloudTrail records of ecsfleet's own writes
+        // are recognized (and ignored) by the event source.
+        .app_name(
+            aws_config::AppName::new(crate::runtime::events::APP_NAME).expect("a valid app name"),
+        )
         // Standard mode: exponential backoff with full jitter and a retry token bucket, so
         // throttling slows us down instead of turning into a hot loop.
         .retry_config(
@@ -124,6 +129,17 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
 macro_rules! single_attempt {
     ($sdk:ident) => {
         $sdk::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+    };
+}
+
+/// A client of `$sdk` over `$config` that counts its requests in the factory's metrics.
+macro_rules! own_client {
+    ($factory:expr, $config:expr, $sdk:ident) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from(&$config)
+                .interceptor(CountRequests($factory.metrics.clone()))
+                .build(),
+        )
     };
 }
 
@@ -174,6 +190,26 @@ impl AwsFactory {
         self.base.region().map(|r| r.to_string())
     }
 
+    /// An SQS client for the operator's own event queues in `region` (the operator's
+    /// credentials, the shared connection pool, requests counted).
+    pub fn sqs(&self, region: &str) -> aws_sdk_sqs::Client {
+        let config = self.regional(region);
+        own_client!(self, config, aws_sdk_sqs)
+    }
+
+    /// An EventBridge client in `region`, as [`AwsFactory::sqs`].
+    pub fn eventbridge(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        let config = self.regional(region);
+        own_client!(self, config, aws_sdk_eventbridge)
+    }
+
+    fn regional(&self, region: &str) -> SdkConfig {
+        self.base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
     /// The clients for `target`, built on first use and cached for the process.
     pub async fn clients(&self, target: &AwsTarget) -> Result<AccountClients> {
         let region = target
@@ -197,24 +233,15 @@ impl AwsFactory {
         let config = self.config_for(&region, target).await;
         // Every client of one (region, role) shares the configuration (and so the
         // connection pool), and counts its requests.
-        macro_rules! client {
-            ($sdk:ident) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(&config)
-                        .interceptor(CountRequests(self.metrics.clone()))
-                        .build(),
-                )
-            };
-        }
         let clients = AccountClients {
             region,
-            ecs: client!(aws_sdk_ecs),
-            iam: client!(aws_sdk_iam),
-            sts: client!(aws_sdk_sts),
-            autoscaling: client!(aws_sdk_autoscaling),
-            ec2: client!(aws_sdk_ec2),
-            cloudwatch: client!(aws_sdk_cloudwatch),
-            sns: client!(aws_sdk_sns),
+            ecs: own_client!(self, config, aws_sdk_ecs),
+            iam: own_client!(self, config, aws_sdk_iam),
+            sts: own_client!(self, config, aws_sdk_sts),
+            autoscaling: own_client!(self, config, aws_sdk_autoscaling),
+            ec2: own_client!(self, config, aws_sdk_ec2),
+            cloudwatch: own_client!(self, config, aws_sdk_cloudwatch),
+            sns: own_client!(self, config, aws_sdk_sns),
             account_id: Arc::default(),
         };
         self.clients

@@ -43,6 +43,35 @@ pub enum Command {
     Apply(FileArgs),
     /// Clean up as the finalizer would (honours deletionPolicy).
     Delete(FileArgs),
+    /// The SQS queue and EventBridge rules that feed `run --events-queue-url`.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub command: EventsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Create (or bring up to date) the queue, its access policy and the rules, in
+    /// --region; run once per region with objects (IAM's events arrive in us-east-1).
+    Install(QueueArgs),
+    /// Delete the rules and the queue `install` made.
+    Uninstall(QueueArgs),
+    /// Print the rules' event patterns (for teams that manage AWS elsewhere).
+    Rules,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The queue's name; the rules are named `<queue>-ecs`, `<queue>-autoscaling` and
+    /// `<queue>-cloudtrail`.
+    #[arg(long, default_value = "ecsfleet-events")]
+    pub queue: String,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +121,12 @@ pub struct RunArgs {
     /// unreachable. Keep it below the pod's termination grace period.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// An SQS queue of AWS events (EventBridge → SQS, see `ecsfleet events install`) to
+    /// react to within a second instead of at the next resync; repeatable (one per
+    /// region). `[REGION=]URL`: the region defaults to the URL's `sqs.<region>.` host, then
+    /// to --region.
+    #[arg(long = "events-queue-url")]
+    pub events_queue_urls: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

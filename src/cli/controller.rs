@@ -11,9 +11,11 @@ use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
 use crate::metrics::Metrics;
 use crate::runtime::controller::{Context, Controllers, Settings, wait_until_synced};
+use crate::runtime::events::{self, Dispatch, Queue};
 use crate::runtime::http::{self, Health};
 use crate::runtime::lease::{LeaderElector, keep_leading, wait_to_lead};
 use crate::runtime::secrets::Secrets;
+use crate::runtime::triggers::{Trigger, reconciles_for_triggers};
 use crate::runtime::{Directory, Env, Pipeline};
 use crate::scaling_group::ScalingGroup;
 use crate::{Error, Result};
@@ -68,7 +70,13 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         ));
     }
 
-    let aws = AwsFactory::load(&args.aws.settings(), metrics).await;
+    let aws = AwsFactory::load(&args.aws.settings(), metrics.clone()).await;
+    let queues = args
+        .events_queue_urls
+        .iter()
+        .map(|text| Queue::parse(text, aws.default_region().as_deref()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Config(format!("--events-queue-url {e}")))?;
     let env = Env::new(aws, Secrets::Cluster(client.clone()));
     let settings = Settings {
         namespaces: args.namespaces.clone(),
@@ -78,16 +86,40 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     // A ScalingGroup whose instances change makes the DaemonServices of its ECS cluster
     // look again, without waiting for their resync.
     let default_region = env.aws.default_region();
-    let daemon_services =
-        Controllers::<DaemonService>::new(&client, &settings).reconcile_on(|store| {
+    // AWS events (when queues are given) make the objects they concern look again.
+    let (triggers, _) = tokio::sync::broadcast::channel::<Trigger>(1024);
+    let daemon_services = Controllers::<DaemonService>::new(&client, &settings)
+        .reconcile_on(|store| {
             daemon_service::reconciles_for_cluster_changes(
                 store,
                 env.hosts.subscribe(),
                 default_region.clone(),
             )
+        })
+        .reconcile_on(|store| {
+            reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
         });
-    let integration_roles = Controllers::<IntegrationRole>::new(&client, &settings);
-    let scaling_groups = Controllers::<ScalingGroup>::new(&client, &settings);
+    let integration_roles =
+        Controllers::<IntegrationRole>::new(&client, &settings).reconcile_on(|store| {
+            reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
+        });
+    let scaling_groups =
+        Controllers::<ScalingGroup>::new(&client, &settings).reconcile_on(|store| {
+            reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
+        });
+    let dispatch = Dispatch {
+        hosts: env.hosts.clone(),
+        triggers,
+    };
+    for queue in queues {
+        tokio::spawn(events::consume(
+            env.aws.sqs(&queue.region),
+            queue,
+            dispatch.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     let shared = daemon_service::Shared::new(
         EcsObserver::freshness_for_resync(args.resync),
         Directory::Stores(daemon_services.stores()),

@@ -5,6 +5,7 @@ pub mod args;
 pub mod cluster;
 pub mod controller;
 pub mod crds;
+pub mod events;
 pub mod files;
 pub mod offline;
 
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => offline::run_plan(args).await,
         Command::Apply(args) => offline::run_files(args, Verb::Apply).await,
         Command::Delete(args) => offline::run_files(args, Verb::Delete).await,
+        Command::Events(args) => events::run(args).await,
     };
     result.unwrap_or_else(|error: Error| {
         eprintln!("error: {}", error.redacted());

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::common::{CommonSpec, CommonStatus, Owner};
 use crate::runtime::hosts::{ClusterChange, HostsChanged};
+use crate::runtime::triggers;
 use crate::runtime::{
     Directory, Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange,
 };
@@ -449,32 +450,34 @@ pub fn reconciles_for_cluster_changes(
     Item = kube::runtime::reflector::ObjectRef<kube::core::DeserializeGuard<DaemonService>>,
 > + Send
 + 'static {
-    use futures::StreamExt;
-    use tokio::sync::broadcast::error::RecvError;
-    let changes = futures::stream::unfold(changes, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(change) => return Some((change, receiver)),
-                // Missed some: the next ones still name the clusters that matter.
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
+    triggers::reconciles_for(
+        store,
+        triggers::received(changes),
+        move |obj: &DaemonService, change: &ClusterChange| {
+            obj.on_cluster(&change.region, &change.cluster, default_region.as_deref())
+        },
+    )
+}
+
+impl DaemonService {
+    /// Whether this object's service runs in `cluster` (name or ARN) of `region`.
+    fn on_cluster(&self, region: &str, cluster: &str, default_region: Option<&str>) -> bool {
+        observe::cluster_name(&self.spec.cluster) == observe::cluster_name(cluster)
+            && triggers::same_region(self.spec.common.region.as_ref(), default_region, region)
+    }
+}
+
+impl triggers::Concerns for DaemonService {
+    fn concerns(&self, trigger: &triggers::Trigger, default_region: Option<&str>) -> bool {
+        match trigger {
+            triggers::Trigger::Service {
+                region,
+                cluster,
+                service,
+            } => {
+                self.on_cluster(region, cluster, default_region) && self.service_name() == *service
             }
+            _ => false,
         }
-    });
-    changes.flat_map(move |change| {
-        let concerned: Vec<_> = store
-            .state()
-            .iter()
-            .filter(|guard| {
-                guard.0.as_ref().is_ok_and(|obj| {
-                    let region = obj.spec.common.region.as_ref().or(default_region.as_ref());
-                    observe::cluster_name(&obj.spec.cluster)
-                        == observe::cluster_name(&change.cluster)
-                        && region == Some(&change.region)
-                })
-            })
-            .map(|guard| kube::runtime::reflector::ObjectRef::from_obj(&**guard))
-            .collect();
-        futures::stream::iter(concerned)
-    })
+    }
 }

@@ -26,6 +26,7 @@ use tracing::info;
 
 use crate::aws::Sensitive;
 use crate::common::{CommonSpec, CommonStatus, Owner, SecretKeySelector, namespace_of};
+use crate::runtime::triggers;
 use crate::runtime::{Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange};
 use crate::{Error, Result};
 use desired::Desired;
@@ -284,6 +285,15 @@ impl IntegrationRole {
             .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
     }
 
+    /// The name of the (first) managed policy: `spec.policy.name` or `<roleName>Policy`.
+    pub fn policy_base_name(&self) -> String {
+        self.spec
+            .policy
+            .as_ref()
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| format!("{}Policy", self.role_name()))
+    }
+
     pub fn owner(&self) -> Owner {
         Owner::from_meta(&self.metadata)
     }
@@ -467,6 +477,25 @@ impl IntegrationRole {
                     .ok())
             }
             _ => Ok(self.external_id(env).await?.map(|(value, _)| value)),
+        }
+    }
+}
+
+impl triggers::Concerns for IntegrationRole {
+    fn concerns(&self, trigger: &triggers::Trigger, _default_region: Option<&str>) -> bool {
+        match trigger {
+            triggers::Trigger::Role { role } => *role == self.role_name(),
+            // `<name>` or one of its parts `<name>-N`.
+            triggers::Trigger::Policy { arn } => {
+                let name = arn.rsplit('/').next().unwrap_or_default();
+                let base = self.policy_base_name();
+                name == base
+                    || name
+                        .strip_prefix(&base)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|n| n.parse::<usize>().is_ok())
+            }
+            _ => false,
         }
     }
 }

@@ -48,16 +48,21 @@ impl HostsChanged {
             }
         };
         if changed {
-            let change = ClusterChange {
+            self.announce(ClusterChange {
                 region: region.to_string(),
                 cluster: cluster.to_string(),
-            };
-            for listener in self.listeners.lock().expect("hosts lock").iter() {
-                listener(&change);
-            }
-            // Nobody subscribed (the CLI) is fine.
-            let _ = self.changes.send(change);
+            });
         }
+    }
+
+    /// Announces that a cluster's hosts changed (an AWS event said so): every listener
+    /// runs first, then whoever subscribed looks again.
+    pub fn announce(&self, change: ClusterChange) {
+        for listener in self.listeners.lock().expect("hosts lock").iter() {
+            listener(&change);
+        }
+        // Nobody subscribed (the CLI) is fine.
+        let _ = self.changes.send(change);
     }
 
     /// Forgets what a deleted group saw, so the record does not outlive it.

@@ -8,12 +8,14 @@
 
 pub mod conditions;
 pub mod controller;
+pub mod events;
 pub mod hosts;
 pub mod http;
 pub mod lease;
 pub mod report;
 pub mod schema;
 pub mod secrets;
+pub mod triggers;
 
 use std::fmt;
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::common::{CommonSpec, CommonStatus, Owner};
+use crate::runtime::triggers;
 use crate::runtime::{Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange};
 use desired::Desired;
 use observe::Observed;
@@ -565,6 +566,33 @@ pub struct InstanceRefreshStatus {
 
 impl ScalingGroup {
     /// The group's name: `spec.name` or `metadata.name`.
+    /// Whether `trigger` names this group, or one of its policies' alarms.
+    fn names_this_group(&self, trigger: &triggers::Trigger, default_region: Option<&str>) -> bool {
+        let group = self.group_name();
+        match trigger {
+            triggers::Trigger::Group {
+                region,
+                group: name,
+            } => {
+                *name == group
+                    && triggers::same_region(
+                        self.spec.common.region.as_ref(),
+                        default_region,
+                        region,
+                    )
+            }
+            triggers::Trigger::Alarms { region, names } => {
+                triggers::same_region(self.spec.common.region.as_ref(), default_region, region)
+                    && self
+                        .spec
+                        .scaling_policies
+                        .iter()
+                        .any(|policy| names.contains(&format!("{group}-{}", policy.name)))
+            }
+            _ => false,
+        }
+    }
+
     pub fn group_name(&self) -> String {
         self.spec
             .name
@@ -645,5 +673,11 @@ impl Managed for ScalingGroup {
             .hosts
             .forget(&self.owner().key(), &aws.clients.region);
         Ok(done)
+    }
+}
+
+impl triggers::Concerns for ScalingGroup {
+    fn concerns(&self, trigger: &triggers::Trigger, default_region: Option<&str>) -> bool {
+        self.names_this_group(trigger, default_region)
     }
 }
