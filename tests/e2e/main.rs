@@ -8,6 +8,7 @@
 mod support;
 
 mod daemon_service;
+mod events;
 mod gitops;
 mod integration_role;
 mod operations;

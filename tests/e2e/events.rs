@@ -1,0 +1,225 @@
+//! AWS events end to end: `ecsfleet events install` makes the queues and rules on the
+//! emulator (whose services publish the events AWS publishes), the controller runs with
+//! a resync far longer than the test, and reacts within seconds — or, without the event
+//! source, does not.
+
+use std::time::Duration;
+
+use crate::support::control_plane::{ControlPlane, Operator};
+use crate::support::{Cluster, Emulator};
+use crate::*;
+
+/// Longer than this test: anything that happens in it happens because of an event.
+const LONG_RESYNC: &str = "600s";
+/// How long an event may take to be acted on here (the benchmark measures the real
+/// figure; this only bounds the wait).
+const WITHIN: Duration = Duration::from_secs(15);
+
+/// `ecsfleet events install --region REGION`; returns the queue URL it prints.
+fn install(emulator: &Emulator, region: &str) -> String {
+    let output = std::process::Command::new(ECSFLEET)
+        .args(["events", "install", "--region", region])
+        .envs(emulator.process_env())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{text}{output:?}");
+    text.lines()
+        .find_map(|line| line.strip_prefix("run the controller with: --events-queue-url "))
+        .expect("the queue URL")
+        .to_string()
+}
+
+fn desired(plane: &ControlPlane) -> Option<i64> {
+    json(plane, &["get", "dsvc", "agent", "-n", "monitoring"])["status"]["desiredCount"].as_i64()
+}
+
+fn start(
+    plane: &ControlPlane,
+    emulator: &Emulator,
+    kubeconfig: &std::path::Path,
+    extra: &[&str],
+) -> Operator {
+    let mut args = vec!["--resync", LONG_RESYNC];
+    args.extend(extra);
+    Operator::start(
+        ECSFLEET,
+        kubeconfig,
+        emulator,
+        plane.dir.path().join("operator.log"),
+        &args,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_events_make_the_controller_react_without_waiting_for_the_resync() {
+    let (plane, emulator, kubeconfig) = prepared();
+    plane.kubectl_ok(&["create", "namespace", "monitoring"]);
+    let cluster = Cluster::create(&emulator, "production").await;
+    let first = cluster.add_instance(&emulator).await;
+    cluster.add_instance(&emulator).await;
+
+    let regional = install(&emulator, "eu-west-1");
+    // IAM is global: its CloudTrail events arrive in us-east-1 only.
+    let global = install(&emulator, "us-east-1");
+    // Installing again changes nothing and prints the same queue.
+    assert_eq!(install(&emulator, "eu-west-1"), regional);
+
+    let operator = start(
+        &plane,
+        &emulator,
+        &kubeconfig,
+        &[
+            "--events-queue-url",
+            &regional,
+            "--events-queue-url",
+            &format!("us-east-1={global}"),
+        ],
+    );
+    assert!(
+        plane
+            .kubectl_input(
+                &["apply", "-f", "-"],
+                &daemon_service_yaml("agent", "monitoring")
+            )
+            .status
+            .success()
+    );
+    eventually(
+        "agent on 2 hosts",
+        Duration::from_secs(60),
+        Some(&operator),
+        || desired(&plane).filter(|n| *n == 2),
+    )
+    .await;
+
+    // A host joins a cluster no ScalingGroup feeds: ECS's container instance event.
+    cluster.add_instance(&emulator).await;
+    eventually("agent to follow the join", WITHIN, Some(&operator), || {
+        desired(&plane).filter(|n| *n == 3)
+    })
+    .await;
+    // A host drains.
+    cluster.drain(&first).await;
+    eventually("agent to follow the drain", WITHIN, Some(&operator), || {
+        desired(&plane).filter(|n| *n == 2)
+    })
+    .await;
+
+    // A poison message does not stop the consumer: the next event is still acted on.
+    let sqs = aws_sdk_sqs::Client::new(&emulator.sdk_config().await);
+    for body in ["not json", r#"{"source": "aws.ecs"}"#, "{}"] {
+        sqs.send_message()
+            .queue_url(&regional)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    cluster.add_instance(&emulator).await;
+    eventually(
+        "agent to follow a join after poison",
+        WITHIN,
+        Some(&operator),
+        || desired(&plane).filter(|n| *n == 3),
+    )
+    .await;
+    let (_, metrics) = operator.get("/metrics").unwrap();
+    assert!(
+        metrics.contains(r#"ecsfleet_events_total{result="malformed"} 3"#),
+        "{metrics}"
+    );
+    assert_eq!(
+        operator
+            .logs()
+            .matches("a message that is not an EventBridge event")
+            .count(),
+        1,
+        "logged once"
+    );
+
+    // A trust policy edited by hand is set back within seconds (CloudTrail's record of
+    // the call, in us-east-1), not at the resync ten minutes away.
+    let role = r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: IntegrationRole
+metadata: {name: vendor, namespace: monitoring}
+spec:
+  roleName: VendorEvents
+  trust:
+    principals: ["464622532012"]
+    allowWithoutExternalId: true
+  policy:
+    statements: [{sid: Read, actions: ["ec2:Describe*"]}]
+"#;
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], role)
+            .status
+            .success()
+    );
+    let get_role = || json(&plane, &["get", "irole", "vendor", "-n", "monitoring"]);
+    eventually(
+        "the role Ready",
+        Duration::from_secs(60),
+        Some(&operator),
+        || Some(get_role()).filter(ready_and_current),
+    )
+    .await;
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
+    let open = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    iam.update_assume_role_policy()
+        .role_name("VendorEvents")
+        .policy_document(open)
+        .send()
+        .await
+        .unwrap();
+    eventually("the trust policy repaired", WITHIN, Some(&operator), || {
+        Some(get_role()).filter(|o| o["status"]["driftRepairs"] == 1)
+    })
+    .await;
+    let live = iam
+        .get_role()
+        .role_name("VendorEvents")
+        .send()
+        .await
+        .unwrap();
+    let trust = ecsfleet::integration_role::document::decode(
+        live.role().unwrap().assume_role_policy_document().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["AWS"],
+        serde_json::json!(["arn:aws:iam::464622532012:root"])
+    );
+    // Its own repair (a write with app/ecsfleet in its User-Agent) triggers nothing more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, metrics) = operator.get("/metrics").unwrap();
+    assert!(
+        metrics.contains(r#"ecsfleet_events_total{result="ignored"}"#),
+        "the repair's own CloudTrail record is ignored: {metrics}"
+    );
+    assert_eq!(get_role()["status"]["driftRepairs"], 1, "no loop");
+    let events_log = operator.logs();
+    assert!(operator.stop(), "exits 0 on SIGTERM:\n{events_log}");
+
+    // Without the event source, the same join waits for the resync: nothing moves.
+    let operator = start(&plane, &emulator, &kubeconfig, &[]);
+    eventually(
+        "a first reconcile",
+        Duration::from_secs(30),
+        Some(&operator),
+        || operator.get("/readyz").filter(|(code, _)| *code == 200),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = desired(&plane).unwrap();
+    cluster.add_instance(&emulator).await;
+    tokio::time::sleep(WITHIN).await;
+    assert_eq!(
+        desired(&plane),
+        Some(before),
+        "without events the join waits for the resync"
+    );
+    assert!(operator.stop());
+}
