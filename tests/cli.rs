@@ -45,6 +45,19 @@ metadata: {name: not-ours}
 "#;
 
 #[test]
+fn the_committed_event_rules_are_the_ones_install_makes() {
+    let output = ecsfleet(None, &["events", "rules"]);
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(support::repo_root().join("deploy/events/rules.json")).unwrap();
+    assert_eq!(
+        committed,
+        String::from_utf8(output.stdout).unwrap(),
+        "deploy/events/rules.json is stale: ecsfleet events rules > deploy/events/rules.json"
+    );
+}
+
+#[test]
 fn crds_in_the_repository_match_the_generated_ones() {
     let output = ecsfleet(None, &["crds"]);
     assert!(output.status.success());

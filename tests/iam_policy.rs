@@ -1,6 +1,7 @@
-//! deploy/iam-policy.json grants exactly the AWS operations the code calls: a test fails
-//! when the code calls an operation the policy lacks, or the policy grants one the code
-//! no longer calls.
+//! deploy/iam-policy.json grants exactly the AWS operations the controller's code calls,
+//! and deploy/events/install-policy.json exactly those of `ecsfleet events install` and
+//! `uninstall`: a test fails when the code calls an operation its policy lacks, or the
+//! policy grants one the code no longer calls.
 
 mod support;
 
@@ -36,23 +37,28 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
-/// Every `<client>.operation()` call in the sources (clients named after their service),
-/// as `service:Operation`.
-fn called_operations(dir: &Path, found: &mut BTreeSet<String>) {
+/// The setup command's sources, whose calls its own policy grants.
+const EVENTS_INSTALL: &str = "src/cli/events.rs";
+
+/// Every `<client>.operation()` call in the Rust sources under `dir` (clients named after
+/// their service), except those in `excluded`, as `service:Operation` (IAM's action).
+fn called_operations(dir: &Path, excluded: &[&Path], found: &mut BTreeSet<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            called_operations(&path, found);
+            called_operations(&path, excluded, found);
             continue;
         }
-        if path.extension().is_none_or(|e| e != "rs") {
+        if path.extension().is_none_or(|e| e != "rs") || excluded.contains(&path.as_path()) {
             continue;
         }
-        let source: String = std::fs::read_to_string(&path)
+        // Method chains joined across lines (`client\n    .operation()`), words kept apart
+        // (`match client.operation()`).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let source = regex::Regex::new(r"\s*\.\s*")
             .unwrap()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+            .replace_all(&text, ".")
+            .to_string();
         for service in [
             "ecs",
             "iam",
@@ -61,6 +67,8 @@ fn called_operations(dir: &Path, found: &mut BTreeSet<String>) {
             "ec2",
             "cloudwatch",
             "sns",
+            "sqs",
+            "eventbridge",
         ] {
             for (at, _) in source.match_indices(&format!("{service}.")) {
                 let before = source[..at].chars().last();
@@ -73,43 +81,47 @@ fn called_operations(dir: &Path, found: &mut BTreeSet<String>) {
                     .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                     .collect();
                 if !name.is_empty() && rest[name.len()..].starts_with("()") {
-                    found.insert(format!("{service}:{}", pascal(&name)));
+                    found.insert(action(service, &pascal(&name)));
                 }
             }
         }
     }
 }
 
-#[test]
-fn the_iam_policy_grants_exactly_what_the_code_calls() {
-    let root = support::repo_root();
-    let mut called = BTreeSet::new();
-    called_operations(&root.join("src"), &mut called);
-    assert!(
-        called.contains("ecs:UpdateService")
-            && called.contains("iam:CreateRole")
-            && called.contains("autoscaling:PutScalingPolicy"),
-        "{called:?}"
-    );
-    called.extend(IMPLIED.iter().map(|a| a.to_string()));
+/// The IAM action an operation needs: EventBridge's actions are `events:`, SQS's batch
+/// operations need the single one's action.
+fn action(client: &str, operation: &str) -> String {
+    let prefix = if client == "eventbridge" {
+        "events"
+    } else {
+        client
+    };
+    let operation = match (client, operation) {
+        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
+        (_, other) => other,
+    };
+    format!("{prefix}:{operation}")
+}
 
-    let policy: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("deploy/iam-policy.json")).unwrap(),
-    )
-    .unwrap();
-    let granted: BTreeSet<String> = policy["Statement"]
+fn granted(policy: &Path) -> BTreeSet<String> {
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(policy).unwrap()).unwrap();
+    policy["Statement"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|s| s["Action"].as_array().unwrap().iter())
         .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+        .collect()
+}
+
+fn assert_exact(called: &BTreeSet<String>, granted: &BTreeSet<String>) {
     assert!(
         granted.iter().all(|a| !a.contains('*')),
         "no wildcard actions: {granted:?}"
     );
-    let missing: Vec<_> = called.difference(&granted).collect();
-    let unused: Vec<_> = granted.difference(&called).collect();
+    let missing: Vec<_> = called.difference(granted).collect();
+    let unused: Vec<_> = granted.difference(called).collect();
     assert!(
         missing.is_empty(),
         "the code calls operations the policy lacks: {missing:?}"
@@ -118,4 +130,41 @@ fn the_iam_policy_grants_exactly_what_the_code_calls() {
         unused.is_empty(),
         "the policy grants operations the code never calls: {unused:?}"
     );
+}
+
+#[test]
+fn the_events_install_policy_grants_exactly_what_install_and_uninstall_call() {
+    let root = support::repo_root();
+    let mut called = BTreeSet::new();
+    called_operations(&root.join("src/cli"), &[], &mut called);
+    let install: BTreeSet<String> = called
+        .into_iter()
+        .filter(|a| a.starts_with("sqs:") || a.starts_with("events:"))
+        .collect();
+    assert!(install.contains("events:PutRule"), "{install:?}");
+    let mut needed = install;
+    // Tags given to CreateQueue and PutRule need the tagging actions too.
+    needed.extend(["sqs:TagQueue".to_string(), "events:TagResource".to_string()]);
+    assert_exact(
+        &needed,
+        &granted(&root.join("deploy/events/install-policy.json")),
+    );
+}
+
+#[test]
+fn the_iam_policy_grants_exactly_what_the_code_calls() {
+    let root = support::repo_root();
+    let mut called = BTreeSet::new();
+    let install = root.join(EVENTS_INSTALL);
+    called_operations(&root.join("src"), &[install.as_path()], &mut called);
+    assert!(
+        called.contains("ecs:UpdateService")
+            && called.contains("iam:CreateRole")
+            && called.contains("autoscaling:PutScalingPolicy"),
+        "{called:?}"
+    );
+    called.extend(IMPLIED.iter().map(|a| a.to_string()));
+
+    assert!(called.contains("sqs:ReceiveMessage"), "{called:?}");
+    assert_exact(&called, &granted(&root.join("deploy/iam-policy.json")));
 }

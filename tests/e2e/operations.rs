@@ -352,6 +352,8 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         "--set",
         "logFormat=text",
         "--set",
+        "events.queueUrls={https://sqs.us-east-2.amazonaws.com/111122223333/ecsfleet-events,us-east-1=https://sqs.us-east-1.amazonaws.com/111122223333/ecsfleet-events}",
+        "--set",
         "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/ecsfleet",
     ]);
     assert!(
@@ -387,6 +389,8 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         "--namespace=monitoring",
         "--namespace=vendors",
         "--log-format=text",
+        "--events-queue-url=https://sqs.us-east-2.amazonaws.com/111122223333/ecsfleet-events",
+        "--events-queue-url=us-east-1=https://sqs.us-east-1.amazonaws.com/111122223333/ecsfleet-events",
     ] {
         assert!(args.contains(&expected), "{args:?}");
     }
