@@ -43,6 +43,7 @@ const EVENTS_INSTALL: &str = "src/cli/events.rs";
 /// Every `<client>.operation()` call in the Rust sources under `dir` (clients named after
 /// their service), except those in `excluded`, as `service:Operation` (IAM's action).
 fn called_operations(dir: &Path, excluded: &[&Path], found: &mut BTreeSet<String>) {
+    let around_dots = regex::Regex::new(r"\s*\.\s*").unwrap();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -55,10 +56,7 @@ fn called_operations(dir: &Path, excluded: &[&Path], found: &mut BTreeSet<String
         // Method chains joined across lines (`client\n    .operation()`), words kept apart
         // (`match client.operation()`).
         let text = std::fs::read_to_string(&path).unwrap();
-        let source = regex::Regex::new(r"\s*\.\s*")
-            .unwrap()
-            .replace_all(&text, ".")
-            .to_string();
+        let source = around_dots.replace_all(&text, ".").to_string();
         for service in [
             "ecs",
             "iam",
