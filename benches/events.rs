@@ -1,0 +1,238 @@
+//! How fast AWS events are acted on, and what they cost: the release controller on the
+//! local control plane, its event queue fed by the emulator's EventBridge (ECS publishes
+//! "ECS Container Instance State Change" as AWS does), a resync far longer than the run.
+//! For each host joining or draining: the time from the event (the ECS call that made
+//! it has returned) to the controller's `UpdateService` (its log line's timestamp, taken
+//! after the write completed), and the AWS calls it made for it. Then the API calls an
+//! hour of 100 DaemonServices on 5 clusters costs with events and a 10-minute resync,
+//! against a 60-second resync alone, from a measured resync pass.
+//!
+//! `cargo bench --bench events` (or scripts/bench) measures; under `cargo test` it runs
+//! one small pass as a smoke check.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use ecsfleet::aws::AwsFactory;
+use ecsfleet::daemon_service::observe::EcsObserver;
+use ecsfleet::daemon_service::{DaemonService, Shared};
+use ecsfleet::metrics::Metrics;
+use ecsfleet::runtime::secrets::Secrets;
+use ecsfleet::runtime::{Directory, Env, Pipeline};
+use k8s_openapi::jiff::Timestamp;
+use support::control_plane::{ControlPlane, Operator};
+use support::{Cluster, Emulator};
+
+const ECSFLEET: &str = env!("CARGO_BIN_EXE_ecsfleet");
+
+fn daemon_service_yaml(name: &str, cluster: &str) -> String {
+    format!(
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: {name}, namespace: bench}}\nspec:\n  cluster: {cluster}\n  taskDefinition:\n    family: {name}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
+    )
+}
+
+/// AWS calls so far, by operation, read from the operator's /metrics.
+fn calls(operator: &Operator) -> BTreeMap<String, u64> {
+    let (_, text) = operator.get("/metrics").expect("metrics answer");
+    let mut calls = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("ecsfleet_aws_requests_total{") else {
+            continue;
+        };
+        let operation = rest
+            .split("operation=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default();
+        let value: u64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        *calls.entry(operation.to_string()).or_default() += value;
+    }
+    calls
+}
+
+fn difference(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// The timestamps of the operator's `applied action=UpdateService` lines.
+fn update_times(operator: &Operator) -> Vec<Timestamp> {
+    operator
+        .logs()
+        .lines()
+        .filter(|line| line.contains("applied") && line.contains("action=UpdateService"))
+        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at]
+}
+
+#[tokio::main]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (events, hosts_per_cluster, clusters, services) = if full {
+        (60, 20, 5, 100)
+    } else {
+        (2, 2, 1, 2)
+    };
+
+    let plane = ControlPlane::start();
+    let emulator = Emulator::start();
+    plane.kubectl_ok(&["create", "namespace", "bench"]);
+    let install = std::process::Command::new(ECSFLEET)
+        .args(["events", "install", "--region", support::REGION])
+        .envs(emulator.process_env())
+        .output()
+        .unwrap();
+    assert!(install.status.success(), "{install:?}");
+    let queue = String::from_utf8_lossy(&install.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("run the controller with: --events-queue-url "))
+        .expect("the queue URL")
+        .to_string();
+
+    // Reaction: one DaemonService on a cluster of its own, hosts joining and draining.
+    let cluster = Cluster::create(&emulator, "events").await;
+    let mut joined = Vec::new();
+    for _ in 0..2 {
+        joined.push(cluster.add_instance(&emulator).await);
+    }
+    let operator = Operator::start(
+        ECSFLEET,
+        &plane.kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &["--resync", "600s", "--events-queue-url", &queue],
+    );
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], &daemon_service_yaml("agent", "events"))
+            .status
+            .success()
+    );
+    wait_for("the first UpdateService or CreateService", Duration::from_secs(60), || {
+        calls(&operator).get("CreateService").copied()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut reactions = Vec::new();
+    let mut per_event: BTreeMap<String, u64> = BTreeMap::new();
+    for i in 0..events {
+        let before = calls(&operator);
+        let updates = update_times(&operator).len();
+        let at = Timestamp::try_from(SystemTime::now()).unwrap();
+        if i % 2 == 0 {
+            joined.push(cluster.add_instance(&emulator).await);
+        } else {
+            let host = joined.remove(0);
+            cluster.drain(&host).await;
+        }
+        let written = wait_for("the UpdateService", Duration::from_secs(30), || {
+            update_times(&operator).get(updates).copied()
+        })
+        .await;
+        reactions.push(written.duration_since(at).as_secs_f64() * 1000.0);
+        // Let the event's work finish (the message's deletion, the status write).
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        for (op, n) in difference(&calls(&operator), &before) {
+            *per_event.entry(op).or_default() += n;
+        }
+    }
+    reactions.sort_by(f64::total_cmp);
+    let per_event: BTreeMap<String, f64> = per_event
+        .into_iter()
+        .map(|(op, n)| (op, n as f64 / events as f64))
+        .collect();
+    let sqs: f64 = ["ReceiveMessage", "DeleteMessageBatch"]
+        .iter()
+        .filter_map(|op| per_event.get(*op))
+        .sum();
+    let reconcile: f64 = per_event.values().sum::<f64>() - sqs;
+    println!("AWS events, {events} joins and drains of one cluster, one DaemonService:");
+    println!(
+        "  event to UpdateService: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&reactions, 0.5),
+        percentile(&reactions, 0.99),
+        reactions.last().unwrap()
+    );
+    println!(
+        "  AWS calls per event: {reconcile:.2} for the reconcile + {sqs:.2} SQS {per_event:?}"
+    );
+    assert!(operator.stop());
+
+    // An hour of 100 DaemonServices: one resync pass measured, in process.
+    let mut pass_objects = Vec::new();
+    for c in 0..clusters {
+        let name = format!("hourly-{c}");
+        let cluster = Cluster::create(&emulator, &name).await;
+        for _ in 0..hosts_per_cluster {
+            cluster.add_instance(&emulator).await;
+        }
+        for s in 0..services / clusters {
+            let mut obj: DaemonService =
+                serde_yaml_ng::from_str(&daemon_service_yaml(&format!("svc-{c}-{s}"), &name))
+                    .unwrap();
+            obj.metadata.uid = Some(format!("uid-{c}-{s}"));
+            obj.metadata.generation = Some(1);
+            pass_objects.push(obj);
+        }
+    }
+    let env = |metrics: Metrics| {
+        let emulator = &emulator;
+        async move {
+            let aws = AwsFactory::from_config(emulator.sdk_config().await, metrics);
+            Env::new(aws, Secrets::Files(BTreeMap::new()))
+        }
+    };
+    let pipeline = |env: Env| {
+        let shared = Shared::new(
+            EcsObserver::freshness_for_resync(Duration::from_secs(600)),
+            Directory::Fixed(std::sync::Arc::new(pass_objects.clone())),
+            &env.hosts,
+        );
+        Pipeline::new(env, shared)
+    };
+    let setup = pipeline(env(Metrics::default()).await);
+    for obj in &pass_objects {
+        setup.sync(obj).await.expect("created");
+    }
+    let steady = pipeline(env(Metrics::default()).await);
+    for obj in &pass_objects {
+        assert!(steady.sync(obj).await.expect("in sync").applied.is_empty());
+    }
+    let pass: u64 = steady.env.metrics().aws_requests().values().sum();
+    let idle_polls = 3600 / 20; // one 20-second long poll at a time, per queue
+    let every_minute = 60 * pass;
+    let with_events = 6 * pass + idle_polls;
+    println!(
+        "{services} DaemonServices on {clusters} clusters of {hosts_per_cluster} hosts: {pass} AWS calls per resync pass"
+    );
+    println!(
+        "  per hour, 60-second resync alone: {every_minute}; events + 10-minute resync: {with_events} + {reconcile:.1} per host change ({idle_polls} of them idle long polls of one queue)"
+    );
+}
