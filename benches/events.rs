@@ -57,7 +57,10 @@ fn calls(operator: &Operator) -> BTreeMap<String, u64> {
     calls
 }
 
-fn difference(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+fn difference(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     after
         .iter()
         .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
@@ -94,11 +97,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (events, hosts_per_cluster, clusters, services) = if full {
-        (60, 20, 5, 100)
-    } else {
-        (2, 2, 1, 2)
-    };
+    let (events, hosts_per_cluster, clusters, services) =
+        if full { (60, 20, 5, 100) } else { (2, 2, 1, 2) };
 
     let plane = ControlPlane::start();
     let emulator = Emulator::start();
@@ -130,13 +130,18 @@ async fn main() {
     );
     assert!(
         plane
-            .kubectl_input(&["apply", "-f", "-"], &daemon_service_yaml("agent", "events"))
+            .kubectl_input(
+                &["apply", "-f", "-"],
+                &daemon_service_yaml("agent", "events")
+            )
             .status
             .success()
     );
-    wait_for("the first UpdateService or CreateService", Duration::from_secs(60), || {
-        calls(&operator).get("CreateService").copied()
-    })
+    wait_for(
+        "the first UpdateService or CreateService",
+        Duration::from_secs(60),
+        || calls(&operator).get("CreateService").copied(),
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 

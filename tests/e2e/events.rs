@@ -200,6 +200,69 @@ spec:
         "the repair's own CloudTrail record is ignored: {metrics}"
     );
     assert_eq!(get_role()["status"]["driftRepairs"], 1, "no loop");
+
+    // A ScalingGroup's alarm deleted by hand (CloudWatch's CloudTrail record, carried
+    // over the CBOR protocol) is made again within seconds.
+    let group = r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: ScalingGroup
+metadata: {name: workers, namespace: monitoring}
+spec:
+  launchTemplate: {imageId: ami-760aaa0f, instanceType: t3.small}
+  minSize: 1
+  maxSize: 4
+  desiredCapacity: 1
+  availabilityZones: [eu-west-1a]
+  scalingPolicies:
+    - name: cpu-high
+      adjustmentType: ChangeInCapacity
+      scalingAdjustment: 1
+      alarm: {metricName: CPUUtilization, statistic: Average, periodSeconds: 60,
+              evaluationPeriods: 2, threshold: 70, comparisonOperator: GreaterThanThreshold}
+"#;
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], group)
+            .status
+            .success()
+    );
+    let get_group = || json(&plane, &["get", "scalinggroup", "workers", "-n", "monitoring"]);
+    eventually(
+        "the group Ready",
+        Duration::from_secs(60),
+        Some(&operator),
+        || Some(get_group()).filter(ready_and_current),
+    )
+    .await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&emulator.sdk_config().await);
+    let alarms = || async {
+        cloudwatch
+            .describe_alarms()
+            .alarm_names("workers-cpu-high")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()
+            .len()
+    };
+    assert_eq!(alarms().await, 1);
+    cloudwatch
+        .delete_alarms()
+        .alarm_names("workers-cpu-high")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alarms().await, 0);
+    let deadline = std::time::Instant::now() + WITHIN;
+    while alarms().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alarm was not made again within {WITHIN:?}\n{}",
+            operator.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     let events_log = operator.logs();
     assert!(operator.stop(), "exits 0 on SIGTERM:\n{events_log}");
 
