@@ -226,7 +226,12 @@ spec:
             .status
             .success()
     );
-    let get_group = || json(&plane, &["get", "scalinggroup", "workers", "-n", "monitoring"]);
+    let get_group = || {
+        json(
+            &plane,
+            &["get", "scalinggroup", "workers", "-n", "monitoring"],
+        )
+    };
     eventually(
         "the group Ready",
         Duration::from_secs(60),
