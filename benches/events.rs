@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use ecsfleet::aws::AwsFactory;
-use ecsfleet::daemon_service::observe::EcsObserver;
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
@@ -215,8 +214,8 @@ async fn main() {
         }
     };
     let pipeline = |env: Env| {
-        let shared = Shared::new(
-            EcsObserver::freshness_for_resync(Duration::from_secs(600)),
+        let shared = Shared::for_resync(
+            Duration::from_secs(600),
             Directory::Fixed(std::sync::Arc::new(pass_objects.clone())),
             &env.hosts,
         );

@@ -495,8 +495,8 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
     assert_eq!(calls.get("ListContainerInstances"), Some(&1), "{calls:?}");
     assert_eq!(
         calls.get("DescribeContainerInstances"),
-        Some(&1),
-        "{calls:?}"
+        None,
+        "no filter: the ACTIVE instances are listed, not described: {calls:?}"
     );
     assert_eq!(
         calls.get("DescribeServices"),

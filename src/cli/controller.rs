@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::args::RunArgs;
 use crate::aws::AwsFactory;
-use crate::daemon_service::observe::EcsObserver;
 use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
 use crate::metrics::Metrics;
@@ -120,8 +119,8 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
             shutdown.clone(),
         ));
     }
-    let shared = daemon_service::Shared::new(
-        EcsObserver::freshness_for_resync(args.resync),
+    let shared = daemon_service::Shared::for_resync(
+        args.resync,
         Directory::Stores(daemon_services.stores()),
         &env.hosts,
     );

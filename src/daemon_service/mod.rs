@@ -381,7 +381,29 @@ impl Shared {
     /// A view of the clusters whose answers serve for `freshness`, dropped for a cluster
     /// as soon as `hosts` says its hosts changed.
     pub fn new(freshness: Duration, peers: Directory<DaemonService>, hosts: &HostsChanged) -> Self {
-        let clusters = Arc::new(EcsObserver::new(freshness));
+        Self::with_observer(EcsObserver::new(freshness), peers, hosts)
+    }
+
+    /// As a controller resyncing every `resync` needs it: cluster answers serve a short
+    /// while ([`EcsObserver::freshness_for_resync`]); task definition answers until just
+    /// before the next resync, so a reconcile between resyncs (an AWS event's) reads only
+    /// what may have changed.
+    pub fn for_resync(
+        resync: Duration,
+        peers: Directory<DaemonService>,
+        hosts: &HostsChanged,
+    ) -> Self {
+        let observer = EcsObserver::new(EcsObserver::freshness_for_resync(resync))
+            .with_definition_freshness(resync.mul_f64(0.9));
+        Self::with_observer(observer, peers, hosts)
+    }
+
+    fn with_observer(
+        observer: EcsObserver,
+        peers: Directory<DaemonService>,
+        hosts: &HostsChanged,
+    ) -> Self {
+        let clusters = Arc::new(observer);
         let view = Arc::clone(&clusters);
         hosts.on_change(move |change| view.forget_instances(&change.region, &change.cluster));
         Shared { clusters, peers }

@@ -120,6 +120,14 @@ impl Observed {
     }
 }
 
+/// A cluster's container instances, and whether they were described (their attributes
+/// and agent facts read) or only listed (ACTIVE ones, by ARN: enough to count them).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterHosts {
+    pub instances: Arc<Vec<ContainerInstance>>,
+    pub described: bool,
+}
+
 /// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 /// The services of one cluster, by name, each with when it was described.
@@ -132,7 +140,10 @@ type TaskDefinitionSlots = HashMap<(ClusterKey, String), Slot<Option<ObservedTas
 /// call instead of making one each.
 pub struct EcsObserver {
     freshness: Duration,
-    instances: Mutex<HashMap<ClusterKey, Slot<Arc<Vec<ContainerInstance>>>>>,
+    /// How long a task definition answer serves: they change only by ecsfleet's own
+    /// writes (which forget the answer) or by hand, which the resync catches.
+    definition_freshness: Duration,
+    instances: Mutex<HashMap<ClusterKey, Slot<ClusterHosts>>>,
     services: Mutex<HashMap<ClusterKey, Arc<ServiceEntries>>>,
     task_definitions: Mutex<TaskDefinitionSlots>,
 }
@@ -180,24 +191,43 @@ impl EcsObserver {
     pub fn new(freshness: Duration) -> Self {
         EcsObserver {
             freshness,
+            definition_freshness: freshness,
             instances: Mutex::default(),
             services: Mutex::default(),
             task_definitions: Mutex::default(),
         }
     }
 
-    /// The cluster's container instances (every state but INACTIVE), described.
+    /// Task definition answers serve for `freshness` instead of the cluster's.
+    pub fn with_definition_freshness(mut self, freshness: Duration) -> Self {
+        self.definition_freshness = freshness;
+        self
+    }
+
+    /// The cluster's container instances: with `described`, every one but INACTIVE with
+    /// its facts (a filter needs them: one more call per 100 instances); without, the
+    /// ACTIVE ones only, listed (enough to count them).
     pub async fn instances(
         &self,
         clients: &AccountClients,
         key: &ClusterKey,
         cluster: &str,
+        described: bool,
     ) -> Result<Arc<Vec<ContainerInstance>>> {
         let slot = slot(&self.instances, key);
-        cached(&slot, self.freshness, || async {
-            list_instances(clients, cluster).await.map(Arc::new)
-        })
-        .await
+        let mut entry = slot.lock().await;
+        if let Some((at, hosts)) = entry.as_ref()
+            && at.elapsed() < self.freshness
+            && (hosts.described || !described)
+        {
+            return Ok(hosts.instances.clone());
+        }
+        let hosts = ClusterHosts {
+            instances: Arc::new(list_instances(clients, cluster, described).await?),
+            described,
+        };
+        *entry = Some((Instant::now(), hosts.clone()));
+        Ok(hosts.instances)
     }
 
     /// The service `name`, described together with up to nine `peers` whose answers are
@@ -250,7 +280,7 @@ impl EcsObserver {
             DesiredTaskDefinition::Reference(arn) => arn.clone(),
         };
         let slot = slot(&self.task_definitions, &(key.clone(), name.clone()));
-        let observed = cached(&slot, self.freshness, || {
+        let observed = cached(&slot, self.definition_freshness, || {
             describe_task_definition(clients, &name)
         })
         .await?;
@@ -297,9 +327,12 @@ pub async fn observe(
 ) -> Result<Observed> {
     let clients = &aws.clients;
     let key = ClusterKey::new(&clients.region, &aws.target, &desired.cluster);
-    let peers = peer_services(obj, shared, &key, &clients.region);
+    let (peers, peer_filters) = peer_services(obj, shared, &key, &clients.region);
     let clusters = &shared.clusters;
-    let instances = clusters.instances(clients, &key, &desired.cluster).await?;
+    let described = desired.instance_filter.is_some() || peer_filters;
+    let instances = clusters
+        .instances(clients, &key, &desired.cluster, described)
+        .await?;
     let service = clusters
         .service(
             clients,
@@ -320,36 +353,47 @@ pub async fn observe(
 }
 
 /// The service names of the other DaemonServices of the same cluster (same region and
-/// role), for batching `DescribeServices`.
+/// role), for batching `DescribeServices`, and whether any of them filters instances
+/// (then the cluster's instances are described once for all of them).
 fn peer_services(
     obj: &DaemonService,
     shared: &Shared,
     key: &ClusterKey,
     region: &str,
-) -> Vec<String> {
+) -> (Vec<String>, bool) {
     let same_object = |other: &DaemonService| {
         other.metadata.namespace == obj.metadata.namespace
             && other.metadata.name == obj.metadata.name
     };
-    let mut peers: Vec<String> = shared.peers.filter_map(|other| {
+    let on_cluster: Vec<(String, bool)> = shared.peers.filter_map(|other| {
         let same_cluster = other.spec.common.region.as_deref().unwrap_or(region) == key.region
             && other.spec.common.assume_role_arn == key.role
             && cluster_name(&other.spec.cluster) == key.cluster;
-        (same_cluster && !same_object(other)).then(|| other.service_name())
+        (same_cluster && !same_object(other))
+            .then(|| (other.service_name(), other.spec.instance_filter.is_some()))
     });
+    let filters = on_cluster.iter().any(|(_, filter)| *filter);
+    let mut peers: Vec<String> = on_cluster.into_iter().map(|(name, _)| name).collect();
     peers.sort();
     peers.dedup();
-    peers
+    (peers, filters)
 }
 
-async fn list_instances(clients: &AccountClients, cluster: &str) -> Result<Vec<ContainerInstance>> {
+async fn list_instances(
+    clients: &AccountClients,
+    cluster: &str,
+    described: bool,
+) -> Result<Vec<ContainerInstance>> {
     let mut arns = Vec::new();
     let mut next_token = None;
+    // Listed only: the ACTIVE ones, which are the ones that count.
+    let status = (!described).then_some(aws_sdk_ecs::types::ContainerInstanceStatus::Active);
     loop {
         let page = clients
             .ecs
             .list_container_instances()
             .cluster(cluster)
+            .set_status(status.clone())
             .set_next_token(next_token)
             .max_results(100)
             .send()
@@ -360,6 +404,16 @@ async fn list_instances(clients: &AccountClients, cluster: &str) -> Result<Vec<C
         if next_token.is_none() {
             break;
         }
+    }
+    if !described {
+        return Ok(arns
+            .into_iter()
+            .map(|arn| ContainerInstance {
+                arn,
+                status: "ACTIVE".to_string(),
+                facts: InstanceFacts::default(),
+            })
+            .collect());
     }
     let mut instances = Vec::with_capacity(arns.len());
     for chunk in arns.chunks(100) {
