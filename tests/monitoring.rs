@@ -7,26 +7,14 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use ecsfleet::metrics::{AwsOutcome, Metrics};
-use support::control_plane::testenv_bin;
+use support::control_plane;
 use support::repo_root;
 
 fn promtool(args: &[&str], dir: &std::path::Path, stdin: Option<&str>) -> Output {
-    let mut child = Command::new(testenv_bin("promtool"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    control_plane::promtool(args, dir, stdin.unwrap_or(""))
 }
 
 fn assert_success(output: &Output, what: &str) {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use ecsfleet::daemon_service::DaemonService;
 use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Env, Intent, Managed};
+use ecsfleet::runtime::Managed;
 use ecsfleet::scaling_group::ScalingGroup;
 use serde_json::{Value, json};
 
@@ -159,22 +159,6 @@ fn bad_values(schema: &Value, current: &Value) -> Vec<(String, Value)> {
     bad
 }
 
-/// The refusal of `object`, read as the CLI reads a manifest and validated, or None if
-/// it is accepted.
-async fn refusal<K>(object: Value, env: &Env) -> Option<String>
-where
-    K: Managed + serde::de::DeserializeOwned + kube::CustomResourceExt,
-{
-    let obj: K = match ecsfleet::cli::files::decode(object) {
-        Ok(obj) => obj,
-        Err(error) => return Some(error.to_string()),
-    };
-    obj.desired(env, Intent::Plan)
-        .await
-        .err()
-        .map(|e| e.to_string())
-}
-
 /// Checks every field of `kind`'s schema against the complete objects `complete`.
 async fn table<K>(kind: &str, complete: &[&str], secrets: Secrets) -> usize
 where
@@ -212,7 +196,7 @@ where
         .collect();
     for (index, object) in objects.iter().enumerate() {
         assert_eq!(
-            refusal::<K>(object.clone(), &env).await,
+            support::refusal::<K>(object.clone(), &env).await,
             None,
             "{kind}: complete object {index} is valid"
         );
@@ -236,7 +220,7 @@ where
             *get_mut(&mut broken, &field.path).unwrap().0 = value;
             checked += 1;
             let path = display(&real);
-            match refusal::<K>(broken, &env).await {
+            match support::refusal::<K>(broken, &env).await {
                 Some(message) if message.starts_with(&path) => {}
                 Some(message) => failures.push(format!(
                     "{path} ({constraint}): refused, but naming another field: {message}"

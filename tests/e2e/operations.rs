@@ -601,21 +601,8 @@ async fn sigterm_with_the_api_server_unreachable_exits_in_bounded_time() {
 
 /// What the live leader serves passes Prometheus's own linter.
 fn promtool_check_metrics(metrics: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(support::control_plane::testenv_bin("promtool"))
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output =
+        support::control_plane::promtool(&["check", "metrics"], &support::repo_root(), metrics);
     assert!(
         output.status.success(),
         "promtool check metrics: {}{}\n{metrics}",

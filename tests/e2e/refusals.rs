@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use ecsfleet::daemon_service::DaemonService;
 use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::secrets::Secrets;
-use ecsfleet::runtime::{Env, Intent, Managed};
+use ecsfleet::runtime::Env;
 use ecsfleet::scaling_group::ScalingGroup;
 use serde_json::{Value, json};
 
@@ -356,21 +356,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The controller's refusal of `object`, read as the CLI reads it; None if accepted.
-async fn controller_refusal<K>(object: Value, env: &Env) -> Option<String>
-where
-    K: Managed + serde::de::DeserializeOwned + kube::CustomResourceExt,
-{
-    let obj: K = match ecsfleet::cli::files::decode(object) {
-        Ok(obj) => obj,
-        Err(error) => return Some(error.to_string()),
-    };
-    obj.desired(env, Intent::Plan)
-        .await
-        .err()
-        .map(|e| e.to_string())
-}
-
 /// Every CEL rule of the CRDs that judges one object (not a transition from the old one).
 fn cel_messages() -> BTreeSet<String> {
     let mut messages = BTreeSet::new();
@@ -485,9 +470,9 @@ fn object(kind: &str, spec: &Value) -> Value {
 
 async fn controller(kind: &str, object: Value, env: &Env) -> Option<String> {
     match kind {
-        "DaemonService" => controller_refusal::<DaemonService>(object, env).await,
-        "IntegrationRole" => controller_refusal::<IntegrationRole>(object, env).await,
-        "ScalingGroup" => controller_refusal::<ScalingGroup>(object, env).await,
+        "DaemonService" => support::refusal::<DaemonService>(object, env).await,
+        "IntegrationRole" => support::refusal::<IntegrationRole>(object, env).await,
+        "ScalingGroup" => support::refusal::<ScalingGroup>(object, env).await,
         other => panic!("unknown kind {other}"),
     }
 }

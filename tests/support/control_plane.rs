@@ -17,6 +17,31 @@ pub fn testenv_bin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `command` with `input` on its standard input; its output.
+pub fn with_input(mut command: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Prometheus's promtool (built by scripts/testenv-build) in `dir`, `input` on stdin.
+pub fn promtool(args: &[&str], dir: &std::path::Path, input: &str) -> Output {
+    let mut command = Command::new(testenv_bin("promtool"));
+    command.args(args).current_dir(dir);
+    with_input(command, input)
+}
+
 fn terminate(child: &mut Child, grace: Duration) {
     if let Ok(Some(_)) = child.try_wait() {
         return; // already stopped
@@ -127,23 +152,9 @@ impl ControlPlane {
 
     /// kubectl with `input` on its standard input (e.g. `apply -f -`).
     pub fn kubectl_input(&self, args: &[&str], input: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(testenv_bin("kubectl"))
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut command = Command::new(testenv_bin("kubectl"));
+        command.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        with_input(command, input)
     }
 
     /// The kstatus verdict (sigs.k8s.io/cli-utils, as Flux and kubectl tooling compute

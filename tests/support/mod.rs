@@ -361,3 +361,19 @@ pub fn writes(env: &Env) -> BTreeMap<String, u64> {
         })
         .collect()
 }
+
+/// The refusal of `object`, read as the CLI reads a manifest (schema checked, decoded)
+/// and validated for a plan, or None if it is accepted.
+pub async fn refusal<K>(object: serde_json::Value, env: &Env) -> Option<String>
+where
+    K: Managed + serde::de::DeserializeOwned + kube::CustomResourceExt,
+{
+    let obj: K = match ecsfleet::cli::files::decode(object) {
+        Ok(obj) => obj,
+        Err(error) => return Some(error.to_string()),
+    };
+    obj.desired(env, ecsfleet::runtime::Intent::Plan)
+        .await
+        .err()
+        .map(|e| e.to_string())
+}
