@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 
 use ecsfleet::daemon_service::DaemonService;
 use ecsfleet::integration_role::IntegrationRole;
-use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::Managed;
+use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::scaling_group::ScalingGroup;
 use serde_json::{Value, json};
 
