@@ -22,7 +22,7 @@ use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::{Directory, Env, Pipeline};
 use k8s_openapi::jiff::Timestamp;
-use support::control_plane::{ControlPlane, Operator};
+use support::control_plane::{ControlPlane, Operator, calls_since};
 use support::{Cluster, Emulator};
 
 const ECSFLEET: &str = env!("CARGO_BIN_EXE_ecsfleet");
@@ -31,40 +31,6 @@ fn daemon_service_yaml(name: &str, cluster: &str) -> String {
     format!(
         "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: {name}, namespace: bench}}\nspec:\n  cluster: {cluster}\n  taskDefinition:\n    family: {name}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
     )
-}
-
-/// AWS calls so far, by operation, read from the operator's /metrics.
-fn calls(operator: &Operator) -> BTreeMap<String, u64> {
-    let (_, text) = operator.get("/metrics").expect("metrics answer");
-    let mut calls = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("ecsfleet_aws_requests_total{") else {
-            continue;
-        };
-        let operation = rest
-            .split("operation=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_default();
-        let value: u64 = rest
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        *calls.entry(operation.to_string()).or_default() += value;
-    }
-    calls
-}
-
-fn difference(
-    after: &BTreeMap<String, u64>,
-    before: &BTreeMap<String, u64>,
-) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
 }
 
 /// The timestamps of the operator's `applied action=UpdateService` lines.
@@ -139,7 +105,7 @@ async fn main() {
     wait_for(
         "the first UpdateService or CreateService",
         Duration::from_secs(60),
-        || calls(&operator).get("CreateService").copied(),
+        || operator.aws_calls().get("CreateService").copied(),
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -147,7 +113,7 @@ async fn main() {
     let mut reactions = Vec::new();
     let mut per_event: BTreeMap<String, u64> = BTreeMap::new();
     for i in 0..events {
-        let before = calls(&operator);
+        let before = operator.aws_calls();
         let updates = update_times(&operator).len();
         let at = Timestamp::try_from(SystemTime::now()).unwrap();
         if i % 2 == 0 {
@@ -163,7 +129,7 @@ async fn main() {
         reactions.push(written.duration_since(at).as_secs_f64() * 1000.0);
         // Let the event's work finish (the message's deletion, the status write).
         tokio::time::sleep(Duration::from_millis(400)).await;
-        for (op, n) in difference(&calls(&operator), &before) {
+        for (op, n) in calls_since(&operator.aws_calls(), &before) {
             *per_event.entry(op).or_default() += n;
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::AwsSettings;
+use crate::runtime::shards::ShardKey;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -108,12 +109,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: std::net::SocketAddr,
     /// Run as one of several replicas: only the holder of a Lease reconciles.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shards")]
     pub leader_elect: bool,
-    /// Namespace of the Lease (the operator's own namespace).
+    /// Spread the work over the replicas: every object belongs to one of this many
+    /// shards, each owned by one replica through a Lease of its own (`ecsfleet-shard-N`).
+    /// Every replica must be given the same number. 1: no sharding.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: u32,
+    /// What places an object in a shard (with --shards).
+    #[arg(long, value_enum, default_value_t = ShardKey::Namespace)]
+    pub shard_key: ShardKey,
+    /// Namespace of the Leases (the operator's own namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "ecsfleet-system")]
     pub leader_elect_namespace: String,
-    /// How long a Lease stays valid without renewal; a standby takes over after it.
+    /// How long a Lease stays valid without renewal; a standby (or, with --shards,
+    /// another replica) takes over after it.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub leader_elect_lease_duration: Duration,
     /// Longest a shutdown (SIGTERM) may take: reconciles in flight finish and the Lease is

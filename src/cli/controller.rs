@@ -14,8 +14,9 @@ use crate::runtime::events::{self, Dispatch, Queue};
 use crate::runtime::http::{self, Health};
 use crate::runtime::lease::{LeaderElector, keep_leading, wait_to_lead};
 use crate::runtime::secrets::Secrets;
+use crate::runtime::shards::{ShardLeases, Shards, keep_shards, reconciles_for_shard_changes};
 use crate::runtime::triggers::{Trigger, reconciles_for_triggers};
-use crate::runtime::{Directory, Env, Pipeline};
+use crate::runtime::{Directory, Env, Managed, Pipeline};
 use crate::scaling_group::ScalingGroup;
 use crate::{Error, Result};
 
@@ -59,6 +60,24 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
             Some(Arc::new(elector))
         }
     };
+    let sharding = (args.shards > 1).then(|| {
+        let leases = ShardLeases::new(
+            client.clone(),
+            &args.leader_elect_namespace,
+            "ecsfleet",
+            identity(),
+            args.leader_elect_lease_duration,
+        );
+        (Arc::new(leases), Shards::new(args.shards, args.shard_key))
+    });
+    if let Some((leases, shards)) = &sharding {
+        tracing::info!(shards = args.shards, key = ?args.shard_key, identity = %leases.identity, "sharding on");
+        tokio::spawn(keep_shards(
+            leases.clone(),
+            shards.clone(),
+            shutdown.clone(),
+        ));
+    }
     let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(elector) = &elector {
         tokio::spawn(keep_leading(
@@ -87,6 +106,7 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     let default_region = env.aws.default_region();
     // AWS events (when queues are given) make the objects they concern look again.
     let (triggers, _) = tokio::sync::broadcast::channel::<Trigger>(1024);
+    let shards = sharding.as_ref().map(|(_, shards)| shards.clone());
     let daemon_services = Controllers::<DaemonService>::new(&client, &settings)
         .reconcile_on(|store| {
             daemon_service::reconciles_for_cluster_changes(
@@ -98,14 +118,19 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         .reconcile_on(|store| {
             reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
         });
-    let integration_roles =
+    let daemon_services = with_shards(daemon_services, shards.as_ref());
+    let integration_roles = with_shards(
         Controllers::<IntegrationRole>::new(&client, &settings).reconcile_on(|store| {
             reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
-        });
-    let scaling_groups =
+        }),
+        shards.as_ref(),
+    );
+    let scaling_groups = with_shards(
         Controllers::<ScalingGroup>::new(&client, &settings).reconcile_on(|store| {
             reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
-        });
+        }),
+        shards.as_ref(),
+    );
     let dispatch = Dispatch {
         hosts: env.hosts.clone(),
         triggers,
@@ -137,23 +162,29 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         synced.set_watches_synced();
     });
     // Each kind has its own context: its own bound on concurrent reconciles and backoff.
-    let service_context = Arc::new(Context::new(
-        client.clone(),
+    let service_context = context(
+        &client,
         Pipeline::new(env.clone(), shared),
-        settings.clone(),
-    ));
-    let role_context = Arc::new(Context::new(
-        client.clone(),
-        Pipeline::new(env.clone(), ()),
-        settings.clone(),
-    ));
-    let group_context = Arc::new(Context::new(client, Pipeline::new(env, ()), settings));
+        &settings,
+        &shards,
+    );
+    let role_context = context(&client, Pipeline::new(env.clone(), ()), &settings, &shards);
+    let group_context = context(&client, Pipeline::new(env, ()), &settings, &shards);
     tracing::info!(namespaces = ?args.namespaces, resync = ?args.resync, "ecsfleet controller starting");
     tokio::join!(
         daemon_services.run(service_context, shutdown.clone()),
         integration_roles.run(role_context, shutdown.clone()),
         scaling_groups.run(group_context, shutdown),
     );
+    if let Some((leases, shards)) = &sharding {
+        // In-flight reconciles are done: hand the shards over at once.
+        if tokio::time::timeout(RELEASE_TIMEOUT, leases.release_all(shards))
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not release the shard Leases in time; they expire by themselves");
+        }
+    }
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         tracing::error!("stopped: the leader Lease was lost");
         return Ok(ExitCode::from(1));
@@ -168,6 +199,33 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     }
     tracing::info!("ecsfleet controller stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A kind's context: its own bound on concurrent reconciles and backoff, and the shards.
+fn context<K: Managed>(
+    client: &kube::Client,
+    pipeline: Pipeline<K>,
+    settings: &Settings,
+    shards: &Option<Arc<Shards>>,
+) -> Arc<Context<K>> {
+    let context = Context::new(client.clone(), pipeline, settings.clone());
+    Arc::new(match shards {
+        Some(shards) => context.sharded(shards.clone()),
+        None => context,
+    })
+}
+
+/// Also reconciles, with sharding, the objects of each shard taken or given up here.
+fn with_shards<K: Managed>(
+    controllers: Controllers<K>,
+    shards: Option<&Arc<Shards>>,
+) -> Controllers<K> {
+    match shards {
+        Some(shards) => {
+            controllers.reconcile_on(|store| reconciles_for_shard_changes(store, shards.clone()))
+        }
+        None => controllers,
+    }
 }
 
 /// How long releasing the Lease may take at shutdown: past it, the Lease expires by

@@ -420,6 +420,16 @@ impl Managed for DaemonService {
 
     crate::common_fields!(DaemonServiceStatus);
 
+    fn resync_group(&self) -> Option<String> {
+        let common = &self.spec.common;
+        Some(format!(
+            "{}/{}/{}",
+            common.region.as_deref().unwrap_or_default(),
+            common.assume_role_arn.as_deref().unwrap_or_default(),
+            self.spec.cluster
+        ))
+    }
+
     async fn desired(&self, _env: &Env, _intent: Intent) -> Result<Desired> {
         Desired::from_spec(self)
     }

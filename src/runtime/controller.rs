@@ -14,7 +14,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -23,6 +23,7 @@ use tracing::{Instrument, info, info_span, warn};
 use super::report::{
     change_event, deleting_status, failure_event, is_ready, next_status, undecodable_status,
 };
+use super::shards::{ShardGuard, Shards};
 use super::{Managed, Pipeline};
 use crate::common::DeletionPolicy;
 use crate::{Error, FIELD_MANAGER, FINALIZER};
@@ -45,6 +46,8 @@ pub struct Context<K: Managed> {
     permits: Semaphore,
     /// Consecutive retryable failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// With sharding: the shards this replica holds; objects of others are left alone.
+    shards: Option<Arc<Shards>>,
 }
 
 impl<K: Managed> Context<K> {
@@ -63,7 +66,14 @@ impl<K: Managed> Context<K> {
             recorder,
             settings,
             failures: Mutex::default(),
+            shards: None,
         }
+    }
+
+    /// Reconciles only the objects of the shards held in `shards`.
+    pub fn sharded(mut self, shards: Arc<Shards>) -> Self {
+        self.shards = Some(shards);
+        self
     }
 }
 
@@ -89,6 +99,22 @@ pub async fn wait_until_synced<K: Managed>(stores: &Stores<K>) {
     }
 }
 
+/// Drops what the controller never reads from the copy every watched object keeps in
+/// memory: `managedFields` and kubectl's last-applied annotation, often most of an
+/// object's size (a copy of its spec, and one entry per field manager).
+pub fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Builds one controller per watched namespace (or one for all). Call `stores()` on the
 /// result to share what is watched, then `run`.
 pub struct Controllers<K: Managed> {
@@ -110,7 +136,17 @@ impl<K: Managed> Controllers<K> {
         Controllers {
             controllers: apis
                 .into_iter()
-                .map(|api| Controller::new(api, config.clone()))
+                .map(|api| {
+                    let (reader, writer) = reflector::store();
+                    // Backoff on watch errors (an unreachable API server is retried with
+                    // growing pauses, not in a loop), and the stored copies trimmed.
+                    let objects = watcher(api, config.clone())
+                        .default_backoff()
+                        .modify(trim::<DeserializeGuard<K>>)
+                        .reflect(writer)
+                        .applied_objects();
+                    Controller::for_stream(objects, reader)
+                })
                 .collect(),
         }
     }
@@ -177,6 +213,12 @@ pub async fn reconcile<K: Managed>(
     guard: Arc<DeserializeGuard<K>>,
     context: Arc<Context<K>>,
 ) -> Result<Action, ReconcileError> {
+    let _shard = match enter_shard(&*guard, &context) {
+        Entered::Ours(shard) => shard,
+        // Another replica's: when this replica takes the shard, its objects are
+        // reconciled at once (`reconciles_for_shard_changes`).
+        Entered::Theirs => return Ok(Action::await_change()),
+    };
     let obj = match &guard.0 {
         Ok(obj) => Arc::new(obj.clone()),
         Err(invalid) => return report_undecodable::<K>(invalid, &context).await,
@@ -213,6 +255,51 @@ pub async fn reconcile<K: Managed>(
     }
     .instrument(span)
     .await
+}
+
+enum Entered {
+    Ours(Option<ShardGuard>),
+    Theirs,
+}
+
+/// Whether this replica reconciles `guard`'s object (always, without sharding). An
+/// object of another replica's shard is forgotten here: its readiness is that replica's
+/// to report.
+fn enter_shard<K: Managed>(guard: &DeserializeGuard<K>, context: &Context<K>) -> Entered {
+    let Some(shards) = &context.shards else {
+        return Entered::Ours(None);
+    };
+    match shards.enter(guard.meta()) {
+        Some(shard) => Entered::Ours(Some(shard)),
+        None => {
+            context.pipeline.env.metrics().forget_object(
+                &K::kind(&()),
+                &guard.namespace().unwrap_or_default(),
+                &guard.name_any(),
+            );
+            Entered::Theirs
+        }
+    }
+}
+
+fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The delay to the next resync of an object of `group`: to the group's next turn, which
+/// comes every `resync` at an offset of its own (a hash of the group, so that groups do
+/// not all resync at once), and never sooner than half a resync from `now`. On average
+/// one `resync`. Pure.
+pub fn aligned_resync(now: Duration, resync: Duration, group: &str) -> Duration {
+    let period = resync.as_millis().max(1);
+    let phase = u128::from(super::shards::stable_hash(group.as_bytes())) % period;
+    let mut delay = (phase + period - now.as_millis() % period) % period;
+    if delay < period / 2 {
+        delay += period;
+    }
+    Duration::from_millis(u64::try_from(delay).unwrap_or(u64::MAX))
 }
 
 fn now() -> Time {
@@ -279,7 +366,11 @@ async fn apply<K: Managed>(
         .lock()
         .expect("failures lock")
         .remove(&key(&*obj));
-    Ok(Action::requeue(context.settings.resync))
+    let resync = context.settings.resync;
+    Ok(Action::requeue(match obj.resync_group() {
+        Some(group) => aligned_resync(since_epoch(), resync, &group),
+        None => resync,
+    }))
 }
 
 async fn cleanup<K: Managed>(
@@ -424,5 +515,61 @@ mod tests {
         for attempts in [10, 40, u32::MAX] {
             assert!(backoff(attempts, cap) <= Duration::from_secs(72));
         }
+    }
+
+    #[test]
+    fn stored_objects_keep_what_the_controller_reads_and_nothing_else() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut obj = ConfigMap::default();
+        obj.metadata.name = Some("a".into());
+        obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        obj.metadata.annotations = Some(
+            [
+                (LAST_APPLIED.to_string(), "{...}".to_string()),
+                ("team".to_string(), "x".to_string()),
+            ]
+            .into(),
+        );
+        obj.metadata.finalizers = Some(vec![crate::FINALIZER.into()]);
+        trim(&mut obj);
+        assert_eq!(obj.metadata.managed_fields, None);
+        assert_eq!(
+            obj.metadata.annotations,
+            Some([("team".to_string(), "x".to_string())].into())
+        );
+        assert_eq!(obj.metadata.finalizers.as_ref().map(Vec::len), Some(1));
+        obj.metadata.annotations = Some([(LAST_APPLIED.to_string(), String::new())].into());
+        trim(&mut obj);
+        assert_eq!(obj.metadata.annotations, None);
+    }
+
+    #[test]
+    fn objects_of_one_group_resync_together() {
+        let resync = Duration::from_secs(60);
+        // Reconciled at different moments, the objects of one group come back at the
+        // same instant, between half a resync and one and a half later.
+        let turns: Vec<Duration> = [1_000, 7_400, 31_000, 59_999]
+            .map(|ms| {
+                let now = Duration::from_millis(1_800_000_000_000 + ms);
+                let delay = aligned_resync(now, resync, "eu-west-1//production");
+                assert!(delay >= resync / 2 && delay < resync * 3 / 2, "{delay:?}");
+                now + delay
+            })
+            .to_vec();
+        let first = turns[0].as_millis();
+        assert!(
+            turns.iter().all(|t| {
+                let apart = t.as_millis().abs_diff(first);
+                apart == 0 || apart == resync.as_millis()
+            }),
+            "{turns:?}"
+        );
+        let other = aligned_resync(Duration::from_millis(1_800_000_001_000), resync, "staging");
+        assert_ne!(
+            (Duration::from_millis(1_800_000_001_000) + other).as_millis() % 60_000,
+            turns[0].as_millis() % 60_000,
+            "another group has its own turn"
+        );
     }
 }

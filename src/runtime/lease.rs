@@ -126,6 +126,12 @@ impl LeaderElector {
     /// A conflict (another replica wrote first) means not leading, not an error.
     pub async fn try_lead(&self) -> Result<bool> {
         let current = self.api.get_opt(&self.name).await?;
+        self.try_lead_from(current).await
+    }
+
+    /// As [`LeaderElector::try_lead`], from the Lease as already read (`None`: it does
+    /// not exist). The write carries the resourceVersion it was read at.
+    pub async fn try_lead_from(&self, current: Option<Lease>) -> Result<bool> {
         let decision = decide(
             current.as_ref().and_then(|l| l.spec.as_ref()),
             &self.identity,
@@ -147,6 +153,13 @@ impl LeaderElector {
                 let lease = Lease {
                     metadata: ObjectMeta {
                         name: Some(self.name.clone()),
+                        labels: Some(
+                            [(
+                                "app.kubernetes.io/managed-by".to_string(),
+                                "ecsfleet".to_string(),
+                            )]
+                            .into(),
+                        ),
                         ..ObjectMeta::default()
                     },
                     spec: Some(spec),

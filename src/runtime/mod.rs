@@ -15,6 +15,7 @@ pub mod lease;
 pub mod report;
 pub mod schema;
 pub mod secrets;
+pub mod shards;
 pub mod triggers;
 
 use std::fmt;
@@ -214,6 +215,13 @@ pub trait Managed:
 
     fn common_spec(&self) -> &CommonSpec;
     fn status(&self) -> Option<&Self::Status>;
+    /// Objects that share AWS reads (the DaemonServices of one ECS cluster share its
+    /// instance list and `DescribeServices` batches) resync together, so that one read
+    /// serves them all instead of each finding its peers' answers gone stale. `None`: on
+    /// the object's own schedule.
+    fn resync_group(&self) -> Option<String> {
+        None
+    }
     fn common_status(status: &mut Self::Status) -> &mut CommonStatus;
 
     /// `desired.rs`: the spec validated (every refusal names its field) and what it

@@ -2,7 +2,8 @@
 //! kube-controller-manager built from Kubernetes' Go modules by scripts/testenv-build),
 //! with the real kubectl, the AWS emulator, and `ecsfleet run` as a process that
 //! authenticates as deploy/'s ServiceAccount: a missing RBAC rule fails this test.
-//! One module per kind, and one for operations (install, leader election, shutdown).
+//! One module per kind, and one for operations (install, leader election, shutdown),
+//! events and sharding.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -14,6 +15,7 @@ mod integration_role;
 mod operations;
 mod refusals;
 mod scaling_group;
+mod sharding;
 
 use std::time::{Duration, Instant};
 

@@ -266,6 +266,41 @@ fn the_kustomize_base_applies_to_a_real_api_server() {
     assert!(can("get", "secrets"));
     assert!(!can("list", "secrets"), "Secrets are read by name only");
     assert!(!can("delete", "daemonservices.ecsfleet.dev"));
+
+    // The sharded overlay: three replicas, each holding some of 12 shards, which may
+    // list the Leases (membership) and delete long-expired ones.
+    let sharded = support::repo_root()
+        .join("deploy/sharded")
+        .display()
+        .to_string();
+    plane.kubectl_ok(&["apply", "-k", &sharded, "--server-side"]);
+    let deployment = json(
+        &plane,
+        &["get", "deployment", "ecsfleet", "-n", "ecsfleet-system"],
+    );
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: Vec<&str> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(args.contains(&"--shards=12"), "{args:?}");
+    assert!(!args.contains(&"--leader-elect"), "{args:?}");
+    let can_here = |verb: &str| {
+        let output = plane.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            "leases.coordination.k8s.io",
+            "--as=system:serviceaccount:ecsfleet-system:ecsfleet",
+            "-n",
+            "ecsfleet-system",
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    assert!(can_here("list") && can_here("delete") && can_here("update"));
 }
 
 #[test]
@@ -317,6 +352,27 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
     ]);
     assert!(single.contains("replicas: 1"), "{single}");
     assert!(!single.contains("kind: PodDisruptionBudget"));
+    // Sharded: every replica works, no leader election, a PDB.
+    let sharded = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "sharding.shards=12",
+        "--set",
+        "sharding.key=uid",
+    ]);
+    assert!(sharded.contains("replicas: 3"), "{sharded}");
+    assert!(sharded.contains("- --shards=12\n") && sharded.contains("- --shard-key=uid\n"));
+    assert!(!sharded.contains("--leader-elect\n"), "{sharded}");
+    assert!(sharded.contains("kind: PodDisruptionBudget"));
+    let output = helm_run(&["template", "ops", &chart, "--set", "sharding.key=name"]);
+    assert!(
+        !output.status.success()
+            && String::from_utf8_lossy(&output.stderr).contains("/sharding/key")
+    );
     // Options that are off by default.
     let extras = helm(&[
         "template",

@@ -1,6 +1,7 @@
 //! The local Kubernetes control plane (tests/testenv, built by scripts/testenv-build) and
 //! the operator running against it as a process.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -234,6 +235,18 @@ impl Drop for ControlPlane {
     }
 }
 
+/// The calls of `after` made since `before` (two [`Operator::aws_calls`]), without zeros.
+pub fn calls_since(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 /// `ecsfleet run` as a process, stopped (SIGTERM) when dropped.
 pub struct Operator {
     child: Child,
@@ -316,6 +329,35 @@ impl Operator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Its process ID (for /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The AWS requests it made so far, by operation, read from its /metrics (every
+    /// outcome counted).
+    pub fn aws_calls(&self) -> BTreeMap<String, u64> {
+        let (_, text) = self.get("/metrics").expect("the metrics answer");
+        let mut calls = BTreeMap::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("ecsfleet_aws_requests_total{") else {
+                continue;
+            };
+            let operation = rest
+                .split("operation=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default();
+            let value: u64 = rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            *calls.entry(operation.to_string()).or_default() += value;
+        }
+        calls
+    }
+
     /// Stops the operator as Kubernetes would (SIGTERM) and returns whether it exited 0.
     /// SIGTERM, then waits up to `within` for the process to end by itself: its exit
     /// status, or None if it had to be killed.
@@ -333,6 +375,12 @@ impl Operator {
         let _ = self.child.kill();
         let _ = self.child.wait();
         None
+    }
+
+    /// Kills the operator with SIGKILL: no shutdown, no Lease released.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn stop(mut self) -> bool {

@@ -1,0 +1,558 @@
+//! Sharding: the work spread over several replicas with Kubernetes' own machinery.
+//!
+//! Every object belongs to one of `--shards` shards by a stable hash of its namespace (or
+//! its uid). Each shard is owned through a coordination.k8s.io Lease of its own
+//! (`<prefix>-shard-<n>`); a replica reconciles only the objects of the shards it holds.
+//! Replicas announce themselves with a membership Lease (`<prefix>-member-<identity>`);
+//! which live replica should hold a shard is decided by rendezvous hashing over the live
+//! members, so every replica computes the same answer and a replica joining or leaving
+//! moves only its own share. A replica hands a shard over only after its reconciles in
+//! flight for that shard have finished; a replica that dies stops renewing, and its
+//! shards are taken once their Leases expire.
+//!
+//! The Lease writes are the only coordination: of two replicas racing for a shard exactly
+//! one wins (see [`super::lease`]), so no object is reconciled by two replicas at once as
+//! long as a replica that cannot renew stops within the lease's duration (it stops
+//! after two thirds of it).
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, ListParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, broadcast};
+
+use super::Managed;
+use super::lease::{Decision, LeaderElector, decide, released_spec};
+use super::triggers::received;
+use crate::Result;
+
+/// What places an object in a shard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShardKey {
+    /// Its namespace: a team's objects (and usually its AWS account) stay together, so
+    /// per-cluster and per-account answers are shared within one replica.
+    #[default]
+    Namespace,
+    /// Its uid: the most even spread, whatever the namespaces.
+    Uid,
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms (a shard's objects must not
+/// move when a replica is upgraded).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in *part {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so that ("ab", "c") and ("a", "bc") differ.
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// A stable 64-bit hash of `bytes` (FNV-1a).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    fnv1a(&[bytes])
+}
+
+/// The shard of an object with `meta`, of `count` shards. Pure.
+pub fn shard_of(meta: &ObjectMeta, key: ShardKey, count: u32) -> u32 {
+    let text = match key {
+        ShardKey::Namespace => meta.namespace.as_deref(),
+        ShardKey::Uid => meta.uid.as_deref(),
+    }
+    .unwrap_or_default();
+    (fnv1a(&[text.as_bytes()]) % u64::from(count.max(1))) as u32
+}
+
+/// Which of the live `members` should hold `shard` (rendezvous hashing: the member with
+/// the highest hash of (member, shard)). Pure; `None` only without members.
+pub fn preferred(shard: u32, members: &[String]) -> Option<&str> {
+    members
+        .iter()
+        .max_by_key(|member| {
+            (
+                fnv1a(&[member.as_bytes(), &shard.to_be_bytes()]),
+                member.as_str(),
+            )
+        })
+        .map(String::as_str)
+}
+
+/// One shard as this replica sees it.
+#[derive(Default)]
+struct Slot {
+    held: AtomicBool,
+    /// Reconciles in flight hold it for reading; handing the shard over takes it for
+    /// writing, which waits for them.
+    busy: Arc<RwLock<()>>,
+    /// When the Lease was last written by us.
+    renewed: Mutex<Option<Instant>>,
+    /// Stopped, its Lease kept until the reconciles in flight finish, then released.
+    handing_over: AtomicBool,
+}
+
+/// The shards of this replica: which it holds, and a signal when that changes.
+pub struct Shards {
+    key: ShardKey,
+    slots: Vec<Slot>,
+    changed: broadcast::Sender<u32>,
+}
+
+/// Held while an object of a held shard is reconciled.
+pub type ShardGuard = OwnedRwLockReadGuard<()>;
+
+impl Shards {
+    pub fn new(count: u32, key: ShardKey) -> Arc<Self> {
+        Arc::new(Shards {
+            key,
+            slots: (0..count.max(1)).map(|_| Slot::default()).collect(),
+            changed: broadcast::channel(256).0,
+        })
+    }
+
+    pub fn count(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    pub fn shard_of(&self, meta: &ObjectMeta) -> u32 {
+        shard_of(meta, self.key, self.count())
+    }
+
+    /// A guard to hold while reconciling the object of `meta`, or `None` if its shard is
+    /// not held here (another replica reconciles it).
+    pub fn enter(&self, meta: &ObjectMeta) -> Option<ShardGuard> {
+        let slot = &self.slots[self.shard_of(meta) as usize];
+        if !slot.held.load(Ordering::SeqCst) {
+            return None;
+        }
+        let guard = slot.busy.clone().try_read_owned().ok()?;
+        // Handing over sets `held` before waiting for the lock: look again under it.
+        slot.held.load(Ordering::SeqCst).then_some(guard)
+    }
+
+    pub fn holds(&self, shard: u32) -> bool {
+        self.slots[shard as usize].held.load(Ordering::SeqCst)
+    }
+
+    /// The shards held, in order.
+    pub fn held(&self) -> Vec<u32> {
+        (0..self.count()).filter(|s| self.holds(*s)).collect()
+    }
+
+    /// Each shard whose ownership changed here (taken, handed over or lost).
+    pub fn subscribe(&self) -> broadcast::Receiver<u32> {
+        self.changed.subscribe()
+    }
+
+    fn took(&self, shard: u32) {
+        let slot = &self.slots[shard as usize];
+        *slot.renewed.lock().expect("renewed lock") = Some(Instant::now());
+        if !slot.held.swap(true, Ordering::SeqCst) {
+            tracing::info!(shard, "took the shard");
+            let _ = self.changed.send(shard);
+        }
+    }
+
+    /// Stops reconciling `shard` at once (its Lease is someone else's, or could not be
+    /// renewed in time).
+    fn lost(&self, shard: u32) {
+        if self.slots[shard as usize]
+            .held
+            .swap(false, Ordering::SeqCst)
+        {
+            tracing::warn!(shard, "lost the shard");
+            let _ = self.changed.send(shard);
+        }
+    }
+
+    /// Starts no new reconcile of `shard` (it is being handed over).
+    fn stop(&self, shard: u32) {
+        if self.slot(shard).held.swap(false, Ordering::SeqCst) {
+            let _ = self.changed.send(shard);
+        }
+    }
+
+    /// Resolves once no reconcile of `shard` is in flight.
+    async fn wait_idle(&self, shard: u32) {
+        drop(self.slot(shard).busy.write().await);
+    }
+
+    fn slot(&self, shard: u32) -> &Slot {
+        &self.slots[shard as usize]
+    }
+
+    /// Whether the last renewal of `shard` is older than `deadline`.
+    fn renewal_older_than(&self, shard: u32, deadline: Duration) -> bool {
+        let renewed = *self.slots[shard as usize]
+            .renewed
+            .lock()
+            .expect("renewed lock");
+        renewed.is_none_or(|at| at.elapsed() >= deadline)
+    }
+}
+
+/// The objects in `store` of each shard whose ownership changed here, so that a replica
+/// that takes a shard reconciles its objects at once (and one that gave it up forgets
+/// them at once).
+pub fn reconciles_for_shard_changes<K: Managed>(
+    store: Store<DeserializeGuard<K>>,
+    shards: Arc<Shards>,
+) -> impl Stream<Item = ObjectRef<DeserializeGuard<K>>> + Send + 'static {
+    received(shards.subscribe()).flat_map(move |shard| {
+        let refs: Vec<_> = store
+            .state()
+            .iter()
+            .filter(|guard| shards.shard_of(guard.meta()) == shard)
+            .map(|guard| ObjectRef::from_obj(&**guard))
+            .collect();
+        futures::stream::iter(refs)
+    })
+}
+
+/// This replica's Leases: its membership and one per shard, in one namespace.
+pub struct ShardLeases {
+    api: Api<Lease>,
+    client: kube::Client,
+    namespace: String,
+    prefix: String,
+    pub identity: String,
+    pub duration: Duration,
+}
+
+impl ShardLeases {
+    pub fn new(
+        client: kube::Client,
+        namespace: &str,
+        prefix: &str,
+        identity: String,
+        duration: Duration,
+    ) -> Self {
+        ShardLeases {
+            api: Api::namespaced(client.clone(), namespace),
+            client,
+            namespace: namespace.to_string(),
+            prefix: prefix.to_string(),
+            identity,
+            duration,
+        }
+    }
+
+    fn member_prefix(&self) -> String {
+        format!("{}-member-", self.prefix)
+    }
+
+    fn shard_lease(&self, shard: u32) -> String {
+        format!("{}-shard-{shard}", self.prefix)
+    }
+
+    fn elector(&self, name: &str) -> LeaderElector {
+        LeaderElector::new(
+            self.client.clone(),
+            &self.namespace,
+            name,
+            self.identity.clone(),
+            self.duration,
+        )
+    }
+
+    /// One round: renew the membership, read every Lease (one list), then take, renew,
+    /// hand over or let go of each shard.
+    pub async fn round(self: &Arc<Self>, shards: &Arc<Shards>) -> Result<()> {
+        let member = format!("{}{}", self.member_prefix(), member_suffix(&self.identity));
+        self.elector(&member).try_lead().await?;
+        let leases = self.api.list(&ListParams::default()).await?.items;
+        let now = Timestamp::now();
+        let mut members = vec![self.identity.clone()];
+        for lease in &leases {
+            let name = lease.metadata.name.as_deref().unwrap_or_default();
+            if !name.starts_with(&self.member_prefix()) {
+                continue;
+            }
+            match decide(lease.spec.as_ref(), "", now, self.duration) {
+                Decision::Follow { holder } => members.push(holder),
+                // Long gone: clean up, so that replicas of past Deployments don't pile up.
+                _ if expired_for(lease, now, self.duration * 10) => {
+                    let _ = self.api.delete(name, &DeleteParams::default()).await;
+                }
+                _ => {}
+            }
+        }
+        members.sort();
+        members.dedup();
+        for shard in 0..shards.count() {
+            let name = self.shard_lease(shard);
+            let current = leases
+                .iter()
+                .find(|l| l.metadata.name.as_deref() == Some(&name))
+                .cloned();
+            let mine = preferred(shard, &members) == Some(self.identity.as_str());
+            let decision = decide(
+                current.as_ref().and_then(|l| l.spec.as_ref()),
+                &self.identity,
+                now,
+                self.duration,
+            );
+            let handing_over = shards.slot(shard).handing_over.load(Ordering::SeqCst);
+            match decision {
+                Decision::Follow { .. } => shards.lost(shard),
+                Decision::Acquire if !mine || handing_over => shards.lost(shard),
+                Decision::Renew | Decision::Acquire => {
+                    if decision == Decision::Renew && !mine && !handing_over {
+                        // Another live replica should have it: no new reconciles here;
+                        // once those in flight finish, the Lease is released.
+                        shards
+                            .slot(shard)
+                            .handing_over
+                            .store(true, Ordering::SeqCst);
+                        shards.stop(shard);
+                        tokio::spawn(self.clone().hand_over(shards.clone(), shard));
+                    }
+                    // Held (also while handing over, so that it cannot expire while
+                    // reconciles are still in flight): renew.
+                    match self.elector(&name).try_lead_from(current).await {
+                        Ok(true) if mine && !handing_over => shards.took(shard),
+                        Ok(true) => {}
+                        Ok(false) => shards.lost(shard),
+                        Err(error) => {
+                            tracing::warn!(shard, %error, "could not renew the shard's Lease");
+                            if shards.renewal_older_than(shard, self.duration * 2 / 3) {
+                                shards.lost(shard);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the reconciles in flight of `shard`, then releases its Lease.
+    async fn hand_over(self: Arc<Self>, shards: Arc<Shards>, shard: u32) {
+        shards.wait_idle(shard).await;
+        let name = self.shard_lease(shard);
+        for _ in 0..5 {
+            match self.api.get_opt(&name).await {
+                Ok(Some(lease))
+                    if lease
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.holder_identity.as_deref())
+                        == Some(self.identity.as_str()) =>
+                {
+                    if self.release(lease).await {
+                        tracing::info!(shard, "handed the shard over");
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(error) => tracing::warn!(shard, %error, "cannot read the shard's Lease"),
+            }
+            tokio::time::sleep(self.duration / 10).await;
+        }
+        shards
+            .slot(shard)
+            .handing_over
+            .store(false, Ordering::SeqCst);
+    }
+
+    /// Writes `lease` without a holder; false if someone wrote it since it was read.
+    async fn release(&self, mut lease: Lease) -> bool {
+        let Some(spec) = lease.spec.as_ref() else {
+            return true;
+        };
+        lease.spec = Some(released_spec(spec));
+        let name = lease.metadata.name.clone().unwrap_or_default();
+        match self
+            .api
+            .replace(&name, &kube::api::PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => true,
+            Err(kube::Error::Api(status)) if status.code == 409 => false,
+            Err(error) => {
+                tracing::warn!(%error, lease = %name, "could not release the Lease; it expires by itself");
+                true
+            }
+        }
+    }
+
+    /// Hands every held shard over (reconciles have finished) and gives up membership.
+    pub async fn release_all(&self, shards: &Shards) {
+        for shard in shards.held() {
+            shards.stop(shard);
+            shards.wait_idle(shard).await;
+            if let Ok(Some(lease)) = self.api.get_opt(&self.shard_lease(shard)).await
+                && lease
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    == Some(self.identity.as_str())
+            {
+                self.release(lease).await;
+            }
+        }
+        let member = format!("{}{}", self.member_prefix(), member_suffix(&self.identity));
+        let _ = self.api.delete(&member, &DeleteParams::default()).await;
+    }
+}
+
+/// A Lease name's part for `identity`: lower case, `[a-z0-9-.]` only.
+fn member_suffix(identity: &str) -> String {
+    identity
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '.' => c,
+            _ => '-',
+        })
+        .collect()
+}
+
+/// Whether `lease` has not been renewed for longer than `age`.
+fn expired_for(lease: &Lease, now: Timestamp, age: Duration) -> bool {
+    let Some(spec) = lease.spec.as_ref() else {
+        return true;
+    };
+    let last = spec.renew_time.as_ref().or(spec.acquire_time.as_ref());
+    last.is_none_or(|t| {
+        u64::try_from(now.duration_since(t.0).as_secs()).is_ok_and(|s| s >= age.as_secs())
+    })
+}
+
+/// Runs rounds until `shutdown`: every fifth of the lease duration, so that a shard whose
+/// holder died is taken within the lease's duration and a fifth.
+pub async fn keep_shards(
+    leases: Arc<ShardLeases>,
+    shards: Arc<Shards>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(error) = leases.round(&shards).await {
+            tracing::warn!(%error, "cannot reach the shard Leases");
+            for shard in shards.held() {
+                if shards.renewal_older_than(shard, leases.duration * 2 / 3) {
+                    shards.lost(shard);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(leases.duration / 5) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(namespace: &str, uid: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: Some(namespace.into()),
+            uid: Some(uid.into()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn the_shard_of_an_object_is_stable() {
+        // Fixed values: changing the hash would move objects between replicas mid-upgrade.
+        assert_eq!(fnv1a(&[]), 0xcbf2_9ce4_8422_2325);
+        let team = meta("team-a", "1");
+        let first = shard_of(&team, ShardKey::Namespace, 7);
+        assert_eq!(
+            first,
+            shard_of(&meta("team-a", "2"), ShardKey::Namespace, 7)
+        );
+        assert_eq!(shard_of(&team, ShardKey::Namespace, 1), 0);
+        assert!(first < 7);
+    }
+
+    #[test]
+    fn objects_spread_over_the_shards() {
+        for key in [ShardKey::Namespace, ShardKey::Uid] {
+            let mut counts = [0u32; 4];
+            for i in 0..4000 {
+                let text = format!("team-{i}");
+                counts[shard_of(&meta(&text, &text), key, 4) as usize] += 1;
+            }
+            assert!(
+                counts.iter().all(|c| (800..1200).contains(c)),
+                "{key:?}: {counts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rendezvous_moves_only_the_shards_of_a_member_that_leaves() {
+        let three: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let two: Vec<String> = ["a", "c"].map(String::from).to_vec();
+        let mut held_by = std::collections::BTreeMap::<&str, u32>::new();
+        for shard in 0..60 {
+            let before = preferred(shard, &three).unwrap();
+            let after = preferred(shard, &two).unwrap();
+            *held_by.entry(before).or_default() += 1;
+            if before != "b" {
+                assert_eq!(before, after, "shard {shard} moved without need");
+            } else {
+                assert_ne!(after, "b");
+            }
+        }
+        assert!(held_by.values().all(|n| *n >= 10), "{held_by:?}");
+        assert_eq!(preferred(0, &[]), None);
+    }
+
+    #[tokio::test]
+    async fn a_shard_is_handed_over_only_after_its_reconciles_finish() {
+        let shards = Shards::new(1, ShardKey::Namespace);
+        let object = meta("team", "1");
+        assert!(shards.enter(&object).is_none(), "not held yet");
+        let mut changes = shards.subscribe();
+        shards.took(0);
+        assert_eq!(changes.try_recv().ok(), Some(0));
+        let in_flight = shards.enter(&object).expect("held");
+        shards.stop(0);
+        let draining = {
+            let shards = shards.clone();
+            tokio::spawn(async move { shards.wait_idle(0).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!draining.is_finished(), "waits for the reconcile in flight");
+        assert!(shards.enter(&object).is_none(), "no new reconcile starts");
+        drop(in_flight);
+        draining.await.unwrap();
+        assert!(shards.held().is_empty());
+        assert_eq!(changes.try_recv().ok(), Some(0));
+    }
+
+    #[test]
+    fn a_lost_shard_is_left_at_once_and_announced() {
+        let shards = Shards::new(2, ShardKey::Namespace);
+        shards.took(1);
+        assert_eq!(shards.held(), vec![1]);
+        let mut changes = shards.subscribe();
+        shards.lost(1);
+        shards.lost(1);
+        assert!(shards.held().is_empty());
+        assert_eq!(changes.try_recv().ok(), Some(1));
+        assert!(changes.try_recv().is_err(), "announced once");
+    }
+
+    #[test]
+    fn member_lease_names_are_valid() {
+        assert_eq!(member_suffix("Host_1-4242"), "host-1-4242");
+    }
+}

@@ -1,0 +1,282 @@
+//! Sharding end to end: three replicas share the work through per-shard Leases; every
+//! object is reconciled by exactly one of them; a replica killed with SIGKILL has its
+//! shards taken over once their Leases expire, without a duplicate AWS write.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ecsfleet::runtime::shards::{ShardKey, preferred, shard_of};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::support::control_plane::Operator;
+use crate::*;
+
+const SHARDS: u32 = 12;
+const LEASE_SECONDS: u64 = 6;
+const NAMESPACES: usize = 6;
+
+fn role_yaml(namespace: &str, action: &str) -> String {
+    format!(
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: IntegrationRole\nmetadata: {{name: vendor, namespace: {namespace}}}\nspec:\n  roleName: vendor-{namespace}\n  trust: {{principals: ['464622532012'], allowWithoutExternalId: true}}\n  policy:\n    statements: [{{actions: ['ec2:Describe*', '{action}']}}]\n"
+    )
+}
+
+fn shard_of_namespace(namespace: &str) -> u32 {
+    let meta = ObjectMeta {
+        namespace: Some(namespace.into()),
+        ..ObjectMeta::default()
+    };
+    shard_of(&meta, ShardKey::Namespace, SHARDS)
+}
+
+/// The holder of each shard Lease, as the API server has it.
+fn holders(plane: &crate::support::control_plane::ControlPlane) -> BTreeMap<u32, String> {
+    let leases = json(plane, &["get", "leases", "-n", "ecsfleet-system"]);
+    let mut holders = BTreeMap::new();
+    for lease in leases["items"].as_array().unwrap() {
+        let name = lease["metadata"]["name"].as_str().unwrap_or_default();
+        if let Some(shard) = name.strip_prefix("ecsfleet-shard-")
+            && let Some(holder) = lease["spec"]["holderIdentity"].as_str()
+        {
+            holders.insert(shard.parse().unwrap(), holder.to_string());
+        }
+    }
+    holders
+}
+
+/// The log lines of `operator` that report an AWS write for objects in `namespace`.
+fn writes_for(operator: &Operator, namespace: &str) -> usize {
+    let object = format!("object={namespace}/vendor");
+    operator
+        .logs()
+        .lines()
+        .filter(|l| l.contains(&object) && l.contains(" applied"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
+    let (plane, emulator, kubeconfig) = prepared();
+    plane.kubectl_ok(&[
+        "apply",
+        "-f",
+        &support::repo_root().join("crds").display().to_string(),
+    ]);
+    let namespaces: Vec<String> = (0..NAMESPACES).map(|i| format!("team-{i}")).collect();
+    for namespace in &namespaces {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+    }
+    let names = ["replica-a", "replica-b", "replica-c"];
+    let members: Vec<String> = names.map(String::from).to_vec();
+    let start = |name: &str| {
+        Operator::start_with_env(
+            ECSFLEET,
+            &kubeconfig,
+            &emulator,
+            plane.dir.path().join(format!("{name}.log")),
+            &[
+                "--resync",
+                "5s",
+                "--shards",
+                "12",
+                "--leader-elect-namespace",
+                "ecsfleet-system",
+                "--leader-elect-lease-duration",
+                "6s",
+            ],
+            &[("POD_NAME", name)],
+        )
+    };
+    let mut replicas: BTreeMap<&str, Operator> = names.iter().map(|n| (*n, start(n))).collect();
+
+    // Every shard ends with the live replica rendezvous hashing prefers for it.
+    let expected: BTreeMap<u32, String> = (0..SHARDS)
+        .map(|s| (s, preferred(s, &members).unwrap().to_string()))
+        .collect();
+    eventually(
+        "every shard held by its preferred replica",
+        Duration::from_secs(60),
+        replicas.get("replica-a"),
+        || (holders(&plane) == expected).then_some(()),
+    )
+    .await;
+    for replica in replicas.values() {
+        eventually(
+            "every replica to be ready",
+            Duration::from_secs(20),
+            Some(replica),
+            || replica.get("/readyz").filter(|(code, _)| *code == 200),
+        )
+        .await;
+    }
+
+    for namespace in &namespaces {
+        let output = plane.kubectl_input(
+            &["apply", "-f", "-"],
+            &role_yaml(namespace, "cloudwatch:Get*"),
+        );
+        assert!(output.status.success());
+    }
+    for namespace in &namespaces {
+        eventually(
+            &format!("{namespace}/vendor to become Ready"),
+            Duration::from_secs(60),
+            None,
+            || {
+                Some(json(
+                    &plane,
+                    &["get", "integrationrole", "vendor", "-n", namespace],
+                ))
+                .filter(ready_and_current)
+            },
+        )
+        .await;
+    }
+    // Each object's writes were made by the replica holding its shard, and by no other.
+    for namespace in &namespaces {
+        let owner = &expected[&shard_of_namespace(namespace)];
+        for (name, replica) in &replicas {
+            let writes = writes_for(replica, namespace);
+            if name == owner {
+                assert!(writes > 0, "{name} owns {namespace} and wrote nothing");
+            } else {
+                assert_eq!(writes, 0, "{name} wrote for {namespace}, owned by {owner}");
+            }
+        }
+    }
+    let mut created: u64 = replicas
+        .values()
+        .map(|r| r.aws_calls().get("CreateRole").copied().unwrap_or(0))
+        .sum();
+    assert_eq!(created, NAMESPACES as u64, "one CreateRole per object");
+
+    // SIGKILL the replica that owns the most objects; its shards go to the others once
+    // their Leases expire, and a change to one of its objects is applied by the new owner.
+    let victim = *names
+        .iter()
+        .max_by_key(|name| {
+            namespaces
+                .iter()
+                .filter(|ns| expected[&shard_of_namespace(ns)] == **name)
+                .count()
+        })
+        .unwrap();
+    let orphaned: Vec<&String> = namespaces
+        .iter()
+        .filter(|ns| expected[&shard_of_namespace(ns)] == victim)
+        .collect();
+    assert!(!orphaned.is_empty());
+    let before_kill = replicas[victim].aws_calls();
+    replicas.remove(victim).unwrap().kill();
+    let killed = Instant::now();
+    let survivors: Vec<String> = members.iter().filter(|m| *m != victim).cloned().collect();
+    let after: BTreeMap<u32, String> = (0..SHARDS)
+        .map(|s| (s, preferred(s, &survivors).unwrap().to_string()))
+        .collect();
+    eventually(
+        "the killed replica's shards taken over",
+        Duration::from_secs(30),
+        None,
+        || (holders(&plane) == after).then_some(()),
+    )
+    .await;
+    let taken_after = killed.elapsed();
+    // Its Leases expire LEASE_SECONDS after its last renewal at the latest; survivors look
+    // every fifth of that. Allow one look and the test's own polling.
+    assert!(
+        taken_after < Duration::from_secs(LEASE_SECONDS + LEASE_SECONDS / 5 + 2),
+        "took {taken_after:?}"
+    );
+
+    let changed = orphaned[0];
+    let output = plane.kubectl_input(&["apply", "-f", "-"], &role_yaml(changed, "logs:Describe*"));
+    assert!(output.status.success());
+    let new_owner = &after[&shard_of_namespace(changed)];
+    eventually(
+        "the change applied by the new owner",
+        Duration::from_secs(30),
+        None,
+        || {
+            Some(json(
+                &plane,
+                &["get", "integrationrole", "vendor", "-n", changed],
+            ))
+            .filter(ready_and_current)
+        },
+    )
+    .await;
+    assert!(writes_for(&replicas[new_owner.as_str()], changed) > 0);
+
+    // Exactly one of everything: no role made twice, one policy version per change.
+    created = before_kill.get("CreateRole").copied().unwrap_or(0)
+        + replicas
+            .values()
+            .map(|r| r.aws_calls().get("CreateRole").copied().unwrap_or(0))
+            .sum::<u64>();
+    assert_eq!(created, NAMESPACES as u64, "no duplicate CreateRole");
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
+    let roles = iam.list_roles().send().await.unwrap();
+    assert_eq!(
+        roles
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with("vendor-team-"))
+            .count(),
+        NAMESPACES
+    );
+    let policies = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    for policy in policies.policies() {
+        let versions = iam
+            .list_policy_versions()
+            .policy_arn(policy.arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let expected_versions = if policy
+            .policy_name()
+            .unwrap_or_default()
+            .contains(changed.as_str())
+        {
+            2
+        } else {
+            1
+        };
+        assert_eq!(
+            versions.versions().len(),
+            expected_versions,
+            "{:?}",
+            policy.policy_name()
+        );
+    }
+
+    // A graceful stop hands its shards over at once, not after expiry.
+    let (leaving, leaving_op) = replicas.pop_first().unwrap();
+    let stopped = Instant::now();
+    assert!(leaving_op.stop(), "{leaving} exits 0 on SIGTERM");
+    let last: Vec<String> = survivors
+        .iter()
+        .filter(|m| *m != leaving)
+        .cloned()
+        .collect();
+    eventually(
+        "every shard held by the last replica",
+        Duration::from_secs(30),
+        None,
+        || {
+            let holders = holders(&plane);
+            (holders.len() == SHARDS as usize && holders.values().all(|h| *h == last[0]))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(LEASE_SECONDS),
+        "handed over in {:?}",
+        stopped.elapsed()
+    );
+}
