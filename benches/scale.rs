@@ -1,0 +1,243 @@
+//! Scale: N DaemonServices over five ECS clusters of 20 container instances each,
+//! reconciled by the controller (`ecsfleet run`, the optimized build under `cargo
+//! bench`) on the local control plane against the emulator. For each N it reports the
+//! time from the start of `kubectl apply` to every object Ready, the resident memory
+//! of the process (idle before any object, peak, and steady after convergence), the
+//! AWS calls of one resync by operation (averaged over three), and the Kubernetes
+//! writes in steady state (objects whose resourceVersion changed, Events created).
+//!
+//! Checked by every run: every object converges; a steady-state resync writes nothing,
+//! to AWS or to Kubernetes; `DescribeServices` takes full batches (at most ⌈N/10⌉ and
+//! one partial batch per cluster per resync).
+//!
+//! `cargo bench --bench scale` (or scripts/bench) measures 100 and 1,000 objects
+//! (`ECSFLEET_SCALE=100,1000,10000` to choose); under `cargo test` it runs one small
+//! pass as a smoke check.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use support::control_plane::{ControlPlane, Operator, calls_since};
+use support::{Cluster, Emulator};
+
+const ECSFLEET: &str = env!("CARGO_BIN_EXE_ecsfleet");
+const CLUSTERS: usize = 5;
+const WRITES: [&str; 6] = [
+    "CreateService",
+    "UpdateService",
+    "DeleteService",
+    "RegisterTaskDefinition",
+    "DeregisterTaskDefinition",
+    "TagResource",
+];
+
+fn manifests(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent-{i}, namespace: bench}}\nspec:\n  cluster: scale-{}\n  taskDefinition:\n    family: agent-{i}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n",
+                i % CLUSTERS
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// (VmRSS, VmHWM) of `pid` in MiB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|kib| kib / 1024.0)
+            .expect("the field")
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How many objects the operator reports Ready (its `ecsfleet_object_ready` series).
+fn ready(operator: &Operator) -> usize {
+    let Some((_, text)) = operator.get("/metrics") else {
+        return 0;
+    };
+    text.lines()
+        .filter(|l| l.starts_with("ecsfleet_object_ready{") && l.ends_with(" 1"))
+        .count()
+}
+
+/// Every object's resourceVersion, and the number of Events, in namespace bench.
+fn kubernetes_state(plane: &ControlPlane) -> (BTreeMap<String, String>, usize) {
+    let versions = plane.kubectl_ok(&[
+        "get",
+        "daemonservices",
+        "-n",
+        "bench",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion}{\"\\n\"}{end}",
+    ]);
+    let versions = versions
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let events = plane
+        .kubectl_ok(&["get", "events.events.k8s.io", "-n", "bench", "--no-headers"])
+        .lines()
+        .count();
+    (versions, events)
+}
+
+struct Row {
+    count: usize,
+    converged: Duration,
+    idle: f64,
+    peak: f64,
+    steady: f64,
+    per_resync: BTreeMap<String, f64>,
+    changed_objects: usize,
+    new_events: usize,
+}
+
+async fn run(count: usize, hosts: usize, resync: u64) -> Row {
+    let plane = ControlPlane::start();
+    let emulator = Emulator::start();
+    plane.kubectl_ok(&["create", "namespace", "bench"]);
+    for c in 0..CLUSTERS {
+        let cluster = Cluster::create(&emulator, &format!("scale-{c}")).await;
+        for _ in 0..hosts {
+            cluster.add_instance(&emulator).await;
+        }
+    }
+    let resync_arg = format!("{resync}s");
+    let operator = Operator::start(
+        ECSFLEET,
+        &plane.kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &["--resync", &resync_arg],
+    );
+    let started = Instant::now();
+    while operator.get("/readyz").is_none_or(|(code, _)| code != 200) {
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (idle, _) = memory(operator.pid());
+
+    let file = plane.dir.path().join("objects.yaml");
+    std::fs::write(&file, manifests(count)).unwrap();
+    let applied = Instant::now();
+    plane.kubectl_ok(&["apply", "-f", &file.display().to_string()]);
+    let timeout = Duration::from_secs(120 + count as u64);
+    while ready(&operator) < count {
+        assert!(
+            applied.elapsed() < timeout,
+            "{} of {count} Ready after {timeout:?}:\n{}",
+            ready(&operator),
+            operator
+                .logs()
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let converged = applied.elapsed();
+
+    // Every object is requeued to its cluster's turn within one and a half resyncs of
+    // its last reconcile: past that, every resync is a steady one.
+    tokio::time::sleep(Duration::from_secs(resync * 3 / 2 + 2)).await;
+    let passes = 3;
+    let calls_before = operator.aws_calls();
+    let (versions_before, events_before) = kubernetes_state(&plane);
+    tokio::time::sleep(Duration::from_secs(resync * passes)).await;
+    let calls = calls_since(&operator.aws_calls(), &calls_before);
+    let (versions_after, events_after) = kubernetes_state(&plane);
+    let (steady, peak) = memory(operator.pid());
+    assert!(operator.stop());
+
+    let per_resync: BTreeMap<String, f64> = calls
+        .iter()
+        .map(|(op, n)| (op.clone(), *n as f64 / passes as f64))
+        .collect();
+    for write in WRITES {
+        assert!(
+            !calls.contains_key(write),
+            "a steady resync wrote: {calls:?}"
+        );
+    }
+    let batches = per_resync.get("DescribeServices").copied().unwrap_or(0.0);
+    assert!(
+        batches <= (count.div_ceil(10) + CLUSTERS) as f64,
+        "DescribeServices per resync: {batches} for {count} services"
+    );
+    let changed_objects = versions_after
+        .iter()
+        .filter(|(name, version)| versions_before.get(*name) != Some(*version))
+        .count();
+    assert_eq!(versions_after.len(), count);
+    let new_events = events_after.saturating_sub(events_before);
+    assert_eq!(
+        (changed_objects, new_events),
+        (0, 0),
+        "Kubernetes writes in steady state"
+    );
+    Row {
+        count,
+        converged,
+        idle,
+        peak,
+        steady,
+        per_resync,
+        changed_objects,
+        new_events,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let counts: Vec<usize> = match std::env::var("ECSFLEET_SCALE") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().expect("ECSFLEET_SCALE: numbers"))
+            .collect(),
+        Err(_) if full => vec![100, 1000],
+        Err(_) => vec![10],
+    };
+    let (hosts, resync) = if full { (20, 30) } else { (2, 6) };
+    println!(
+        "DaemonServices on {CLUSTERS} clusters of {hosts} container instances, --resync {resync}s:"
+    );
+    println!(
+        "| objects | apply → all Ready | RSS idle | RSS peak | RSS steady | AWS calls per resync | Kubernetes writes, {} resyncs |",
+        3
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for count in counts {
+        let row = run(count, hosts, resync).await;
+        let calls: f64 = row.per_resync.values().sum();
+        println!(
+            "| {} | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} MiB | {calls:.1}: {} | {} objects changed, {} Events |",
+            row.count,
+            row.converged.as_secs_f64(),
+            row.idle,
+            row.peak,
+            row.steady,
+            row.per_resync
+                .iter()
+                .map(|(op, n)| format!("{op} {n:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            row.changed_objects,
+            row.new_events,
+        );
+    }
+}
