@@ -14,6 +14,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -94,10 +95,30 @@ struct ClientKey {
     external_id_digest: Option<[u8; 32]>,
 }
 
+/// One HTTP client for every AWS client of the process: one connection pool and one TLS
+/// configuration (its trusted roots loaded once). A configuration without one makes
+/// every service client build its own; this is the SDK's default client (rustls with
+/// aws-lc, proxy settings from the environment), shared.
+fn shared_http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 /// The SDK's configuration loader with ecsfleet's retries and timeouts (the tests use it
 /// too, so that what they prove under faults is what runs).
 pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_http_client())
         // In every call's User-Agent, so that CloudTrail records of ecsfleet's own writes
         // are recognized (and ignored) by the event source.
         .app_name(
@@ -338,5 +359,27 @@ impl Intercept for CountRequests {
                 .count_aws_request(metadata.service(), metadata.name(), outcome);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_client_shares_the_configurations_http_client() {
+        let base = sdk_loader()
+            .region(Region::new("eu-west-1"))
+            .load()
+            .await;
+        assert!(
+            base.http_client().is_some(),
+            "without one, each service client builds its own"
+        );
+        let factory = AwsFactory::from_config(base, Metrics::default());
+        let regional = factory
+            .config_for("us-east-2", &AwsTarget::default())
+            .await;
+        assert!(regional.http_client().is_some(), "kept per region");
     }
 }
