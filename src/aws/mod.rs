@@ -368,18 +368,13 @@ mod tests {
 
     #[tokio::test]
     async fn every_client_shares_the_configurations_http_client() {
-        let base = sdk_loader()
-            .region(Region::new("eu-west-1"))
-            .load()
-            .await;
+        let base = sdk_loader().region(Region::new("eu-west-1")).load().await;
         assert!(
             base.http_client().is_some(),
             "without one, each service client builds its own"
         );
         let factory = AwsFactory::from_config(base, Metrics::default());
-        let regional = factory
-            .config_for("us-east-2", &AwsTarget::default())
-            .await;
+        let regional = factory.config_for("us-east-2", &AwsTarget::default()).await;
         assert!(regional.http_client().is_some(), "kept per region");
     }
 }
