@@ -188,6 +188,26 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
         "took {taken_after:?}"
     );
 
+    // The new owners reconcile the objects of the shards they took at once (not at a
+    // watch event or a resync they never scheduled): each reports them Ready.
+    for namespace in &orphaned {
+        let owner = &replicas[after[&shard_of_namespace(namespace)].as_str()];
+        let series = format!(
+            "ecsfleet_object_ready{{kind=\"IntegrationRole\",namespace=\"{namespace}\",name=\"vendor\"}} 1"
+        );
+        eventually(
+            &format!("{namespace}/vendor reconciled by its new owner"),
+            Duration::from_secs(10),
+            Some(owner),
+            || {
+                owner
+                    .get("/metrics")
+                    .filter(|(_, text)| text.contains(&series))
+            },
+        )
+        .await;
+    }
+
     let changed = orphaned[0];
     let output = plane.kubectl_input(&["apply", "-f", "-"], &role_yaml(changed, "logs:Describe*"));
     assert!(output.status.success());
