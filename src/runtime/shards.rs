@@ -134,7 +134,7 @@ impl Shards {
     /// A guard to hold while reconciling the object of `meta`, or `None` if its shard is
     /// not held here (another replica reconciles it).
     pub fn enter(&self, meta: &ObjectMeta) -> Option<ShardGuard> {
-        let slot = &self.slots[self.shard_of(meta) as usize];
+        let slot = self.slot(self.shard_of(meta));
         if !slot.held.load(Ordering::SeqCst) {
             return None;
         }
@@ -144,7 +144,7 @@ impl Shards {
     }
 
     pub fn holds(&self, shard: u32) -> bool {
-        self.slots[shard as usize].held.load(Ordering::SeqCst)
+        self.slot(shard).held.load(Ordering::SeqCst)
     }
 
     /// The shards held, in order.
@@ -158,7 +158,7 @@ impl Shards {
     }
 
     fn took(&self, shard: u32) {
-        let slot = &self.slots[shard as usize];
+        let slot = self.slot(shard);
         *slot.renewed.lock().expect("renewed lock") = Some(Instant::now());
         if !slot.held.swap(true, Ordering::SeqCst) {
             tracing::info!(shard, "took the shard");
@@ -169,10 +169,7 @@ impl Shards {
     /// Stops reconciling `shard` at once (its Lease is someone else's, or could not be
     /// renewed in time).
     fn lost(&self, shard: u32) {
-        if self.slots[shard as usize]
-            .held
-            .swap(false, Ordering::SeqCst)
-        {
+        if self.slot(shard).held.swap(false, Ordering::SeqCst) {
             tracing::warn!(shard, "lost the shard");
             let _ = self.changed.send(shard);
         }
@@ -196,10 +193,7 @@ impl Shards {
 
     /// Whether the last renewal of `shard` is older than `deadline`.
     fn renewal_older_than(&self, shard: u32, deadline: Duration) -> bool {
-        let renewed = *self.slots[shard as usize]
-            .renewed
-            .lock()
-            .expect("renewed lock");
+        let renewed = *self.slot(shard).renewed.lock().expect("renewed lock");
         renewed.is_none_or(|at| at.elapsed() >= deadline)
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ecsfleet::runtime::shards::{ShardKey, preferred, shard_of};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::support::control_plane::Operator;
+use crate::support::control_plane::{ControlPlane, Operator};
 use crate::*;
 
 const SHARDS: u32 = 12;
@@ -30,7 +30,7 @@ fn shard_of_namespace(namespace: &str) -> u32 {
 }
 
 /// The holder of each shard Lease, as the API server has it.
-fn holders(plane: &crate::support::control_plane::ControlPlane) -> BTreeMap<u32, String> {
+fn holders(plane: &ControlPlane) -> BTreeMap<u32, String> {
     let leases = json(plane, &["get", "leases", "-n", "ecsfleet-system"]);
     let mut holders = BTreeMap::new();
     for lease in leases["items"].as_array().unwrap() {
@@ -42,6 +42,30 @@ fn holders(plane: &crate::support::control_plane::ControlPlane) -> BTreeMap<u32,
         }
     }
     holders
+}
+
+/// Waits until the IntegrationRole of `namespace` is Ready for its current generation.
+async fn role_ready(plane: &ControlPlane, namespace: &str, what: &str) {
+    eventually(
+        &format!("{namespace}/vendor {what}"),
+        Duration::from_secs(60),
+        None,
+        || {
+            Some(json(
+                plane,
+                &["get", "integrationrole", "vendor", "-n", namespace],
+            ))
+            .filter(ready_and_current)
+        },
+    )
+    .await;
+}
+
+/// The CreateRole calls the replicas made, together.
+fn created_roles<'a>(replicas: impl Iterator<Item = &'a Operator>) -> u64 {
+    replicas
+        .map(|r| r.aws_calls().get("CreateRole").copied().unwrap_or(0))
+        .sum()
 }
 
 /// The log lines of `operator` that report an AWS write for objects in `namespace`.
@@ -118,19 +142,7 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
         assert!(output.status.success());
     }
     for namespace in &namespaces {
-        eventually(
-            &format!("{namespace}/vendor to become Ready"),
-            Duration::from_secs(60),
-            None,
-            || {
-                Some(json(
-                    &plane,
-                    &["get", "integrationrole", "vendor", "-n", namespace],
-                ))
-                .filter(ready_and_current)
-            },
-        )
-        .await;
+        role_ready(&plane, namespace, "to become Ready").await;
     }
     // Each object's writes were made by the replica holding its shard, and by no other.
     for namespace in &namespaces {
@@ -144,10 +156,7 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
             }
         }
     }
-    let mut created: u64 = replicas
-        .values()
-        .map(|r| r.aws_calls().get("CreateRole").copied().unwrap_or(0))
-        .sum();
+    let created = created_roles(replicas.values());
     assert_eq!(created, NAMESPACES as u64, "one CreateRole per object");
 
     // SIGKILL the replica that owns the most objects; its shards go to the others once
@@ -212,27 +221,12 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     let output = plane.kubectl_input(&["apply", "-f", "-"], &role_yaml(changed, "logs:Describe*"));
     assert!(output.status.success());
     let new_owner = &after[&shard_of_namespace(changed)];
-    eventually(
-        "the change applied by the new owner",
-        Duration::from_secs(30),
-        None,
-        || {
-            Some(json(
-                &plane,
-                &["get", "integrationrole", "vendor", "-n", changed],
-            ))
-            .filter(ready_and_current)
-        },
-    )
-    .await;
+    role_ready(&plane, changed, "with the change applied by the new owner").await;
     assert!(writes_for(&replicas[new_owner.as_str()], changed) > 0);
 
     // Exactly one of everything: no role made twice, one policy version per change.
-    created = before_kill.get("CreateRole").copied().unwrap_or(0)
-        + replicas
-            .values()
-            .map(|r| r.aws_calls().get("CreateRole").copied().unwrap_or(0))
-            .sum::<u64>();
+    let created =
+        before_kill.get("CreateRole").copied().unwrap_or(0) + created_roles(replicas.values());
     assert_eq!(created, NAMESPACES as u64, "no duplicate CreateRole");
     let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
     let roles = iam.list_roles().send().await.unwrap();
