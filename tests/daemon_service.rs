@@ -517,7 +517,7 @@ async fn daemon_scheduling_uses_the_native_strategy() {
     let (cluster, _) = cluster_with(&emulator, "native", 2).await;
     let pipeline = pipeline(&emulator).await;
     let mut obj = agent("native", "agent:7");
-    obj.spec.scheduling = ecsfleet::daemon_service::Scheduling::Daemon;
+    obj.spec.scheduling = Some(ecsfleet::daemon_service::Scheduling::Daemon);
     assert_eq!(
         sync(&mut obj, &pipeline).await.unwrap(),
         ["RegisterTaskDefinition", "CreateService"]

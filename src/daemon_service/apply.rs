@@ -9,7 +9,8 @@ use aws_sdk_ecs::types::{
 use sha2::{Digest, Sha256};
 
 use super::desired::{Desired, DesiredTaskDefinition};
-use super::observe::{ClusterKey, ObservedService, observed_service};
+use super::managed_daemon;
+use super::observe::{ClusterKey, Observed, ObservedService, observed_service};
 use super::plan::{Change, ServiceUpdate, TaskDefinitionRef};
 use super::task_definition::DIGEST_TAG;
 use super::{DaemonService, Scheduling, Shared};
@@ -25,10 +26,13 @@ pub struct Applied {
     pub service: Option<ObservedService>,
     /// The revision registered by this plan, if any.
     pub registered_task_definition: Option<String>,
+    /// What the plan did to a Managed Daemon.
+    pub daemon: managed_daemon::AppliedDaemon,
 }
 
 pub async fn apply(
     desired: &Desired,
+    observed: &Observed,
     changes: &[Change],
     shared: &Shared,
     aws: &ObjectAws,
@@ -47,11 +51,13 @@ pub async fn apply(
                 applied.registered_task_definition = Some(arn);
             }
             Change::CreateService {
+                scheduling,
                 desired_count,
                 task_definition,
             } => {
                 let arn = resolve(task_definition, &applied)?;
-                let service = create_service(desired, *desired_count, &arn, clients).await?;
+                let service =
+                    create_service(desired, *scheduling, *desired_count, &arn, clients).await?;
                 applied.service = Some(service);
             }
             Change::AdoptService { arn } => {
@@ -68,9 +74,29 @@ pub async fn apply(
                 let service = update_service(desired, update, &applied, clients).await?;
                 applied.service = Some(service);
             }
+            Change::Daemon(daemon) => {
+                let cluster_arn = observed
+                    .capacity
+                    .as_ref()
+                    .map(|c| c.cluster_arn.clone())
+                    .unwrap_or_else(|| desired.cluster.clone());
+                managed_daemon::apply(
+                    desired,
+                    daemon,
+                    &mut applied.daemon,
+                    shared,
+                    clients,
+                    &key,
+                    &cluster_arn,
+                )
+                .await?;
+            }
         }
         applied.changes.push(change.describe());
-        if !matches!(change, Change::RegisterTaskDefinition { .. }) {
+        if !matches!(
+            change,
+            Change::RegisterTaskDefinition { .. } | Change::Daemon(_)
+        ) {
             shared
                 .clusters
                 .forget_service(&key, &desired.service_name)
@@ -212,6 +238,7 @@ fn client_token(desired: &Desired) -> String {
 
 async fn create_service(
     desired: &Desired,
+    scheduling: Scheduling,
     desired_count: Option<i32>,
     task_definition: &str,
     clients: &AccountClients,
@@ -223,19 +250,27 @@ async fn create_service(
         .service_name(&desired.service_name)
         .task_definition(task_definition)
         .client_token(client_token(desired))
-        .scheduling_strategy(match desired.scheduling {
+        .scheduling_strategy(match scheduling {
             Scheduling::PerInstance => SchedulingStrategy::Replica,
-            Scheduling::Daemon => SchedulingStrategy::Daemon,
+            Scheduling::Daemon | Scheduling::ManagedDaemon => SchedulingStrategy::Daemon,
         })
         .set_desired_count(desired_count)
         .set_placement_constraints(Some(placement_constraints(
-            &desired.placement_constraints(),
+            &desired.placement_constraints(scheduling),
         )))
         .deployment_configuration(deployment_configuration(
             desired.deployment.minimum_healthy_percent,
             desired.deployment.maximum_percent,
         ))
-        .set_launch_type(desired.launch_type.map(|l| LaunchType::from(l.as_str())))
+        // DAEMON runs with the EC2 launch type only: say so, or a cluster's default
+        // capacity provider strategy would apply and ECS refuse the service.
+        .set_launch_type(
+            match (scheduling, desired.launch_type) {
+                (Scheduling::Daemon, None) => Some(super::LaunchType::Ec2),
+                (_, launch) => launch,
+            }
+            .map(|l| LaunchType::from(l.as_str())),
+        )
         .set_tags(Some(ecs_tags(&desired.tags)))
         .propagate_tags(PropagateTags::Service);
     if !desired.capacity_provider_strategy.is_empty() {

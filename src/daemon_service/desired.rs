@@ -18,7 +18,8 @@ pub struct Desired {
     pub owner: Owner,
     pub cluster: String,
     pub service_name: String,
-    pub scheduling: Scheduling,
+    /// `spec.scheduling`; `None` lets the cluster decide (see `capacity::default_mode`).
+    pub scheduling: Option<Scheduling>,
     /// The filter as written (for the `memberOf` constraint) and parsed (for counting).
     pub instance_filter: Option<(String, Expr)>,
     pub task_definition: DesiredTaskDefinition,
@@ -42,6 +43,10 @@ pub enum DesiredTaskDefinition {
 /// What the status says the last sync set.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Previous {
+    /// The mode the last sync used.
+    pub scheduling: Option<Scheduling>,
+    /// The Managed Daemon the last sync created or found.
+    pub daemon_arn: Option<String>,
     pub desired_count: Option<i32>,
     pub task_definition_arn: Option<String>,
     /// The spec has not changed since the last sync (`observedGeneration == generation`).
@@ -117,7 +122,7 @@ impl Desired {
                 "cannot be combined with spec.launchType",
             ));
         }
-        if spec.scheduling == Scheduling::Daemon
+        if spec.scheduling == Some(Scheduling::Daemon)
             && (!capacity_provider_strategy.is_empty()
                 || spec.launch_type.is_some_and(|l| l != LaunchType::Ec2))
         {
@@ -125,6 +130,22 @@ impl Desired {
                 "spec.scheduling",
                 "Daemon works only with the EC2 launch type and no capacityProviderStrategy; use PerInstance",
             ));
+        }
+        if spec.scheduling == Some(Scheduling::ManagedDaemon) {
+            let not_applicable = [
+                ("spec.launchType", spec.launch_type.is_some()),
+                ("spec.instanceFilter", spec.instance_filter.is_some()),
+                (
+                    "spec.networkConfiguration",
+                    spec.network_configuration.is_some(),
+                ),
+            ];
+            if let Some((field, _)) = not_applicable.iter().find(|(_, set)| *set) {
+                return Err(Error::invalid(
+                    *field,
+                    "does not apply to scheduling ManagedDaemon: a Managed Daemon runs on every instance of its capacity providers",
+                ));
+            }
         }
         let deployment = spec.deployment.clone();
         if !(0..=100).contains(&deployment.minimum_healthy_percent)
@@ -146,6 +167,8 @@ impl Desired {
         tags.extend(owner.tags());
         let status = obj.status.as_ref();
         let previous = Previous {
+            scheduling: status.and_then(|s| s.scheduling),
+            daemon_arn: status.and_then(|s| s.daemon_arn.clone()),
             desired_count: status.and_then(|s| s.desired_count),
             task_definition_arn: status.and_then(|s| s.task_definition_arn.clone()),
             spec_unchanged: status
@@ -169,10 +192,11 @@ impl Desired {
         })
     }
 
-    /// The placement constraints the service should have, as (type, expression).
-    pub fn placement_constraints(&self) -> Vec<(String, Option<String>)> {
+    /// The placement constraints the service should have under `mode`, as (type,
+    /// expression).
+    pub fn placement_constraints(&self, mode: Scheduling) -> Vec<(String, Option<String>)> {
         let mut constraints = Vec::new();
-        if self.scheduling == Scheduling::PerInstance {
+        if mode == Scheduling::PerInstance {
             constraints.push(("distinctInstance".to_string(), None));
         }
         if let Some((text, _)) = &self.instance_filter {

@@ -8,8 +8,10 @@
 //! `desired`.
 
 pub mod apply;
+pub mod capacity;
 pub mod desired;
 pub mod filter;
+pub mod managed_daemon;
 pub mod observe;
 pub mod plan;
 pub mod status;
@@ -52,14 +54,17 @@ use plan::Change;
     printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.runningCount"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","priority":1,"jsonPath":".status.scheduling"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "has(self.serviceName) == has(oldSelf.serviceName) && (!has(self.serviceName) || self.serviceName == oldSelf.serviceName)",
      "message": "spec.serviceName is immutable"},
-    {"rule": "(has(self.scheduling) ? self.scheduling : 'PerInstance') == (has(oldSelf.scheduling) ? oldSelf.scheduling : 'PerInstance')",
-     "message": "spec.scheduling is immutable: ECS cannot change a service's scheduling strategy"},
+    {"rule": "!has(oldSelf.scheduling) || (has(self.scheduling) && self.scheduling == oldSelf.scheduling)",
+     "message": "spec.scheduling is immutable once set: ECS cannot change a service's scheduling strategy"},
+    {"rule": "!has(self.scheduling) || self.scheduling != 'ManagedDaemon' || (!has(self.launchType) && !has(self.instanceFilter) && !has(self.networkConfiguration))",
+     "message": "spec.scheduling ManagedDaemon runs on the daemon's capacity providers: launchType, instanceFilter and networkConfiguration do not apply"},
     {"rule": "!(has(self.launchType) && has(self.capacityProviderStrategy))",
      "message": "spec.launchType and spec.capacityProviderStrategy are mutually exclusive"},
     {"rule": "!has(self.scheduling) || self.scheduling != 'Daemon' || (!has(self.capacityProviderStrategy) && (!has(self.launchType) || self.launchType == 'EC2'))",
@@ -83,12 +88,17 @@ pub struct DaemonServiceSpec {
     /// differs from the family's latest revision.
     pub task_definition: TaskDefinitionSpec,
 
-    /// `PerInstance` (default): a REPLICA service with a `distinctInstance` placement
-    /// constraint and a desired count equal to the number of ACTIVE container instances
-    /// matching `instanceFilter`; works with capacity providers. `Daemon`: ECS's native
-    /// DAEMON strategy (EC2 launch type only). Immutable.
-    #[serde(default)]
-    pub scheduling: Scheduling,
+    /// How the task runs on every instance. `Daemon`: ECS's native DAEMON strategy with
+    /// the EC2 launch type; ignored by cluster auto scaling's managed scaling and managed
+    /// termination protection. `PerInstance`: a REPLICA service with a `distinctInstance`
+    /// placement constraint and a desired count equal to the ACTIVE container instances
+    /// matching `instanceFilter` (for what DAEMON cannot do, e.g. a capacity provider
+    /// strategy); refused where ECS scales the instances it would land on.
+    /// `ManagedDaemon`: an ECS Managed Daemon on Managed Instances capacity providers.
+    /// Unset: chosen from the spec and the cluster's capacity providers (see
+    /// `status.scheduling`). Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling: Option<Scheduling>,
 
     /// An ECS cluster query language expression selecting the container instances to run
     /// on, e.g. `attribute:ecs.os-type == linux`. Becomes a `memberOf` placement
@@ -102,7 +112,8 @@ pub struct DaemonServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<LaunchType>,
 
-    /// Capacity providers to place tasks with (PerInstance only).
+    /// Capacity providers to place tasks with (PerInstance), or the Managed Instances
+    /// capacity providers a ManagedDaemon runs on (default: all of the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
 
@@ -206,11 +217,22 @@ fn free_form_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The ways ECS can run one task on every instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Scheduling {
-    #[default]
     PerInstance,
     Daemon,
+    ManagedDaemon,
+}
+
+impl Scheduling {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduling::PerInstance => "PerInstance",
+            Scheduling::Daemon => "Daemon",
+            Scheduling::ManagedDaemon => "ManagedDaemon",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -331,10 +353,17 @@ impl Default for DeploymentSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonServiceStatus {
+    /// The scheduling mode in use: `spec.scheduling`, or the one chosen for the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling: Option<Scheduling>,
+    /// ARN of the ECS Managed Daemon (ManagedDaemon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_arn: Option<String>,
     /// ARN of the ECS service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_arn: Option<String>,
-    /// ARN of the task definition revision the service runs.
+    /// ARN of the task definition revision the service runs (the daemon task definition
+    /// for a ManagedDaemon).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_definition_arn: Option<String>,
     /// ACTIVE container instances matching `instanceFilter`.
@@ -349,7 +378,9 @@ pub struct DaemonServiceStatus {
     /// Tasks pending (placed, not yet running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_count: Option<i32>,
-    /// Rollout state of the primary deployment: IN_PROGRESS, COMPLETED or FAILED.
+    /// Rollout state of the primary deployment: IN_PROGRESS, COMPLETED or FAILED; for a
+    /// ManagedDaemon the state of its latest deployment (PENDING, IN_PROGRESS,
+    /// SUCCESSFUL, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
     #[serde(flatten)]
@@ -455,7 +486,7 @@ impl Managed for DaemonService {
         pipeline: &Pipeline<Self>,
         aws: &ObjectAws,
     ) -> Result<Outcome<DaemonServiceStatus>> {
-        let applied = apply::apply(desired, changes, &pipeline.shared, aws).await?;
+        let applied = apply::apply(desired, &observed, changes, &pipeline.shared, aws).await?;
         Ok(status::outcome(desired, &observed, applied))
     }
 
@@ -467,6 +498,12 @@ impl Managed for DaemonService {
         // Deletion needs only the names, so that even an invalid spec can be deleted.
         if self.spec.cluster.is_empty() {
             return Ok(Vec::new());
+        }
+        let daemon = self.status.as_ref().is_some_and(|s| s.daemon_arn.is_some())
+            || self.spec.scheduling == Some(Scheduling::ManagedDaemon)
+            || self.status.as_ref().and_then(|s| s.scheduling) == Some(Scheduling::ManagedDaemon);
+        if daemon {
+            return managed_daemon::delete(self, &aws.clients).await;
         }
         apply::delete(self, &aws.clients).await
     }

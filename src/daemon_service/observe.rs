@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
 
+use super::capacity::{self, ClusterCapacity};
 use super::desired::{Desired, DesiredTaskDefinition};
 use super::filter::InstanceFacts;
+use super::managed_daemon::{self, ObservedDaemon};
 use super::task_definition::DIGEST_TAG;
-use super::{CapacityProviderStrategyItem, DaemonService, Shared};
+use super::{CapacityProviderStrategyItem, DaemonService, Scheduling, Shared};
 use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
 use crate::runtime::ObjectAws;
 use crate::{Error, Result};
@@ -95,13 +97,33 @@ pub struct ObservedTaskDefinition {
 }
 
 /// Everything `plan` needs to know of AWS.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
+    /// The scheduling mode: the spec's, the one in use, or the cluster's default.
+    pub mode: Scheduling,
+    /// The cluster's capacity providers (read unless the spec says `Daemon`).
+    pub capacity: Option<Arc<ClusterCapacity>>,
     pub instances: Arc<Vec<ContainerInstance>>,
     pub service: Option<ObservedService>,
-    /// Inline: the family's latest ACTIVE revision (None if the family has none).
+    /// ManagedDaemon: the daemon.
+    pub daemon: Option<ObservedDaemon>,
+    /// Inline: the family's latest ACTIVE revision (None if the family has none); a
+    /// daemon task definition for a ManagedDaemon.
     /// Reference: the referenced revision, resolved to its full ARN.
     pub task_definition: Option<ObservedTaskDefinition>,
+}
+
+impl Default for Observed {
+    fn default() -> Self {
+        Observed {
+            mode: Scheduling::PerInstance,
+            capacity: None,
+            instances: Arc::default(),
+            service: None,
+            daemon: None,
+            task_definition: None,
+        }
+    }
 }
 
 impl Observed {
@@ -146,6 +168,10 @@ pub struct EcsObserver {
     instances: Mutex<HashMap<ClusterKey, Slot<ClusterHosts>>>,
     services: Mutex<HashMap<ClusterKey, Arc<ServiceEntries>>>,
     task_definitions: Mutex<TaskDefinitionSlots>,
+    capacity: Mutex<HashMap<ClusterKey, Slot<Arc<ClusterCapacity>>>>,
+    daemon_definitions: Mutex<TaskDefinitionSlots>,
+    /// Daemon revision ARN → its daemon task definition (revisions never change).
+    daemon_revisions: Mutex<HashMap<String, String>>,
 }
 
 fn slot<K: Clone + Eq + std::hash::Hash, V: Default>(
@@ -195,6 +221,9 @@ impl EcsObserver {
             instances: Mutex::default(),
             services: Mutex::default(),
             task_definitions: Mutex::default(),
+            capacity: Mutex::default(),
+            daemon_definitions: Mutex::default(),
+            daemon_revisions: Mutex::default(),
         }
     }
 
@@ -295,6 +324,57 @@ impl EcsObserver {
         Ok(observed)
     }
 
+    /// The cluster's capacity providers, read once per freshness window for every
+    /// DaemonService of the cluster.
+    pub async fn capacity(
+        &self,
+        clients: &AccountClients,
+        key: &ClusterKey,
+        cluster: &str,
+    ) -> Result<Arc<ClusterCapacity>> {
+        let slot = slot(&self.capacity, key);
+        cached(&slot, self.freshness, || async {
+            Ok(Arc::new(capacity::describe(clients, cluster).await?))
+        })
+        .await
+    }
+
+    /// The latest daemon task definition of `family`, cached like task definitions.
+    pub async fn daemon_definition<F>(
+        &self,
+        key: &ClusterKey,
+        family: &str,
+        fetch: impl FnOnce() -> F,
+    ) -> Result<Option<ObservedTaskDefinition>>
+    where
+        F: Future<Output = Result<Option<ObservedTaskDefinition>>>,
+    {
+        let slot = slot(&self.daemon_definitions, &(key.clone(), family.to_string()));
+        cached(&slot, self.definition_freshness, fetch).await
+    }
+
+    /// Forgets a family's latest daemon task definition after registering a new one.
+    pub async fn forget_daemon_definition(&self, key: &ClusterKey, family: &str) {
+        *slot(&self.daemon_definitions, &(key.clone(), family.to_string()))
+            .lock()
+            .await = None;
+    }
+
+    pub fn daemon_revision(&self, revision: &str) -> Option<String> {
+        self.daemon_revisions
+            .lock()
+            .expect("observer lock")
+            .get(revision)
+            .cloned()
+    }
+
+    pub fn remember_daemon_revision(&self, revision: &str, definition: String) {
+        self.daemon_revisions
+            .lock()
+            .expect("observer lock")
+            .insert(revision.to_string(), definition);
+    }
+
     /// Forgets the container instances of `cluster` in `region` (every role), so the next
     /// reconcile reads them again: a ScalingGroup saw its instances change.
     pub fn forget_instances(&self, region: &str, cluster: &str) {
@@ -327,8 +407,35 @@ pub async fn observe(
 ) -> Result<Observed> {
     let clients = &aws.clients;
     let key = ClusterKey::new(&clients.region, &aws.target, &desired.cluster);
-    let (peers, peer_filters) = peer_services(obj, shared, &key, &clients.region);
     let clusters = &shared.clusters;
+    // The capacity providers decide the default mode and guard PerInstance; a spec
+    // that says Daemon needs neither.
+    let capacity = match desired.scheduling {
+        Some(Scheduling::Daemon) => None,
+        _ => Some(clusters.capacity(clients, &key, &desired.cluster).await?),
+    };
+    let mut mode = desired
+        .scheduling
+        .or(desired.previous.scheduling)
+        .unwrap_or_else(|| {
+            capacity::default_mode(desired, capacity.as_deref().expect("read above"))
+        });
+    if mode == Scheduling::ManagedDaemon {
+        let cluster_arn = capacity
+            .as_ref()
+            .map(|c| c.cluster_arn.clone())
+            .unwrap_or_default();
+        let (daemon, task_definition) =
+            managed_daemon::observe(desired, &cluster_arn, shared, clients, &key).await?;
+        return Ok(Observed {
+            mode,
+            capacity,
+            daemon,
+            task_definition,
+            ..Observed::default()
+        });
+    }
+    let (peers, peer_filters) = peer_services(obj, shared, &key, &clients.region);
     let described = desired.instance_filter.is_some() || peer_filters;
     let instances = clusters
         .instances(clients, &key, &desired.cluster, described)
@@ -342,12 +449,25 @@ pub async fn observe(
             &peers,
         )
         .await?;
+    // Unset in the spec, the live service's strategy is the mode: ECS cannot change it.
+    if desired.scheduling.is_none()
+        && let Some(live) = service.as_ref().filter(|s| s.status != "INACTIVE")
+    {
+        mode = if live.scheduling_strategy == "DAEMON" {
+            Scheduling::Daemon
+        } else {
+            Scheduling::PerInstance
+        };
+    }
     let task_definition = clusters
         .task_definition(clients, &key, &desired.task_definition)
         .await?;
     Ok(Observed {
+        mode,
+        capacity,
         instances,
         service,
+        daemon: None,
         task_definition,
     })
 }

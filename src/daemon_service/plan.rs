@@ -3,18 +3,21 @@
 
 use std::collections::BTreeSet;
 
+use super::capacity;
 use super::desired::{Desired, DesiredTaskDefinition};
+use super::managed_daemon::{self, DaemonChange};
 use super::observe::{Observed, ObservedService};
 use super::{CapacityProviderStrategyItem, NetworkConfiguration, Scheduling};
 use crate::common::Claim;
 use crate::runtime::{self, PlannedChange};
 use crate::{Error, Result};
 
-/// The desired count the service should have; `None` under DAEMON scheduling.
+/// The desired count the service should have; `None` where ECS keeps the count
+/// (Daemon, ManagedDaemon).
 pub fn desired_count(desired: &Desired, observed: &Observed) -> Option<i32> {
-    match desired.scheduling {
+    match observed.mode {
         Scheduling::PerInstance => Some(observed.matching_instances(desired)),
-        Scheduling::Daemon => None,
+        Scheduling::Daemon | Scheduling::ManagedDaemon => None,
     }
 }
 
@@ -36,6 +39,7 @@ pub enum Change {
         replaces: Option<String>,
     },
     CreateService {
+        scheduling: Scheduling,
         desired_count: Option<i32>,
         task_definition: TaskDefinitionRef,
     },
@@ -44,6 +48,8 @@ pub enum Change {
         arn: String,
     },
     UpdateService(ServiceUpdate),
+    /// A change to a Managed Daemon (scheduling ManagedDaemon).
+    Daemon(DaemonChange),
 }
 
 /// The fields of an `UpdateService` call; only those that differ are set.
@@ -72,11 +78,16 @@ impl ServiceUpdate {
 
 impl runtime::Change for Change {
     fn is_drift_repair(&self) -> bool {
-        matches!(self, Change::UpdateService(update) if !update.drift.is_empty())
+        match self {
+            Change::UpdateService(update) => !update.drift.is_empty(),
+            Change::Daemon(change) => change.is_drift_repair(),
+            _ => false,
+        }
     }
 
     fn describe(&self) -> PlannedChange {
         let (action, target, detail) = match self {
+            Change::Daemon(change) => return change.describe(),
             Change::RegisterTaskDefinition {
                 family, replaces, ..
             } => (
@@ -93,6 +104,7 @@ impl runtime::Change for Change {
             Change::CreateService {
                 desired_count,
                 task_definition,
+                ..
             } => (
                 "CreateService",
                 String::new(),
@@ -167,6 +179,14 @@ pub fn short_arn(arn: &str) -> &str {
 /// The changes that bring AWS to `desired`. Refuses (without changes) a service that
 /// belongs to someone else, and one that is not ours unless `adoptExisting`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
+    if observed.mode == Scheduling::ManagedDaemon {
+        return managed_daemon::plan(desired, observed);
+    }
+    if observed.mode == Scheduling::PerInstance
+        && let Some(capacity) = &observed.capacity
+    {
+        capacity::guard_per_instance(desired, capacity)?;
+    }
     let mut changes = Vec::new();
 
     let live = observed.service.as_ref().filter(|s| s.status != "INACTIVE");
@@ -184,9 +204,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
                 desired.service_name
             )));
         }
-        let expected = match desired.scheduling {
+        let expected = match observed.mode {
             Scheduling::PerInstance => "REPLICA",
-            Scheduling::Daemon => "DAEMON",
+            Scheduling::Daemon | Scheduling::ManagedDaemon => "DAEMON",
         };
         if service.scheduling_strategy != expected {
             return Err(Error::invalid(
@@ -232,11 +252,18 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     let desired_count = desired_count(desired, observed);
     match live {
         None => changes.push(Change::CreateService {
+            scheduling: observed.mode,
             desired_count,
             task_definition,
         }),
         Some(service) => {
-            let update = service_update(desired, service, desired_count, task_definition);
+            let update = service_update(
+                desired,
+                observed.mode,
+                service,
+                desired_count,
+                task_definition,
+            );
             if !update.is_empty() {
                 changes.push(Change::UpdateService(update));
             }
@@ -247,6 +274,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
 
 fn service_update(
     desired: &Desired,
+    mode: Scheduling,
     service: &ObservedService,
     desired_count: Option<i32>,
     task_definition: TaskDefinitionRef,
@@ -285,7 +313,7 @@ fn service_update(
         update.task_definition = Some((service.task_definition.clone(), task_definition));
     }
 
-    let constraints = desired.placement_constraints();
+    let constraints = desired.placement_constraints(mode);
     if as_set(&constraints) != as_set(&service.placement_constraints) {
         update.placement_constraints = Some(constraints);
         if previous.spec_unchanged {

@@ -69,7 +69,7 @@ fn service_in_sync(desired: &Desired, count: i32) -> ObservedService {
         task_definition: Some(TD_ARN.into()),
         launch_type: Some("EC2".into()),
         capacity_provider_strategy: vec![],
-        placement_constraints: desired.placement_constraints(),
+        placement_constraints: desired.placement_constraints(Scheduling::PerInstance),
         deployment_limits: Some((Some(50), Some(100))),
         network: None,
         tags: desired.tags.clone(),
@@ -99,11 +99,14 @@ fn in_sync(desired: &Desired) -> Observed {
         ]),
         service: Some(service_in_sync(desired, 3)),
         task_definition: latest_revision(desired),
+        ..Observed::default()
     }
 }
 
 fn with_previous(mut desired: Desired, count: i32) -> Desired {
     desired.previous = Previous {
+        scheduling: Some(Scheduling::PerInstance),
+        daemon_arn: None,
         desired_count: Some(count),
         task_definition_arn: Some(TD_ARN.into()),
         spec_unchanged: true,
@@ -121,6 +124,7 @@ fn nothing_exists_registers_and_creates() {
         ]),
         service: None,
         task_definition: None,
+        ..Observed::default()
     };
     let changes = plan(&desired, &observed).unwrap();
     assert!(
@@ -129,6 +133,7 @@ fn nothing_exists_registers_and_creates() {
     assert_eq!(
         changes[1],
         Change::CreateService {
+            scheduling: Scheduling::PerInstance,
             desired_count: Some(2),
             task_definition: TaskDefinitionRef::Registered
         }
@@ -286,6 +291,7 @@ fn referenced_definition_is_used_as_is() {
     assert_eq!(
         plan(&desired, &observed).unwrap(),
         vec![Change::CreateService {
+            scheduling: Scheduling::PerInstance,
             desired_count: Some(3),
             task_definition: TaskDefinitionRef::Existing(TD_ARN.into())
         }]
@@ -303,7 +309,7 @@ fn instance_filter_counts_only_matching_instances_and_adds_member_of() {
     observed.instances = instances(list);
     assert_eq!(observed.matching_instances(&desired), 3);
     assert_eq!(
-        desired.placement_constraints(),
+        desired.placement_constraints(Scheduling::PerInstance),
         vec![
             ("distinctInstance".to_string(), None),
             (
@@ -318,23 +324,27 @@ fn instance_filter_counts_only_matching_instances_and_adds_member_of() {
 #[test]
 fn daemon_scheduling_leaves_the_count_to_ecs() {
     let mut spec = spec();
-    spec.scheduling = Scheduling::Daemon;
+    spec.scheduling = Some(Scheduling::Daemon);
     let desired = desired(spec);
     let observed = Observed {
+        mode: Scheduling::Daemon,
         instances: instances(vec![instance("i-1", "ACTIVE", "linux")]),
         service: None,
         task_definition: latest_revision(&desired),
+        ..Observed::default()
     };
-    assert_eq!(desired.placement_constraints(), vec![]);
+    assert_eq!(desired.placement_constraints(Scheduling::Daemon), vec![]);
     assert_eq!(
         plan(&desired, &observed).unwrap(),
         vec![Change::CreateService {
+            scheduling: Scheduling::Daemon,
             desired_count: None,
             task_definition: TaskDefinitionRef::Existing(TD_ARN.into())
         }]
     );
     let mut service = service_in_sync(&desired, 5);
     service.scheduling_strategy = "DAEMON".into();
+    service.placement_constraints = desired.placement_constraints(Scheduling::Daemon);
     let observed = Observed {
         service: Some(service),
         ..observed
