@@ -41,6 +41,11 @@ CloudWatch
   moto as the same operation in the JSON protocol, and the answer is encoded back to
   CBOR (timestamps as CBOR tag 1, numbers as the service model types them).
 
+Cluster auto scaling and Managed Daemons
+- Capacity providers that scale (managed scaling, termination protection, managed
+  draining), Managed Instances providers, the task placement of clusters that have
+  capacity providers, and the Managed Daemons API: see ecsfleet_capacity.py.
+
 EventBridge
 - The events AWS services publish (ECS container instance and deployment changes, Auto
   Scaling launches and terminations, CloudTrail records of write calls): see
@@ -56,6 +61,7 @@ import uuid
 from datetime import datetime, timezone
 
 import cbor2
+import ecsfleet_capacity
 import ecsfleet_events
 import moto.server as moto_server
 from moto.core.utils import get_service_model
@@ -97,6 +103,8 @@ def _settle(service):
         }
     )
     del service.deployments[1:]
+    # Clusters with capacity providers place tasks on instances (ecsfleet_capacity).
+    ecsfleet_capacity.reschedule(service.cluster_name, service._backend)
     ecsfleet_events.deployment_completed(service)
 
 
@@ -401,6 +409,9 @@ def _cbor_bridge(app, environ, start_response):
 
 class _Dispatcher(moto_server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
+        answered = ecsfleet_capacity.control(environ, start_response)
+        if answered is not None:
+            return answered
         return ecsfleet_events.cloudtrail_middleware(self._dispatch)(environ, start_response)
 
     def _dispatch(self, environ, start_response):

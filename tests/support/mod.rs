@@ -125,13 +125,40 @@ impl Emulator {
             .map(|(k, v)| format!("{k}={}", v.replace(' ', "%20")))
             .collect::<Vec<_>>()
             .join("&");
+        let headers = format!(
+            "Content-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n"
+        );
+        let response = self.http("POST", "/", &headers, &body).await;
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "EC2 call failed: {response}"
+        );
+        response
+    }
+
+    /// A call to the emulator's control endpoints (`/_ecsfleet/...`, see
+    /// tests/emulator/ecsfleet_capacity.py): POST with a JSON body, or GET without one.
+    pub async fn control(&self, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let response = match body {
+            Some(body) => {
+                self.http("POST", path, "Content-Type: application/json\r\n", &body.to_string())
+                    .await
+            }
+            None => self.http("GET", path, "", "").await,
+        };
+        let (head, json) = response.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 200"), "{path} failed: {response}");
+        serde_json::from_str(json).expect("a JSON answer")
+    }
+
+    async fn http(&self, method: &str, path: &str, headers: &str, body: &str) -> String {
         let address = self.endpoint.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(address)
             .await
             .expect("emulator reachable");
         let request = format!(
-            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
@@ -144,10 +171,6 @@ impl Emulator {
             .read_to_string(&mut response)
             .await
             .expect("response read");
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "EC2 call failed: {response}"
-        );
         response
     }
 }

@@ -1,0 +1,452 @@
+//! The scheduling modes of a DaemonService against the emulator's model of cluster auto
+//! scaling (tests/emulator/ecsfleet_capacity.py): the default mode per cluster, the
+//! refusal of PerInstance where ECS scales the instances, no runaway and no blocked
+//! scale-in with Daemon, and Managed Daemons on Managed Instances.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    AutoScalingGroupProvider, CapacityProviderStrategyItem, InstanceLaunchTemplate,
+    CreateManagedInstancesProviderConfiguration, ManagedInstancesNetworkConfiguration, ManagedScaling,
+    ManagedScalingStatus, ManagedTerminationProtection, PlacementConstraint,
+    PlacementConstraintType, SchedulingStrategy,
+};
+use ecsfleet::Reason;
+use ecsfleet::daemon_service::{DaemonService, Scheduling, Shared};
+use ecsfleet::runtime::{Directory, Pipeline};
+use serde_json::{Value, json};
+use support::{Cluster, Emulator, REGION, plain_env, sync, writes};
+
+fn agent(cluster: &str, scheduling: Option<&str>, image: &str) -> DaemonService {
+    let scheduling = scheduling
+        .map(|s| format!("  scheduling: {s}\n"))
+        .unwrap_or_default();
+    let mut obj: DaemonService = serde_yaml_ng::from_str(&format!(
+        r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: DaemonService
+metadata: {{name: agent, namespace: monitoring, uid: 7c1d-uid, generation: 1}}
+spec:
+  cluster: {cluster}
+{scheduling}  taskDefinition:
+    family: agent-{cluster}
+    containerDefinitions:
+      - {{name: agent, image: "{image}", memory: 128, essential: true}}
+"#
+    ))
+    .expect("valid YAML");
+    obj.metadata.generation = Some(1);
+    obj
+}
+
+async fn pipeline(emulator: &Emulator) -> Pipeline<DaemonService> {
+    let env = plain_env(emulator).await;
+    let shared = Shared::new(Duration::ZERO, Directory::default(), &env.hosts);
+    Pipeline::new(env, shared)
+}
+
+/// A cluster whose hosts come from an Auto Scaling group capacity provider with managed
+/// scaling at `target` % and managed termination protection.
+async fn scaled_cluster(emulator: &Emulator, name: &str, size: i32, max: i32, target: i32) -> Cluster {
+    let config = emulator.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let template = format!("{name}-hosts");
+    ec2.create_launch_template()
+        .launch_template_name(&template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-760aaa0f")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("launch template created");
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&template)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name(&template)
+                .build(),
+        )
+        .min_size(1)
+        .max_size(max)
+        .desired_capacity(size)
+        .availability_zones(format!("{REGION}a"))
+        .new_instances_protected_from_scale_in(true)
+        .send()
+        .await
+        .expect("group created");
+    let group_arn = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&template)
+        .send()
+        .await
+        .expect("group described")
+        .auto_scaling_groups()[0]
+        .auto_scaling_group_arn()
+        .expect("group ARN")
+        .to_string();
+    let cluster = Cluster::attach(emulator, name).await;
+    cluster
+        .ecs
+        .create_capacity_provider()
+        .name(&template)
+        .auto_scaling_group_provider(
+            AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn(group_arn)
+                .managed_scaling(
+                    ManagedScaling::builder()
+                        .status(ManagedScalingStatus::Enabled)
+                        .target_capacity(target)
+                        .build(),
+                )
+                .managed_termination_protection(ManagedTerminationProtection::Enabled)
+                .build()
+                .expect("provider"),
+        )
+        .send()
+        .await
+        .expect("capacity provider created");
+    cluster
+        .ecs
+        .create_cluster()
+        .cluster_name(name)
+        .capacity_providers(&template)
+        .default_capacity_provider_strategy(
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider(&template)
+                .weight(1)
+                .build()
+                .expect("strategy"),
+        )
+        .send()
+        .await
+        .expect("cluster created");
+    // The group's first instances boot and join the cluster.
+    emulator
+        .control("/_ecsfleet/join", Some(json!({"region": REGION, "cluster": name})))
+        .await;
+    cluster
+}
+
+/// A cluster of ECS Managed Instances with `hosts` instances.
+async fn managed_instances_cluster(emulator: &Emulator, name: &str, hosts: usize) -> Cluster {
+    let cluster = Cluster::create(emulator, name).await;
+    cluster
+        .ecs
+        .create_capacity_provider()
+        .name(format!("{name}-mi"))
+        .cluster(name)
+        .managed_instances_provider(
+            CreateManagedInstancesProviderConfiguration::builder()
+                .infrastructure_role_arn("arn:aws:iam::123456789012:role/ecsInfrastructureRole")
+                .instance_launch_template(
+                    InstanceLaunchTemplate::builder()
+                        .ec2_instance_profile_arn(
+                            "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole",
+                        )
+                        .network_configuration(
+                            ManagedInstancesNetworkConfiguration::builder()
+                                .subnets("subnet-0a1b2c3d")
+                                .build(),
+                        )
+                        .build()
+                        .expect("launch template"),
+                )
+                .build()
+                .expect("provider"),
+        )
+        .send()
+        .await
+        .expect("Managed Instances provider created");
+    emulator
+        .control(
+            "/_ecsfleet/managed-instances",
+            Some(json!({"region": REGION, "cluster": name,
+                        "capacityProvider": format!("{name}-mi"), "count": hosts})),
+        )
+        .await;
+    cluster
+}
+
+/// Runs `count` intervals of cluster auto scaling; returns the group's size after each.
+async fn intervals(emulator: &Emulator, cluster: &str, count: usize) -> Vec<i64> {
+    let report = emulator
+        .control(
+            "/_ecsfleet/cluster-auto-scaling",
+            Some(json!({"region": REGION, "cluster": cluster, "intervals": count})),
+        )
+        .await;
+    report
+        .as_array()
+        .expect("one report per interval")
+        .iter()
+        .map(|interval| interval[0]["desiredCapacity"].as_i64().expect("a size"))
+        .collect()
+}
+
+async fn active_instances(cluster: &Cluster) -> usize {
+    cluster
+        .ecs
+        .list_container_instances()
+        .cluster(&cluster.name)
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Active)
+        .send()
+        .await
+        .expect("instances listed")
+        .container_instance_arns()
+        .len()
+}
+
+/// Other work on the cluster: a REPLICA service with one task per instance.
+async fn web(cluster: &Cluster, count: i32) {
+    cluster
+        .ecs
+        .register_task_definition()
+        .family("web")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("web")
+                .image("web:1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("web definition");
+    cluster
+        .ecs
+        .create_service()
+        .cluster(&cluster.name)
+        .service_name("web")
+        .task_definition("web")
+        .desired_count(count)
+        .placement_constraints(
+            PlacementConstraint::builder()
+                .r#type(PlacementConstraintType::DistinctInstance)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("web created");
+}
+
+async fn set_count(cluster: &Cluster, service: &str, count: i32) {
+    cluster
+        .ecs
+        .update_service()
+        .cluster(&cluster.name)
+        .service(service)
+        .desired_count(count)
+        .send()
+        .await
+        .expect("count set");
+}
+
+fn ready(obj: &DaemonService) -> Option<&str> {
+    let status = obj.status.as_ref()?;
+    let ready = status.common.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some(ready.status.as_str())
+}
+
+fn mode(obj: &DaemonService) -> Option<Scheduling> {
+    obj.status.as_ref().and_then(|s| s.scheduling)
+}
+
+#[tokio::test]
+async fn the_default_mode_follows_the_cluster() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+
+    // No capacity providers: PerInstance, as before.
+    let plain = Cluster::create(&emulator, "plain").await;
+    plain.add_instance(&emulator).await;
+    let mut obj = agent("plain", None, "agent:1");
+    sync(&mut obj, &pipeline).await.unwrap();
+    assert_eq!(mode(&obj), Some(Scheduling::PerInstance));
+    let service = plain.service("agent").await.expect("service");
+    assert_eq!(service.scheduling_strategy(), Some(&SchedulingStrategy::Replica));
+
+    // Hosts from a group ECS scales: Daemon, with the EC2 launch type (the cluster's
+    // default strategy would otherwise apply, and DAEMON cannot use one).
+    let scaled = scaled_cluster(&emulator, "scaled", 2, 6, 80).await;
+    let mut obj = agent("scaled", None, "agent:1");
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        ["RegisterTaskDefinition", "CreateService"]
+    );
+    assert_eq!(mode(&obj), Some(Scheduling::Daemon));
+    let service = scaled.service("agent").await.expect("service");
+    assert_eq!(service.scheduling_strategy(), Some(&SchedulingStrategy::Daemon));
+    assert_eq!(service.launch_type().map(|l| l.as_str()), Some("EC2"));
+    assert_eq!(service.running_count(), 2, "one task on each host");
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(
+        ready(&obj),
+        Some("True")
+    );
+
+    // Only Managed Instances: a Managed Daemon on them.
+    managed_instances_cluster(&emulator, "managed", 2).await;
+    let mut obj = agent("managed", None, "agent:1");
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        ["RegisterDaemonTaskDefinition", "CreateDaemon"]
+    );
+    assert_eq!(mode(&obj), Some(Scheduling::ManagedDaemon));
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    let status = obj.status.as_ref().unwrap();
+    assert_eq!(status.running_count, Some(2));
+    assert_eq!(status.rollout_state.as_deref(), Some("SUCCESSFUL"));
+    assert_eq!(
+        ready(&obj),
+        Some("True")
+    );
+}
+
+#[tokio::test]
+async fn per_instance_is_refused_where_ecs_scales_the_hosts() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let cluster = scaled_cluster(&emulator, "scaled", 2, 6, 80).await;
+    let mut obj = agent("scaled", Some("PerInstance"), "agent:1");
+    let error = sync(&mut obj, &pipeline).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
+    assert!(
+        error.to_string().starts_with("spec.scheduling: PerInstance would put a REPLICA task"),
+        "{error}"
+    );
+    assert!(writes(&pipeline.env).is_empty(), "{:?}", writes(&pipeline.env));
+    assert!(cluster.service("agent").await.is_none());
+}
+
+#[tokio::test]
+async fn a_daemon_keeps_a_target_80_group_at_its_size_and_lets_it_scale_in() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let cluster = scaled_cluster(&emulator, "fleet", 3, 10, 80).await;
+    web(&cluster, 2).await;
+    let mut obj = agent("fleet", None, "agent:1");
+    sync(&mut obj, &pipeline).await.unwrap();
+    assert_eq!(mode(&obj), Some(Scheduling::Daemon));
+
+    // M = 2 hosts with web's tasks: ceil(2 / 0.8) = 3 hosts, interval after interval.
+    for round in 0..12 {
+        let sizes = intervals(&emulator, "fleet", 1).await;
+        sync(&mut obj, &pipeline).await.unwrap();
+        assert_eq!(sizes, [3], "round {round}: the group must keep its size");
+        let service = cluster.service("agent").await.unwrap();
+        assert_eq!(service.running_count(), 3, "round {round}: one task on each host");
+    }
+
+    // Other work leaves: the group scales in to its minimum, and the daemon still runs
+    // on every remaining host.
+    set_count(&cluster, "web", 0).await;
+    let sizes = intervals(&emulator, "fleet", 4).await;
+    assert_eq!(sizes.last(), Some(&1), "{sizes:?}");
+    sync(&mut obj, &pipeline).await.unwrap();
+    assert_eq!(active_instances(&cluster).await, 1);
+    let service = cluster.service("agent").await.unwrap();
+    assert_eq!((service.desired_count(), service.running_count()), (1, 1));
+    assert_eq!(obj.status.as_ref().unwrap().running_count, Some(1));
+
+    // Managed draining: each retired host's daemon task stopped before the host did.
+    let timeline = emulator
+        .control(&format!("/_ecsfleet/timeline?region={REGION}&cluster=fleet"), None)
+        .await;
+    let events = timeline.as_array().unwrap();
+    let terminated: Vec<(usize, &Value)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "InstanceTerminated")
+        .collect();
+    assert_eq!(terminated.len(), 2, "{timeline}");
+    for (at, event) in terminated {
+        let host = &event["containerInstance"];
+        assert!(
+            events[..at]
+                .iter()
+                .any(|e| e["event"] == "TaskStopped" && e["service"] == "agent" && &e["containerInstance"] == host),
+            "the daemon task on {host} must stop before the host: {timeline}"
+        );
+    }
+}
+
+/// The model reproduces what the Daemon mode avoids: a REPLICA task on every host,
+/// its count following the hosts, drives a target-80 group to its maximum.
+#[tokio::test]
+async fn a_task_per_host_that_follows_the_hosts_runs_the_group_away() {
+    let emulator = Emulator::start();
+    let cluster = scaled_cluster(&emulator, "runaway", 3, 10, 80).await;
+    web(&cluster, 2).await;
+    cluster
+        .ecs
+        .create_service()
+        .cluster("runaway")
+        .service_name("per-host")
+        .task_definition("web")
+        .desired_count(3)
+        .placement_constraints(
+            PlacementConstraint::builder()
+                .r#type(PlacementConstraintType::DistinctInstance)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("per-host created");
+    let mut sizes = Vec::new();
+    for _ in 0..12 {
+        sizes.extend(intervals(&emulator, "runaway", 1).await);
+        let hosts = active_instances(&cluster).await as i32;
+        set_count(&cluster, "per-host", hosts).await;
+    }
+    assert_eq!(sizes.last(), Some(&10), "grows to its maximum: {sizes:?}");
+}
+
+#[tokio::test]
+async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let cluster = managed_instances_cluster(&emulator, "mi", 3).await;
+    let mut obj = agent("mi", Some("ManagedDaemon"), "agent:1");
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        ["RegisterDaemonTaskDefinition", "CreateDaemon"]
+    );
+    let daemon = obj.status.as_ref().unwrap().daemon_arn.clone().expect("daemon ARN");
+    assert!(daemon.ends_with("/mi/agent"), "{daemon}");
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(obj.status.as_ref().unwrap().running_count, Some(3));
+
+    obj.spec = agent("mi", Some("ManagedDaemon"), "agent:2").spec;
+    obj.metadata.generation = Some(2);
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        ["RegisterDaemonTaskDefinition", "UpdateDaemon"]
+    );
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    let status = obj.status.as_ref().unwrap();
+    assert!(
+        status.task_definition_arn.as_deref().is_some_and(|a| a.ends_with("agent-mi:2")),
+        "{status:?}"
+    );
+    let described = cluster
+        .ecs
+        .describe_daemon()
+        .daemon_arn(&daemon)
+        .send()
+        .await
+        .unwrap();
+    assert!(described.daemon().is_some());
+
+    let deleted = pipeline.delete(&obj).await.unwrap();
+    assert_eq!(deleted[0].action, "DeleteDaemon");
+    let gone = cluster.ecs.describe_daemon().daemon_arn(&daemon).send().await;
+    assert!(gone.is_err(), "the daemon is deleted");
+    assert!(pipeline.delete(&obj).await.unwrap().is_empty(), "idempotent");
+}
