@@ -122,6 +122,13 @@ fn cases() -> Vec<Case> {
             api: Api::Cel("spec.scheduling Daemon works only with the EC2 launch type"),
         },
         Case {
+            what: "a Managed Daemon with an instance filter",
+            kind: "DaemonService",
+            spec: json!({"scheduling": "ManagedDaemon", "instanceFilter": "attribute:ecs.os-type == linux"}),
+            field: "spec.instanceFilter",
+            api: Api::Cel("spec.scheduling ManagedDaemon runs on the daemon's capacity providers"),
+        },
+        Case {
             what: "a tag key under ecsfleet.dev/",
             kind: "DaemonService",
             spec: json!({"tags": {"ecsfleet.dev/owner": "someone"}}),
