@@ -8,10 +8,10 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AutoScalingGroupProvider, CapacityProviderStrategyItem, InstanceLaunchTemplate,
-    CreateManagedInstancesProviderConfiguration, ManagedInstancesNetworkConfiguration, ManagedScaling,
-    ManagedScalingStatus, ManagedTerminationProtection, PlacementConstraint,
-    PlacementConstraintType, SchedulingStrategy,
+    AutoScalingGroupProvider, CapacityProviderStrategyItem,
+    CreateManagedInstancesProviderConfiguration, InstanceLaunchTemplate,
+    ManagedInstancesNetworkConfiguration, ManagedScaling, ManagedScalingStatus,
+    ManagedTerminationProtection, PlacementConstraint, PlacementConstraintType, SchedulingStrategy,
 };
 use ecsfleet::Reason;
 use ecsfleet::daemon_service::{DaemonService, Scheduling, Shared};
@@ -49,7 +49,13 @@ async fn pipeline(emulator: &Emulator) -> Pipeline<DaemonService> {
 
 /// A cluster whose hosts come from an Auto Scaling group capacity provider with managed
 /// scaling at `target` % and managed termination protection.
-async fn scaled_cluster(emulator: &Emulator, name: &str, size: i32, max: i32, target: i32) -> Cluster {
+async fn scaled_cluster(
+    emulator: &Emulator,
+    name: &str,
+    size: i32,
+    max: i32,
+    target: i32,
+) -> Cluster {
     let config = emulator.sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
@@ -129,7 +135,10 @@ async fn scaled_cluster(emulator: &Emulator, name: &str, size: i32, max: i32, ta
         .expect("cluster created");
     // The group's first instances boot and join the cluster.
     emulator
-        .control("/_ecsfleet/join", Some(json!({"region": REGION, "cluster": name})))
+        .control(
+            "/_ecsfleet/join",
+            Some(json!({"region": REGION, "cluster": name})),
+        )
         .await;
     cluster
 }
@@ -250,7 +259,11 @@ async fn set_count(cluster: &Cluster, service: &str, count: i32) {
 
 fn ready(obj: &DaemonService) -> Option<&str> {
     let status = obj.status.as_ref()?;
-    let ready = status.common.conditions.iter().find(|c| c.type_ == "Ready")?;
+    let ready = status
+        .common
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
     Some(ready.status.as_str())
 }
 
@@ -270,7 +283,10 @@ async fn the_default_mode_follows_the_cluster() {
     sync(&mut obj, &pipeline).await.unwrap();
     assert_eq!(mode(&obj), Some(Scheduling::PerInstance));
     let service = plain.service("agent").await.expect("service");
-    assert_eq!(service.scheduling_strategy(), Some(&SchedulingStrategy::Replica));
+    assert_eq!(
+        service.scheduling_strategy(),
+        Some(&SchedulingStrategy::Replica)
+    );
 
     // Hosts from a group ECS scales: Daemon, with the EC2 launch type (the cluster's
     // default strategy would otherwise apply, and DAEMON cannot use one).
@@ -282,14 +298,14 @@ async fn the_default_mode_follows_the_cluster() {
     );
     assert_eq!(mode(&obj), Some(Scheduling::Daemon));
     let service = scaled.service("agent").await.expect("service");
-    assert_eq!(service.scheduling_strategy(), Some(&SchedulingStrategy::Daemon));
+    assert_eq!(
+        service.scheduling_strategy(),
+        Some(&SchedulingStrategy::Daemon)
+    );
     assert_eq!(service.launch_type().map(|l| l.as_str()), Some("EC2"));
     assert_eq!(service.running_count(), 2, "one task on each host");
     assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
-    assert_eq!(
-        ready(&obj),
-        Some("True")
-    );
+    assert_eq!(ready(&obj), Some("True"));
 
     // Only Managed Instances: a Managed Daemon on them.
     managed_instances_cluster(&emulator, "managed", 2).await;
@@ -303,10 +319,7 @@ async fn the_default_mode_follows_the_cluster() {
     let status = obj.status.as_ref().unwrap();
     assert_eq!(status.running_count, Some(2));
     assert_eq!(status.rollout_state.as_deref(), Some("SUCCESSFUL"));
-    assert_eq!(
-        ready(&obj),
-        Some("True")
-    );
+    assert_eq!(ready(&obj), Some("True"));
 }
 
 #[tokio::test]
@@ -318,10 +331,16 @@ async fn per_instance_is_refused_where_ecs_scales_the_hosts() {
     let error = sync(&mut obj, &pipeline).await.unwrap_err();
     assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
     assert!(
-        error.to_string().starts_with("spec.scheduling: PerInstance would put a REPLICA task"),
+        error
+            .to_string()
+            .starts_with("spec.scheduling: PerInstance would put a REPLICA task"),
         "{error}"
     );
-    assert!(writes(&pipeline.env).is_empty(), "{:?}", writes(&pipeline.env));
+    assert!(
+        writes(&pipeline.env).is_empty(),
+        "{:?}",
+        writes(&pipeline.env)
+    );
     assert!(cluster.service("agent").await.is_none());
 }
 
@@ -341,7 +360,11 @@ async fn a_daemon_keeps_a_target_80_group_at_its_size_and_lets_it_scale_in() {
         sync(&mut obj, &pipeline).await.unwrap();
         assert_eq!(sizes, [3], "round {round}: the group must keep its size");
         let service = cluster.service("agent").await.unwrap();
-        assert_eq!(service.running_count(), 3, "round {round}: one task on each host");
+        assert_eq!(
+            service.running_count(),
+            3,
+            "round {round}: one task on each host"
+        );
     }
 
     // Other work leaves: the group scales in to its minimum, and the daemon still runs
@@ -357,7 +380,10 @@ async fn a_daemon_keeps_a_target_80_group_at_its_size_and_lets_it_scale_in() {
 
     // Managed draining: each retired host's daemon task stopped before the host did.
     let timeline = emulator
-        .control(&format!("/_ecsfleet/timeline?region={REGION}&cluster=fleet"), None)
+        .control(
+            &format!("/_ecsfleet/timeline?region={REGION}&cluster=fleet"),
+            None,
+        )
         .await;
     let events = timeline.as_array().unwrap();
     let terminated: Vec<(usize, &Value)> = events
@@ -369,9 +395,9 @@ async fn a_daemon_keeps_a_target_80_group_at_its_size_and_lets_it_scale_in() {
     for (at, event) in terminated {
         let host = &event["containerInstance"];
         assert!(
-            events[..at]
-                .iter()
-                .any(|e| e["event"] == "TaskStopped" && e["service"] == "agent" && &e["containerInstance"] == host),
+            events[..at].iter().any(|e| e["event"] == "TaskStopped"
+                && e["service"] == "agent"
+                && &e["containerInstance"] == host),
             "the daemon task on {host} must stop before the host: {timeline}"
         );
     }
@@ -418,7 +444,13 @@ async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
         sync(&mut obj, &pipeline).await.unwrap(),
         ["RegisterDaemonTaskDefinition", "CreateDaemon"]
     );
-    let daemon = obj.status.as_ref().unwrap().daemon_arn.clone().expect("daemon ARN");
+    let daemon = obj
+        .status
+        .as_ref()
+        .unwrap()
+        .daemon_arn
+        .clone()
+        .expect("daemon ARN");
     assert!(daemon.ends_with("/mi/agent"), "{daemon}");
     assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
     assert_eq!(obj.status.as_ref().unwrap().running_count, Some(3));
@@ -432,7 +464,10 @@ async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
     assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
     let status = obj.status.as_ref().unwrap();
     assert!(
-        status.task_definition_arn.as_deref().is_some_and(|a| a.ends_with("agent-mi:2")),
+        status
+            .task_definition_arn
+            .as_deref()
+            .is_some_and(|a| a.ends_with("agent-mi:2")),
         "{status:?}"
     );
     let described = cluster
@@ -446,7 +481,15 @@ async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
 
     let deleted = pipeline.delete(&obj).await.unwrap();
     assert_eq!(deleted[0].action, "DeleteDaemon");
-    let gone = cluster.ecs.describe_daemon().daemon_arn(&daemon).send().await;
+    let gone = cluster
+        .ecs
+        .describe_daemon()
+        .daemon_arn(&daemon)
+        .send()
+        .await;
     assert!(gone.is_err(), "the daemon is deleted");
-    assert!(pipeline.delete(&obj).await.unwrap().is_empty(), "idempotent");
+    assert!(
+        pipeline.delete(&obj).await.unwrap().is_empty(),
+        "idempotent"
+    );
 }

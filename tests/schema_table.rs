@@ -255,13 +255,19 @@ fn external_id_secret() -> Secrets {
 }
 
 const DAEMON_SERVICE: &str = include_str!("../examples/datadog-agent.yaml");
+const DAEMON_SERVICE_MANAGED: &str = include_str!("../deploy/examples/managed-daemon.yaml");
 const SCALING_GROUP: &str = include_str!("../examples/haproxy-scaling-group.yaml");
 
 #[tokio::test]
 async fn every_daemon_service_field_refuses_its_bad_value() {
     let checked = table::<DaemonService>(
         "DaemonService",
-        &[DAEMON_SERVICE, DAEMON_SERVICE_MORE, DAEMON_SERVICE_DAEMON],
+        &[
+            DAEMON_SERVICE,
+            DAEMON_SERVICE_MORE,
+            DAEMON_SERVICE_DAEMON,
+            DAEMON_SERVICE_MANAGED,
+        ],
         Secrets::Files(Default::default()),
     )
     .await;

@@ -142,13 +142,21 @@ impl Emulator {
     pub async fn control(&self, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
         let response = match body {
             Some(body) => {
-                self.http("POST", path, "Content-Type: application/json\r\n", &body.to_string())
-                    .await
+                self.http(
+                    "POST",
+                    path,
+                    "Content-Type: application/json\r\n",
+                    &body.to_string(),
+                )
+                .await
             }
             None => self.http("GET", path, "", "").await,
         };
         let (head, json) = response.split_once("\r\n\r\n").expect("an HTTP answer");
-        assert!(head.starts_with("HTTP/1.1 200"), "{path} failed: {response}");
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "{path} failed: {response}"
+        );
         serde_json::from_str(json).expect("a JSON answer")
     }
 
