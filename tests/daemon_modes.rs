@@ -146,40 +146,7 @@ async fn scaled_cluster(
 /// A cluster of ECS Managed Instances with `hosts` instances.
 async fn managed_instances_cluster(emulator: &Emulator, name: &str, hosts: usize) -> Cluster {
     let cluster = Cluster::create(emulator, name).await;
-    cluster
-        .ecs
-        .create_capacity_provider()
-        .name(format!("{name}-mi"))
-        .cluster(name)
-        .managed_instances_provider(
-            CreateManagedInstancesProviderConfiguration::builder()
-                .infrastructure_role_arn("arn:aws:iam::123456789012:role/ecsInfrastructureRole")
-                .instance_launch_template(
-                    InstanceLaunchTemplate::builder()
-                        .ec2_instance_profile_arn(
-                            "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole",
-                        )
-                        .network_configuration(
-                            ManagedInstancesNetworkConfiguration::builder()
-                                .subnets("subnet-0a1b2c3d")
-                                .build(),
-                        )
-                        .build()
-                        .expect("launch template"),
-                )
-                .build()
-                .expect("provider"),
-        )
-        .send()
-        .await
-        .expect("Managed Instances provider created");
-    emulator
-        .control(
-            "/_ecsfleet/managed-instances",
-            Some(json!({"region": REGION, "cluster": name,
-                        "capacityProvider": format!("{name}-mi"), "count": hosts})),
-        )
-        .await;
+    support::managed_instances(emulator, &cluster, hosts).await;
     cluster
 }
 

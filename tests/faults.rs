@@ -153,6 +153,73 @@ async fn daemon_service_under_faults_makes_one_revision_per_change() {
     }
 }
 
+#[tokio::test]
+async fn managed_daemon_under_faults_makes_one_daemon_and_one_definition_per_change() {
+    for seed in SEEDS {
+        let emulator = Emulator::start();
+        let cluster = Cluster::create(&emulator, "faults").await;
+        support::managed_instances(&emulator, &cluster, 2).await;
+        let proxy = FaultProxy::start(&emulator);
+        let env = proxy.env(Secrets::Files(BTreeMap::new())).await;
+        let shared = Shared::new(Duration::ZERO, Directory::default(), &env.hosts);
+        let pipeline = Pipeline::new(env, shared);
+        let daemon = |image: &str, generation: i64| {
+            let mut obj = agent(image, generation);
+            obj.spec.scheduling = Some(ecsfleet::daemon_service::Scheduling::ManagedDaemon);
+            obj
+        };
+        let daemons = || async {
+            cluster
+                .ecs
+                .list_daemons()
+                .send()
+                .await
+                .unwrap()
+                .daemon_summaries_list()
+                .len()
+        };
+        let definitions = || async {
+            cluster
+                .ecs
+                .list_daemon_task_definitions()
+                .family("agent-faults")
+                .send()
+                .await
+                .map(|l| l.daemon_task_definitions().len())
+                .unwrap_or(0)
+        };
+
+        // Every answer to the two creating writes lost, after they took effect.
+        proxy.configure(
+            1.0,
+            seed,
+            &["lost"],
+            Some("CreateDaemon|RegisterDaemonTaskDefinition"),
+        );
+        let mut obj = daemon("agent:1", 1);
+        converge(&mut obj, &pipeline, "create, answers lost").await;
+        assert_eq!(daemons().await, 1, "seed {seed}: one daemon");
+        assert_eq!(definitions().await, 1, "seed {seed}: one definition");
+
+        proxy.configure(RATE, seed, ALL, None);
+        let status = obj.status.clone();
+        obj = daemon("agent:2", 2);
+        obj.status = status;
+        converge(&mut obj, &pipeline, "image change").await;
+        assert_eq!(
+            definitions().await,
+            2,
+            "seed {seed}: one definition per change"
+        );
+        assert_eq!(daemons().await, 1);
+        quiet(&mut obj, &pipeline, &proxy).await;
+
+        proxy.configure(RATE, seed, ALL, None);
+        delete(&obj, &pipeline, "delete").await;
+        assert_eq!(daemons().await, 0, "seed {seed}");
+    }
+}
+
 const ROLE: &str = r#"
 apiVersion: ecsfleet.dev/v1alpha1
 kind: IntegrationRole

@@ -620,6 +620,9 @@ pub async fn apply(
                 .set_pid_mode(rendered.pid_mode.as_deref().map(DaemonPidMode::from))
                 .set_ipc_mode(rendered.ipc_mode.as_deref().map(DaemonIpcMode::from))
                 .set_tags(Some(tags))
+                // Not retried blindly: a lost answer is looked up by digest first.
+                .customize()
+                .config_override(crate::single_attempt!(aws_sdk_ecs))
                 .send()
                 .await
                 .map_err(|e| match error_code(&e) {

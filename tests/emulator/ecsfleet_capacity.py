@@ -44,7 +44,7 @@ without scaling (hosts booting). POST /_ecsfleet/managed-instances {"region", "c
 "count"} launches instances of a Managed Instances provider (ECS would, for tasks).
 
 Managed Daemons (RegisterDaemonTaskDefinition, DescribeDaemonTaskDefinition,
-CreateDaemon, DescribeDaemon, ListDaemons, UpdateDaemon, DeleteDaemon,
+ListDaemonTaskDefinitions, CreateDaemon, DescribeDaemon, ListDaemons, UpdateDaemon, DeleteDaemon,
 DescribeDaemonDeployments, DescribeDaemonRevisions; TagResource and
 ListTagsForResource on daemons and daemon task definitions): a daemon runs one task on
 every ACTIVE instance of its Managed Instances capacity providers; every create and
@@ -532,6 +532,19 @@ def describe_daemon_task_definition(self):
     return ActionResult({"daemonTaskDefinition": {k: v for k, v in definition.items() if v is not None}})
 
 
+def list_daemon_task_definitions(self):
+    store = _store(self.ecs_backend)
+    family = self._get_param("family")
+    prefix = self._get_param("familyPrefix") or ""
+    listed = [
+        {"arn": d["daemonTaskDefinitionArn"], "registeredAt": d["registeredAt"], "status": d["status"]}
+        for name, revisions in sorted(store["definitions"].items())
+        if (family is None or name == family) and name.startswith(prefix)
+        for d in revisions
+    ]
+    return ActionResult({"daemonTaskDefinitions": listed})
+
+
 def create_daemon(self):
     backend = self.ecs_backend
     store = _store(backend)
@@ -643,6 +656,7 @@ def describe_daemon_revisions(self):
 for _name, _method in [
     ("register_daemon_task_definition", register_daemon_task_definition),
     ("describe_daemon_task_definition", describe_daemon_task_definition),
+    ("list_daemon_task_definitions", list_daemon_task_definitions),
     ("create_daemon", create_daemon),
     ("describe_daemon", describe_daemon),
     ("list_daemons", list_daemons),

@@ -393,6 +393,52 @@ pub fn writes(env: &Env) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Gives `cluster` an ECS Managed Instances capacity provider (`<cluster>-mi`) with
+/// `hosts` instances (launched by the emulator, as ECS launches them for tasks).
+pub async fn managed_instances(emulator: &Emulator, cluster: &Cluster, hosts: usize) {
+    use aws_sdk_ecs::types::{
+        CreateManagedInstancesProviderConfiguration, InstanceLaunchTemplate,
+        ManagedInstancesNetworkConfiguration,
+    };
+    let provider = format!("{}-mi", cluster.name);
+    cluster
+        .ecs
+        .create_capacity_provider()
+        .name(&provider)
+        .cluster(&cluster.name)
+        .managed_instances_provider(
+            CreateManagedInstancesProviderConfiguration::builder()
+                .infrastructure_role_arn("arn:aws:iam::123456789012:role/ecsInfrastructureRole")
+                .instance_launch_template(
+                    InstanceLaunchTemplate::builder()
+                        .ec2_instance_profile_arn(
+                            "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole",
+                        )
+                        .network_configuration(
+                            ManagedInstancesNetworkConfiguration::builder()
+                                .subnets("subnet-0a1b2c3d")
+                                .build(),
+                        )
+                        .build()
+                        .expect("launch template"),
+                )
+                .build()
+                .expect("provider"),
+        )
+        .send()
+        .await
+        .expect("Managed Instances provider created");
+    emulator
+        .control(
+            "/_ecsfleet/managed-instances",
+            Some(
+                serde_json::json!({"region": REGION, "cluster": cluster.name,
+                                    "capacityProvider": provider, "count": hosts}),
+            ),
+        )
+        .await;
+}
+
 /// The refusal of `object`, read as the CLI reads a manifest (schema checked, decoded)
 /// and validated for a plan, or None if it is accepted.
 pub async fn refusal<K>(object: serde_json::Value, env: &Env) -> Option<String>
