@@ -8,9 +8,7 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AutoScalingGroupProvider, CapacityProviderStrategyItem,
-    CreateManagedInstancesProviderConfiguration, InstanceLaunchTemplate,
-    ManagedInstancesNetworkConfiguration, ManagedScaling, ManagedScalingStatus,
+    AutoScalingGroupProvider, CapacityProviderStrategyItem, ManagedScaling, ManagedScalingStatus,
     ManagedTerminationProtection, PlacementConstraint, PlacementConstraintType, SchedulingStrategy,
 };
 use ecsfleet::Reason;
