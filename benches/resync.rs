@@ -147,6 +147,8 @@ async fn main() {
     );
     // The shape the operator promises, checked on every run.
     assert_eq!(service_calls.get("ListContainerInstances"), Some(&1));
+    // The cluster's capacity providers (it has none): one read for all its services.
+    assert_eq!(service_calls.get("DescribeClusters"), Some(&1));
     assert_eq!(
         service_calls.get("DescribeServices").copied(),
         Some(service_count.div_ceil(10) as u64)

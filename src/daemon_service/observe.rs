@@ -324,8 +324,10 @@ impl EcsObserver {
         Ok(observed)
     }
 
-    /// The cluster's capacity providers, read once per freshness window for every
-    /// DaemonService of the cluster.
+    /// The cluster's capacity providers, read once for every DaemonService of the
+    /// cluster and kept like task definitions (until just before the next resync): they
+    /// change only by hand, and a reconcile between resyncs (an AWS event's) need not
+    /// read them again.
     pub async fn capacity(
         &self,
         clients: &AccountClients,
@@ -333,7 +335,7 @@ impl EcsObserver {
         cluster: &str,
     ) -> Result<Arc<ClusterCapacity>> {
         let slot = slot(&self.capacity, key);
-        cached(&slot, self.freshness, || async {
+        cached(&slot, self.definition_freshness, || async {
             Ok(Arc::new(capacity::describe(clients, cluster).await?))
         })
         .await
