@@ -117,7 +117,7 @@ fn resolve(reference: &TaskDefinitionRef, applied: &Applied) -> Result<String> {
     }
 }
 
-fn ecs_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
+pub(super) fn ecs_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(key, value)| Tag::builder().key(key).value(value).build())
         .collect()
@@ -229,10 +229,10 @@ fn network_configuration(network: &super::NetworkConfiguration) -> Result<Networ
         .build())
 }
 
-/// A client token that makes a retried create idempotent: the same object creating the
-/// same service gets the same token (ECS allows 36 characters).
-fn client_token(desired: &Desired) -> String {
-    let digest = Sha256::digest(format!("{}/{}", desired.owner.uid, desired.service_name));
+/// A client token that makes a retried create idempotent: the same `seed` (object and
+/// what it creates) gets the same token (ECS allows 36 characters).
+pub(super) fn client_token(seed: &str) -> String {
+    let digest = Sha256::digest(seed);
     digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -249,7 +249,10 @@ async fn create_service(
         .cluster(&desired.cluster)
         .service_name(&desired.service_name)
         .task_definition(task_definition)
-        .client_token(client_token(desired))
+        .client_token(client_token(&format!(
+            "{}/{}",
+            desired.owner.uid, desired.service_name
+        )))
         .scheduling_strategy(match scheduling {
             Scheduling::PerInstance => SchedulingStrategy::Replica,
             Scheduling::Daemon | Scheduling::ManagedDaemon => SchedulingStrategy::Daemon,

@@ -18,12 +18,12 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, DaemonContainerDefinition, DaemonIpcMode, DaemonLinuxParameters,
     DaemonPidMode, DaemonPropagateTags, DaemonVolume, Tag,
 };
-use sha2::{Digest, Sha256};
 
 use super::DaemonService;
 use super::Shared;
+use super::apply::{client_token, ecs_tags};
 use super::desired::{Desired, DesiredTaskDefinition};
-use super::observe::{ClusterKey, Observed, ObservedTaskDefinition};
+use super::observe::{ClusterKey, Observed, ObservedTaskDefinition, tag_map};
 use super::plan::{Change, TaskDefinitionRef, short_arn};
 use super::task_definition::{DIGEST_TAG, RenderedTaskDefinition};
 use crate::aws::{AccountClients, aws_error, error_code};
@@ -535,16 +535,7 @@ async fn tags(clients: &AccountClients, arn: &str) -> Result<BTreeMap<String, St
         .send()
         .await
         .map_err(|e| aws_error("ECS", "ListTagsForResource", e))?;
-    Ok(listed
-        .tags()
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect())
+    Ok(tag_map(listed.tags()))
 }
 
 async fn latest_definition(
@@ -653,7 +644,10 @@ pub async fn apply(
                 .set_capacity_provider_arns(Some(capacity_providers.clone()))
                 .set_tags(Some(ecs_tags(&desired.tags)))
                 .propagate_tags(DaemonPropagateTags::Daemon)
-                .client_token(client_token(desired))
+                .client_token(client_token(&format!(
+                    "{}/daemon/{}",
+                    desired.owner.uid, desired.service_name
+                )))
                 .customize()
                 .config_override(crate::single_attempt!(aws_sdk_ecs))
                 .send()
@@ -711,21 +705,6 @@ pub async fn apply(
 
 const FIELD: &str = "spec.taskDefinition";
 
-fn ecs_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .map(|(key, value)| Tag::builder().key(key).value(value).build())
-        .collect()
-}
-
-/// The same object creating the same daemon gets the same token.
-fn client_token(desired: &Desired) -> String {
-    let digest = Sha256::digest(format!(
-        "{}/daemon/{}",
-        desired.owner.uid, desired.service_name
-    ));
-    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
-}
-
 fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
     error: &aws_sdk_ecs::error::SdkError<
         E,
@@ -774,19 +753,7 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
         .send()
         .await
     {
-        Ok(listed) => {
-            let tags: BTreeMap<String, String> = listed
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect();
-            obj.owner().owns(&tags)
-        }
+        Ok(listed) => obj.owner().owns(&tag_map(listed.tags())),
         Err(error)
             if is_gone(&error) || error_code(&error) == Some("InvalidParameterException") =>
         {

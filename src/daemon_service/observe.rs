@@ -664,21 +664,24 @@ pub fn observed_service(service: &aws_sdk_ecs::types::Service) -> ObservedServic
                     v.assign_public_ip().map(|a| a.as_str()) == Some("ENABLED"),
                 )
             }),
-        tags: service
-            .tags()
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    t.key()?.to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                ))
-            })
-            .collect(),
+        tags: tag_map(service.tags()),
         primary_rollout_state: primary
             .and_then(|d| d.rollout_state())
             .map(|r| r.as_str().to_string()),
         deployments: service.deployments().len(),
     }
+}
+
+/// ECS tags as a map (a tag without a key is dropped).
+pub fn tag_map(tags: &[aws_sdk_ecs::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
 }
 
 async fn describe_task_definition(
