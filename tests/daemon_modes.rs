@@ -7,15 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{
-    AutoScalingGroupProvider, CapacityProviderStrategyItem, ManagedScaling, ManagedScalingStatus,
-    ManagedTerminationProtection, PlacementConstraint, PlacementConstraintType, SchedulingStrategy,
-};
+use aws_sdk_ecs::types::{PlacementConstraint, PlacementConstraintType, SchedulingStrategy};
 use ecsfleet::Reason;
 use ecsfleet::daemon_service::{DaemonService, Scheduling, Shared};
 use ecsfleet::runtime::{Directory, Pipeline};
 use serde_json::{Value, json};
-use support::{Cluster, Emulator, REGION, plain_env, sync, writes};
+use support::{Cluster, Emulator, REGION, plain_env, scaled_cluster, sync, writes};
 
 fn agent(cluster: &str, scheduling: Option<&str>, image: &str) -> DaemonService {
     let scheduling = scheduling
@@ -43,102 +40,6 @@ async fn pipeline(emulator: &Emulator) -> Pipeline<DaemonService> {
     let env = plain_env(emulator).await;
     let shared = Shared::new(Duration::ZERO, Directory::default(), &env.hosts);
     Pipeline::new(env, shared)
-}
-
-/// A cluster whose hosts come from an Auto Scaling group capacity provider with managed
-/// scaling at `target` % and managed termination protection.
-async fn scaled_cluster(
-    emulator: &Emulator,
-    name: &str,
-    size: i32,
-    max: i32,
-    target: i32,
-) -> Cluster {
-    let config = emulator.sdk_config().await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
-    let template = format!("{name}-hosts");
-    ec2.create_launch_template()
-        .launch_template_name(&template)
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-760aaa0f")
-                .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("launch template created");
-    autoscaling
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(&template)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_name(&template)
-                .build(),
-        )
-        .min_size(1)
-        .max_size(max)
-        .desired_capacity(size)
-        .availability_zones(format!("{REGION}a"))
-        .new_instances_protected_from_scale_in(true)
-        .send()
-        .await
-        .expect("group created");
-    let group_arn = autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&template)
-        .send()
-        .await
-        .expect("group described")
-        .auto_scaling_groups()[0]
-        .auto_scaling_group_arn()
-        .expect("group ARN")
-        .to_string();
-    let cluster = Cluster::attach(emulator, name).await;
-    cluster
-        .ecs
-        .create_capacity_provider()
-        .name(&template)
-        .auto_scaling_group_provider(
-            AutoScalingGroupProvider::builder()
-                .auto_scaling_group_arn(group_arn)
-                .managed_scaling(
-                    ManagedScaling::builder()
-                        .status(ManagedScalingStatus::Enabled)
-                        .target_capacity(target)
-                        .build(),
-                )
-                .managed_termination_protection(ManagedTerminationProtection::Enabled)
-                .build()
-                .expect("provider"),
-        )
-        .send()
-        .await
-        .expect("capacity provider created");
-    cluster
-        .ecs
-        .create_cluster()
-        .cluster_name(name)
-        .capacity_providers(&template)
-        .default_capacity_provider_strategy(
-            CapacityProviderStrategyItem::builder()
-                .capacity_provider(&template)
-                .weight(1)
-                .build()
-                .expect("strategy"),
-        )
-        .send()
-        .await
-        .expect("cluster created");
-    // The group's first instances boot and join the cluster.
-    emulator
-        .control(
-            "/_ecsfleet/join",
-            Some(json!({"region": REGION, "cluster": name})),
-        )
-        .await;
-    cluster
 }
 
 /// A cluster of ECS Managed Instances with `hosts` instances.

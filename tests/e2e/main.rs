@@ -12,6 +12,7 @@ mod daemon_service;
 mod events;
 mod gitops;
 mod integration_role;
+mod modes;
 mod operations;
 mod refusals;
 mod scaling_group;
