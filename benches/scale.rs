@@ -11,8 +11,8 @@
 //! one partial batch per cluster per resync).
 //!
 //! `cargo bench --bench scale` (or scripts/bench) measures 100 and 1,000 objects
-//! (`ECSFLEET_SCALE=100,1000,10000` to choose); under `cargo test` it runs one small
-//! pass as a smoke check.
+//! (`ECSFLEET_SCALE=100,1000,10000` to choose, `ECSFLEET_SCALE_RESYNC=120` for a longer
+//! resync); under `cargo test` it runs one small pass as a smoke check.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -215,6 +215,12 @@ async fn main() {
         Err(_) => vec![10],
     };
     let (hosts, resync) = if full { (20, 30) } else { (2, 6) };
+    // A longer resync for large counts (ECSFLEET_SCALE_RESYNC seconds), so that one
+    // resync's calls fit its period on the emulator.
+    let resync = std::env::var("ECSFLEET_SCALE_RESYNC")
+        .ok()
+        .map(|s| s.parse().expect("ECSFLEET_SCALE_RESYNC: seconds"))
+        .unwrap_or(resync);
     println!(
         "DaemonServices on {CLUSTERS} clusters of {hosts} container instances, --resync {resync}s:"
     );

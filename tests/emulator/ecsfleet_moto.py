@@ -13,6 +13,10 @@ ECS
   CreateService and UpdateService the service settles as ECS's scheduler would once
   every task is placed: runningCount = desiredCount, pendingCount = 0, and one
   PRIMARY deployment of the current task definition in rolloutState COMPLETED.
+- Service lookups (CreateService's and UpdateService's): moto scans every service of
+  every cluster for each; they are looked up by the "cluster:name" key moto stores them
+  under (the scan stays as the fallback), so 10,000 services do not make the emulator
+  the bottleneck of the scale benchmark.
 
 Auto Scaling
 - Notification configurations (PutNotificationConfiguration,
@@ -133,6 +137,20 @@ def update_service(self, service_properties):
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service
 ecs_models.EC2ContainerServiceBackend.update_service = update_service
+
+_original_get_service = ecs_models.EC2ContainerServiceBackend._get_service
+
+
+def _get_service(self, cluster_str, service_str):
+    """moto keys services by "cluster:name" but looks them up by scanning all of them."""
+    cluster = self._get_cluster(cluster_str)
+    service = self.services.get(f"{cluster.name}:{service_str.split('/')[-1]}")
+    if service is not None and service_str in (service.name, service.arn):
+        return service
+    return _original_get_service(self, cluster_str, service_str)
+
+
+ecs_models.EC2ContainerServiceBackend._get_service = _get_service
 
 
 # --- Auto Scaling -------------------------------------------------------------------
