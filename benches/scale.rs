@@ -12,7 +12,8 @@
 //!
 //! `cargo bench --bench scale` (or scripts/bench) measures 100 and 1,000 objects
 //! (`ECSFLEET_SCALE=100,1000,10000` to choose, `ECSFLEET_SCALE_RESYNC=120` for a longer
-//! resync); under `cargo test` it runs one small pass as a smoke check.
+//! resync, `ECSFLEET_SCALE_IDLE=420` to measure RSS again that much later); under
+//! `cargo test` it runs one small pass as a smoke check.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -101,6 +102,8 @@ struct Row {
     per_resync: BTreeMap<String, f64>,
     changed_objects: usize,
     new_events: usize,
+    /// (seconds, VmRSS in MiB) after ECSFLEET_SCALE_IDLE more seconds.
+    later: Option<(u64, f64)>,
 }
 
 async fn run(count: usize, hosts: usize, resync: u64) -> Row {
@@ -163,6 +166,16 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
     let calls = calls_since(&operator.aws_calls(), &calls_before);
     let (versions_after, events_after) = kubernetes_state(&plane);
     let (steady, peak) = memory(operator.pid());
+    // Optionally longer without any change, past the six minutes kube's event cache
+    // keeps an Event: what the process holds once that cache has gone.
+    let later = match std::env::var("ECSFLEET_SCALE_IDLE") {
+        Ok(seconds) => {
+            let seconds: u64 = seconds.parse().expect("ECSFLEET_SCALE_IDLE: seconds");
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            Some((seconds, memory(operator.pid()).0))
+        }
+        Err(_) => None,
+    };
     assert!(operator.stop());
 
     let per_resync: BTreeMap<String, f64> = calls
@@ -200,6 +213,7 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
         per_resync,
         changed_objects,
         new_events,
+        later,
     }
 }
 
@@ -247,5 +261,11 @@ async fn main() {
             row.changed_objects,
             row.new_events,
         );
+        if let Some((seconds, rss)) = row.later {
+            println!(
+                "  {} objects, {seconds} s later: RSS {rss:.1} MiB",
+                row.count
+            );
+        }
     }
 }

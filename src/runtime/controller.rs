@@ -41,7 +41,7 @@ pub struct Settings {
 pub struct Context<K: Managed> {
     pub client: Client,
     pub pipeline: Pipeline<K>,
-    pub recorder: Recorder,
+    pub recorder: Events,
     pub settings: Settings,
     permits: Semaphore,
     /// Consecutive retryable failures per object, for backoff.
@@ -52,7 +52,7 @@ pub struct Context<K: Managed> {
 
 impl<K: Managed> Context<K> {
     pub fn new(client: Client, pipeline: Pipeline<K>, settings: Settings) -> Self {
-        let recorder = Recorder::new(
+        let recorder = Events::new(
             client.clone(),
             Reporter {
                 controller: "ecsfleet".into(),
@@ -74,6 +74,60 @@ impl<K: Managed> Context<K> {
     pub fn sharded(mut self, shards: Arc<Shards>) -> Self {
         self.shards = Some(shards);
         self
+    }
+}
+
+/// kube's event `Recorder`, dropped once everything it remembers has expired.
+///
+/// The Recorder keeps every Event it published for six minutes (to count repeats into
+/// one Event's series) and prunes that cache only when it publishes the next one: after
+/// a burst (say 1,000 objects created: 9 MiB) it holds it all until the next Event,
+/// however long that takes. Once nothing was published for longer than the cache keeps
+/// an entry, every entry has expired, and a fresh Recorder behaves exactly the same:
+/// the reconciles swap it in, and the old cache is freed.
+pub struct Events {
+    client: Client,
+    reporter: Reporter,
+    recorder: std::sync::RwLock<Arc<Recorder>>,
+    /// When the last Event was published, while the cache may hold a live entry.
+    last_publish: Mutex<Option<Instant>>,
+}
+
+/// How long kube's Recorder keeps a published Event (its `CACHE_TTL`).
+const EVENT_CACHE_TTL: Duration = Duration::from_secs(6 * 60);
+
+impl Events {
+    pub fn new(client: Client, reporter: Reporter) -> Self {
+        let recorder = Recorder::new(client.clone(), reporter.clone());
+        Events {
+            client,
+            reporter,
+            recorder: std::sync::RwLock::new(Arc::new(recorder)),
+            last_publish: Mutex::default(),
+        }
+    }
+
+    pub async fn publish(
+        &self,
+        event: &kube::runtime::events::Event,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+    ) -> Result<(), kube::Error> {
+        let recorder = self.recorder.read().expect("recorder lock").clone();
+        *self.last_publish.lock().expect("events lock") = Some(Instant::now());
+        recorder.publish(event, reference).await
+    }
+
+    /// Swaps in a fresh Recorder when every entry of the current one's cache has
+    /// expired. Cheap otherwise: called by every reconcile. Returns whether it swapped.
+    pub fn drop_expired(&self) -> bool {
+        let mut last = self.last_publish.lock().expect("events lock");
+        if !last.is_some_and(|at| at.elapsed() > EVENT_CACHE_TTL) {
+            return false;
+        }
+        let fresh = Recorder::new(self.client.clone(), self.reporter.clone());
+        *self.recorder.write().expect("recorder lock") = Arc::new(fresh);
+        *last = None;
+        true
     }
 }
 
@@ -223,6 +277,7 @@ pub async fn reconcile<K: Managed>(
         Ok(obj) => Arc::new(obj.clone()),
         Err(invalid) => return report_undecodable::<K>(invalid, &context).await,
     };
+    context.recorder.drop_expired();
     let span = info_span!("reconcile", kind = %K::kind(&()), object = %key(&*obj));
     async {
         let _permit = context.permits.acquire().await.expect("semaphore open");
@@ -498,6 +553,35 @@ pub fn backoff(attempts: u32, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_event_cache_is_dropped_only_once_every_entry_has_expired() {
+        let (service, _handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let events = Events::new(
+            Client::new(service, "default"),
+            Reporter {
+                controller: "ecsfleet".into(),
+                instance: None,
+            },
+        );
+        let current = || Arc::as_ptr(&events.recorder.read().unwrap());
+        let first = current();
+        // Nothing published yet: nothing to drop.
+        assert!(!events.drop_expired());
+        // Published a minute ago: its entry is live.
+        *events.last_publish.lock().unwrap() = Some(Instant::now() - Duration::from_secs(60));
+        assert!(!events.drop_expired());
+        assert_eq!(current(), first);
+        // Published longer ago than the cache keeps anything: a fresh Recorder, once.
+        *events.last_publish.lock().unwrap() =
+            Some(Instant::now() - EVENT_CACHE_TTL - Duration::from_secs(1));
+        assert!(events.drop_expired());
+        assert_ne!(current(), first);
+        assert!(!events.drop_expired());
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
