@@ -359,3 +359,84 @@ async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
         "idempotent"
     );
 }
+
+#[tokio::test]
+async fn a_daemon_made_by_hand_is_refused_unless_adopted() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let cluster = managed_instances_cluster(&emulator, "hand", 1).await;
+    let definition = cluster
+        .ecs
+        .register_daemon_task_definition()
+        .family("by-hand")
+        .container_definitions(
+            aws_sdk_ecs::types::DaemonContainerDefinition::builder()
+                .name("agent")
+                .image("agent:0")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cluster_arn = cluster
+        .ecs
+        .describe_clusters()
+        .clusters("hand")
+        .send()
+        .await
+        .unwrap()
+        .clusters()[0]
+        .cluster_arn()
+        .unwrap()
+        .to_string();
+    let provider = cluster
+        .ecs
+        .describe_capacity_providers()
+        .capacity_providers("hand-mi")
+        .send()
+        .await
+        .unwrap()
+        .capacity_providers()[0]
+        .capacity_provider_arn()
+        .unwrap()
+        .to_string();
+    let made = cluster
+        .ecs
+        .create_daemon()
+        .daemon_name("agent")
+        .cluster_arn(cluster_arn)
+        .daemon_task_definition_arn(definition.daemon_task_definition_arn().unwrap())
+        .capacity_provider_arns(provider)
+        .send()
+        .await
+        .unwrap();
+
+    let mut obj = agent("hand", Some("ManagedDaemon"), "agent:1");
+    let error = sync(&mut obj, &pipeline).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
+    assert!(
+        writes(&pipeline.env).is_empty(),
+        "{:?}",
+        writes(&pipeline.env)
+    );
+
+    obj.spec.common.adopt_existing = true;
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        [
+            "AdoptDaemon",
+            "RegisterDaemonTaskDefinition",
+            "UpdateDaemon"
+        ]
+    );
+    assert_eq!(
+        obj.status.as_ref().unwrap().daemon_arn.as_deref(),
+        made.daemon_arn()
+    );
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(
+        pipeline.delete(&obj).await.unwrap()[0].action,
+        "DeleteDaemon"
+    );
+}

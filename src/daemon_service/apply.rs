@@ -60,16 +60,7 @@ pub async fn apply(
                     create_service(desired, *scheduling, *desired_count, &arn, clients).await?;
                 applied.service = Some(service);
             }
-            Change::AdoptService { arn } => {
-                clients
-                    .ecs
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(ecs_tags(&desired.tags)))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ECS", "TagResource", e))?;
-            }
+            Change::AdoptService { arn } => adopt(desired, arn, clients).await?,
             Change::UpdateService(update) => {
                 let service = update_service(desired, update, &applied, clients).await?;
                 applied.service = Some(service);
@@ -115,6 +106,19 @@ fn resolve(reference: &TaskDefinitionRef, applied: &Applied) -> Result<String> {
             })
         }
     }
+}
+
+/// Puts the ownership tags (and the spec's) on an existing resource: adoption.
+pub(super) async fn adopt(desired: &Desired, arn: &str, clients: &AccountClients) -> Result<()> {
+    clients
+        .ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(ecs_tags(&desired.tags)))
+        .send()
+        .await
+        .map_err(|e| aws_error("ECS", "TagResource", e))?;
+    Ok(())
 }
 
 pub(super) fn ecs_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {

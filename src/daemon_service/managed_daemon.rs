@@ -21,7 +21,7 @@ use aws_sdk_ecs::types::{
 
 use super::DaemonService;
 use super::Shared;
-use super::apply::{client_token, ecs_tags};
+use super::apply::{adopt, client_token, ecs_tags};
 use super::desired::{Desired, DesiredTaskDefinition};
 use super::observe::{ClusterKey, Observed, ObservedTaskDefinition, tag_map};
 use super::plan::{Change, TaskDefinitionRef, short_arn};
@@ -669,14 +669,7 @@ pub async fn apply(
             applied.task_definition = Some(definition);
         }
         DaemonChange::Adopt { arn } => {
-            clients
-                .ecs
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(ecs_tags(&desired.tags)))
-                .send()
-                .await
-                .map_err(|e| aws_error("ECS", "TagResource", e))?;
+            adopt(desired, arn, clients).await?;
             applied.arn = Some(arn.clone());
         }
         DaemonChange::Update {
