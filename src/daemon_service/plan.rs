@@ -179,6 +179,20 @@ pub fn short_arn(arn: &str) -> &str {
 /// The changes that bring AWS to `desired`. Refuses (without changes) a service that
 /// belongs to someone else, and one that is not ours unless `adoptExisting`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
+    // An unset scheduling may be set later (CEL allows it), but only to the mode in use:
+    // ECS cannot turn a service into a daemon or back.
+    if let (Some(spec), Some(in_use)) = (desired.scheduling, desired.previous.scheduling)
+        && spec != in_use
+    {
+        return Err(Error::invalid(
+            "spec.scheduling",
+            format!(
+                "the object runs as {} and ECS cannot change that; set {} or leave it unset (or recreate the object)",
+                in_use.as_str(),
+                in_use.as_str()
+            ),
+        ));
+    }
     if observed.mode == Scheduling::ManagedDaemon {
         return managed_daemon::plan(desired, observed);
     }

@@ -537,3 +537,23 @@ fn changes_describe_themselves_for_plan_output() {
         "desiredCount 3 -> 4, (repairs drift of desiredCount)"
     );
 }
+
+#[test]
+fn scheduling_set_later_must_name_the_mode_in_use() {
+    let mut spec = spec();
+    spec.scheduling = Some(Scheduling::Daemon);
+    let mut desired = with_previous(desired(spec), 3);
+    desired.previous.scheduling = Some(Scheduling::ManagedDaemon);
+    let observed = Observed {
+        mode: Scheduling::Daemon,
+        service: None,
+        ..in_sync(&desired)
+    };
+    let error = plan(&desired, &observed).unwrap_err().to_string();
+    assert!(
+        error.starts_with("spec.scheduling: the object runs as ManagedDaemon"),
+        "{error}"
+    );
+    desired.previous.scheduling = Some(Scheduling::Daemon);
+    assert!(plan(&desired, &observed).is_ok());
+}
