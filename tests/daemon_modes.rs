@@ -440,3 +440,29 @@ async fn a_daemon_made_by_hand_is_refused_unless_adopted() {
         "DeleteDaemon"
     );
 }
+
+/// `scheduling: Daemon` needs neither the default nor the guard: the cluster's capacity
+/// providers are not read at all.
+#[tokio::test]
+async fn an_explicit_daemon_reads_no_capacity_providers() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    scaled_cluster(&emulator, "explicit", 2, 4, 80).await;
+    let mut obj = agent("explicit", Some("Daemon"), "agent:1");
+    sync(&mut obj, &pipeline).await.unwrap();
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    let calls = pipeline.env.metrics().successful_aws_requests();
+    assert!(!calls.contains_key("DescribeClusters"), "{calls:?}");
+    assert!(
+        !calls.contains_key("DescribeCapacityProviders"),
+        "{calls:?}"
+    );
+
+    // Unset, the same cluster is read once per sync here (no reuse: freshness zero).
+    let mut unset = agent("explicit", None, "agent:1");
+    unset.metadata.name = Some("other".into());
+    unset.spec.service_name = Some("other".into());
+    sync(&mut unset, &pipeline).await.unwrap();
+    let calls = pipeline.env.metrics().successful_aws_requests();
+    assert_eq!(calls.get("DescribeClusters"), Some(&1), "{calls:?}");
+}

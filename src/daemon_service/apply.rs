@@ -399,7 +399,7 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
                     service.desired_count
                 ),
             }),
-            Err(error) if is_gone(&error) => return Ok(changes),
+            Err(error) if is_gone(&error, "Service") => return Ok(changes),
             Err(error) => return Err(aws_error("ECS", "UpdateService", error)),
         }
     }
@@ -417,20 +417,25 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
             target: "service".into(),
             detail: "deleted (force)".into(),
         }),
-        Err(error) if is_gone(&error) => {}
+        Err(error) if is_gone(&error, "Service") => {}
         Err(error) => return Err(aws_error("ECS", "DeleteService", error)),
     }
     Ok(changes)
 }
 
-fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
+/// Whether ECS says the `resource` (`Service`, `Daemon`) or its cluster is gone or no
+/// longer active: for a delete, done.
+pub(super) fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
     error: &aws_sdk_ecs::error::SdkError<
         E,
         aws_smithy_runtime_api::client::orchestrator::HttpResponse,
     >,
+    resource: &str,
 ) -> bool {
-    matches!(
-        error_code(error),
-        Some("ServiceNotFoundException" | "ServiceNotActiveException" | "ClusterNotFoundException")
-    )
+    error_code(error).is_some_and(|code| {
+        code == "ClusterNotFoundException"
+            || code
+                .strip_prefix(resource)
+                .is_some_and(|rest| rest == "NotFoundException" || rest == "NotActiveException")
+    })
 }

@@ -21,7 +21,7 @@ use aws_sdk_ecs::types::{
 
 use super::DaemonService;
 use super::Shared;
-use super::apply::{adopt, client_token, ecs_tags};
+use super::apply::{adopt, client_token, ecs_tags, is_gone};
 use super::desired::{Desired, DesiredTaskDefinition};
 use super::observe::{ClusterKey, Observed, ObservedTaskDefinition, tag_map};
 use super::plan::{Change, TaskDefinitionRef, short_arn};
@@ -446,7 +446,7 @@ async fn describe(
 ) -> Result<Option<ObservedDaemon>> {
     let described = match clients.ecs.describe_daemon().daemon_arn(arn).send().await {
         Ok(described) => described,
-        Err(error) if is_gone(&error) => return Ok(None),
+        Err(error) if is_gone(&error, "Daemon") => return Ok(None),
         Err(error) => return Err(aws_error("ECS", "DescribeDaemon", error)),
     };
     let Some(detail) = described.daemon() else {
@@ -698,18 +698,6 @@ pub async fn apply(
 
 const FIELD: &str = "spec.taskDefinition";
 
-fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
-    error: &aws_sdk_ecs::error::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> bool {
-    matches!(
-        error_code(error),
-        Some("DaemonNotFoundException" | "DaemonNotActiveException" | "ClusterNotFoundException")
-    )
-}
-
 /// Deletes the object's daemon, if it has one and it is tagged as the object's.
 pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
     let status = obj.status.as_ref();
@@ -748,7 +736,8 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
     {
         Ok(listed) => obj.owner().owns(&tag_map(listed.tags())),
         Err(error)
-            if is_gone(&error) || error_code(&error) == Some("InvalidParameterException") =>
+            if is_gone(&error, "Daemon")
+                || error_code(&error) == Some("InvalidParameterException") =>
         {
             return Ok(Vec::new());
         }
@@ -767,7 +756,7 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
             target: "daemon".into(),
             detail: "deleted".into(),
         }]),
-        Err(error) if is_gone(&error) => Ok(Vec::new()),
+        Err(error) if is_gone(&error, "Daemon") => Ok(Vec::new()),
         Err(error) => Err(aws_error("ECS", "DeleteDaemon", error)),
     }
 }
