@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -77,14 +77,21 @@ impl<K: Managed> Context<K> {
     }
 }
 
-/// kube's event `Recorder`, dropped once everything it remembers has expired.
+/// kube's event `Recorder`, remembering only what can repeat, and dropped once everything
+/// it remembers has expired.
 ///
 /// The Recorder keeps every Event it published for six minutes (to count repeats into
 /// one Event's series) and prunes that cache only when it publishes the next one: after
 /// a burst (say 1,000 objects created: 9 MiB) it holds it all until the next Event,
-/// however long that takes. Once nothing was published for longer than the cache keeps
-/// an entry, every entry has expired, and a fresh Recorder behaves exactly the same:
-/// the reconciles swap it in, and the old cache is freed.
+/// however long that takes. Two cuts:
+/// - A Normal Event reports a change made to AWS. A change is made once: the next
+///   reconcile finds it done. So a Normal Event is published through a Recorder of its
+///   own, dropped with its cache at once; a change made again (drift repaired again) is
+///   a new Event, as it is a new write. Warnings (a failure retried with backoff) are the
+///   Events that repeat, and only they go through the shared, remembering Recorder.
+/// - Once nothing was published for longer than the cache keeps an entry, every entry
+///   has expired, and a fresh Recorder behaves exactly the same: the reconciles swap it
+///   in, and the old cache is freed.
 pub struct Events {
     client: Client,
     reporter: Reporter,
@@ -112,6 +119,11 @@ impl Events {
         event: &kube::runtime::events::Event,
         reference: &k8s_openapi::api::core::v1::ObjectReference,
     ) -> Result<(), kube::Error> {
+        if event.type_ == EventType::Normal {
+            return Recorder::new(self.client.clone(), self.reporter.clone())
+                .publish(event, reference)
+                .await;
+        }
         let recorder = self.recorder.read().expect("recorder lock").clone();
         *self.last_publish.lock().expect("events lock") = Some(Instant::now());
         recorder.publish(event, reference).await

@@ -666,3 +666,66 @@ fn promtool_check_metrics(metrics: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// What the controller's Events look like on a real API server: a change (Normal) is an
+/// Event of its own each time, with nothing remembered after it is published; a failure
+/// (Warning) repeated is one Event whose series counts the repeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_events_of_their_own_and_repeated_failures_count_in_one_series() {
+    use ecsfleet::runtime::controller::Events;
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use kube::runtime::events::{Event, EventType, Reporter};
+
+    let plane = ControlPlane::start();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&plane.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let events = Events::new(
+        kube::Client::try_from(config).unwrap(),
+        Reporter {
+            controller: "ecsfleet".into(),
+            instance: None,
+        },
+    );
+    let reference = ObjectReference {
+        api_version: Some("ecsfleet.dev/v1alpha1".into()),
+        kind: Some("DaemonService".into()),
+        namespace: Some("default".into()),
+        name: Some("agent".into()),
+        ..Default::default()
+    };
+    let event = |type_, reason: &str| Event {
+        type_,
+        reason: reason.into(),
+        note: Some(format!("{reason} note")),
+        action: reason.into(),
+        secondary: None,
+    };
+    for _ in 0..2 {
+        let change = event(EventType::Normal, "UpdateService");
+        events.publish(&change, &reference).await.unwrap();
+        let failure = event(EventType::Warning, "AccessDenied");
+        events.publish(&failure, &reference).await.unwrap();
+    }
+
+    let listed = json(&plane, &["get", "events.events.k8s.io", "-n", "default"]);
+    let of = |reason: &str| -> Vec<Value> {
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == reason)
+            .cloned()
+            .collect()
+    };
+    let changes = of("UpdateService");
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    assert!(
+        changes.iter().all(|e| e["series"].is_null()),
+        "{changes:#?}"
+    );
+    let failures = of("AccessDenied");
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0]["series"]["count"], 2, "{failures:#?}");
+}
