@@ -512,6 +512,39 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
 }
 
 #[tokio::test]
+async fn service_answers_past_their_freshness_are_not_kept() {
+    let emulator = Emulator::start();
+    cluster_with(&emulator, "turns", 1).await;
+    let mut objects: Vec<DaemonService> = (0..11)
+        .map(|i| {
+            let mut obj = agent("turns", "agent:7");
+            obj.metadata.name = Some(format!("agent-{i:02}"));
+            obj.metadata.uid = Some(format!("uid-{i}"));
+            obj
+        })
+        .collect();
+    let setup = pipeline(&emulator).await;
+    for obj in &mut objects {
+        sync(obj, &setup).await.unwrap();
+    }
+    let freshness = Duration::from_secs(2);
+    let peers = Directory::Fixed(Arc::new(objects.clone()));
+    let pipeline = pipeline_with(&emulator, freshness, peers).await;
+    let held = || pipeline.shared.clusters.services_held();
+    // agent-00 with nine peers in one call, then agent-10 alone: eleven answers.
+    sync(&mut objects[0].clone(), &pipeline).await.unwrap();
+    sync(&mut objects[10].clone(), &pipeline).await.unwrap();
+    assert_eq!(held().await, 11);
+    // Past their freshness, agent-10 again with nine stale peers (agent-00 to agent-08):
+    // agent-09's stale answer, not in that call, is dropped rather than kept.
+    tokio::time::sleep(freshness + Duration::from_millis(100)).await;
+    sync(&mut objects[10].clone(), &pipeline).await.unwrap();
+    assert_eq!(held().await, 10);
+    let calls = pipeline.env.metrics().aws_requests();
+    assert_eq!(calls.get("DescribeServices"), Some(&3), "{calls:?}");
+}
+
+#[tokio::test]
 async fn daemon_scheduling_uses_the_native_strategy() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "native", 2).await;

@@ -287,6 +287,9 @@ impl EcsObserver {
                 }
             }
             let described = describe_services(clients, cluster, &batch).await?;
+            // An answer past its freshness serves no one: it would be described again.
+            // Dropping them here keeps only the cluster's current turn in memory.
+            entries.retain(|_, (at, _)| at.elapsed() < self.freshness);
             let now = Instant::now();
             for requested in batch {
                 let found = described.iter().find(|s| s.name == requested).cloned();
@@ -294,6 +297,22 @@ impl EcsObserver {
             }
         }
         Ok(entries.get(name).and_then(|(_, service)| service.clone()))
+    }
+
+    /// How many service answers are held, over every cluster: what this cache costs.
+    pub async fn services_held(&self) -> usize {
+        let clusters: Vec<Arc<ServiceEntries>> = self
+            .services
+            .lock()
+            .expect("observer lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut held = 0;
+        for entries in clusters {
+            held += entries.lock().await.len();
+        }
+        held
     }
 
     /// The task definition the spec resolves to: the family's latest revision (inline) or
