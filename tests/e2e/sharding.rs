@@ -45,6 +45,30 @@ fn holders(plane: &ControlPlane) -> BTreeMap<u32, String> {
 }
 
 /// Waits until the IntegrationRole of `namespace` is Ready for its current generation.
+/// Creates the membership Lease of a replica `name` last renewed `age_seconds` ago.
+fn member_lease(plane: &ControlPlane, name: &str, age_seconds: u64) {
+    let renewed = k8s_openapi::jiff::Timestamp::now()
+        - k8s_openapi::jiff::SignedDuration::from_secs(age_seconds as i64);
+    let yaml = format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: ecsfleet-member-{name}, namespace: ecsfleet-system}}\nspec: {{holderIdentity: {name}, leaseDurationSeconds: {LEASE_SECONDS}, acquireTime: '{time}', renewTime: '{time}'}}\n",
+        time = renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"),
+    );
+    let output = plane.kubectl_input(&["apply", "-f", "-"], &yaml);
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// The names of the membership Leases, space-separated.
+fn member_leases(plane: &ControlPlane) -> String {
+    plane.kubectl_ok(&[
+        "get",
+        "leases",
+        "-n",
+        "ecsfleet-system",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])
+}
+
 async fn role_ready(plane: &ControlPlane, namespace: &str, what: &str) {
     eventually(
         &format!("{namespace}/vendor {what}"),
@@ -90,6 +114,11 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     for namespace in &namespaces {
         plane.kubectl_ok(&["create", "namespace", namespace]);
     }
+    // Membership Leases of replicas gone before this run: one expired a moment ago (not a
+    // member any more, but kept), one gone for an hour (past ten lease durations: deleted).
+    let lately = Instant::now();
+    member_lease(&plane, "gone-lately", LEASE_SECONDS + 1);
+    member_lease(&plane, "gone-long-ago", 3600);
     let names = ["replica-a", "replica-b", "replica-c"];
     let members: Vec<String> = names.map(String::from).to_vec();
     let start = |name: &str| {
@@ -124,6 +153,18 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
         || (holders(&plane) == expected).then_some(()),
     )
     .await;
+    // The replica gone lately held no shard above (it is no member); only the one gone
+    // for an hour is cleaned up.
+    eventually(
+        "the Lease of a replica gone for an hour deleted",
+        Duration::from_secs(20),
+        replicas.get("replica-a"),
+        || (!member_leases(&plane).contains("gone-long-ago")).then_some(()),
+    )
+    .await;
+    if lately.elapsed() < Duration::from_secs(9 * LEASE_SECONDS) {
+        assert!(member_leases(&plane).contains("gone-lately"));
+    }
     for replica in replicas.values() {
         eventually(
             "every replica to be ready",
