@@ -22,10 +22,10 @@ use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::{Directory, Env, Pipeline};
 use k8s_openapi::jiff::Timestamp;
-use support::control_plane::{ControlPlane, Operator, calls_since};
+use support::control_plane::{ControlPlane, Operator, calls_since, measured_binary};
 use support::{Cluster, Emulator};
 
-const ECSFLEET: &str = env!("CARGO_BIN_EXE_ecsfleet");
+const OWN_BUILD: &str = env!("CARGO_BIN_EXE_ecsfleet");
 
 fn daemon_service_yaml(name: &str, cluster: &str) -> String {
     format!(
@@ -68,7 +68,7 @@ async fn main() {
     let plane = ControlPlane::start();
     let emulator = Emulator::start();
     plane.kubectl_ok(&["create", "namespace", "bench"]);
-    let install = std::process::Command::new(ECSFLEET)
+    let install = std::process::Command::new(measured_binary(OWN_BUILD))
         .args(["events", "install", "--region", support::REGION])
         .envs(emulator.process_env())
         .output()
@@ -87,7 +87,7 @@ async fn main() {
         joined.push(cluster.add_instance(&emulator).await);
     }
     let operator = Operator::start(
-        ECSFLEET,
+        &measured_binary(OWN_BUILD),
         &plane.kubeconfig,
         &emulator,
         plane.dir.path().join("operator.log"),

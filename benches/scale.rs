@@ -21,10 +21,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::control_plane::{ControlPlane, Operator, calls_since};
+use support::control_plane::{ControlPlane, Operator, calls_since, measured_binary};
 use support::{Cluster, Emulator};
 
-const ECSFLEET: &str = env!("CARGO_BIN_EXE_ecsfleet");
+const OWN_BUILD: &str = env!("CARGO_BIN_EXE_ecsfleet");
 const CLUSTERS: usize = 5;
 const WRITES: [&str; 6] = [
     "CreateService",
@@ -47,8 +47,31 @@ fn manifests(count: usize) -> String {
         .join("---\n")
 }
 
-/// (VmRSS, VmHWM) of `pid` in MiB.
-fn memory(pid: u32) -> (f64, f64) {
+/// Resident memory of a process, in MiB.
+#[derive(Clone, Copy)]
+struct Memory {
+    /// VmRSS: all of it.
+    rss: f64,
+    /// VmHWM: the peak of VmRSS.
+    peak: f64,
+    /// RssAnon: the process's own memory (heap, stacks): what it cannot give back.
+    anon: f64,
+    /// RssFile: pages of the binary's code and data mapped from the page cache, clean
+    /// and reclaimable.
+    file: f64,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} MiB ({:.1} anon + {:.1} file)",
+            self.rss, self.anon, self.file
+        )
+    }
+}
+
+fn memory(pid: u32) -> Memory {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let field = |name: &str| {
         status
@@ -58,7 +81,12 @@ fn memory(pid: u32) -> (f64, f64) {
             .map(|kib| kib / 1024.0)
             .expect("the field")
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    Memory {
+        rss: field("VmRSS:"),
+        peak: field("VmHWM:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+    }
 }
 
 /// How many objects the operator reports Ready (its `ecsfleet_object_ready` series).
@@ -96,14 +124,13 @@ fn kubernetes_state(plane: &ControlPlane) -> (BTreeMap<String, String>, usize) {
 struct Row {
     count: usize,
     converged: Duration,
-    idle: f64,
-    peak: f64,
-    steady: f64,
+    idle: Memory,
+    steady: Memory,
     per_resync: BTreeMap<String, f64>,
     changed_objects: usize,
     new_events: usize,
-    /// (seconds, VmRSS in MiB) after ECSFLEET_SCALE_IDLE more seconds.
-    later: Option<(u64, f64)>,
+    /// Memory after ECSFLEET_SCALE_IDLE more seconds.
+    later: Option<(u64, Memory)>,
 }
 
 async fn run(count: usize, hosts: usize, resync: u64) -> Row {
@@ -118,7 +145,7 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
     }
     let resync_arg = format!("{resync}s");
     let operator = Operator::start(
-        ECSFLEET,
+        &measured_binary(OWN_BUILD),
         &plane.kubeconfig,
         &emulator,
         plane.dir.path().join("operator.log"),
@@ -130,7 +157,7 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (idle, _) = memory(operator.pid());
+    let idle = memory(operator.pid());
 
     let file = plane.dir.path().join("objects.yaml");
     std::fs::write(&file, manifests(count)).unwrap();
@@ -165,14 +192,14 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
     tokio::time::sleep(Duration::from_secs(resync * passes)).await;
     let calls = calls_since(&operator.aws_calls(), &calls_before);
     let (versions_after, events_after) = kubernetes_state(&plane);
-    let (steady, peak) = memory(operator.pid());
+    let steady = memory(operator.pid());
     // Optionally longer without any change, past the six minutes kube's event cache
     // keeps an Event: what the process holds once that cache has gone.
     let later = match std::env::var("ECSFLEET_SCALE_IDLE") {
         Ok(seconds) => {
             let seconds: u64 = seconds.parse().expect("ECSFLEET_SCALE_IDLE: seconds");
             tokio::time::sleep(Duration::from_secs(seconds)).await;
-            Some((seconds, memory(operator.pid()).0))
+            Some((seconds, memory(operator.pid())))
         }
         Err(_) => None,
     };
@@ -208,7 +235,6 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
         count,
         converged,
         idle,
-        peak,
         steady,
         per_resync,
         changed_objects,
@@ -247,11 +273,11 @@ async fn main() {
         let row = run(count, hosts, resync).await;
         let calls: f64 = row.per_resync.values().sum();
         println!(
-            "| {} | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} MiB | {calls:.1}: {} | {} objects changed, {} Events |",
+            "| {} | {:.1} s | {} | {:.1} MiB | {} | {calls:.1}: {} | {} objects changed, {} Events |",
             row.count,
             row.converged.as_secs_f64(),
             row.idle,
-            row.peak,
+            row.steady.peak,
             row.steady,
             row.per_resync
                 .iter()
@@ -261,11 +287,8 @@ async fn main() {
             row.changed_objects,
             row.new_events,
         );
-        if let Some((seconds, rss)) = row.later {
-            println!(
-                "  {} objects, {seconds} s later: RSS {rss:.1} MiB",
-                row.count
-            );
+        if let Some((seconds, memory)) = row.later {
+            println!("  {} objects, {seconds} s later: RSS {memory}", row.count);
         }
     }
 }

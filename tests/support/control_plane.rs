@@ -255,6 +255,12 @@ pub struct Operator {
     pub metrics: String,
 }
 
+/// The controller a benchmark measures: `ECSFLEET_BINARY` when set (scripts/bench passes
+/// the release build, the binary that ships), else the benchmark's own build of it.
+pub fn measured_binary(own: &str) -> String {
+    std::env::var("ECSFLEET_BINARY").unwrap_or_else(|_| own.to_string())
+}
+
 impl Operator {
     /// Starts `binary run ARGS` (the test's `CARGO_BIN_EXE_ecsfleet`) with `kubeconfig`,
     /// its operations endpoints on a free loopback port.
