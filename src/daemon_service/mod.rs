@@ -471,7 +471,7 @@ impl Managed for DaemonService {
         pipeline: &Pipeline<Self>,
         aws: &ObjectAws,
     ) -> Result<Observed> {
-        observe::observe(self, desired, &pipeline.shared, aws).await
+        observe::observe(desired, &pipeline.shared, aws).await
     }
 
     fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {

@@ -19,7 +19,7 @@ use super::desired::{Desired, DesiredTaskDefinition};
 use super::filter::InstanceFacts;
 use super::managed_daemon::{self, ObservedDaemon};
 use super::task_definition::DIGEST_TAG;
-use super::{CapacityProviderStrategyItem, DaemonService, Scheduling, Shared};
+use super::{CapacityProviderStrategyItem, Scheduling, Shared};
 use crate::aws::{AccountClients, AwsTarget, aws_error, error_code};
 use crate::runtime::ObjectAws;
 use crate::{Error, Result};
@@ -150,6 +150,16 @@ pub struct ClusterHosts {
     pub described: bool,
 }
 
+/// The DaemonServices of one cluster, as batching and instance reads need them.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterPeers {
+    /// Their service names, sorted.
+    pub services: Vec<String>,
+    /// Whether any of them filters instances (then the cluster's instances are described
+    /// once for all of them).
+    pub filters: bool,
+}
+
 /// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 /// The services of one cluster, by name, each with when it was described.
@@ -169,6 +179,7 @@ pub struct EcsObserver {
     services: Mutex<HashMap<ClusterKey, Arc<ServiceEntries>>>,
     task_definitions: Mutex<TaskDefinitionSlots>,
     capacity: Mutex<HashMap<ClusterKey, Slot<Arc<ClusterCapacity>>>>,
+    peers: Mutex<HashMap<ClusterKey, Slot<Arc<ClusterPeers>>>>,
     daemon_definitions: Mutex<TaskDefinitionSlots>,
     /// Daemon revision ARN → its daemon task definition (revisions never change).
     daemon_revisions: Mutex<HashMap<String, String>>,
@@ -222,6 +233,7 @@ impl EcsObserver {
             services: Mutex::default(),
             task_definitions: Mutex::default(),
             capacity: Mutex::default(),
+            peers: Mutex::default(),
             daemon_definitions: Mutex::default(),
             daemon_revisions: Mutex::default(),
         }
@@ -360,6 +372,21 @@ impl EcsObserver {
         .await
     }
 
+    /// The DaemonServices of a cluster, found by `find` (a scan of every watched object)
+    /// once per freshness window per cluster rather than by every reconcile: with 10,000
+    /// objects, every reconcile scanning all of them is quadratic work per resync. An
+    /// object created since is left out of its peers' batches until the next window and
+    /// described on its own; one that filters instances asks for them described itself.
+    pub async fn peers(
+        &self,
+        key: &ClusterKey,
+        find: impl FnOnce() -> ClusterPeers,
+    ) -> Arc<ClusterPeers> {
+        let slot = slot(&self.peers, key);
+        let found = cached(&slot, self.freshness, || async { Ok(Arc::new(find())) }).await;
+        found.unwrap_or_default()
+    }
+
     /// The latest daemon task definition of `family`, cached like task definitions.
     pub async fn daemon_definition<F>(
         &self,
@@ -420,12 +447,7 @@ impl EcsObserver {
 }
 
 /// Observes what `desired` maps to.
-pub async fn observe(
-    obj: &DaemonService,
-    desired: &Desired,
-    shared: &Shared,
-    aws: &ObjectAws,
-) -> Result<Observed> {
+pub async fn observe(desired: &Desired, shared: &Shared, aws: &ObjectAws) -> Result<Observed> {
     let clients = &aws.clients;
     let key = ClusterKey::new(&clients.region, &aws.target, &desired.cluster);
     let clusters = &shared.clusters;
@@ -456,8 +478,10 @@ pub async fn observe(
             ..Observed::default()
         });
     }
-    let (peers, peer_filters) = peer_services(obj, shared, &key, &clients.region);
-    let described = desired.instance_filter.is_some() || peer_filters;
+    let peers = clusters
+        .peers(&key, || peer_services(shared, &key, &clients.region))
+        .await;
+    let described = desired.instance_filter.is_some() || peers.filters;
     let instances = clusters
         .instances(clients, &key, &desired.cluster, described)
         .await?;
@@ -467,7 +491,7 @@ pub async fn observe(
             &key,
             &desired.cluster,
             &desired.service_name,
-            &peers,
+            &peers.services,
         )
         .await?;
     // Unset in the spec, the live service's strategy is the mode: ECS cannot change it.
@@ -493,31 +517,19 @@ pub async fn observe(
     })
 }
 
-/// The service names of the other DaemonServices of the same cluster (same region and
-/// role), for batching `DescribeServices`, and whether any of them filters instances
-/// (then the cluster's instances are described once for all of them).
-fn peer_services(
-    obj: &DaemonService,
-    shared: &Shared,
-    key: &ClusterKey,
-    region: &str,
-) -> (Vec<String>, bool) {
-    let same_object = |other: &DaemonService| {
-        other.metadata.namespace == obj.metadata.namespace
-            && other.metadata.name == obj.metadata.name
-    };
+/// The DaemonServices of the cluster `key` (same region and role) among the watched ones.
+fn peer_services(shared: &Shared, key: &ClusterKey, region: &str) -> ClusterPeers {
     let on_cluster: Vec<(String, bool)> = shared.peers.filter_map(|other| {
         let same_cluster = other.spec.common.region.as_deref().unwrap_or(region) == key.region
             && other.spec.common.assume_role_arn == key.role
             && cluster_name(&other.spec.cluster) == key.cluster;
-        (same_cluster && !same_object(other))
-            .then(|| (other.service_name(), other.spec.instance_filter.is_some()))
+        same_cluster.then(|| (other.service_name(), other.spec.instance_filter.is_some()))
     });
     let filters = on_cluster.iter().any(|(_, filter)| *filter);
-    let mut peers: Vec<String> = on_cluster.into_iter().map(|(name, _)| name).collect();
-    peers.sort();
-    peers.dedup();
-    (peers, filters)
+    let mut services: Vec<String> = on_cluster.into_iter().map(|(name, _)| name).collect();
+    services.sort();
+    services.dedup();
+    ClusterPeers { services, filters }
 }
 
 async fn list_instances(
@@ -731,5 +743,49 @@ async fn describe_task_definition(
         // ECS answers a family or revision it does not know with a ClientException.
         Err(error) if error_code(&error) == Some("ClientException") => Ok(None),
         Err(error) => Err(aws_error("ECS", "DescribeTaskDefinition", error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn key(cluster: &str) -> ClusterKey {
+        ClusterKey {
+            region: "eu-west-1".into(),
+            role: None,
+            cluster: cluster.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_clusters_peers_are_found_once_per_freshness_window() {
+        let freshness = Duration::from_millis(300);
+        let observer = EcsObserver::new(freshness);
+        let scans = AtomicUsize::new(0);
+        let find = |name: &str| {
+            scans.fetch_add(1, Ordering::SeqCst);
+            ClusterPeers {
+                services: vec![name.to_string()],
+                filters: false,
+            }
+        };
+        for _ in 0..5 {
+            let peers = observer.peers(&key("a"), || find("agent")).await;
+            assert_eq!(peers.services, ["agent"]);
+        }
+        assert_eq!(
+            scans.load(Ordering::SeqCst),
+            1,
+            "one scan for five reconciles"
+        );
+        observer.peers(&key("b"), || find("other")).await;
+        assert_eq!(scans.load(Ordering::SeqCst), 2, "each cluster its own");
+        tokio::time::sleep(freshness + Duration::from_millis(50)).await;
+        let peers = observer.peers(&key("a"), || find("agent-2")).await;
+        assert_eq!(peers.services, ["agent-2"], "found again once stale");
+        assert_eq!(scans.load(Ordering::SeqCst), 3);
     }
 }
