@@ -655,6 +655,60 @@ async fn sigterm_with_the_api_server_unreachable_exits_in_bounded_time() {
     );
 }
 
+/// With an API server that fails every request (its connections accepted and closed at
+/// once), the watches retry with growing pauses, not in a hot loop. (Two layers pause:
+/// kube's client retries a failed request with exponential backoff, and the watches
+/// back off between failed requests; this checks the sum, the rate the API server sees.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_back_off_while_the_api_server_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: failing, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: c, context: {{cluster: failing, user: u}}}}]\ncurrent-context: c\n"),
+    )
+    .unwrap();
+    let operator = Operator::start(
+        ECSFLEET,
+        &kubeconfig,
+        &Emulator::attach("http://127.0.0.1:9"),
+        dir.path().join("operator.log"),
+        &[],
+    );
+    eventually(
+        "the watches to reach the API server",
+        Duration::from_secs(20),
+        Some(&operator),
+        || (connections.load(Ordering::SeqCst) > 0).then_some(()),
+    )
+    .await;
+    let before = connections.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let attempts = connections.load(Ordering::SeqCst) - before;
+    // Three watches (one per kind), each pausing longer after every failure: about ten
+    // connections in ten seconds (nine measured). A loop without pauses makes thousands.
+    assert!(
+        (1..=60).contains(&attempts),
+        "{attempts} connections in 10 s\n{}",
+        operator.logs()
+    );
+    operator.kill();
+}
+
 /// What the live leader serves passes Prometheus's own linter.
 fn promtool_check_metrics(metrics: &str) {
     let output =
