@@ -56,6 +56,23 @@ async fn pipeline_with(
     Pipeline::new(env, shared)
 }
 
+/// `count` DaemonServices `agent-00`, `agent-01`… on `cluster`, their services created.
+async fn created_agents(emulator: &Emulator, cluster: &str, count: usize) -> Vec<DaemonService> {
+    let mut objects: Vec<DaemonService> = (0..count)
+        .map(|i| {
+            let mut obj = agent(cluster, "agent:7");
+            obj.metadata.name = Some(format!("agent-{i:02}"));
+            obj.metadata.uid = Some(format!("uid-{i}"));
+            obj
+        })
+        .collect();
+    let setup = pipeline(emulator).await;
+    for obj in &mut objects {
+        sync(obj, &setup).await.unwrap();
+    }
+    objects
+}
+
 async fn cluster_with(emulator: &Emulator, name: &str, hosts: usize) -> (Cluster, Vec<String>) {
     let cluster = Cluster::create(emulator, name).await;
     let mut arns = Vec::new();
@@ -462,22 +479,11 @@ async fn missing_cluster_is_retryable_and_named() {
 async fn one_observation_serves_every_daemon_service_of_a_cluster() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "shared", 3).await;
-    let mut objects: Vec<DaemonService> = (0..4)
-        .map(|i| {
-            let mut obj = agent("shared", "agent:7");
-            obj.metadata.name = Some(format!("agent-{i}"));
-            obj.metadata.uid = Some(format!("uid-{i}"));
-            obj
-        })
-        .collect();
-    let setup = pipeline(&emulator).await;
-    for obj in &mut objects {
-        sync(obj, &setup).await.unwrap();
-    }
+    let mut objects = created_agents(&emulator, "shared", 4).await;
     for i in 0..4 {
         assert_eq!(
             cluster
-                .service(&format!("agent-{i}"))
+                .service(&format!("agent-{i:02}"))
                 .await
                 .unwrap()
                 .desired_count(),
@@ -515,18 +521,7 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
 async fn service_answers_past_their_freshness_are_not_kept() {
     let emulator = Emulator::start();
     cluster_with(&emulator, "turns", 1).await;
-    let mut objects: Vec<DaemonService> = (0..11)
-        .map(|i| {
-            let mut obj = agent("turns", "agent:7");
-            obj.metadata.name = Some(format!("agent-{i:02}"));
-            obj.metadata.uid = Some(format!("uid-{i}"));
-            obj
-        })
-        .collect();
-    let setup = pipeline(&emulator).await;
-    for obj in &mut objects {
-        sync(obj, &setup).await.unwrap();
-    }
+    let mut objects = created_agents(&emulator, "turns", 11).await;
     let freshness = Duration::from_secs(2);
     let peers = Directory::Fixed(Arc::new(objects.clone()));
     let pipeline = pipeline_with(&emulator, freshness, peers).await;
