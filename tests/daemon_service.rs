@@ -521,7 +521,7 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
 async fn service_answers_past_their_freshness_are_not_kept() {
     let emulator = Emulator::start();
     cluster_with(&emulator, "turns", 1).await;
-    let mut objects = created_agents(&emulator, "turns", 11).await;
+    let objects = created_agents(&emulator, "turns", 11).await;
     let freshness = Duration::from_secs(2);
     let peers = Directory::Fixed(Arc::new(objects.clone()));
     let pipeline = pipeline_with(&emulator, freshness, peers).await;
