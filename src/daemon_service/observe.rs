@@ -160,6 +160,9 @@ pub struct ClusterPeers {
     pub filters: bool,
 }
 
+/// The shortest time between two scans for a cluster's peers (see `EcsObserver::peers`).
+const RESCAN_PAUSE: Duration = Duration::from_secs(1);
+
 /// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 /// The services of one cluster, by name, each with when it was described.
@@ -375,16 +378,30 @@ impl EcsObserver {
     /// The DaemonServices of a cluster, found by `find` (a scan of every watched object)
     /// once per freshness window per cluster rather than by every reconcile: with 10,000
     /// objects, every reconcile scanning all of them is quadratic work per resync. An
-    /// object created since is left out of its peers' batches until the next window and
-    /// described on its own; one that filters instances asks for them described itself.
+    /// object that `asking` names but the list lacks (created since the scan) finds them
+    /// again, at most once per `RESCAN_PAUSE` per cluster, so objects created together
+    /// are batched together; one that filters instances asks for them described itself.
     pub async fn peers(
         &self,
         key: &ClusterKey,
+        asking: &str,
         find: impl FnOnce() -> ClusterPeers,
     ) -> Arc<ClusterPeers> {
         let slot = slot(&self.peers, key);
-        let found = cached(&slot, self.freshness, || async { Ok(Arc::new(find())) }).await;
-        found.unwrap_or_default()
+        let mut entry = slot.lock().await;
+        if let Some((at, peers)) = entry.as_ref() {
+            let fresh = at.elapsed() < self.freshness;
+            let listed = peers
+                .services
+                .binary_search_by(|s| s.as_str().cmp(asking))
+                .is_ok();
+            if fresh && (listed || at.elapsed() < RESCAN_PAUSE) {
+                return peers.clone();
+            }
+        }
+        let peers = Arc::new(find());
+        *entry = Some((Instant::now(), peers.clone()));
+        peers
     }
 
     /// The latest daemon task definition of `family`, cached like task definitions.
@@ -479,7 +496,9 @@ pub async fn observe(desired: &Desired, shared: &Shared, aws: &ObjectAws) -> Res
         });
     }
     let peers = clusters
-        .peers(&key, || peer_services(shared, &key, &clients.region))
+        .peers(&key, &desired.service_name, || {
+            peer_services(shared, &key, &clients.region)
+        })
         .await;
     let described = desired.instance_filter.is_some() || peers.filters;
     let instances = clusters
@@ -773,7 +792,7 @@ mod tests {
             }
         };
         for _ in 0..5 {
-            let peers = observer.peers(&key("a"), || find("agent")).await;
+            let peers = observer.peers(&key("a"), "agent", || find("agent")).await;
             assert_eq!(peers.services, ["agent"]);
         }
         assert_eq!(
@@ -781,11 +800,49 @@ mod tests {
             1,
             "one scan for five reconciles"
         );
-        observer.peers(&key("b"), || find("other")).await;
+        observer.peers(&key("b"), "other", || find("other")).await;
         assert_eq!(scans.load(Ordering::SeqCst), 2, "each cluster its own");
         tokio::time::sleep(freshness + Duration::from_millis(50)).await;
-        let peers = observer.peers(&key("a"), || find("agent-2")).await;
+        let peers = observer
+            .peers(&key("a"), "agent-2", || find("agent-2"))
+            .await;
         assert_eq!(peers.services, ["agent-2"], "found again once stale");
         assert_eq!(scans.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_object_created_since_the_scan_finds_its_peers_again_at_most_once_a_second() {
+        let observer = EcsObserver::new(Duration::from_secs(15));
+        let scans = AtomicUsize::new(0);
+        let find = |names: &[&str]| {
+            scans.fetch_add(1, Ordering::SeqCst);
+            ClusterPeers {
+                services: names.iter().map(|n| n.to_string()).collect(),
+                filters: false,
+            }
+        };
+        observer.peers(&key("a"), "a-1", || find(&["a-1"])).await;
+        // Created within the pause: served the list as it is, without a scan.
+        let peers = observer
+            .peers(&key("a"), "a-2", || find(&["a-1", "a-2"]))
+            .await;
+        assert_eq!(peers.services, ["a-1"]);
+        assert_eq!(scans.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(RESCAN_PAUSE).await;
+        let peers = observer
+            .peers(&key("a"), "a-2", || find(&["a-1", "a-2", "a-3"]))
+            .await;
+        assert_eq!(
+            peers.services,
+            ["a-1", "a-2", "a-3"],
+            "found again: a-2 was missing"
+        );
+        assert_eq!(scans.load(Ordering::SeqCst), 2);
+        // Everyone listed: no scan until the window ends, though the pause is over.
+        tokio::time::sleep(RESCAN_PAUSE).await;
+        for name in ["a-1", "a-2", "a-3"] {
+            observer.peers(&key("a"), name, || find(&[])).await;
+        }
+        assert_eq!(scans.load(Ordering::SeqCst), 2);
     }
 }
