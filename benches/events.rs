@@ -153,6 +153,11 @@ async fn main() {
     println!(
         "  AWS calls per event: {reconcile:.2} for the reconcile + {sqs:.2} SQS {per_event:?}"
     );
+    // The capacity providers change only by hand: read once per resync, not per event.
+    assert!(
+        !per_event.contains_key("DescribeClusters"),
+        "an event read the cluster's capacity providers again: {per_event:?}"
+    );
     assert!(operator.stop());
 
     // An hour of 100 DaemonServices: one resync pass measured, in process.

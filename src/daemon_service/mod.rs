@@ -523,12 +523,23 @@ pub fn reconciles_for_cluster_changes(
         store,
         triggers::received(changes),
         move |obj: &DaemonService, change: &ClusterChange| {
-            obj.on_cluster(&change.region, &change.cluster, default_region.as_deref())
+            obj.counts_hosts()
+                && obj.on_cluster(&change.region, &change.cluster, default_region.as_deref())
         },
     )
 }
 
 impl DaemonService {
+    /// Whether its desired count follows the cluster's hosts: not once it runs as a DAEMON
+    /// service or a Managed Daemon (ECS follows the hosts itself, and the service's own
+    /// events report its tasks), so a change of hosts need not reconcile it.
+    fn counts_hosts(&self) -> bool {
+        !matches!(
+            self.status.as_ref().and_then(|s| s.scheduling),
+            Some(Scheduling::Daemon | Scheduling::ManagedDaemon)
+        )
+    }
+
     /// Whether this object's service runs in `cluster` (name or ARN) of `region`.
     fn on_cluster(&self, region: &str, cluster: &str, default_region: Option<&str>) -> bool {
         observe::cluster_name(&self.spec.cluster) == observe::cluster_name(cluster)
@@ -548,5 +559,56 @@ impl triggers::Concerns for DaemonService {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+
+    use super::*;
+
+    fn on(cluster: &str, name: &str, scheduling: Option<Scheduling>) -> DaemonService {
+        let mut obj: DaemonService = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ecsfleet.dev/v1alpha1",
+            "kind": "DaemonService",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"cluster": cluster, "taskDefinition": {"arn": "agent:1"}},
+        }))
+        .unwrap();
+        obj.status = scheduling.map(|scheduling| DaemonServiceStatus {
+            scheduling: Some(scheduling),
+            ..DaemonServiceStatus::default()
+        });
+        obj
+    }
+
+    #[tokio::test]
+    async fn a_change_of_hosts_reconciles_only_the_services_that_count_them() {
+        let (store, mut writer) = kube::runtime::reflector::store();
+        for obj in [
+            on("fleet", "per-instance", Some(Scheduling::PerInstance)),
+            on("fleet", "not-yet-known", None),
+            on("fleet", "daemon", Some(Scheduling::Daemon)),
+            on("fleet", "managed", Some(Scheduling::ManagedDaemon)),
+            on("other", "elsewhere", Some(Scheduling::PerInstance)),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(kube::core::DeserializeGuard(Ok(
+                obj,
+            ))));
+        }
+        let (sender, receiver) = tokio::sync::broadcast::channel(4);
+        let reconciles = reconciles_for_cluster_changes(store, receiver, Some("eu-west-1".into()));
+        sender
+            .send(ClusterChange {
+                region: "eu-west-1".into(),
+                cluster: "arn:aws:ecs:eu-west-1:123456789012:cluster/fleet".into(),
+            })
+            .unwrap();
+        drop(sender);
+        let mut names: Vec<String> = reconciles.map(|r| r.name).collect().await;
+        names.sort();
+        assert_eq!(names, ["not-yet-known", "per-instance"]);
     }
 }
