@@ -13,6 +13,7 @@ mod events;
 mod gitops;
 mod integration_role;
 mod modes;
+mod node;
 mod operations;
 mod refusals;
 mod scaling_group;

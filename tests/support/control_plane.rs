@@ -73,11 +73,23 @@ impl ControlPlane {
     /// Starts the control plane and waits until the API server is ready; panics (never
     /// skips) if it cannot.
     pub fn start() -> ControlPlane {
+        Self::start_with(&[])
+    }
+
+    /// The control plane with a node where pods run (containerd, kubelet, kube-proxy,
+    /// kube-scheduler; scripts/node-install), ready once the node is. One at a time: the
+    /// node's network and address are the machine's.
+    pub fn start_with_node() -> ControlPlane {
+        Self::start_with(&["--node"])
+    }
+
+    fn start_with(options: &[&str]) -> ControlPlane {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
         let child = Command::new(testenv_bin("testenv"))
             .args(["up", "--dir"])
             .arg(dir.path().join("k8s"))
+            .args(options)
             // Installed before the controller manager starts, so that its garbage
             // collector knows our kinds (it rediscovers new kinds only every 30 s).
             .arg("--crds")
@@ -114,8 +126,11 @@ impl ControlPlane {
             "k8s/etcd.log",
             "k8s/kube-apiserver.log",
             "k8s/kube-controller-manager.log",
+            "k8s/containerd.log",
+            "k8s/kubelet.log",
         ]
         .iter()
+        .filter(|name| self.dir.path().join(name).exists())
         .map(|name| {
             let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(15).collect();

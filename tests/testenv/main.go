@@ -6,11 +6,16 @@
 //
 // Usage:
 //
-//	testenv up --dir DIR [--crds PATH]
+//	testenv up --dir DIR [--crds PATH] [--node]
 //	                       start everything (installing the CRDs at PATH before the
 //	                       controller manager starts); write DIR/kubeconfig (admin),
 //	                       DIR/pids and DIR/ready; run until SIGTERM or SIGINT, then
-//	                       stop every process it started
+//	                       stop every process it started. --node: also a node where
+//	                       pods run (containerd, kubelet, kube-proxy, kube-scheduler;
+//	                       see nodes.go), ready once the node is
+//	testenv image --containerd SOCK --name REF --entrypoint PATH FILE[:PATH]...
+//	                       an OCI image of local files (and the shared libraries they
+//	                       need), imported into the node's containerd
 //	testenv kubectl ARGS   the real kubectl (also when invoked through a link named kubectl)
 //	testenv kstatus        the kstatus verdict (sigs.k8s.io/cli-utils) of the object
 //	                       given as JSON on standard input
@@ -71,6 +76,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "testenv argocd-health:", err)
 			os.Exit(1)
 		}
+	case "image":
+		if err := image(args); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv image:", err)
+			os.Exit(1)
+		}
 	case "kubectl":
 		command := kubectlcmd.NewDefaultKubectlCommand()
 		command.SetArgs(args)
@@ -78,7 +88,9 @@ func main() {
 			kubectlutil.CheckErr(err)
 		}
 	default:
-		usage()
+		if !runNodeComponent(role, args) {
+			usage()
+		}
 	}
 }
 
@@ -93,6 +105,6 @@ func runComponent(command interface {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] | testenv kubectl ARGS... | testenv kstatus < object.json | testenv argocd-health SCRIPT < object.json")
+	fmt.Fprintln(os.Stderr, "usage: testenv up --dir DIR [--crds PATH] [--node] | testenv image ... | testenv kubectl ARGS... | testenv kstatus < object.json | testenv argocd-health SCRIPT < object.json")
 	os.Exit(2)
 }

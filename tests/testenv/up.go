@@ -24,6 +24,7 @@ func up(args []string) error {
 	flags := flag.NewFlagSet("up", flag.ExitOnError)
 	dir := flags.String("dir", "", "working directory (certificates, etcd data, logs, kubeconfig)")
 	crds := flags.String("crds", "", "CRDs to install before kube-controller-manager starts, so that its garbage collector knows them from the start")
+	node := flags.Bool("node", false, "also run a node (containerd, kubelet, kube-proxy) and kube-scheduler, so that pods run")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func up(args []string) error {
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	plane := &controlPlane{dir: *dir, self: self, crds: *crds}
+	plane := &controlPlane{dir: *dir, self: self, crds: *crds, node: *node}
 	defer plane.stop()
 	if err := plane.start(); err != nil {
 		return err
@@ -67,20 +68,29 @@ func up(args []string) error {
 type controlPlane struct {
 	dir       string
 	crds      string
+	node      bool
 	self      string
 	server    string
 	processes []*exec.Cmd
+	names     []string
 	exited    chan error
 }
 
 func (p *controlPlane) start() error {
-	p.exited = make(chan error, 3)
+	p.exited = make(chan error, 8)
 	ports, err := freePorts(3)
 	if err != nil {
 		return err
 	}
 	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
-	p.server = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	address := "127.0.0.1"
+	if p.node {
+		if err := addNodeAddress(); err != nil {
+			return err
+		}
+		address = nodeAddress
+	}
+	p.server = fmt.Sprintf("https://%s:%d", address, apiPort)
 
 	ca, err := newAuthority()
 	if err != nil {
@@ -99,7 +109,7 @@ func (p *controlPlane) start() error {
 		return err
 	}
 	serving, servingKey, err := ca.issue(2, "kube-apiserver", nil,
-		[]string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "10.0.0.1"})
+		[]string{"127.0.0.1", nodeAddress, "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "10.0.0.1"})
 	if err != nil {
 		return err
 	}
@@ -137,8 +147,8 @@ func (p *controlPlane) start() error {
 	}
 	if err := p.spawn("kube-apiserver",
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdClient),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address="+address,
+		"--advertise-address="+address,
 		fmt.Sprintf("--secure-port=%d", apiPort),
 		"--tls-cert-file="+servingFile,
 		"--tls-private-key-file="+servingKeyFile,
@@ -149,6 +159,7 @@ func (p *controlPlane) start() error {
 		"--service-account-signing-key-file="+saPrivate,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--cert-dir="+filepath.Join(p.dir, "apiserver"),
+		"--kubelet-preferred-address-types=InternalIP",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"--v=1"); err != nil {
@@ -168,15 +179,34 @@ func (p *controlPlane) start() error {
 			}
 		}
 	}
-	return p.spawn("kube-controller-manager",
-		"--kubeconfig="+managerConfig,
-		"--authentication-kubeconfig="+managerConfig,
-		"--authorization-kubeconfig="+managerConfig,
-		"--controllers=garbage-collector-controller,namespace-controller",
+	if !p.node {
+		return p.spawn("kube-controller-manager",
+			"--kubeconfig="+managerConfig,
+			"--authentication-kubeconfig="+managerConfig,
+			"--authorization-kubeconfig="+managerConfig,
+			"--controllers=garbage-collector-controller,namespace-controller",
+			"--bind-address=127.0.0.1",
+			"--secure-port=0",
+			"--leader-elect=false",
+			"--v=1")
+	}
+	// Pods need Deployments and ReplicaSets rolled out, each namespace's CA bundle
+	// (kube-root-ca.crt, mounted into every pod), its default ServiceAccount, and the
+	// node's not-ready taint lifted once it is Ready (node lifecycle): those
+	// controllers act for many service accounts, so they run as the admin.
+	if err := p.spawn("kube-controller-manager",
+		"--kubeconfig="+adminConfig,
+		"--authentication-kubeconfig="+adminConfig,
+		"--authorization-kubeconfig="+adminConfig,
+		"--controllers=garbage-collector-controller,namespace-controller,deployment-controller,replicaset-controller,root-ca-certificate-publisher-controller,serviceaccount-controller,endpointslice-controller,node-lifecycle-controller",
+		"--root-ca-file="+caFile,
 		"--bind-address=127.0.0.1",
 		"--secure-port=0",
 		"--leader-elect=false",
-		"--v=1")
+		"--v=1"); err != nil {
+		return err
+	}
+	return p.startNode(adminConfig)
 }
 
 func (p *controlPlane) log(name string) string {
@@ -185,28 +215,19 @@ func (p *controlPlane) log(name string) string {
 
 // spawn starts this binary in the role `name`; it dies with this process.
 func (p *controlPlane) spawn(name string, args ...string) error {
-	log, err := os.Create(p.log(name))
-	if err != nil {
-		return err
-	}
-	command := exec.Command(p.self, append([]string{name}, args...)...)
-	command.Stdout = log
-	command.Stderr = log
-	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := command.Start(); err != nil {
-		return err
-	}
-	p.processes = append(p.processes, command)
-	go func() {
-		err := command.Wait()
-		p.exited <- fmt.Errorf("%s exited: %v (see %s)", name, err, p.log(name))
-	}()
-	return nil
+	return p.spawnProgram(name, p.self, append([]string{name}, args...)...)
 }
 
-// stop ends the components in reverse order: SIGTERM, then SIGKILL after 10 s.
+// stop ends the components in reverse order: SIGTERM, then SIGKILL after 10 s. The
+// node's pods are removed once the kubelet has stopped, before containerd does.
 func (p *controlPlane) stop() {
+	if p.node {
+		defer p.cleanUpNode()
+	}
 	for i := len(p.processes) - 1; i >= 0; i-- {
+		if p.names[i] == "containerd" {
+			p.removePods()
+		}
 		process := p.processes[i].Process
 		_ = process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
