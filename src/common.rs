@@ -169,8 +169,58 @@ pub enum Claim {
     Adopt,
 }
 
+/// A list of free-form JSON objects (ECS's container definitions and volumes), kept as
+/// compact JSON text and parsed where it is used. Parsed, every object and every object
+/// nested in it (an environment variable, a port mapping) is a B-tree map of about 600
+/// bytes however few its keys; the controller keeps a copy of every watched object, so
+/// that cost is paid per object for as long as it exists. As text it costs its length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JsonObjects(Box<str>);
+
+impl JsonObjects {
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        // The text was written from such a list (`From`, `Deserialize`).
+        serde_json::from_str(&self.0).expect("JSON written by JsonObjects itself")
+    }
+}
+
+impl From<Vec<serde_json::Value>> for JsonObjects {
+    fn from(values: Vec<serde_json::Value>) -> Self {
+        JsonObjects(serde_json::Value::from(values).to_string().into())
+    }
+}
+
+impl Serialize for JsonObjects {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.values().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonObjects {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        Vec::<serde_json::Value>::deserialize(deserializer).map(JsonObjects::from)
+    }
+}
+
+impl JsonSchema for JsonObjects {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "JsonObjects".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<serde_json::Value>>::json_schema(generator)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn owner() -> Owner {
@@ -245,5 +295,21 @@ mod tests {
         let owner = Owner::from_meta(&meta);
         assert_eq!(owner.uid, "file:default/agent");
         assert_eq!(owner.key(), "default/agent");
+    }
+
+    #[test]
+    fn json_objects_read_from_yaml_or_json_serialize_as_the_objects_they_hold() {
+        let objects =
+            json!([{"name": "a", "environment": [{"name": "X", "value": "1"}], "memory": 64}]);
+        let from_json: JsonObjects = serde_json::from_value(objects.clone()).unwrap();
+        let from_yaml: JsonObjects = serde_yaml_ng::from_str(
+            "- name: a\n  memory: 64\n  environment: [{name: X, value: '1'}]\n",
+        )
+        .unwrap();
+        assert_eq!(from_json, from_yaml);
+        assert_eq!(serde_json::to_value(&from_yaml).unwrap(), objects);
+        assert_eq!(from_json.values(), objects.as_array().unwrap().clone());
+        // Not a list of anything: refused like the parsed form would be.
+        assert!(serde_json::from_value::<JsonObjects>(json!({"name": "a"})).is_err());
     }
 }

@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::common::{CommonSpec, CommonStatus, Owner};
+use crate::common::{CommonSpec, CommonStatus, JsonObjects, Owner};
 use crate::runtime::hosts::{ClusterChange, HostsChanged};
 use crate::runtime::triggers;
 use crate::runtime::{
@@ -161,7 +161,7 @@ pub struct TaskDefinitionSpec {
     /// register-task-definition`), kept as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "container_definitions", length(min = 1, max = 10))]
-    pub container_definitions: Option<Vec<serde_json::Value>>,
+    pub container_definitions: Option<JsonObjects>,
     /// IAM role the task's containers assume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_role_arn: Option<String>,
@@ -180,7 +180,7 @@ pub struct TaskDefinitionSpec {
     /// Volumes in the ECS API's JSON shape (`name`, `host.sourcePath`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_objects")]
-    pub volumes: Option<Vec<serde_json::Value>>,
+    pub volumes: Option<JsonObjects>,
     /// Process namespace: `host` or `task`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<PidMode>,

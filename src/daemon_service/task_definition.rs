@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::TaskDefinitionSpec;
+use crate::common::JsonObjects;
 use crate::{Error, Result};
 
 /// The tag that carries the digest of the spec a revision was registered from.
@@ -55,7 +56,11 @@ pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
             "required for an inline task definition",
         )
     })?;
-    let containers = spec.container_definitions.as_deref().unwrap_or_default();
+    let containers = spec
+        .container_definitions
+        .as_ref()
+        .map(JsonObjects::values)
+        .unwrap_or_default();
     if containers.is_empty() {
         return Err(Error::invalid(
             format!("{FIELD}.containerDefinitions"),
@@ -83,7 +88,8 @@ pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
     }
     let volumes = spec
         .volumes
-        .as_deref()
+        .as_ref()
+        .map(JsonObjects::values)
         .unwrap_or_default()
         .iter()
         .enumerate()
@@ -479,6 +485,25 @@ mod tests {
         }])
     }
 
+    /// The digest names the registered revision (its tag): a new way of holding the spec
+    /// must not change it, or every service would register a new revision on upgrade.
+    /// The value was computed by the release before container definitions were kept as
+    /// text.
+    #[test]
+    fn the_digest_of_a_spec_is_the_same_across_releases() {
+        let mut spec = spec(agent());
+        spec.volumes = Some(
+            serde_json::from_value(
+                json!([{"name": "docker_sock", "host": {"sourcePath": "/var/run/docker.sock"}}]),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            render(&spec).unwrap().digest,
+            "ab1c25428265fa251563edcc404680ddfc17145eee40aa0324dd7a66dfcf1e68"
+        );
+    }
+
     #[test]
     fn renders_the_ecs_json_shape() {
         let rendered = render(&spec(agent())).unwrap();
@@ -581,9 +606,10 @@ mod tests {
     #[test]
     fn volumes_and_task_fields_are_rendered() {
         let mut spec = spec(agent());
-        spec.volumes = Some(vec![
-            json!({"name": "docker_sock", "host": {"sourcePath": "/var/run/docker.sock"}}),
-        ]);
+        spec.volumes = Some(
+            vec![json!({"name": "docker_sock", "host": {"sourcePath": "/var/run/docker.sock"}})]
+                .into(),
+        );
         spec.network_mode = Some(super::super::NetworkMode::Host);
         spec.pid_mode = Some(super::super::PidMode::Host);
         let rendered = render(&spec).unwrap();

@@ -229,9 +229,8 @@ fn changed_image_registers_a_revision_and_rolls_it_out() {
     let old = desired(spec());
     let observed = in_sync(&old);
     let mut new_spec = spec();
-    new_spec.task_definition.container_definitions = Some(vec![
-        json!({"name": "agent", "image": "datadog/agent:7.1", "memory": 256}),
-    ]);
+    new_spec.task_definition.container_definitions =
+        Some(vec![json!({"name": "agent", "image": "datadog/agent:7.1", "memory": 256})].into());
     let new = desired(new_spec);
     let changes = plan(&new, &observed).unwrap();
     assert!(
