@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecsfleet::Reason;
+use ecsfleet::daemon_service::observe::ClusterKey;
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::{Directory, Pipeline};
 use support::{Cluster, Emulator, Os, plain_env, sync, writes};
@@ -537,6 +538,40 @@ async fn service_answers_past_their_freshness_are_not_kept() {
     assert_eq!(held().await, 10);
     let calls = pipeline.env.metrics().aws_requests();
     assert_eq!(calls.get("DescribeServices"), Some(&3), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_clusters_service_table_shrinks_once_its_turn_is_over() {
+    let emulator = Emulator::start();
+    cluster_with(&emulator, "shrinks", 1).await;
+    let freshness = Duration::from_secs(1);
+    let pipeline = pipeline_with(&emulator, freshness, Directory::default()).await;
+    let target = ecsfleet::aws::AwsTarget {
+        region: Some(support::REGION.into()),
+        ..Default::default()
+    };
+    let clients = pipeline.env.aws.clients(&target).await.unwrap();
+    let key = ClusterKey::new(&clients.region, &target, "shrinks");
+    let clusters = &pipeline.shared.clusters;
+    // A whole cluster's turn: a hundred services, ten to a call.
+    let names: Vec<String> = (0..100).map(|i| format!("svc-{i:03}")).collect();
+    for batch in names.chunks(10) {
+        let peers = batch.to_vec();
+        clusters
+            .service(&clients, &key, "shrinks", &batch[0], &peers)
+            .await
+            .unwrap();
+    }
+    assert!(clusters.service_capacity(&key).await >= 100);
+    // The turn is over: the next call drops the stale answers and the table's room.
+    tokio::time::sleep(freshness + Duration::from_millis(100)).await;
+    clusters
+        .service(&clients, &key, "shrinks", "svc-000", &[])
+        .await
+        .unwrap();
+    assert_eq!(clusters.services_held().await, 1);
+    let capacity = clusters.service_capacity(&key).await;
+    assert!(capacity <= 8, "room for {capacity} answers kept");
 }
 
 #[tokio::test]

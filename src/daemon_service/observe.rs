@@ -165,8 +165,9 @@ const RESCAN_PAUSE: Duration = Duration::from_secs(1);
 
 /// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
-/// The services of one cluster, by name, each with when it was described.
-type ServiceEntries = tokio::sync::Mutex<HashMap<String, (Instant, Option<ObservedService>)>>;
+/// The services of one cluster, by name, each with when it was described (shared: a
+/// reconcile takes its own copy, the cache keeps one).
+type ServiceEntries = tokio::sync::Mutex<HashMap<String, (Instant, Option<Arc<ObservedService>>)>>;
 /// Cached task-definition answers, by cluster and family (or referenced ARN).
 type TaskDefinitionSlots = HashMap<(ClusterKey, String), Slot<Option<ObservedTaskDefinition>>>;
 
@@ -286,7 +287,8 @@ impl EcsObserver {
     ) -> Result<Option<ObservedService>> {
         let slot = slot(&self.services, key);
         let mut entries = slot.lock().await;
-        let fresh = |entries: &HashMap<String, (Instant, Option<ObservedService>)>, n: &str| {
+        let fresh = |entries: &HashMap<String, (Instant, Option<Arc<ObservedService>>)>,
+                     n: &str| {
             entries
                 .get(n)
                 .is_some_and(|(at, _)| at.elapsed() < self.freshness)
@@ -301,17 +303,33 @@ impl EcsObserver {
                     batch.push(peer.clone());
                 }
             }
-            let described = describe_services(clients, cluster, &batch).await?;
+            let mut described = describe_services(clients, cluster, &batch).await?;
             // An answer past its freshness serves no one: it would be described again.
-            // Dropping them here keeps only the cluster's current turn in memory.
+            // Dropping them here keeps only the cluster's current turn in memory, and
+            // the table shrinks once a turn is over (a whole cluster is described in
+            // one turn, and would otherwise keep a table that size for good).
             entries.retain(|_, (at, _)| at.elapsed() < self.freshness);
+            let needed = entries.len() + batch.len();
+            if entries.capacity() > 4 * needed {
+                entries.shrink_to(2 * needed);
+            }
             let now = Instant::now();
             for requested in batch {
-                let found = described.iter().find(|s| s.name == requested).cloned();
+                let found = described
+                    .iter()
+                    .position(|s| s.name == requested)
+                    .map(|at| Arc::new(described.swap_remove(at)));
                 entries.insert(requested, (now, found));
             }
         }
-        Ok(entries.get(name).and_then(|(_, service)| service.clone()))
+        Ok(entries
+            .get(name)
+            .and_then(|(_, service)| service.as_deref().cloned()))
+    }
+
+    /// How many service answers the cluster `key`'s table has room for.
+    pub async fn service_capacity(&self, key: &ClusterKey) -> usize {
+        slot(&self.services, key).lock().await.capacity()
     }
 
     /// How many service answers are held, over every cluster: what this cache costs.
