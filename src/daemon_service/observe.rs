@@ -168,8 +168,10 @@ type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 /// The services of one cluster, by name, each with when it was described (shared: a
 /// reconcile takes its own copy, the cache keeps one).
 type ServiceEntries = tokio::sync::Mutex<HashMap<String, (Instant, Option<Arc<ObservedService>>)>>;
-/// Cached task-definition answers, by cluster and family (or referenced ARN).
-type TaskDefinitionSlots = HashMap<(ClusterKey, String), Slot<Option<ObservedTaskDefinition>>>;
+/// Cached task-definition answers, by cluster, then family (or referenced ARN): the
+/// cluster's key is held once, not once per family.
+type TaskDefinitionSlots =
+    HashMap<ClusterKey, HashMap<Box<str>, Slot<Option<ObservedTaskDefinition>>>>;
 
 /// Caches of ECS observations, shared by every DaemonService of the process. Each entry
 /// is guarded by its own async lock, so concurrent reconciles of one cluster wait for one
@@ -198,6 +200,23 @@ fn slot<K: Clone + Eq + std::hash::Hash, V: Default>(
         .entry(key.clone())
         .or_default()
         .clone()
+}
+
+/// The slot of `family` in cluster `key`.
+fn family_slot(
+    map: &Mutex<TaskDefinitionSlots>,
+    key: &ClusterKey,
+    family: &str,
+) -> Slot<Option<ObservedTaskDefinition>> {
+    let mut map = map.lock().expect("observer lock");
+    let families = match map.get_mut(key) {
+        Some(families) => families,
+        None => map.entry(key.clone()).or_default(),
+    };
+    match families.get(family) {
+        Some(slot) => slot.clone(),
+        None => families.entry(family.into()).or_default().clone(),
+    }
 }
 
 async fn cached<T: Clone, F: Future<Output = Result<T>>>(
@@ -360,7 +379,7 @@ impl EcsObserver {
             DesiredTaskDefinition::Inline(rendered) => rendered.family.clone(),
             DesiredTaskDefinition::Reference(arn) => arn.clone(),
         };
-        let slot = slot(&self.task_definitions, &(key.clone(), name.clone()));
+        let slot = family_slot(&self.task_definitions, key, &name);
         let observed = cached(&slot, self.definition_freshness, || {
             describe_task_definition(clients, &name)
         })
@@ -432,13 +451,13 @@ impl EcsObserver {
     where
         F: Future<Output = Result<Option<ObservedTaskDefinition>>>,
     {
-        let slot = slot(&self.daemon_definitions, &(key.clone(), family.to_string()));
+        let slot = family_slot(&self.daemon_definitions, key, family);
         cached(&slot, self.definition_freshness, fetch).await
     }
 
     /// Forgets a family's latest daemon task definition after registering a new one.
     pub async fn forget_daemon_definition(&self, key: &ClusterKey, family: &str) {
-        *slot(&self.daemon_definitions, &(key.clone(), family.to_string()))
+        *family_slot(&self.daemon_definitions, key, family)
             .lock()
             .await = None;
     }
@@ -475,7 +494,7 @@ impl EcsObserver {
 
     /// Forgets a family's latest revision after registering a new one.
     pub async fn forget_task_definition(&self, key: &ClusterKey, family: &str) {
-        *slot(&self.task_definitions, &(key.clone(), family.to_string()))
+        *family_slot(&self.task_definitions, key, family)
             .lock()
             .await = None;
     }
