@@ -2,7 +2,8 @@
 // end-to-end tests: etcd (embedded from go.etcd.io/etcd/server/v3/embed), kube-apiserver
 // and kube-controller-manager (garbage collector and namespace controllers), all built
 // from Kubernetes' own Go modules, with RBAC authorization, its own certificates and
-// service-account keys, and an admin kubeconfig. It also is kubectl (k8s.io/kubectl).
+// service-account keys, and an admin kubeconfig. It also is kubectl (k8s.io/kubectl),
+// and with `up --node` kube-scheduler, kubelet and kube-proxy, so that pods run.
 //
 // Usage:
 //

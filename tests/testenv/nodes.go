@@ -252,29 +252,6 @@ func (p *controlPlane) unmountNode() {
 	}
 }
 
-// spawnProgram starts another program (not this binary) as `name`; it dies with this
-// process.
-func (p *controlPlane) spawnProgram(name, program string, args ...string) error {
-	log, err := os.Create(p.log(name))
-	if err != nil {
-		return err
-	}
-	command := exec.Command(program, args...)
-	command.Stdout = log
-	command.Stderr = log
-	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := command.Start(); err != nil {
-		return fmt.Errorf("%s: %w (scripts/node-install installs it)", program, err)
-	}
-	p.processes = append(p.processes, command)
-	p.names = append(p.names, name)
-	go func() {
-		err := command.Wait()
-		p.exited <- fmt.Errorf("%s exited: %v (see %s)", name, err, p.log(name))
-	}()
-	return nil
-}
-
 func freePortOrZero() int {
 	ports, err := freePorts(1)
 	if err != nil {

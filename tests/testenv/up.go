@@ -218,6 +218,29 @@ func (p *controlPlane) spawn(name string, args ...string) error {
 	return p.spawnProgram(name, p.self, append([]string{name}, args...)...)
 }
 
+// spawnProgram starts `program` as the component `name`, logging to DIR/name.log; it
+// dies with this process.
+func (p *controlPlane) spawnProgram(name, program string, args ...string) error {
+	log, err := os.Create(p.log(name))
+	if err != nil {
+		return err
+	}
+	command := exec.Command(program, args...)
+	command.Stdout = log
+	command.Stderr = log
+	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := command.Start(); err != nil {
+		return fmt.Errorf("%s: %w (is it installed?)", program, err)
+	}
+	p.processes = append(p.processes, command)
+	p.names = append(p.names, name)
+	go func() {
+		err := command.Wait()
+		p.exited <- fmt.Errorf("%s exited: %v (see %s)", name, err, p.log(name))
+	}()
+	return nil
+}
+
 // stop ends the components in reverse order: SIGTERM, then SIGKILL after 10 s. The
 // node's pods are removed once the kubelet has stopped, before containerd does.
 func (p *controlPlane) stop() {
