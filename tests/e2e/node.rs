@@ -107,4 +107,27 @@ fn helm_install_wait_completes_once_the_leader_and_its_standby_are_ready() {
         ready.iter().any(|pod| pod == leader),
         "the leader {leader:?} is one of the Ready pods {ready:?}"
     );
+
+    // Stopped, the node leaves no pod, mount or address behind.
+    let dir = plane.dir.path().display().to_string();
+    drop(plane);
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(&dir), "mounts left under {dir}:\n{mounts}");
+    let processes = std::process::Command::new("pgrep")
+        .args(["-a", "-f", &dir])
+        .output()
+        .unwrap();
+    assert!(
+        processes.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&processes.stdout)
+    );
+    let addresses = std::process::Command::new("ip")
+        .args(["-o", "address", "show", "dev", "lo"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&addresses.stdout).contains("10.250.0.1"),
+        "the API server's node address is still on lo"
+    );
 }
