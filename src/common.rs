@@ -174,8 +174,15 @@ pub enum Claim {
 /// nested in it (an environment variable, a port mapping) is a B-tree map of about 600
 /// bytes however few its keys; the controller keeps a copy of every watched object, so
 /// that cost is paid per object for as long as it exists. As text it costs its length.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonObjects(Box<str>);
+
+impl Default for JsonObjects {
+    /// No objects.
+    fn default() -> Self {
+        JsonObjects("[]".into())
+    }
+}
 
 impl JsonObjects {
     pub fn values(&self) -> Vec<serde_json::Value> {
@@ -309,6 +316,10 @@ mod tests {
         assert_eq!(from_json, from_yaml);
         assert_eq!(serde_json::to_value(&from_yaml).unwrap(), objects);
         assert_eq!(from_json.values(), objects.as_array().unwrap().clone());
+        assert_eq!(
+            JsonObjects::default().values(),
+            Vec::<serde_json::Value>::new()
+        );
         // Not a list of anything: refused like the parsed form would be.
         assert!(serde_json::from_value::<JsonObjects>(json!({"name": "a"})).is_err());
     }
