@@ -541,7 +541,7 @@ async fn service_answers_past_their_freshness_are_not_kept() {
 }
 
 #[tokio::test]
-async fn a_clusters_service_table_shrinks_once_its_turn_is_over() {
+async fn a_clusters_service_answers_are_dropped_once_its_turn_is_over() {
     let emulator = Emulator::start();
     cluster_with(&emulator, "shrinks", 1).await;
     let freshness = Duration::from_secs(1);
@@ -563,8 +563,13 @@ async fn a_clusters_service_table_shrinks_once_its_turn_is_over() {
             .unwrap();
     }
     assert!(clusters.service_capacity(&key).await >= 100);
-    // The turn is over: the next call drops the stale answers and the table's room.
-    tokio::time::sleep(freshness + Duration::from_millis(100)).await;
+    assert_eq!(clusters.services_held().await, 100);
+    // The turn is over: the stale answers and the table's room are given back without
+    // waiting for the cluster's next call.
+    tokio::time::sleep(freshness + Duration::from_millis(300)).await;
+    assert_eq!(clusters.services_held().await, 0);
+    assert_eq!(clusters.service_capacity(&key).await, 0);
+    // The next turn describes again and keeps what it needs.
     clusters
         .service(&clients, &key, "shrinks", "svc-000", &[])
         .await

@@ -167,7 +167,39 @@ const RESCAN_PAUSE: Duration = Duration::from_secs(1);
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
 /// The services of one cluster, by name, each with when it was described (shared: a
 /// reconcile takes its own copy, the cache keeps one).
-type ServiceEntries = tokio::sync::Mutex<HashMap<String, (Instant, Option<Arc<ObservedService>>)>>;
+type ServiceAnswers = HashMap<String, (Instant, Option<Arc<ObservedService>>)>;
+
+/// A cluster's service answers, and whether a task is on its way to drop them once they
+/// are stale (an answer past its freshness serves no one: it would be described again).
+#[derive(Default)]
+struct ServiceTable {
+    answers: ServiceAnswers,
+    pruning: bool,
+}
+
+type ServiceEntries = tokio::sync::Mutex<ServiceTable>;
+
+/// Drops the stale answers of `entries` and gives back the table's room, then again when
+/// the next ones turn stale, until the table is empty: between its cluster's turns a
+/// table holds nothing (a whole cluster is described in one turn, and would otherwise
+/// keep every answer, and a table that size, until the next).
+async fn prune_services(entries: Arc<ServiceEntries>, freshness: Duration) {
+    let mut wait = freshness;
+    loop {
+        tokio::time::sleep(wait).await;
+        let mut table = entries.lock().await;
+        table.answers.retain(|_, (at, _)| at.elapsed() < freshness);
+        let held = table.answers.len();
+        if table.answers.capacity() > 2 * held.max(4) {
+            table.answers.shrink_to(held);
+        }
+        let Some(oldest) = table.answers.values().map(|(at, _)| at.elapsed()).max() else {
+            table.pruning = false;
+            return;
+        };
+        wait = freshness.saturating_sub(oldest) + Duration::from_millis(10);
+    }
+}
 /// Cached task-definition answers, by cluster, then family (or referenced ARN): the
 /// cluster's key is held once, not once per family.
 type TaskDefinitionSlots =
@@ -305,14 +337,14 @@ impl EcsObserver {
         peers: &[String],
     ) -> Result<Option<ObservedService>> {
         let slot = slot(&self.services, key);
-        let mut entries = slot.lock().await;
-        let fresh = |entries: &HashMap<String, (Instant, Option<Arc<ObservedService>>)>,
-                     n: &str| {
+        let mut table = slot.lock().await;
+        let fresh = |entries: &ServiceAnswers, n: &str| {
             entries
                 .get(n)
                 .is_some_and(|(at, _)| at.elapsed() < self.freshness)
         };
-        if !fresh(&entries, name) {
+        if !fresh(&table.answers, name) {
+            let entries = &mut table.answers;
             let mut batch = vec![name.to_string()];
             for peer in peers {
                 if batch.len() == 10 {
@@ -323,15 +355,7 @@ impl EcsObserver {
                 }
             }
             let mut described = describe_services(clients, cluster, &batch).await?;
-            // An answer past its freshness serves no one: it would be described again.
-            // Dropping them here keeps only the cluster's current turn in memory, and
-            // the table shrinks once a turn is over (a whole cluster is described in
-            // one turn, and would otherwise keep a table that size for good).
             entries.retain(|_, (at, _)| at.elapsed() < self.freshness);
-            let needed = entries.len() + batch.len();
-            if entries.capacity() > 4 * needed {
-                entries.shrink_to(2 * needed);
-            }
             let now = Instant::now();
             for requested in batch {
                 let found = described
@@ -340,15 +364,20 @@ impl EcsObserver {
                     .map(|at| Arc::new(described.swap_remove(at)));
                 entries.insert(requested, (now, found));
             }
+            if !table.pruning {
+                table.pruning = true;
+                tokio::spawn(prune_services(slot.clone(), self.freshness));
+            }
         }
-        Ok(entries
+        Ok(table
+            .answers
             .get(name)
             .and_then(|(_, service)| service.as_deref().cloned()))
     }
 
     /// How many service answers the cluster `key`'s table has room for.
     pub async fn service_capacity(&self, key: &ClusterKey) -> usize {
-        slot(&self.services, key).lock().await.capacity()
+        slot(&self.services, key).lock().await.answers.capacity()
     }
 
     /// How many service answers are held, over every cluster: what this cache costs.
@@ -362,7 +391,7 @@ impl EcsObserver {
             .collect();
         let mut held = 0;
         for entries in clusters {
-            held += entries.lock().await.len();
+            held += entries.lock().await.answers.len();
         }
         held
     }
@@ -489,7 +518,7 @@ impl EcsObserver {
 
     /// Forgets the service after a write, so the next observation reads it back.
     pub async fn forget_service(&self, key: &ClusterKey, name: &str) {
-        slot(&self.services, key).lock().await.remove(name);
+        slot(&self.services, key).lock().await.answers.remove(name);
     }
 
     /// Forgets a family's latest revision after registering a new one.
