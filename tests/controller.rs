@@ -118,22 +118,13 @@ async fn context(emulator: &Emulator, client: kube::Client) -> Arc<Context<Daemo
     Arc::new(Context::new(client, Pipeline::new(env, shared), settings))
 }
 
-/// A DaemonService in sync is requeued to its cluster's next turn: between half a resync
-/// (60 s) and one and a half later. (`Action` keeps the delay private; its Debug shows it.)
-fn assert_cluster_turn<E: std::fmt::Debug>(result: &Result<Action, E>) {
-    let text = format!("{result:?}");
-    let delay = text
-        .split("requeue_after: Some(")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .and_then(|d| {
-            d.strip_suffix("ms")
-                .and_then(|ms| ms.parse::<f64>().ok())
-                .map(|ms| ms / 1000.0)
-                .or_else(|| d.strip_suffix('s')?.parse::<f64>().ok())
-        })
-        .unwrap_or_else(|| panic!("a requeue: {text}"));
-    assert!((30.0..90.0).contains(&delay), "{text}");
+/// A DaemonService in sync keeps no timer of its own: it comes back at its cluster's
+/// resync turn (`ecsfleet::runtime::turns`) or on a change.
+fn assert_waits_for_its_turn<E: std::fmt::Debug>(result: &Result<Action, E>) {
+    assert!(
+        matches!(result, Ok(action) if *action == Action::await_change()),
+        "{result:?}"
+    );
 }
 
 async fn run(
@@ -179,7 +170,7 @@ async fn apply_publishes_events_and_patches_status_by_server_side_apply() {
     let cluster = Cluster::create(&emulator, "ctl").await;
     cluster.add_instance(&emulator).await;
     let (result, calls, _) = run(&emulator, object("ctl", WITH_FINALIZER())).await;
-    assert_cluster_turn(&result);
+    assert_waits_for_its_turn(&result);
 
     let events: Vec<_> = calls.iter().filter(|c| c.is("POST", "/events")).collect();
     let reasons: Vec<_> = events
@@ -235,7 +226,7 @@ async fn an_object_in_sync_makes_no_kubernetes_write() {
         json!({"metadata": {"finalizers": ["ecsfleet.dev/cleanup"]}, "status": status}),
     );
     let (result, calls, context) = run(&emulator, synced).await;
-    assert_cluster_turn(&result);
+    assert_waits_for_its_turn(&result);
     assert!(
         calls.is_empty(),
         "no Kubernetes request expected: {calls:#?}"
@@ -269,11 +260,8 @@ async fn invalid_spec_reports_the_field_and_is_not_retried_hot() {
         error.to_string().starts_with("spec.instanceFilter:"),
         "{error}"
     );
-    // Terminal: wait for the resync (or a spec change), never a quick retry.
-    assert_eq!(
-        error_policy(guard, &error, context),
-        Action::requeue(Duration::from_secs(60))
-    );
+    // Terminal: wait for the resync turn (or a spec change), never a quick retry.
+    assert_eq!(error_policy(guard, &error, context), Action::await_change());
     tokio::time::sleep(Duration::from_millis(50)).await;
     let calls = calls.lock().unwrap().clone();
     let warning = calls
@@ -317,10 +305,14 @@ async fn retryable_failures_back_off_and_success_resets() {
     let seconds = |d: Duration| d.as_secs_f64();
     let delays: Vec<f64> = (0..4)
         .map(|_| {
-            seconds(context.retry_delay(
-                "monitoring/agent",
-                &ecsfleet::Error::NotReady(error.to_string()),
-            ))
+            seconds(
+                context
+                    .retry_delay(
+                        "monitoring/agent",
+                        &ecsfleet::Error::NotReady(error.to_string()),
+                    )
+                    .expect("retryable"),
+            )
         })
         .collect();
     for (delay, (low, high)) in
@@ -337,10 +329,12 @@ async fn retryable_failures_back_off_and_success_resets() {
     // Once the cluster exists the reconcile succeeds and the count starts over.
     Cluster::create(&emulator, "later").await;
     reconcile(guard, context.clone()).await.unwrap();
-    let after = context.retry_delay(
-        "monitoring/agent",
-        &ecsfleet::Error::NotReady("again".into()),
-    );
+    let after = context
+        .retry_delay(
+            "monitoring/agent",
+            &ecsfleet::Error::NotReady("again".into()),
+        )
+        .expect("retryable");
     assert!(after <= Duration::from_secs(6), "{after:?}");
 }
 

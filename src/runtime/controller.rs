@@ -24,6 +24,7 @@ use super::report::{
     change_event, deleting_status, failure_event, is_ready, next_status, undecodable_status,
 };
 use super::shards::{ShardGuard, Shards};
+use super::turns::resync_turns;
 use super::{Managed, Pipeline};
 use crate::common::DeletionPolicy;
 use crate::{Error, FIELD_MANAGER, FINALIZER};
@@ -246,7 +247,13 @@ impl<K: Managed> Controllers<K> {
     pub async fn run(self, context: Arc<Context<K>>, shutdown: tokio::sync::watch::Receiver<bool>) {
         let concurrency = context.settings.concurrency.max(1) as u16;
         let runs = self.controllers.into_iter().map(|controller| {
+            let turns = resync_turns(
+                controller.store(),
+                context.settings.resync,
+                context.shards.clone(),
+            );
             controller
+                .reconcile_on(turns)
                 .with_config(controller::Config::default().concurrency(concurrency))
                 .graceful_shutdown_on({
                     let mut shutdown = shutdown.clone();
@@ -349,26 +356,6 @@ fn enter_shard<K: Managed>(guard: &DeserializeGuard<K>, context: &Context<K>) ->
     }
 }
 
-fn since_epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// The delay to the next resync of an object of `group`: to the group's next turn, which
-/// comes every `resync` at an offset of its own (a hash of the group, so that groups do
-/// not all resync at once), and never sooner than half a resync from `now`. On average
-/// one `resync`. Pure.
-pub fn aligned_resync(now: Duration, resync: Duration, group: &str) -> Duration {
-    let period = resync.as_millis().max(1);
-    let phase = u128::from(super::shards::stable_hash(group.as_bytes())) % period;
-    let mut delay = (phase + period - now.as_millis() % period) % period;
-    if delay < period / 2 {
-        delay += period;
-    }
-    Duration::from_millis(u64::try_from(delay).unwrap_or(u64::MAX))
-}
-
 fn now() -> Time {
     Time(Timestamp::now())
 }
@@ -433,11 +420,8 @@ async fn apply<K: Managed>(
         .lock()
         .expect("failures lock")
         .remove(&key(&*obj));
-    let resync = context.settings.resync;
-    Ok(Action::requeue(match obj.resync_group() {
-        Some(group) => aligned_resync(since_epoch(), resync, &group),
-        None => resync,
-    }))
+    // Back at its group's turn (`turns`), or sooner on a change or an AWS event.
+    Ok(Action::await_change())
 }
 
 async fn cleanup<K: Managed>(
@@ -526,19 +510,22 @@ pub fn error_policy<K: Managed>(
     context: Arc<Context<K>>,
 ) -> Action {
     match &guard.0 {
-        Ok(obj) => Action::requeue(context.retry_delay(&key(obj), &error.0)),
+        Ok(obj) => match context.retry_delay(&key(obj), &error.0) {
+            Some(delay) => Action::requeue(delay),
+            None => Action::await_change(),
+        },
         Err(_) => Action::await_change(),
     }
 }
 
 impl<K: Managed> Context<K> {
     /// Retryable failures back off exponentially with jitter (5 s doubling, capped at the
-    /// resync interval); terminal ones wait for the resync or a spec change. Never hot.
-    /// A successful reconcile resets the object's count.
-    pub fn retry_delay(&self, object: &str, error: &Error) -> Duration {
+    /// resync interval); terminal ones (`None`) wait for the object's resync turn or a
+    /// spec change. Never hot. A successful reconcile resets the object's count.
+    pub fn retry_delay(&self, object: &str, error: &Error) -> Option<Duration> {
         let resync = self.settings.resync;
         if !error.is_retryable() {
-            return resync;
+            return None;
         }
         let attempts = {
             let mut failures = self.failures.lock().expect("failures lock");
@@ -546,7 +533,7 @@ impl<K: Managed> Context<K> {
             *count = count.saturating_add(1);
             *count
         };
-        backoff(attempts, resync)
+        Some(backoff(attempts, resync))
     }
 }
 
@@ -638,34 +625,5 @@ mod tests {
         obj.metadata.annotations = Some([(LAST_APPLIED.to_string(), String::new())].into());
         trim(&mut obj);
         assert_eq!(obj.metadata.annotations, None);
-    }
-
-    #[test]
-    fn objects_of_one_group_resync_together() {
-        let resync = Duration::from_secs(60);
-        // Reconciled at different moments, the objects of one group come back at the
-        // same instant, between half a resync and one and a half later.
-        let turns: Vec<Duration> = [1_000, 7_400, 31_000, 59_999]
-            .map(|ms| {
-                let now = Duration::from_millis(1_800_000_000_000 + ms);
-                let delay = aligned_resync(now, resync, "eu-west-1//production");
-                assert!(delay >= resync / 2 && delay < resync * 3 / 2, "{delay:?}");
-                now + delay
-            })
-            .to_vec();
-        let first = turns[0].as_millis();
-        assert!(
-            turns.iter().all(|t| {
-                let apart = t.as_millis().abs_diff(first);
-                apart == 0 || apart == resync.as_millis()
-            }),
-            "{turns:?}"
-        );
-        let other = aligned_resync(Duration::from_millis(1_800_000_001_000), resync, "staging");
-        assert_ne!(
-            (Duration::from_millis(1_800_000_001_000) + other).as_millis() % 60_000,
-            turns[0].as_millis() % 60_000,
-            "another group has its own turn"
-        );
     }
 }

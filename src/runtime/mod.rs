@@ -17,6 +17,7 @@ pub mod schema;
 pub mod secrets;
 pub mod shards;
 pub mod triggers;
+pub mod turns;
 
 use std::fmt;
 use std::sync::Arc;
