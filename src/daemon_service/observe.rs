@@ -350,7 +350,7 @@ impl EcsObserver {
                 if batch.len() == 10 {
                     break;
                 }
-                if !batch.contains(peer) && !fresh(&entries, peer) {
+                if !batch.contains(peer) && !fresh(entries, peer) {
                     batch.push(peer.clone());
                 }
             }
