@@ -136,7 +136,10 @@ enum Progress {
     Unchanged,
 }
 
-/// Sets `Reconciling` and `Stalled` (each True only in its state, False otherwise).
+/// Sets `Reconciling` and `Stalled`: each present, True, only in its state, and removed
+/// otherwise (as Flux does with these abnormal-true conditions; kstatus and the Argo CD
+/// health check read an absent one as False). Two False conditions on every object in
+/// sync would be a fifth of what the controller keeps per object.
 fn set_progress(
     conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
     progress: &Progress,
@@ -150,11 +153,12 @@ fn set_progress(
         Progress::Stalled(verdict) => (None, Some(verdict)),
     };
     for (type_, verdict) in [(RECONCILING, reconciling), (STALLED, stalled)] {
-        let (status, reason, message) = match verdict {
-            Some((reason, message)) => (true, reason.as_str(), message.as_str()),
-            None => (false, "NotApplicable", ""),
-        };
-        set_condition(conditions, type_, status, reason, message, generation, now);
+        match verdict {
+            Some((reason, message)) => {
+                set_condition(conditions, type_, true, reason, message, generation, now);
+            }
+            None => conditions.retain(|c| c.type_ != type_),
+        }
     }
 }
 
@@ -307,6 +311,11 @@ mod tests {
         (status.to_string(), reason.to_string())
     }
 
+    /// A condition not there.
+    fn absent() -> (String, String) {
+        (String::new(), String::new())
+    }
+
     #[test]
     fn work_under_way_is_reconciling_and_ready_is_neither() {
         let next = next_status(&object(1, None), &outcome(false, false), &at(1)).unwrap();
@@ -315,27 +324,24 @@ mod tests {
             [
                 pair("False", "RollingOut"),
                 pair("True", "RollingOut"),
-                pair("False", "NotApplicable")
+                absent()
             ]
         );
         let next = next_status(&object(1, Some(next)), &outcome(true, false), &at(2)).unwrap();
+        assert_eq!(verdict(&next), [pair("True", "Ready"), absent(), absent()]);
+        // Only Ready and Synced are kept on an object in sync.
         assert_eq!(
-            verdict(&next),
-            [
-                pair("True", "Ready"),
-                pair("False", "NotApplicable"),
-                pair("False", "NotApplicable")
-            ]
+            next.common.conditions.len(),
+            2,
+            "{:?}",
+            next.common.conditions
         );
     }
 
     #[test]
     fn a_failed_rollout_and_a_refused_spec_are_stalled() {
         let next = next_status(&object(1, None), &outcome(false, true), &at(1)).unwrap();
-        assert_eq!(
-            verdict(&next)[1..],
-            [pair("False", "NotApplicable"), pair("True", "RollingOut")]
-        );
+        assert_eq!(verdict(&next)[1..], [absent(), pair("True", "RollingOut")]);
         let refused: Result<Outcome<IntegrationRoleStatus>, Error> =
             Err(Error::invalid("spec.x", "bad"));
         let next = next_status(&object(1, None), &refused, &at(1)).unwrap();
