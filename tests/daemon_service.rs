@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecsfleet::Reason;
-use ecsfleet::daemon_service::observe::ClusterKey;
+use ecsfleet::daemon_service::observe::{ClusterKey, EcsObserver};
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::{Directory, Pipeline};
 use support::{Cluster, Emulator, Os, plain_env, sync, writes};
@@ -577,6 +577,63 @@ async fn a_clusters_service_answers_are_dropped_once_its_turn_is_over() {
     assert_eq!(clusters.services_held().await, 1);
     let capacity = clusters.service_capacity(&key).await;
     assert!(capacity <= 8, "room for {capacity} answers kept");
+}
+
+/// A cluster's turn may take longer than the freshness: an answer fetched for a peer
+/// serves that peer's first look for longer, and then ages like any other. An AWS event
+/// about a service forgets its answer, so the reconcile it triggers reads it again.
+#[tokio::test]
+async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
+    let emulator = Emulator::start();
+    cluster_with(&emulator, "prefetch", 1).await;
+    let env = plain_env(&emulator).await;
+    let freshness = Duration::from_millis(300);
+    let observer = EcsObserver::new(freshness).with_prefetched_life(Duration::from_secs(5));
+    let clusters = Arc::new(observer);
+    let shared = Shared::with_clusters(clusters.clone(), Directory::default(), &env.hosts);
+    let pipeline: Pipeline<DaemonService> = Pipeline::new(env, shared);
+    let target = ecsfleet::aws::AwsTarget {
+        region: Some(support::REGION.into()),
+        ..Default::default()
+    };
+    let clients = pipeline.env.aws.clients(&target).await.unwrap();
+    let key = ClusterKey::new(&clients.region, &target, "prefetch");
+    let names: Vec<String> = (0..10).map(|i| format!("svc-{i}")).collect();
+    let described = || {
+        pipeline
+            .env
+            .metrics()
+            .aws_requests()
+            .get("DescribeServices")
+            .copied()
+            .unwrap_or(0)
+    };
+    let look = |name: &'static str| clusters.service(&clients, &key, "prefetch", name, &names);
+    look("svc-0").await.unwrap();
+    assert_eq!(described(), 1);
+    tokio::time::sleep(freshness * 2).await;
+    // Past the freshness: the asker's own answer is stale, a peer's first look is not.
+    look("svc-5").await.unwrap();
+    assert_eq!(
+        described(),
+        1,
+        "svc-5 was fetched with svc-0's batch and not used yet"
+    );
+    tokio::time::sleep(freshness * 2).await;
+    look("svc-5").await.unwrap();
+    assert_eq!(described(), 2, "once used, an answer ages like any other");
+    // Fresh again now; an event about it forgets it (in any role's table).
+    look("svc-5").await.unwrap();
+    assert_eq!(described(), 2);
+    clusters
+        .forget_service_in(
+            support::REGION,
+            "arn:aws:ecs:eu-west-1:123456789012:cluster/prefetch",
+            "svc-5",
+        )
+        .await;
+    look("svc-5").await.unwrap();
+    assert_eq!(described(), 3, "the event's service is read again");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::args::RunArgs;
 use crate::aws::AwsFactory;
+use crate::daemon_service::observe::EcsObserver;
 use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
 use crate::metrics::Metrics;
@@ -107,6 +108,7 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     // AWS events (when queues are given) make the objects they concern look again.
     let (triggers, _) = tokio::sync::broadcast::channel::<Trigger>(1024);
     let shards = sharding.as_ref().map(|(_, shards)| shards.clone());
+    let clusters = Arc::new(EcsObserver::for_resync(args.resync));
     let daemon_services = Controllers::<DaemonService>::new(&client, &settings)
         .reconcile_on(|store| {
             daemon_service::reconciles_for_cluster_changes(
@@ -116,7 +118,12 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
             )
         })
         .reconcile_on(|store| {
-            reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
+            daemon_service::reconciles_for_events(
+                store,
+                triggers.subscribe(),
+                default_region.clone(),
+                clusters.clone(),
+            )
         });
     let daemon_services = with_shards(daemon_services, shards.as_ref());
     let integration_roles = with_shards(
@@ -144,8 +151,8 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
             shutdown.clone(),
         ));
     }
-    let shared = daemon_service::Shared::for_resync(
-        args.resync,
+    let shared = daemon_service::Shared::with_clusters(
+        clusters,
         Directory::Stores(daemon_services.stores()),
         &env.hosts,
     );

@@ -412,33 +412,61 @@ impl Shared {
     /// A view of the clusters whose answers serve for `freshness`, dropped for a cluster
     /// as soon as `hosts` says its hosts changed.
     pub fn new(freshness: Duration, peers: Directory<DaemonService>, hosts: &HostsChanged) -> Self {
-        Self::with_observer(EcsObserver::new(freshness), peers, hosts)
+        Self::with_clusters(Arc::new(EcsObserver::new(freshness)), peers, hosts)
     }
 
-    /// As a controller resyncing every `resync` needs it: cluster answers serve a short
-    /// while ([`EcsObserver::freshness_for_resync`]); task definition answers until just
-    /// before the next resync, so a reconcile between resyncs (an AWS event's) reads only
-    /// what may have changed.
+    /// As a controller resyncing every `resync` needs it ([`EcsObserver::for_resync`]).
     pub fn for_resync(
         resync: Duration,
         peers: Directory<DaemonService>,
         hosts: &HostsChanged,
     ) -> Self {
-        let observer = EcsObserver::new(EcsObserver::freshness_for_resync(resync))
-            .with_definition_freshness(resync.mul_f64(0.9));
-        Self::with_observer(observer, peers, hosts)
+        Self::with_clusters(Arc::new(EcsObserver::for_resync(resync)), peers, hosts)
     }
 
-    fn with_observer(
-        observer: EcsObserver,
+    /// With the cluster answers of `clusters` (shared with what forgets them on AWS
+    /// events), dropped for a cluster as soon as `hosts` says its hosts changed.
+    pub fn with_clusters(
+        clusters: Arc<EcsObserver>,
         peers: Directory<DaemonService>,
         hosts: &HostsChanged,
     ) -> Self {
-        let clusters = Arc::new(observer);
         let view = Arc::clone(&clusters);
         hosts.on_change(move |change| view.forget_instances(&change.region, &change.cluster));
         Shared { clusters, peers }
     }
+}
+
+/// The DaemonServices that AWS events (`receiver`) concern. The cached answer about an
+/// event's service is forgotten before its objects are named, so that the reconcile
+/// reads what the event announced instead of an answer fetched before it.
+pub fn reconciles_for_events(
+    store: kube::runtime::reflector::Store<kube::core::DeserializeGuard<DaemonService>>,
+    receiver: tokio::sync::broadcast::Receiver<triggers::Trigger>,
+    default_region: Option<String>,
+    clusters: Arc<EcsObserver>,
+) -> impl futures::Stream<
+    Item = kube::runtime::reflector::ObjectRef<kube::core::DeserializeGuard<DaemonService>>,
+> + Send
++ 'static {
+    use futures::StreamExt;
+    let forgotten = triggers::received(receiver).then(move |trigger| {
+        let clusters = clusters.clone();
+        async move {
+            if let triggers::Trigger::Service {
+                region,
+                cluster,
+                service,
+            } = &trigger
+            {
+                clusters.forget_service_in(region, cluster, service).await;
+            }
+            trigger
+        }
+    });
+    triggers::reconciles_for(store, forgotten, move |obj: &DaemonService, trigger| {
+        triggers::Concerns::concerns(obj, trigger, default_region.as_deref())
+    })
 }
 
 #[async_trait]

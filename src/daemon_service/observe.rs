@@ -165,12 +165,20 @@ const RESCAN_PAUSE: Duration = Duration::from_secs(1);
 
 /// One cached answer and when it was fetched, behind an async lock (single flight).
 type Slot<T> = Arc<tokio::sync::Mutex<Option<(Instant, T)>>>;
-/// The services of one cluster, by name, each with when it was described (shared: a
-/// reconcile takes its own copy, the cache keeps one).
-type ServiceAnswers = HashMap<String, (Instant, Option<Arc<ObservedService>>)>;
+/// One service's answer: when it was described, what was found, and whether a reconcile
+/// has used it yet (an answer fetched for a peer in a batch has not).
+struct ServiceAnswer {
+    at: Instant,
+    service: Option<Arc<ObservedService>>,
+    used: bool,
+}
+
+/// The services of one cluster, by name (shared: a reconcile takes its own copy, the
+/// cache keeps one).
+type ServiceAnswers = HashMap<String, ServiceAnswer>;
 
 /// A cluster's service answers, and whether a task is on its way to drop them once they
-/// are stale (an answer past its freshness serves no one: it would be described again).
+/// are stale (an answer past its life serves no one: it would be described again).
 #[derive(Default)]
 struct ServiceTable {
     answers: ServiceAnswers,
@@ -179,25 +187,54 @@ struct ServiceTable {
 
 type ServiceEntries = tokio::sync::Mutex<ServiceTable>;
 
+/// How long service answers serve: `freshness` once used, and up to `prefetched` for
+/// the first use of an answer fetched for a peer. A cluster's turn reconciles its
+/// objects in no set order (kube's scheduler decides), and a batch describes nine
+/// peers at once: with 2,000 services in a cluster the last of them may come more than
+/// `freshness` after its answer was fetched, and would be described again.
+#[derive(Clone, Copy)]
+struct ServiceLife {
+    freshness: Duration,
+    prefetched: Duration,
+}
+
+impl ServiceLife {
+    /// How much longer `answer` serves (zero: stale).
+    fn left(&self, answer: &ServiceAnswer) -> Duration {
+        let life = if answer.used {
+            self.freshness
+        } else {
+            self.prefetched.max(self.freshness)
+        };
+        life.saturating_sub(answer.at.elapsed())
+    }
+
+    fn fresh(&self, answers: &ServiceAnswers, name: &str) -> bool {
+        answers.get(name).is_some_and(|a| !self.left(a).is_zero())
+    }
+}
+
 /// Drops the stale answers of `entries` and gives back the table's room, then again when
 /// the next ones turn stale, until the table is empty: between its cluster's turns a
 /// table holds nothing (a whole cluster is described in one turn, and would otherwise
 /// keep every answer, and a table that size, until the next).
-async fn prune_services(entries: Arc<ServiceEntries>, freshness: Duration) {
-    let mut wait = freshness;
+async fn prune_services(entries: Arc<ServiceEntries>, life: ServiceLife) {
+    let mut wait = life.freshness;
     loop {
         tokio::time::sleep(wait).await;
         let mut table = entries.lock().await;
-        table.answers.retain(|_, (at, _)| at.elapsed() < freshness);
+        table
+            .answers
+            .retain(|_, answer| !life.left(answer).is_zero());
         let held = table.answers.len();
         if table.answers.capacity() > 2 * held.max(4) {
             table.answers.shrink_to(held);
         }
-        let Some(oldest) = table.answers.values().map(|(at, _)| at.elapsed()).max() else {
+        let Some(next) = table.answers.values().map(|a| life.left(a)).min() else {
             table.pruning = false;
             return;
         };
-        wait = freshness.saturating_sub(oldest) + Duration::from_millis(10);
+        wait = next + Duration::from_millis(10);
     }
 }
 /// Cached task-definition answers, by cluster, then family (or referenced ARN): the
@@ -210,6 +247,8 @@ type TaskDefinitionSlots =
 /// call instead of making one each.
 pub struct EcsObserver {
     freshness: Duration,
+    /// How long an answer fetched for a peer serves that peer's first look.
+    prefetched: Duration,
     /// How long a task definition answer serves: they change only by ecsfleet's own
     /// writes (which forget the answer) or by hand, which the resync catches.
     definition_freshness: Duration,
@@ -278,11 +317,23 @@ impl EcsObserver {
         (resync / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
     }
 
+    /// As a controller resyncing every `resync` needs it: cluster answers serve a short
+    /// while ([`Self::freshness_for_resync`]), an answer fetched for a peer up to half a
+    /// resync for its first look (a cluster's turn may take longer than the freshness);
+    /// task definition answers until just before the next resync, so a reconcile between
+    /// resyncs (an AWS event's) reads only what may have changed.
+    pub fn for_resync(resync: Duration) -> Self {
+        EcsObserver::new(Self::freshness_for_resync(resync))
+            .with_prefetched_life(resync / 2)
+            .with_definition_freshness(resync.mul_f64(0.9))
+    }
+
     /// `freshness`: how long an answer serves other reconciles. Keep it well under the
     /// resync interval, so that a resync sees a cluster change.
     pub fn new(freshness: Duration) -> Self {
         EcsObserver {
             freshness,
+            prefetched: freshness,
             definition_freshness: freshness,
             instances: Mutex::default(),
             services: Mutex::default(),
@@ -291,6 +342,21 @@ impl EcsObserver {
             peers: Mutex::default(),
             daemon_definitions: Mutex::default(),
             daemon_revisions: Mutex::default(),
+        }
+    }
+
+    /// A service answer fetched for a peer serves that peer's first look for up to
+    /// `prefetched` (at least the freshness): a turn's batches are used before they go
+    /// stale however long the turn takes.
+    pub fn with_prefetched_life(mut self, prefetched: Duration) -> Self {
+        self.prefetched = prefetched;
+        self
+    }
+
+    fn service_life(&self) -> ServiceLife {
+        ServiceLife {
+            freshness: self.freshness,
+            prefetched: self.prefetched,
         }
     }
 
@@ -338,41 +404,42 @@ impl EcsObserver {
     ) -> Result<Option<ObservedService>> {
         let slot = slot(&self.services, key);
         let mut table = slot.lock().await;
-        let fresh = |entries: &ServiceAnswers, n: &str| {
-            entries
-                .get(n)
-                .is_some_and(|(at, _)| at.elapsed() < self.freshness)
-        };
-        if !fresh(&table.answers, name) {
+        let life = self.service_life();
+        if !life.fresh(&table.answers, name) {
             let entries = &mut table.answers;
             let mut batch = vec![name.to_string()];
             for peer in peers {
                 if batch.len() == 10 {
                     break;
                 }
-                if !batch.contains(peer) && !fresh(entries, peer) {
+                if !batch.contains(peer) && !life.fresh(entries, peer) {
                     batch.push(peer.clone());
                 }
             }
             let mut described = describe_services(clients, cluster, &batch).await?;
-            entries.retain(|_, (at, _)| at.elapsed() < self.freshness);
+            entries.retain(|_, answer| !life.left(answer).is_zero());
             let now = Instant::now();
             for requested in batch {
-                let found = described
+                let service = described
                     .iter()
                     .position(|s| s.name == requested)
                     .map(|at| Arc::new(described.swap_remove(at)));
-                entries.insert(requested, (now, found));
+                let answer = ServiceAnswer {
+                    at: now,
+                    service,
+                    used: false,
+                };
+                entries.insert(requested, answer);
             }
             if !table.pruning {
                 table.pruning = true;
-                tokio::spawn(prune_services(slot.clone(), self.freshness));
+                tokio::spawn(prune_services(slot.clone(), life));
             }
         }
-        Ok(table
-            .answers
-            .get(name)
-            .and_then(|(_, service)| service.as_deref().cloned()))
+        Ok(table.answers.get_mut(name).and_then(|answer| {
+            answer.used = true;
+            answer.service.as_deref().cloned()
+        }))
     }
 
     /// How many service answers the cluster `key`'s table has room for.
@@ -519,6 +586,23 @@ impl EcsObserver {
     /// Forgets the service after a write, so the next observation reads it back.
     pub async fn forget_service(&self, key: &ClusterKey, name: &str) {
         slot(&self.services, key).lock().await.answers.remove(name);
+    }
+
+    /// Forgets the service `name` of `cluster` in `region` (every role): an AWS event
+    /// said it changed, and the reconcile it triggers must read it again.
+    pub async fn forget_service_in(&self, region: &str, cluster: &str, name: &str) {
+        let cluster = cluster_name(cluster);
+        let tables: Vec<Arc<ServiceEntries>> = self
+            .services
+            .lock()
+            .expect("observer lock")
+            .iter()
+            .filter(|(key, _)| key.region == region && key.cluster == cluster)
+            .map(|(_, table)| table.clone())
+            .collect();
+        for table in tables {
+            table.lock().await.answers.remove(name);
+        }
     }
 
     /// Forgets a family's latest revision after registering a new one.

@@ -85,6 +85,7 @@ pub fn resync_turns<K: Managed>(
         async move {
             ticks.tick().await;
             let until = since_epoch();
+            // In no particular order: kube's scheduler picks the order they run in.
             let due: Vec<_> = store
                 .state()
                 .iter()
