@@ -10,6 +10,7 @@ use std::time::Duration;
 use ecsfleet::Reason;
 use ecsfleet::daemon_service::observe::{ClusterKey, EcsObserver};
 use ecsfleet::daemon_service::{DaemonService, Shared};
+use ecsfleet::runtime::triggers::Trigger;
 use ecsfleet::runtime::{Directory, Pipeline};
 use support::{Cluster, Emulator, Os, plain_env, sync, writes};
 
@@ -634,6 +635,36 @@ async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
         .await;
     look("svc-5").await.unwrap();
     assert_eq!(described(), 3, "the event's service is read again");
+
+    // The controller's stream of AWS events does so before it names the object.
+    let mut obj = agent("prefetch", "agent:7");
+    obj.metadata.namespace = Some("ns".into());
+    obj.spec.common.region = Some(support::REGION.into());
+    obj.spec.service_name = Some("svc-5".into());
+    let (store, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(
+        kube::core::DeserializeGuard(Ok(obj)),
+    ));
+    let (sender, receiver) = tokio::sync::broadcast::channel(4);
+    let named =
+        ecsfleet::daemon_service::reconciles_for_events(store, receiver, None, clusters.clone());
+    futures::pin_mut!(named);
+    look("svc-5").await.unwrap();
+    assert_eq!(clusters.services_held().await, 10);
+    sender
+        .send(Trigger::Service {
+            region: support::REGION.into(),
+            cluster: "prefetch".into(),
+            service: "svc-5".into(),
+        })
+        .unwrap();
+    let object = futures::StreamExt::next(&mut named).await.unwrap();
+    assert_eq!(object.name, "agent");
+    assert_eq!(
+        clusters.services_held().await,
+        9,
+        "forgotten before the object was named"
+    );
 }
 
 #[tokio::test]
