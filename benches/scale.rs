@@ -181,8 +181,8 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
     }
     let converged = applied.elapsed();
 
-    // Every object is requeued to its cluster's turn within one and a half resyncs of
-    // its last reconcile: past that, every resync is a steady one.
+    // Every cluster's turn has come at least once within one and a half resyncs of
+    // convergence: past that, every resync is a steady one.
     tokio::time::sleep(Duration::from_secs(resync * 3 / 2 + 2)).await;
     // The calls of exactly three resync periods (each cluster's turn comes three times;
     // the slow Kubernetes reads stay outside the window, so that no fourth turn slips in).

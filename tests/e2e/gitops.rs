@@ -101,6 +101,10 @@ spec:
     let object = json(&plane, &["get", "irole", "acme", "-n", "vendors"]);
     assert!(ready_and_current(&object));
     assert_eq!(health(&role_args).0, "Healthy");
+    // Reconciling was True; once done it is removed (server-side apply drops what the
+    // controller no longer applies), not left False.
+    assert_eq!(condition(&object, "Reconciling"), None, "{object}");
+    assert_eq!(condition(&object, "Stalled"), None, "{object}");
 
     // A spec the API server accepts but the controller refuses: Failed, with the field.
     plane.kubectl_ok(&[
