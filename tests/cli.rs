@@ -337,3 +337,65 @@ async fn scaling_group_plan_apply_orphan_and_delete() {
     );
     assert!(!group_exists().await);
 }
+
+/// The sections of an ELF64 little-endian file: (name, size).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn elf_sections(bytes: &[u8]) -> Vec<(String, u64)> {
+    let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(
+        &bytes[..6],
+        b"\x7fELF\x02\x01",
+        "an ELF64 little-endian file"
+    );
+    let (table, entry, count) = (u64_at(0x28) as usize, u16_at(0x3a), u16_at(0x3c));
+    let header = |i: usize| table + i * entry;
+    let names = u64_at(header(u16_at(0x3e)) + 24) as usize;
+    (0..count)
+        .map(|i| {
+            let start = names + u32_at(header(i));
+            let end = start + bytes[start..].iter().position(|&b| b == 0).unwrap();
+            let name = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+            (name, u64_at(header(i) + 32))
+        })
+        .collect()
+}
+
+/// The relocation table the dynamic loader reads at every start stays mapped for the
+/// process's life: packed (DT_RELR, build.rs) it is a few KB instead of 1.5 MB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binary_packs_its_relative_relocations() {
+    let bytes = std::fs::read(env!("CARGO_BIN_EXE_ecsfleet")).unwrap();
+    let sections = elf_sections(&bytes);
+    let size = |name: &str| {
+        sections
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, size)| *size)
+            .sum::<u64>()
+    };
+    assert!(size(".relr.dyn") > 0, "no packed relocations: {sections:?}");
+    assert!(
+        size(".rela.dyn") < 64 * 1024,
+        ".rela.dyn holds {} bytes",
+        size(".rela.dyn")
+    );
+}
+
+/// The AWS SDK crates' default features add a second, unused HTTP and TLS stack (hyper
+/// 0.14, rustls 0.21 and ring) and a second elliptic-curve library (p256, for SigV4a):
+/// Cargo.toml turns them off, and the lock file must not bring them back.
+#[test]
+fn one_http_stack_and_one_tls_library() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+    let versions = |name: &str| {
+        let entry = format!("name = \"{name}\"\n");
+        lock.matches(&entry).count()
+    };
+    for name in ["hyper", "rustls", "h2", "tokio-rustls", "hyper-rustls"] {
+        assert!(versions(name) <= 1, "{name}: {} versions", versions(name));
+    }
+    assert_eq!(versions("p256"), 0, "p256 (SigV4a) is linked");
+}
