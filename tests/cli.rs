@@ -386,9 +386,13 @@ fn the_binary_packs_its_relative_relocations() {
 
 /// The AWS SDK crates' default features add a second, unused HTTP and TLS stack (hyper
 /// 0.14, rustls 0.21 and ring) and a second elliptic-curve library (p256, for SigV4a):
-/// Cargo.toml turns them off, and the lock file must not bring them back.
+/// Cargo.toml turns them off, and neither the lock file nor the binary may bring them
+/// back (ring stays in the lock file as an optional dependency of rustls-webpki).
 #[test]
 fn one_http_stack_and_one_tls_library() {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_ecsfleet")).unwrap();
+    let ring = regex::bytes::Regex::new("ring_core_0_").unwrap();
+    assert!(!ring.is_match(&binary), "ring's code is linked");
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
     let versions = |name: &str| {
         let entry = format!("name = \"{name}\"\n");
