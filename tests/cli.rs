@@ -377,6 +377,10 @@ fn the_binary_packs_its_relative_relocations() {
             .sum::<u64>()
     };
     assert!(size(".relr.dyn") > 0, "no packed relocations: {sections:?}");
+    // The binary asks for the glibc that reads them, so an older one refuses to start it
+    // (README) instead of running it unrelocated.
+    let needs = regex::bytes::Regex::new("GLIBC_ABI_DT_RELR").unwrap();
+    assert!(needs.is_match(&bytes), "no GLIBC_ABI_DT_RELR version need");
     assert!(
         size(".rela.dyn") < 64 * 1024,
         ".rela.dyn holds {} bytes",
