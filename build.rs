@@ -14,7 +14,7 @@ fn main() {
         println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     // The functions the controller runs, laid out together at the start of `.text`
-    // (link-order.txt, written by scripts/link-order from a run of the demo): the kernel
+    // (link-order.txt, written by scripts/link-order from the demo and a scale run): the kernel
     // maps code in 64 KiB runs around each page touched, so code spread over the binary
     // keeps most of it resident. rustc links x86_64-unknown-linux-gnu with its own LLD,
     // which reads the list; names a build does not have (another profile, a changed
