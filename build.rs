@@ -13,10 +13,10 @@ fn main() {
     if linux_gnu && std::env::var_os("ECSFLEET_UNPACKED_RELOCATIONS").is_none() {
         println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
-    // The functions the controller runs, laid out together at the start of `.text`
-    // (link-order.txt, written by scripts/link-order from the demo and a scale run): the kernel
-    // maps code in 64 KiB runs around each page touched, so code spread over the binary
-    // keeps most of it resident. rustc links x86_64-unknown-linux-gnu with its own LLD,
+    // The functions the controller runs, laid out together at the start of `.text`, those
+    // it runs idle first (link-order.txt, written by scripts/link-order from an idle run,
+    // the demo and a scale run): the kernel maps code in 64 KiB runs around each page
+    // touched, so code spread over the binary keeps most of it resident. rustc links x86_64-unknown-linux-gnu with its own LLD,
     // which reads the list; names a build does not have (another profile, a changed
     // dependency) are skipped, and only the layout suffers.
     if linux_gnu && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && var("PROFILE") == "release" {
