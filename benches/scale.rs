@@ -35,11 +35,13 @@ const WRITES: [&str; 6] = [
     "TagResource",
 ];
 
+/// The objects, labelled and annotated as a GitOps tool applies them (the recommended
+/// `app.kubernetes.io/` labels and Argo CD's tracking annotation).
 fn manifests(count: usize) -> String {
     (0..count)
         .map(|i| {
             format!(
-                "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent-{i}, namespace: bench}}\nspec:\n  cluster: scale-{}\n  taskDefinition:\n    family: agent-{i}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n",
+                "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata:\n  name: agent-{i}\n  namespace: bench\n  labels: {{app.kubernetes.io/name: agent, app.kubernetes.io/part-of: observability}}\n  annotations: {{argocd.argoproj.io/tracking-id: 'fleet:ecsfleet.dev/DaemonService:bench/agent-{i}'}}\nspec:\n  cluster: scale-{}\n  taskDefinition:\n    family: agent-{i}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n",
                 i % CLUSTERS
             )
         })

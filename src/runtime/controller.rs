@@ -167,20 +167,26 @@ pub async fn wait_until_synced<K: Managed>(stores: &Stores<K>) {
 }
 
 /// Drops what the controller never reads from the copy every watched object keeps in
-/// memory: `managedFields` and kubectl's last-applied annotation, often most of an
-/// object's size (a copy of its spec, and one entry per field manager).
+/// memory: `managedFields` (one entry per field manager), labels, and annotations other
+/// than ecsfleet's own (`ecsfleet.dev/…`; reconciles read those alone). kubectl's
+/// last-applied annotation is often most of an object's size, and GitOps tools label and
+/// annotate every object they apply (Argo CD's tracking, Flux's and Helm's ownership),
+/// each map a B-tree node of about half a KiB in every stored object.
 pub fn trim<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
+    meta.labels = None;
     if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
+        annotations.retain(|key, _| key.starts_with(OWN_ANNOTATIONS));
         if annotations.is_empty() {
             meta.annotations = None;
         }
     }
 }
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The prefix of the annotations reconciles read (e.g. IntegrationRole's
+/// `ecsfleet.dev/rotate-external-id`).
+const OWN_ANNOTATIONS: &str = "ecsfleet.dev/";
 
 /// Builds one controller per watched namespace (or one for all). Call `stores()` on the
 /// result to share what is watched, then `run`.
@@ -604,22 +610,27 @@ mod tests {
     fn stored_objects_keep_what_the_controller_reads_and_nothing_else() {
         use k8s_openapi::api::core::v1::ConfigMap;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        const ROTATE_EXTERNAL_ID: &str = crate::integration_role::ROTATE_EXTERNAL_ID;
+        const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
         let mut obj = ConfigMap::default();
         obj.metadata.name = Some("a".into());
         obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        obj.metadata.labels = Some([("app.kubernetes.io/part-of".into(), "x".into())].into());
         obj.metadata.annotations = Some(
             [
                 (LAST_APPLIED.to_string(), "{...}".to_string()),
-                ("team".to_string(), "x".to_string()),
+                ("argocd.argoproj.io/tracking-id".into(), "x".into()),
+                (ROTATE_EXTERNAL_ID.to_string(), "2026-11".to_string()),
             ]
             .into(),
         );
         obj.metadata.finalizers = Some(vec![crate::FINALIZER.into()]);
         trim(&mut obj);
         assert_eq!(obj.metadata.managed_fields, None);
+        assert_eq!(obj.metadata.labels, None);
         assert_eq!(
             obj.metadata.annotations,
-            Some([("team".to_string(), "x".to_string())].into())
+            Some([(ROTATE_EXTERNAL_ID.to_string(), "2026-11".to_string())].into())
         );
         assert_eq!(obj.metadata.finalizers.as_ref().map(Vec::len), Some(1));
         obj.metadata.annotations = Some([(LAST_APPLIED.to_string(), String::new())].into());
