@@ -16,9 +16,10 @@ fn main() {
     // The functions the controller runs, laid out together at the start of `.text`, those
     // it runs idle first (link-order.txt, written by scripts/link-order from an idle run,
     // the demo and a scale run): the kernel maps code in 64 KiB runs around each page
-    // touched, so code spread over the binary keeps most of it resident. rustc links x86_64-unknown-linux-gnu with its own LLD,
-    // which reads the list; names a build does not have (another profile, a changed
-    // dependency) are skipped, and only the layout suffers.
+    // touched, so code spread over the binary keeps most of it resident. rustc links
+    // x86_64-unknown-linux-gnu with its own LLD, which reads the list; names a build does
+    // not have (another profile, a changed dependency) are skipped, and only the layout
+    // suffers.
     if linux_gnu && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && var("PROFILE") == "release" {
         let list = format!("{}/link-order.txt", var("CARGO_MANIFEST_DIR"));
         println!("cargo::rustc-link-arg-bins=-Wl,--symbol-ordering-file={list}");
