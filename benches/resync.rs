@@ -94,21 +94,23 @@ async fn main() {
     for _ in 0..hosts {
         cluster.add_instance(&emulator).await;
     }
-    let services: Vec<DaemonService> = (0..service_count).map(daemon_service).collect();
-    let roles: Vec<IntegrationRole> = (0..role_count).map(integration_role).collect();
-    let groups: Vec<ScalingGroup> = (0..group_count).map(scaling_group).collect();
+    let mut services: Vec<DaemonService> = (0..service_count).map(daemon_service).collect();
+    let mut roles: Vec<IntegrationRole> = (0..role_count).map(integration_role).collect();
+    let mut groups: Vec<ScalingGroup> = (0..group_count).map(scaling_group).collect();
+    // Created, each object then carrying the status its sync wrote, as the controller's
+    // objects do.
     let setup = fresh_env(&emulator).await;
     let service_setup = service_pipeline(setup.clone(), &services, Duration::ZERO);
-    for obj in &services {
-        service_setup.sync(obj).await.expect("created");
+    for obj in &mut services {
+        support::sync(obj, &service_setup).await.expect("created");
     }
     let role_setup = Pipeline::new(setup.clone(), ());
-    for obj in &roles {
-        role_setup.sync(obj).await.expect("created");
+    for obj in &mut roles {
+        support::sync(obj, &role_setup).await.expect("created");
     }
     let group_setup = Pipeline::new(setup, ());
-    for obj in &groups {
-        group_setup.sync(obj).await.expect("created");
+    for obj in &mut groups {
+        support::sync(obj, &group_setup).await.expect("created");
     }
 
     let freshness = Duration::from_secs(15);
@@ -153,6 +155,8 @@ async fn main() {
         service_calls.get("DescribeServices").copied(),
         Some(service_count.div_ceil(10) as u64)
     );
+    // Each service runs the revision its last sync left: no family is read again.
+    assert_eq!(service_calls.get("DescribeTaskDefinition"), None);
     assert_eq!(total(&role_calls), 4 * role_count as u64);
     assert_eq!(total(&group_calls), 8 * group_count as u64);
 }

@@ -8,7 +8,7 @@
 //!
 //! Checked by every run: every object converges; a steady-state resync writes nothing,
 //! to AWS or to Kubernetes; `DescribeServices` takes full batches (at most ⌈N/10⌉ and
-//! one partial batch per cluster per resync).
+//! one partial batch per cluster per resync); no task definition is read again.
 //!
 //! `cargo bench --bench scale` (or scripts/bench) measures 100 and 1,000 objects
 //! (`ECSFLEET_SCALE=100,1000,10000` to choose, `ECSFLEET_SCALE_RESYNC=120` for a longer
@@ -217,6 +217,11 @@ async fn run(count: usize, hosts: usize, resync: u64) -> Row {
             "a steady resync wrote: {calls:?}"
         );
     }
+    // Every service runs the revision its object's last sync left: no family is read.
+    assert!(
+        !calls.contains_key("DescribeTaskDefinition"),
+        "a steady resync read task definitions: {calls:?}"
+    );
     let batches = per_resync.get("DescribeServices").copied().unwrap_or(0.0);
     assert!(
         batches <= (count.div_ceil(10) + CLUSTERS) as f64,

@@ -316,6 +316,105 @@ async fn changed_image_registers_and_rolls_out_a_new_revision() {
     assert_eq!(cluster.revisions("agent-rollout").await.len(), 2);
 }
 
+/// A revision never changes: while the service runs the one the last successful sync of
+/// the object's generation left it, a resync reads no task definition, and a revision
+/// registered by hand that nothing runs starts no rollout. A new generation, a failed
+/// sync of this generation, or a revision run by hand read the family again.
+#[tokio::test]
+async fn the_revision_a_synced_generation_left_running_is_not_read_again() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "known", 2).await;
+    let pipeline = pipeline(&emulator).await;
+    let reads = || {
+        pipeline
+            .env
+            .metrics()
+            .aws_requests()
+            .get("DescribeTaskDefinition")
+            .copied()
+            .unwrap_or(0)
+    };
+    let mut obj = agent("known", "agent:7");
+    sync(&mut obj, &pipeline).await.unwrap();
+    let created = reads();
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(reads(), created, "a steady resync reads no family");
+
+    // Registered by hand in the family, run by nothing: no new revision, no rollout.
+    let foreign = cluster
+        .ecs
+        .register_task_definition()
+        .family("agent-known")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("agent")
+                .image("other:1")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(reads(), created);
+    let live = cluster.service("agent").await.unwrap();
+    assert!(live.task_definition().unwrap().ends_with("agent-known:1"));
+
+    // A new generation whose sync failed before any write (as the report step records
+    // it: Synced False for generation 2, the status's revision still generation 1's):
+    // the next sync reads the family and rolls the new spec out.
+    let mut changed = agent("known", "agent:8");
+    changed.metadata.generation = Some(2);
+    changed.status = obj.status.clone();
+    let failed: Result<ecsfleet::runtime::Outcome<_>, ecsfleet::Error> =
+        Err(ecsfleet::Error::NotReady("lost answer".into()));
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    changed.status = ecsfleet::runtime::report::next_status(&changed, &failed, &now);
+    let status = changed.status.as_ref().unwrap();
+    assert_eq!(status.common.observed_generation, Some(2));
+    assert!(
+        status
+            .task_definition_arn
+            .as_deref()
+            .unwrap()
+            .ends_with("agent-known:1")
+    );
+    assert_eq!(
+        sync(&mut changed, &pipeline).await.unwrap(),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    assert_eq!(reads(), created + 1);
+    let live = cluster.service("agent").await.unwrap();
+    assert!(live.task_definition().unwrap().ends_with("agent-known:3"));
+    assert!(sync(&mut changed, &pipeline).await.unwrap().is_empty());
+    assert_eq!(reads(), created + 1);
+
+    // Pointed by hand at another revision: the family is read (its latest revision is
+    // the spec's) and the service pointed back.
+    cluster
+        .ecs
+        .update_service()
+        .cluster("known")
+        .service("agent")
+        .task_definition(&foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut changed, &pipeline).await.unwrap(),
+        ["UpdateService"]
+    );
+    assert_eq!(reads(), created + 2);
+    let live = cluster.service("agent").await.unwrap();
+    assert!(live.task_definition().unwrap().ends_with("agent-known:3"));
+}
+
 #[tokio::test]
 async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
     let emulator = Emulator::start();
@@ -513,8 +612,8 @@ async fn one_observation_serves_every_daemon_service_of_a_cluster() {
     );
     assert_eq!(
         calls.get("DescribeTaskDefinition"),
-        Some(&1),
-        "one family: {calls:?}"
+        None,
+        "each service runs the revision its last sync left: no family read: {calls:?}"
     );
     assert_eq!(writes(&pipeline.env), BTreeMap::new());
 }

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 
 use super::filter::{self, Expr};
+use super::observe::ObservedTaskDefinition;
+use super::plan::short_arn;
 use super::task_definition::{self, RenderedTaskDefinition};
 use super::{
     CapacityProviderStrategyItem, DaemonService, DeploymentSpec, LaunchType, NetworkConfiguration,
     Scheduling,
 };
 use crate::common::Owner;
+use crate::runtime::conditions::SYNCED;
 use crate::{Error, Result};
 
 /// The spec, validated and resolved: what AWS should look like.
@@ -51,6 +54,9 @@ pub struct Previous {
     pub task_definition_arn: Option<String>,
     /// The spec has not changed since the last sync (`observedGeneration == generation`).
     pub spec_unchanged: bool,
+    /// The last sync of this very generation succeeded (`Synced` is True for it): the
+    /// service or daemon then ran `task_definition_arn`, a revision of this spec.
+    pub synced: bool,
 }
 
 impl Desired {
@@ -174,6 +180,14 @@ impl Desired {
             spec_unchanged: status
                 .and_then(|s| s.common.observed_generation)
                 .is_some_and(|g| Some(g) == obj.metadata.generation),
+            synced: status.is_some_and(|s| {
+                s.common.conditions.iter().any(|c| {
+                    c.type_ == SYNCED
+                        && c.status == "True"
+                        && c.observed_generation.is_some()
+                        && c.observed_generation == obj.metadata.generation
+                })
+            }),
         };
         Ok(Desired {
             owner,
@@ -189,6 +203,30 @@ impl Desired {
             deployment,
             adopt_existing: spec.common.adopt_existing,
             previous,
+        })
+    }
+
+    /// What the revision `running` (the one the live service or daemon runs) is, when
+    /// that is known without reading the family — revisions never change: the revision
+    /// the spec names, or for an inline definition the one the last successful sync of
+    /// this generation left running (it carried the spec's digest then, and still does).
+    /// A new spec, a failed sync or a revision pointed at by hand leave it unknown, and
+    /// the family's latest revision is read as before. This keeps a steady resync from
+    /// reading every family again (one `DescribeTaskDefinition` per object).
+    pub fn known_revision(&self, running: &str) -> Option<ObservedTaskDefinition> {
+        let digest = match &self.task_definition {
+            DesiredTaskDefinition::Reference(arn) => {
+                (short_arn(arn) == short_arn(running)).then_some(None)?
+            }
+            DesiredTaskDefinition::Inline(rendered) => {
+                let left = self.previous.task_definition_arn.as_deref().map(short_arn);
+                (self.previous.synced && left == Some(short_arn(running)))
+                    .then(|| Some(rendered.digest.clone()))?
+            }
+        };
+        Some(ObservedTaskDefinition {
+            arn: running.to_string(),
+            digest,
         })
     }
 

@@ -398,7 +398,13 @@ pub async fn observe(
     {
         found.tags = Some(tags(clients, &found.arn).await?);
     }
+    // The revision the daemon runs, when known to be the spec's: no family to read.
+    let known = daemon
+        .as_ref()
+        .and_then(|d| d.task_definition.as_deref())
+        .and_then(|running| desired.known_revision(running));
     let definition = match &desired.task_definition {
+        DesiredTaskDefinition::Inline(_) if known.is_some() => known,
         DesiredTaskDefinition::Inline(rendered) => {
             shared
                 .clusters

@@ -107,8 +107,9 @@ pub struct Observed {
     pub service: Option<ObservedService>,
     /// ManagedDaemon: the daemon.
     pub daemon: Option<ObservedDaemon>,
-    /// Inline: the family's latest ACTIVE revision (None if the family has none); a
-    /// daemon task definition for a ManagedDaemon.
+    /// Inline: the family's latest ACTIVE revision (None if the family has none), or
+    /// the revision the service runs when that is known to carry the spec
+    /// (`Desired::known_revision`); a daemon task definition for a ManagedDaemon.
     /// Reference: the referenced revision, resolved to its full ARN.
     pub task_definition: Option<ObservedTaskDefinition>,
 }
@@ -673,9 +674,19 @@ pub async fn observe(desired: &Desired, shared: &Shared, aws: &ObjectAws) -> Res
             Scheduling::PerInstance
         };
     }
-    let task_definition = clusters
-        .task_definition(clients, &key, &desired.task_definition)
-        .await?;
+    // The revision the service runs, when known to be the spec's: no family to read.
+    let running = service
+        .as_ref()
+        .filter(|s| s.is_active())
+        .and_then(|s| s.task_definition.as_deref());
+    let task_definition = match running.and_then(|arn| desired.known_revision(arn)) {
+        Some(known) => Some(known),
+        None => {
+            clusters
+                .task_definition(clients, &key, &desired.task_definition)
+                .await?
+        }
+    };
     Ok(Observed {
         mode,
         capacity,

@@ -7,7 +7,9 @@
 //! revision ecsfleet registers carries the digest of the spec it came from as the tag
 //! `ecsfleet.dev/definition-digest`; the family's latest revision is current exactly when
 //! it carries the digest of the spec (a revision registered by hand has none, and is
-//! replaced).
+//! replaced). Revisions never change, so once a sync of a generation has succeeded, the
+//! revision it left the service running needs no reading again while the spec stays
+//! (`Desired::known_revision`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;

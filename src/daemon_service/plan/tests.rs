@@ -110,6 +110,7 @@ fn with_previous(mut desired: Desired, count: i32) -> Desired {
         desired_count: Some(count),
         task_definition_arn: Some(TD_ARN.into()),
         spec_unchanged: true,
+        synced: true,
     };
     desired
 }
@@ -555,4 +556,72 @@ fn scheduling_set_later_must_name_the_mode_in_use() {
     );
     desired.previous.scheduling = Some(Scheduling::Daemon);
     assert!(plan(&desired, &observed).is_ok());
+}
+
+/// The revision a service runs is known to be the spec's without reading the family only
+/// when the spec names it, or when the last sync of this very generation succeeded and
+/// left the service on it.
+#[test]
+fn a_running_revision_is_known_only_after_a_successful_sync_of_the_generation() {
+    let with_status = |spec: DaemonServiceSpec, synced: &str, generation: i64| {
+        let mut obj = object(spec);
+        obj.status = Some(
+            serde_json::from_value(json!({
+                "taskDefinitionArn": TD_ARN,
+                "observedGeneration": generation,
+                "conditions": [{
+                    "type": "Synced", "status": synced, "reason": "R", "message": "",
+                    "lastTransitionTime": "2026-11-29T00:00:00Z",
+                    "observedGeneration": generation,
+                }],
+            }))
+            .unwrap(),
+        );
+        Desired::from_spec(&obj).unwrap()
+    };
+    let digest = match &desired(spec()).task_definition {
+        DesiredTaskDefinition::Inline(rendered) => rendered.digest.clone(),
+        other => panic!("{other:?}"),
+    };
+    let known = with_status(spec(), "True", 1);
+    assert_eq!(
+        known.known_revision(TD_ARN),
+        Some(ObservedTaskDefinition {
+            arn: TD_ARN.into(),
+            digest: Some(digest),
+        })
+    );
+    let other_revision = TD_ARN.replace(":3", ":4");
+    assert_eq!(known.known_revision(&other_revision), None, "run by hand");
+    assert_eq!(
+        with_status(spec(), "False", 1).known_revision(TD_ARN),
+        None,
+        "the last sync failed"
+    );
+    assert_eq!(
+        with_status(spec(), "True", 0).known_revision(TD_ARN),
+        None,
+        "synced for an older generation"
+    );
+    assert_eq!(desired(spec()).known_revision(TD_ARN), None, "no status");
+
+    let reference = |arn: &str| {
+        serde_json::from_value::<DaemonServiceSpec>(
+            json!({"cluster": "prod", "taskDefinition": {"arn": arn}}),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        desired(reference("datadog-agent:3")).known_revision(TD_ARN),
+        Some(ObservedTaskDefinition {
+            arn: TD_ARN.into(),
+            digest: None,
+        }),
+        "the revision the spec names"
+    );
+    assert_eq!(
+        desired(reference("datadog-agent")).known_revision(TD_ARN),
+        None,
+        "a family names no revision: its latest is read"
+    );
 }
