@@ -336,6 +336,19 @@ async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
             .is_some_and(|a| a.ends_with("agent-mi:2")),
         "{status:?}"
     );
+    // Revisions never change: a steady resync does not read the family again.
+    let reads = || {
+        pipeline
+            .env
+            .metrics()
+            .aws_requests()
+            .get("DescribeDaemonTaskDefinition")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = reads();
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(reads(), before, "a steady resync read the family");
     let described = cluster
         .ecs
         .describe_daemon()

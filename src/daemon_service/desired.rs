@@ -214,15 +214,15 @@ impl Desired {
     /// the family's latest revision is read as before. This keeps a steady resync from
     /// reading every family again (one `DescribeTaskDefinition` per object).
     pub fn known_revision(&self, running: &str) -> Option<ObservedTaskDefinition> {
+        let left = self.previous.task_definition_arn.as_deref().map(short_arn);
         let digest = match &self.task_definition {
-            DesiredTaskDefinition::Reference(arn) => {
-                (short_arn(arn) == short_arn(running)).then_some(None)?
+            DesiredTaskDefinition::Reference(arn) if short_arn(arn) == short_arn(running) => None,
+            DesiredTaskDefinition::Inline(rendered)
+                if self.previous.synced && left == Some(short_arn(running)) =>
+            {
+                Some(rendered.digest.clone())
             }
-            DesiredTaskDefinition::Inline(rendered) => {
-                let left = self.previous.task_definition_arn.as_deref().map(short_arn);
-                (self.previous.synced && left == Some(short_arn(running)))
-                    .then(|| Some(rendered.digest.clone()))?
-            }
+            _ => return None,
         };
         Some(ObservedTaskDefinition {
             arn: running.to_string(),
