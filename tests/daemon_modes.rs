@@ -12,7 +12,7 @@ use ecsfleet::Reason;
 use ecsfleet::daemon_service::{DaemonService, Scheduling, Shared};
 use ecsfleet::runtime::{Directory, Pipeline};
 use serde_json::{Value, json};
-use support::{Cluster, Emulator, REGION, plain_env, scaled_cluster, sync, writes};
+use support::{Cluster, Emulator, REGION, calls, plain_env, scaled_cluster, sync, writes};
 
 fn agent(cluster: &str, scheduling: Option<&str>, image: &str) -> DaemonService {
     let scheduling = scheduling
@@ -337,15 +337,7 @@ async fn a_managed_daemon_rolls_out_a_new_definition_and_is_deleted() {
         "{status:?}"
     );
     // Revisions never change: a steady resync does not read the family again.
-    let reads = || {
-        pipeline
-            .env
-            .metrics()
-            .aws_requests()
-            .get("DescribeDaemonTaskDefinition")
-            .copied()
-            .unwrap_or(0)
-    };
+    let reads = || calls(&pipeline.env, "DescribeDaemonTaskDefinition");
     let before = reads();
     assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
     assert_eq!(reads(), before, "a steady resync read the family");

@@ -12,7 +12,7 @@ use ecsfleet::daemon_service::observe::{ClusterKey, EcsObserver};
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::triggers::Trigger;
 use ecsfleet::runtime::{Directory, Pipeline};
-use support::{Cluster, Emulator, Os, plain_env, sync, writes};
+use support::{Cluster, Emulator, Os, calls, plain_env, sync, writes};
 
 fn daemon_service(yaml: &str) -> DaemonService {
     let mut obj: DaemonService = serde_yaml_ng::from_str(yaml).expect("valid YAML");
@@ -219,34 +219,8 @@ async fn hand_edited_desired_count_and_task_definition_are_repaired() {
     assert_eq!(obj.status.as_ref().unwrap().common.drift_repairs, Some(1));
 
     // Somebody registers a revision by hand and points the service at it.
-    let foreign = cluster
-        .ecs
-        .register_task_definition()
-        .family("agent-drift")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("agent")
-                .image("evil:latest")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition()
-        .unwrap()
-        .task_definition_arn()
-        .unwrap()
-        .to_string();
-    cluster
-        .ecs
-        .update_service()
-        .cluster("drift")
-        .service("agent")
-        .task_definition(&foreign)
-        .send()
-        .await
-        .unwrap();
+    let foreign = cluster.register_by_hand("agent-drift", "evil:latest").await;
+    cluster.point_by_hand("agent", &foreign).await;
     sync(&mut obj, &pipeline).await.unwrap();
     let live = cluster.service("agent").await.unwrap();
     assert_ne!(live.task_definition(), Some(foreign.as_str()));
@@ -325,15 +299,7 @@ async fn the_revision_a_synced_generation_left_running_is_not_read_again() {
     let emulator = Emulator::start();
     let (cluster, _) = cluster_with(&emulator, "known", 2).await;
     let pipeline = pipeline(&emulator).await;
-    let reads = || {
-        pipeline
-            .env
-            .metrics()
-            .aws_requests()
-            .get("DescribeTaskDefinition")
-            .copied()
-            .unwrap_or(0)
-    };
+    let reads = || calls(&pipeline.env, "DescribeTaskDefinition");
     let mut obj = agent("known", "agent:7");
     sync(&mut obj, &pipeline).await.unwrap();
     let created = reads();
@@ -341,25 +307,7 @@ async fn the_revision_a_synced_generation_left_running_is_not_read_again() {
     assert_eq!(reads(), created, "a steady resync reads no family");
 
     // Registered by hand in the family, run by nothing: no new revision, no rollout.
-    let foreign = cluster
-        .ecs
-        .register_task_definition()
-        .family("agent-known")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("agent")
-                .image("other:1")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition()
-        .unwrap()
-        .task_definition_arn()
-        .unwrap()
-        .to_string();
+    let foreign = cluster.register_by_hand("agent-known", "other:1").await;
     assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
     assert_eq!(reads(), created);
     let live = cluster.service("agent").await.unwrap();
@@ -397,15 +345,7 @@ async fn the_revision_a_synced_generation_left_running_is_not_read_again() {
 
     // Pointed by hand at another revision: the family is read (its latest revision is
     // the spec's) and the service pointed back.
-    cluster
-        .ecs
-        .update_service()
-        .cluster("known")
-        .service("agent")
-        .task_definition(&foreign)
-        .send()
-        .await
-        .unwrap();
+    cluster.point_by_hand("agent", &foreign).await;
     assert_eq!(
         sync(&mut changed, &pipeline).await.unwrap(),
         ["UpdateService"]

@@ -323,6 +323,40 @@ impl Cluster {
     }
 
     /// Revisions of a task definition family, oldest first.
+    /// Registers a revision of `family` running `image` as somebody would by hand (no
+    /// digest tag). Returns its ARN.
+    pub async fn register_by_hand(&self, family: &str, image: &str) -> String {
+        self.ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("agent")
+                    .image(image)
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("task definition registered")
+            .task_definition()
+            .and_then(|d| d.task_definition_arn())
+            .expect("registered revision's ARN")
+            .to_string()
+    }
+
+    /// Points the service `service` at `task_definition`, as somebody would by hand.
+    pub async fn point_by_hand(&self, service: &str, task_definition: &str) {
+        self.ecs
+            .update_service()
+            .cluster(&self.name)
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .expect("service updated");
+    }
+
     pub async fn revisions(&self, family: &str) -> Vec<String> {
         self.ecs
             .list_task_definitions()
@@ -378,6 +412,15 @@ pub async fn sync<K: Managed>(obj: &mut K, pipeline: &Pipeline<K>) -> Result<Vec
         .into_iter()
         .map(|change| change.action)
         .collect())
+}
+
+/// AWS calls of `operation` made so far (answered or not).
+pub fn calls(env: &Env, operation: &str) -> u64 {
+    env.metrics()
+        .aws_requests()
+        .get(operation)
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Successful AWS calls other than reads (`Describe*`, `Get*`, `List*`), by operation.
