@@ -355,6 +355,47 @@ async fn the_revision_a_synced_generation_left_running_is_not_read_again() {
     assert!(live.task_definition().unwrap().ends_with("agent-known:3"));
 }
 
+/// A referenced revision the service runs is not read again; a reference to a family
+/// alone follows its latest revision, read at every sync.
+#[tokio::test]
+async fn a_referenced_revision_the_service_runs_is_not_read_again() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "referenced", 1).await;
+    let pipeline = pipeline(&emulator).await;
+    let reads = || calls(&pipeline.env, "DescribeTaskDefinition");
+    let first = cluster.register_by_hand("shared-agent", "agent:7").await;
+    let referencing = |reference: &str| {
+        daemon_service(&format!(
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent}}\nspec:\n  cluster: referenced\n  taskDefinition: {{arn: '{reference}'}}\n"
+        ))
+    };
+    let mut obj = referencing("shared-agent:1");
+    assert_eq!(sync(&mut obj, &pipeline).await.unwrap(), ["CreateService"]);
+    let created = reads();
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+    assert_eq!(
+        reads(),
+        created,
+        "the revision the spec names is not read again"
+    );
+    let live = cluster.service("agent").await.unwrap();
+    assert_eq!(live.task_definition(), Some(first.as_str()));
+
+    let second = cluster.register_by_hand("shared-agent", "agent:8").await;
+    let mut family = referencing("shared-agent");
+    family.metadata.generation = Some(2);
+    family.status = obj.status.clone();
+    assert_eq!(
+        sync(&mut family, &pipeline).await.unwrap(),
+        ["UpdateService"]
+    );
+    let live = cluster.service("agent").await.unwrap();
+    assert_eq!(live.task_definition(), Some(second.as_str()));
+    let before = reads();
+    assert!(sync(&mut family, &pipeline).await.unwrap().is_empty());
+    assert_eq!(reads(), before + 1, "a family alone is read for its latest");
+}
+
 #[tokio::test]
 async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
     let emulator = Emulator::start();
