@@ -396,6 +396,44 @@ async fn a_referenced_revision_the_service_runs_is_not_read_again() {
     assert_eq!(reads(), before + 1, "a family alone is read for its latest");
 }
 
+/// Two objects whose inline definitions share one family (each another image): each
+/// registers its revision once, and their resyncs leave each other's revision alone.
+/// Were the family's latest revision read at every sync, each object would find the
+/// other's there and register its own again, rolling both clusters' tasks every resync.
+#[tokio::test]
+async fn objects_sharing_one_inline_family_register_once_each() {
+    let emulator = Emulator::start();
+    let (east, _) = cluster_with(&emulator, "share-east", 1).await;
+    let (west, _) = cluster_with(&emulator, "share-west", 1).await;
+    let pipeline = pipeline(&emulator).await;
+    let sharing = |cluster: &str, image: &str| {
+        daemon_service(&format!(
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent}}\nspec:\n  cluster: {cluster}\n  taskDefinition:\n    family: shared-family\n    containerDefinitions:\n      - {{name: agent, image: '{image}', memory: 128, essential: true}}\n"
+        ))
+    };
+    let mut first = sharing("share-east", "agent:7");
+    let mut second = sharing("share-west", "agent:8");
+    let mut created = sync(&mut first, &pipeline).await.unwrap();
+    created.extend(sync(&mut second, &pipeline).await.unwrap());
+    assert_eq!(
+        created,
+        [
+            "RegisterTaskDefinition",
+            "CreateService",
+            "RegisterTaskDefinition",
+            "CreateService"
+        ]
+    );
+    for _ in 0..3 {
+        assert!(sync(&mut first, &pipeline).await.unwrap().is_empty());
+        assert!(sync(&mut second, &pipeline).await.unwrap().is_empty());
+    }
+    for (cluster, revision) in [(east, "shared-family:1"), (west, "shared-family:2")] {
+        let live = cluster.service("agent").await.unwrap();
+        assert!(live.task_definition().unwrap().ends_with(revision));
+    }
+}
+
 #[tokio::test]
 async fn delete_scales_to_zero_then_deletes_and_is_idempotent() {
     let emulator = Emulator::start();
