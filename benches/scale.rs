@@ -117,7 +117,7 @@ impl MemoryGoals {
     fn steady_rss_mib(count: usize) -> Option<f64> {
         match count {
             ..=1_000 => Some(25.0),
-            ..=10_000 => Some(60.0),
+            1_001..=10_000 => Some(60.0),
             _ => None,
         }
     }
