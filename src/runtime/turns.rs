@@ -26,18 +26,20 @@ pub fn phase(resync: Duration, group: &str) -> u128 {
     stable_hash(group.as_bytes()) as u128 % resync.as_millis().max(1)
 }
 
-/// Whether a turn at `phase` of each `resync` period falls in `(since, until]` (times
-/// since the epoch). Pure.
-pub fn due(since: Duration, until: Duration, resync: Duration, phase: u128) -> bool {
+/// How long after `since` (a time since the epoch) the next turn at `phase` of each
+/// `resync` period falls: the first instant after `since`, never `since` itself. Pure.
+pub fn until_next(since: Duration, resync: Duration, phase: u128) -> Duration {
     let period = resync.as_millis().max(1);
-    let (since, until) = (since.as_millis(), until.as_millis());
-    if until <= since {
-        return false;
-    }
-    // The first instant after `since` that is `phase` into a period.
-    let ahead = (phase + period - since % period) % period;
+    let ahead = (phase + period - since.as_millis() % period) % period;
     let ahead = if ahead == 0 { period } else { ahead };
-    ahead <= until - since
+    Duration::from_millis(ahead as u64)
+}
+
+/// Whether a turn at `phase` of each `resync` period falls in `(since, until]` (times
+/// since the epoch, whole milliseconds). Pure.
+pub fn due(since: Duration, until: Duration, resync: Duration, phase: u128) -> bool {
+    let (from, to) = (since.as_millis(), until.as_millis());
+    to > from && until_next(since, resync, phase).as_millis() <= to - from
 }
 
 /// The group an object resyncs with: its kind's (`Managed::resync_group`), else its own.
@@ -151,6 +153,26 @@ mod tests {
         assert!(!due(turn, turn + Duration::from_millis(1), RESYNC, phase));
         // A window longer than a period holds a turn wherever it starts.
         assert!(due(turn, turn + RESYNC, RESYNC, phase));
+    }
+
+    #[test]
+    fn the_next_turn_is_the_first_instant_after_now_at_the_phase() {
+        let period = RESYNC.as_millis() as u64;
+        let start = EPOCH - EPOCH % period + period;
+        let turn = Duration::from_millis(start + 1_234);
+        let before = turn - Duration::from_millis(500);
+        assert_eq!(
+            until_next(before, RESYNC, 1_234),
+            Duration::from_millis(500)
+        );
+        // At the turn itself the next one is a whole period away.
+        assert_eq!(until_next(turn, RESYNC, 1_234), RESYNC);
+        assert!(due(
+            before,
+            before + until_next(before, RESYNC, 1_234),
+            RESYNC,
+            1_234
+        ));
     }
 
     fn daemon_service(name: &str, cluster: &str) -> DeserializeGuard<DaemonService> {

@@ -3,14 +3,20 @@
 //! a resync far longer than the test, and reacts within seconds — or, without the event
 //! source, does not.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use ecsfleet::daemon_service::DaemonService;
+use ecsfleet::runtime::Managed;
+use ecsfleet::runtime::turns::{phase, until_next};
 
 use crate::support::control_plane::{ControlPlane, Operator};
 use crate::support::{Cluster, Emulator};
 use crate::*;
 
-/// Longer than this test: anything that happens in it happens because of an event.
-const LONG_RESYNC: &str = "600s";
+/// Far longer than any wait in this test; `quiet_until_turn` keeps the one wait that
+/// must see no reconcile away from the object's turn, so that anything that happens in it
+/// happens because of an event.
+const LONG_RESYNC: Duration = Duration::from_secs(600);
 /// How long an event may take to be acted on here (the benchmark measures the real
 /// figure; this only bounds the wait).
 const WITHIN: Duration = Duration::from_secs(15);
@@ -40,7 +46,8 @@ fn start(
     kubeconfig: &std::path::Path,
     extra: &[&str],
 ) -> Operator {
-    let mut args = vec!["--resync", LONG_RESYNC];
+    let resync = format!("{}s", LONG_RESYNC.as_secs());
+    let mut args = vec!["--resync", resync.as_str()];
     args.extend(extra);
     Operator::start(
         ECSFLEET,
@@ -49,6 +56,45 @@ fn start(
         plane.dir.path().join("operator.log"),
         &args,
     )
+}
+
+/// Resync turns fall at a fixed phase of wall-clock time (`ecsfleet::runtime::turns`), so
+/// even a long resync can come during a short wait: when the turn of the DaemonService's
+/// group falls within `window` from now, waits until it has passed.
+async fn quiet_until_turn(plane: &ControlPlane, window: Duration) {
+    let object: DaemonService =
+        serde_json::from_value(json(plane, &["get", "dsvc", "agent", "-n", "monitoring"])).unwrap();
+    let group = object
+        .resync_group()
+        .expect("DaemonServices resync by cluster");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let next = until_next(now, LONG_RESYNC, phase(LONG_RESYNC, &group));
+    if next <= window {
+        tokio::time::sleep(next + Duration::from_secs(2)).await;
+    }
+}
+
+/// Waits until `operator` has reconciled some `kind` object and then done no reconcile of
+/// that kind for three seconds.
+async fn settled(operator: &Operator, kind: &str) {
+    let quiet = Duration::from_secs(3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = operator.reconciles(kind);
+    loop {
+        tokio::time::sleep(quiet).await;
+        let now = operator.reconciles(kind);
+        if now > 0 && now == last {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{kind} reconciles never settled ({now} so far)\n{}",
+            operator.logs()
+        );
+        last = now;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,14 +326,19 @@ spec:
         || operator.get("/readyz").filter(|(code, _)| *code == 200),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Ready means the watches synced, not that the object was reconciled: wait for its
+    // first reconcile (and any its own status write causes) to be over, so that the join
+    // below cannot be seen by a start-up reconcile that merely came late.
+    settled(&operator, "DaemonService").await;
+    quiet_until_turn(&plane, WITHIN + Duration::from_secs(30)).await;
     let before = desired(&plane).unwrap();
     cluster.add_instance(&emulator).await;
     tokio::time::sleep(WITHIN).await;
     assert_eq!(
         desired(&plane),
         Some(before),
-        "without events the join waits for the resync"
+        "without events the join waits for the resync\n{}",
+        operator.logs()
     );
     assert!(operator.stop());
 }

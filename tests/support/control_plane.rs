@@ -355,6 +355,17 @@ impl Operator {
         self.child.id()
     }
 
+    /// How many reconciles of `kind` it finished so far, whatever their result (from
+    /// its /metrics).
+    pub fn reconciles(&self, kind: &str) -> u64 {
+        let (_, text) = self.get("/metrics").expect("the metrics answer");
+        let prefix = format!("ecsfleet_reconcile_total{{kind=\"{kind}\",");
+        text.lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// The AWS requests it made so far, by operation, read from its /metrics (every
     /// outcome counted).
     pub fn aws_calls(&self) -> BTreeMap<String, u64> {
