@@ -3,17 +3,13 @@
 //! a resync far longer than the test, and reacts within seconds — or, without the event
 //! source, does not.
 
-use std::time::{Duration, SystemTime};
-
-use ecsfleet::daemon_service::DaemonService;
-use ecsfleet::runtime::Managed;
-use ecsfleet::runtime::turns::{phase, until_next};
+use std::time::Duration;
 
 use crate::support::control_plane::{ControlPlane, Operator};
 use crate::support::{Cluster, Emulator};
 use crate::*;
 
-/// Far longer than any wait in this test; `quiet_until_turn` keeps the one wait that
+/// Far longer than any wait in this test; `clear_of_resync_turn` keeps the one wait that
 /// must see no reconcile away from the object's turn, so that anything that happens in it
 /// happens because of an event.
 const LONG_RESYNC: Duration = Duration::from_secs(600);
@@ -56,24 +52,6 @@ fn start(
         plane.dir.path().join("operator.log"),
         &args,
     )
-}
-
-/// Resync turns fall at a fixed phase of wall-clock time (`ecsfleet::runtime::turns`), so
-/// even a long resync can come during a short wait: when the turn of the DaemonService's
-/// group falls within `window` from now, waits until it has passed.
-async fn quiet_until_turn(plane: &ControlPlane, window: Duration) {
-    let object: DaemonService =
-        serde_json::from_value(json(plane, &["get", "dsvc", "agent", "-n", "monitoring"])).unwrap();
-    let group = object
-        .resync_group()
-        .expect("DaemonServices resync by cluster");
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap();
-    let next = until_next(now, LONG_RESYNC, phase(LONG_RESYNC, &group));
-    if next <= window {
-        tokio::time::sleep(next + Duration::from_secs(2)).await;
-    }
 }
 
 /// Waits until `operator` has reconciled some `kind` object and then done no reconcile of
@@ -330,7 +308,7 @@ spec:
     // first reconcile (and any its own status write causes) to be over, so that the join
     // below cannot be seen by a start-up reconcile that merely came late.
     settled(&operator, "DaemonService").await;
-    quiet_until_turn(&plane, WITHIN + Duration::from_secs(30)).await;
+    clear_of_resync_turn(&plane, "monitoring", "agent", LONG_RESYNC, WITHIN * 3).await;
     let before = desired(&plane).unwrap();
     cluster.add_instance(&emulator).await;
     tokio::time::sleep(WITHIN).await;

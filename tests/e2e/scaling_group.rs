@@ -25,13 +25,15 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
     let (plane, emulator, kubeconfig) = prepared();
     let cluster = Cluster::create(&emulator, "production").await;
     cluster.add_instance(&emulator).await;
-    // A resync far beyond the test: only the trigger can make the DaemonService look.
+    // A resync far beyond the test, and its turn kept away from the join below: only
+    // the trigger can make the DaemonService look.
+    let resync = Duration::from_secs(600);
     let operator = Operator::start(
         ECSFLEET,
         &kubeconfig,
         &emulator,
         plane.dir.path().join("operator.log"),
-        &["--resync", "600s"],
+        &["--resync", &format!("{}s", resync.as_secs())],
     );
     plane.kubectl_ok(&["create", "namespace", "edge"]);
     // The API server refuses inconsistent sizes (CEL), naming the fields.
@@ -85,6 +87,7 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
     .await;
 
     // The group grows; the new host's ECS agent registers with the cluster.
+    clear_of_resync_turn(&plane, "edge", "agent", resync, Duration::from_secs(60)).await;
     cluster.add_instance(&emulator).await;
     plane.kubectl_ok(&[
         "patch",
