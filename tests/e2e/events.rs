@@ -308,7 +308,9 @@ spec:
     // first reconcile (and any its own status write causes) to be over, so that the join
     // below cannot be seen by a start-up reconcile that merely came late.
     settled(&operator, "DaemonService").await;
-    clear_of_resync_turn(&plane, "monitoring", "agent", LONG_RESYNC, WITHIN * 3).await;
+    plane
+        .clear_of_resync_turn("monitoring", "agent", LONG_RESYNC, WITHIN * 3)
+        .await;
     let before = desired(&plane).unwrap();
     cluster.add_instance(&emulator).await;
     tokio::time::sleep(WITHIN).await;

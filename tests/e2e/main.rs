@@ -19,11 +19,7 @@ mod refusals;
 mod scaling_group;
 mod sharding;
 
-use std::time::{Duration, Instant, SystemTime};
-
-use ecsfleet::daemon_service::DaemonService;
-use ecsfleet::runtime::Managed;
-use ecsfleet::runtime::turns::{phase, until_next};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::Emulator;
@@ -49,32 +45,6 @@ pub(crate) async fn eventually<T>(
             panic!("timed out after {timeout:?} waiting for {what}\n--- operator log\n{logs}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Resync turns fall at a fixed phase of wall-clock time (`ecsfleet::runtime::turns`), so
-/// even a resync far longer than a test can come during it. For a test that needs a
-/// stretch of `window` with no resync of DaemonService `namespace/name` (whatever happens
-/// must have another cause): when its group's turn falls within `window` from now, waits
-/// until the turn has passed.
-pub(crate) async fn clear_of_resync_turn(
-    plane: &ControlPlane,
-    namespace: &str,
-    name: &str,
-    resync: Duration,
-    window: Duration,
-) {
-    let object: DaemonService =
-        serde_json::from_value(json(plane, &["get", "dsvc", name, "-n", namespace])).unwrap();
-    let group = object
-        .resync_group()
-        .expect("DaemonServices resync by cluster");
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap();
-    let next = until_next(now, resync, phase(resync, &group));
-    if next <= window {
-        tokio::time::sleep(next + Duration::from_secs(2)).await;
     }
 }
 

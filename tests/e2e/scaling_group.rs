@@ -87,7 +87,9 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
     .await;
 
     // The group grows; the new host's ECS agent registers with the cluster.
-    clear_of_resync_turn(&plane, "edge", "agent", resync, Duration::from_secs(60)).await;
+    plane
+        .clear_of_resync_turn("edge", "agent", resync, Duration::from_secs(60))
+        .await;
     cluster.add_instance(&emulator).await;
     plane.kubectl_ok(&[
         "patch",

@@ -219,6 +219,35 @@ impl ControlPlane {
 
     /// A kubeconfig that authenticates as `serviceaccount` in `namespace` with a token
     /// from the TokenRequest API: the operator gets exactly that account's RBAC.
+    /// Resync turns fall at a fixed phase of wall-clock time (`ecsfleet::runtime::turns`),
+    /// so even a resync far longer than a test can come during it. For a test that needs
+    /// a stretch of `window` with no resync of DaemonService `namespace/name` (whatever
+    /// happens must have another cause): when its group's turn falls within `window`
+    /// from now, waits until the turn has passed.
+    pub async fn clear_of_resync_turn(
+        &self,
+        namespace: &str,
+        name: &str,
+        resync: Duration,
+        window: Duration,
+    ) {
+        use ecsfleet::runtime::Managed;
+        use ecsfleet::runtime::turns::{phase, until_next};
+        let text = self.kubectl_ok(&["get", "dsvc", name, "-n", namespace, "-o", "json"]);
+        let object: ecsfleet::daemon_service::DaemonService =
+            serde_json::from_str(&text).expect("a DaemonService");
+        let group = object
+            .resync_group()
+            .expect("DaemonServices resync by cluster");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let next = until_next(now, resync, phase(resync, &group));
+        if next <= window {
+            tokio::time::sleep(next + Duration::from_secs(2)).await;
+        }
+    }
+
     pub fn service_account_kubeconfig(&self, namespace: &str, serviceaccount: &str) -> PathBuf {
         let token = self.kubectl_ok(&[
             "create",
