@@ -304,13 +304,14 @@ spec:
         || operator.get("/readyz").filter(|(code, _)| *code == 200),
     )
     .await;
-    // Ready means the watches synced, not that the object was reconciled: wait for its
-    // first reconcile (and any its own status write causes) to be over, so that the join
-    // below cannot be seen by a start-up reconcile that merely came late.
-    settled(&operator, "DaemonService").await;
+    // Past the object's turn if it is near, and ready means the watches synced, not that
+    // the object was reconciled: wait for its reconciles (start-up, a turn just passed,
+    // any their status writes cause) to be over, so that the join below cannot be seen
+    // by one that merely came late.
     plane
         .clear_of_resync_turn("monitoring", "agent", LONG_RESYNC, WITHIN * 3)
         .await;
+    settled(&operator, "DaemonService").await;
     let before = desired(&plane).unwrap();
     cluster.add_instance(&emulator).await;
     tokio::time::sleep(WITHIN).await;

@@ -217,8 +217,6 @@ impl ControlPlane {
         (status.to_string(), message.to_string())
     }
 
-    /// A kubeconfig that authenticates as `serviceaccount` in `namespace` with a token
-    /// from the TokenRequest API: the operator gets exactly that account's RBAC.
     /// Resync turns fall at a fixed phase of wall-clock time (`ecsfleet::runtime::turns`),
     /// so even a resync far longer than a test can come during it. For a test that needs
     /// a stretch of `window` with no resync of DaemonService `namespace/name` (whatever
@@ -248,6 +246,8 @@ impl ControlPlane {
         }
     }
 
+    /// A kubeconfig that authenticates as `serviceaccount` in `namespace` with a token
+    /// from the TokenRequest API: the operator gets exactly that account's RBAC.
     pub fn service_account_kubeconfig(&self, namespace: &str, serviceaccount: &str) -> PathBuf {
         let token = self.kubectl_ok(&[
             "create",
