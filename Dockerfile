@@ -5,8 +5,8 @@ FROM rust:1.95-bookworm AS build
 # aws-lc-rs (the TLS crypto) builds C code with cmake.
 RUN apt-get update && apt-get install -y --no-install-recommends cmake clang && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# build.rs packs relocations and lays out the code the controller runs (link-order.txt).
-COPY Cargo.toml Cargo.lock build.rs link-order.txt ./
+# build.rs packs the binary's relocations.
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 # The manifest names the demo's helper example; only the binary is built.
 COPY tests/support ./tests/support

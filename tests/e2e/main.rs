@@ -3,7 +3,8 @@
 //! with the real kubectl, the AWS emulator, and `ecsfleet run` as a process that
 //! authenticates as deploy/'s ServiceAccount: a missing RBAC rule fails this test.
 //! One module per kind, and one for operations (install, leader election, shutdown),
-//! events and sharding.
+//! events, sharding and monitoring (Prometheus's promtool, built with the control plane).
+//! Needs Go (scripts/testenv-build) and, for the node's pods, root: `scripts/test` runs it.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -13,6 +14,7 @@ mod events;
 mod gitops;
 mod integration_role;
 mod modes;
+mod monitoring;
 mod node;
 mod operations;
 mod refusals;

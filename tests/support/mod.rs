@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub mod control_plane;
+pub mod elf;
 pub mod faults;
 
 pub const REGION: &str = "eu-west-1";

@@ -5,8 +5,6 @@
 //! server has checked. Every field of the schema must appear in one of the complete
 //! objects below, so a field cannot be added without its refusal being tested.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use ecsfleet::daemon_service::DaemonService;
@@ -184,7 +182,7 @@ where
         vec!["spec".into()],
         &mut fields,
     );
-    let env = support::offline_env(secrets).await;
+    let env = crate::support::offline_env(secrets).await;
     let objects: Vec<Value> = complete
         .iter()
         .map(|yaml| {
@@ -196,7 +194,7 @@ where
         .collect();
     for (index, object) in objects.iter().enumerate() {
         assert_eq!(
-            support::refusal::<K>(object.clone(), &env).await,
+            crate::support::refusal::<K>(object.clone(), &env).await,
             None,
             "{kind}: complete object {index} is valid"
         );
@@ -220,7 +218,7 @@ where
             *get_mut(&mut broken, &field.path).unwrap().0 = value;
             checked += 1;
             let path = display(&real);
-            match support::refusal::<K>(broken, &env).await {
+            match crate::support::refusal::<K>(broken, &env).await {
                 Some(message) if message.starts_with(&path) => {}
                 Some(message) => failures.push(format!(
                     "{path} ({constraint}): refused, but naming another field: {message}"
@@ -254,9 +252,9 @@ fn external_id_secret() -> Secrets {
     )]))
 }
 
-const DAEMON_SERVICE: &str = include_str!("../examples/datadog-agent.yaml");
-const DAEMON_SERVICE_MANAGED: &str = include_str!("../deploy/examples/managed-daemon.yaml");
-const SCALING_GROUP: &str = include_str!("../examples/haproxy-scaling-group.yaml");
+const DAEMON_SERVICE: &str = include_str!("../../examples/datadog-agent.yaml");
+const DAEMON_SERVICE_MANAGED: &str = include_str!("../../deploy/examples/managed-daemon.yaml");
+const SCALING_GROUP: &str = include_str!("../../examples/haproxy-scaling-group.yaml");
 
 #[tokio::test]
 async fn every_daemon_service_field_refuses_its_bad_value() {

@@ -1,18 +1,16 @@
 //! DaemonService against the AWS emulator over HTTP: the reconcile the controller and
 //! the CLI share, with every AWS call counted.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{Cluster, Emulator, Os, calls, plain_env, sync, writes};
 use ecsfleet::Reason;
 use ecsfleet::daemon_service::observe::{ClusterKey, EcsObserver};
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::triggers::Trigger;
 use ecsfleet::runtime::{Directory, Pipeline};
-use support::{Cluster, Emulator, Os, calls, plain_env, sync, writes};
 
 fn daemon_service(yaml: &str) -> DaemonService {
     let mut obj: DaemonService = serde_yaml_ng::from_str(yaml).expect("valid YAML");
@@ -666,7 +664,7 @@ async fn a_clusters_service_answers_are_dropped_once_its_turn_is_over() {
     let freshness = Duration::from_secs(1);
     let pipeline = pipeline_with(&emulator, freshness, Directory::default()).await;
     let target = ecsfleet::aws::AwsTarget {
-        region: Some(support::REGION.into()),
+        region: Some(crate::support::REGION.into()),
         ..Default::default()
     };
     let clients = pipeline.env.aws.clients(&target).await.unwrap();
@@ -712,7 +710,7 @@ async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
     let shared = Shared::with_clusters(clusters.clone(), Directory::default(), &env.hosts);
     let pipeline: Pipeline<DaemonService> = Pipeline::new(env, shared);
     let target = ecsfleet::aws::AwsTarget {
-        region: Some(support::REGION.into()),
+        region: Some(crate::support::REGION.into()),
         ..Default::default()
     };
     let clients = pipeline.env.aws.clients(&target).await.unwrap();
@@ -746,7 +744,7 @@ async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
     assert_eq!(described(), 2);
     clusters
         .forget_service_in(
-            support::REGION,
+            crate::support::REGION,
             "arn:aws:ecs:eu-west-1:123456789012:cluster/prefetch",
             "svc-5",
         )
@@ -757,7 +755,7 @@ async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
     // The controller's stream of AWS events does so before it names the object.
     let mut obj = agent("prefetch", "agent:7");
     obj.metadata.namespace = Some("ns".into());
-    obj.spec.common.region = Some(support::REGION.into());
+    obj.spec.common.region = Some(crate::support::REGION.into());
     obj.spec.service_name = Some("svc-5".into());
     let (store, mut writer) = kube::runtime::reflector::store();
     writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(
@@ -771,7 +769,7 @@ async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
     assert_eq!(clusters.services_held().await, 10);
     sender
         .send(Trigger::Service {
-            region: support::REGION.into(),
+            region: crate::support::REGION.into(),
             cluster: "prefetch".into(),
             service: "svc-5".into(),
         })

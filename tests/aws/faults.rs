@@ -4,19 +4,17 @@
 //! exactly: one of each thing, one revision or version per real change; a fault-free
 //! re-apply writes nothing; a delete under faults leaves nothing.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::faults::{ALL, FaultProxy};
+use crate::support::{Cluster, Emulator, sync, writes};
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::secrets::Secrets;
 use ecsfleet::runtime::{Directory, Env, Managed, Pipeline};
 use ecsfleet::scaling_group::ScalingGroup;
 use k8s_openapi::api::core::v1::Secret;
-use support::faults::{ALL, FaultProxy};
-use support::{Cluster, Emulator, sync, writes};
 
 const RATE: f64 = 0.3;
 const SEEDS: [u64; 3] = [11, 23, 47];
@@ -158,7 +156,7 @@ async fn managed_daemon_under_faults_makes_one_daemon_and_one_definition_per_cha
     for seed in SEEDS {
         let emulator = Emulator::start();
         let cluster = Cluster::create(&emulator, "faults").await;
-        support::managed_instances(&emulator, &cluster, 2).await;
+        crate::support::managed_instances(&emulator, &cluster, 2).await;
         let proxy = FaultProxy::start(&emulator);
         let env = proxy.env(Secrets::Files(BTreeMap::new())).await;
         let shared = Shared::new(Duration::ZERO, Directory::default(), &env.hosts);
@@ -320,7 +318,7 @@ async fn integration_role_under_faults_makes_one_version_per_change() {
     }
 }
 
-const GROUP: &str = include_str!("../examples/haproxy-scaling-group.yaml");
+const GROUP: &str = include_str!("../../examples/haproxy-scaling-group.yaml");
 
 fn group(yaml: &str, generation: i64) -> ScalingGroup {
     let mut obj: ScalingGroup = serde_yaml_ng::from_str(yaml).unwrap();

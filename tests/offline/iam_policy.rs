@@ -3,8 +3,6 @@
 //! `uninstall`: a test fails when the code calls an operation its policy lacks, or the
 //! policy grants one the code no longer calls.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -132,7 +130,7 @@ fn assert_exact(called: &BTreeSet<String>, granted: &BTreeSet<String>) {
 
 #[test]
 fn the_events_install_policy_grants_exactly_what_install_and_uninstall_call() {
-    let root = support::repo_root();
+    let root = crate::support::repo_root();
     let mut called = BTreeSet::new();
     called_operations(&root.join("src/cli"), &[], &mut called);
     let install: BTreeSet<String> = called
@@ -151,7 +149,7 @@ fn the_events_install_policy_grants_exactly_what_install_and_uninstall_call() {
 
 #[test]
 fn the_iam_policy_grants_exactly_what_the_code_calls() {
-    let root = support::repo_root();
+    let root = crate::support::repo_root();
     let mut called = BTreeSet::new();
     let install = root.join(EVENTS_INSTALL);
     called_operations(&root.join("src"), &[install.as_path()], &mut called);

@@ -1,11 +1,9 @@
 //! The `ecsfleet` binary as users run it: exit codes, output formats, files and folders.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{Cluster, Emulator};
+use crate::support::{Cluster, Emulator};
 
 fn ecsfleet(emulator: Option<&Emulator>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ecsfleet"));
@@ -49,7 +47,8 @@ fn the_committed_event_rules_are_the_ones_install_makes() {
     let output = ecsfleet(None, &["events", "rules"]);
     assert!(output.status.success());
     let committed =
-        std::fs::read_to_string(support::repo_root().join("deploy/events/rules.json")).unwrap();
+        std::fs::read_to_string(crate::support::repo_root().join("deploy/events/rules.json"))
+            .unwrap();
     assert_eq!(
         committed,
         String::from_utf8(output.stdout).unwrap(),
@@ -62,7 +61,7 @@ fn crds_in_the_repository_match_the_generated_ones() {
     let output = ecsfleet(None, &["crds"]);
     assert!(output.status.success());
     let generated = String::from_utf8(output.stdout).unwrap();
-    let mut committed: Vec<_> = std::fs::read_dir(support::repo_root().join("crds"))
+    let mut committed: Vec<_> = std::fs::read_dir(crate::support::repo_root().join("crds"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -77,14 +76,14 @@ fn crds_in_the_repository_match_the_generated_ones() {
         "crds/ is stale: run scripts/generate-crds"
     );
     let deploy =
-        std::fs::read_to_string(support::repo_root().join("deploy/base/crds.yaml")).unwrap();
+        std::fs::read_to_string(crate::support::repo_root().join("deploy/base/crds.yaml")).unwrap();
     assert_eq!(
         deploy, generated,
         "deploy/base/crds.yaml is stale: run scripts/generate-crds"
     );
-    for file in std::fs::read_dir(support::repo_root().join("crds")).unwrap() {
+    for file in std::fs::read_dir(crate::support::repo_root().join("crds")).unwrap() {
         let file = file.unwrap().path();
-        let chart = support::repo_root()
+        let chart = crate::support::repo_root()
             .join("deploy/helm/ecsfleet/crds")
             .join(file.file_name().unwrap());
         assert_eq!(
@@ -292,9 +291,10 @@ async fn scaling_group_plan_apply_orphan_and_delete() {
             .is_empty()
     };
     let dir = tempfile::tempdir().unwrap();
-    let example =
-        std::fs::read_to_string(support::repo_root().join("examples/haproxy-scaling-group.yaml"))
-            .unwrap();
+    let example = std::fs::read_to_string(
+        crate::support::repo_root().join("examples/haproxy-scaling-group.yaml"),
+    )
+    .unwrap();
     let file = write(dir.path(), "group.yaml", &example);
 
     let plan = ecsfleet(Some(&emulator), &["plan", "-f", &file]);

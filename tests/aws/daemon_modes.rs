@@ -3,16 +3,14 @@
 //! refusal of PerInstance where ECS scales the instances, no runaway and no blocked
 //! scale-in with Daemon, and Managed Daemons on Managed Instances.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Cluster, Emulator, REGION, calls, plain_env, scaled_cluster, sync, writes};
 use aws_sdk_ecs::types::{PlacementConstraint, PlacementConstraintType, SchedulingStrategy};
 use ecsfleet::Reason;
 use ecsfleet::daemon_service::{DaemonService, Scheduling, Shared};
 use ecsfleet::runtime::{Directory, Pipeline};
 use serde_json::{Value, json};
-use support::{Cluster, Emulator, REGION, calls, plain_env, scaled_cluster, sync, writes};
 
 fn agent(cluster: &str, scheduling: Option<&str>, image: &str) -> DaemonService {
     let scheduling = scheduling
@@ -45,7 +43,7 @@ async fn pipeline(emulator: &Emulator) -> Pipeline<DaemonService> {
 /// A cluster of ECS Managed Instances with `hosts` instances.
 async fn managed_instances_cluster(emulator: &Emulator, name: &str, hosts: usize) -> Cluster {
     let cluster = Cluster::create(emulator, name).await;
-    support::managed_instances(emulator, &cluster, hosts).await;
+    crate::support::managed_instances(emulator, &cluster, hosts).await;
     cluster
 }
 

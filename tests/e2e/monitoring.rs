@@ -4,14 +4,12 @@
 //! tests (`promtool test rules`); every query of the Grafana dashboard parses, and every
 //! metric the alerts and the dashboard name is one ecsfleet exports.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::Output;
 
+use crate::support::control_plane;
+use crate::support::repo_root;
 use ecsfleet::metrics::{AwsOutcome, Metrics};
-use support::control_plane;
-use support::repo_root;
 
 fn promtool(args: &[&str], dir: &std::path::Path, stdin: Option<&str>) -> Output {
     control_plane::promtool(args, dir, stdin.unwrap_or(""))

@@ -3,8 +3,6 @@
 //! an answer; and for a spec that is refused, a message naming the field, given before
 //! any AWS call. The case counts are fixed, so a run is bounded.
 
-mod support;
-
 use ecsfleet::daemon_service::DaemonService;
 use ecsfleet::daemon_service::filter;
 use ecsfleet::integration_role::IntegrationRole;
@@ -242,7 +240,7 @@ fn mutation(object: &Value, all: &[Vec<String>]) -> BoxedStrategy<(usize, Value)
 
 /// The example's first object of `kind`, with the Secrets its file holds.
 fn example(file: &str, kind: &str) -> (Value, Secrets) {
-    let path = support::repo_root().join("examples").join(file);
+    let path = crate::support::repo_root().join("examples").join(file);
     let loaded = ecsfleet::cli::files::load(std::slice::from_ref(&path)).unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let mut object = text
@@ -319,7 +317,7 @@ macro_rules! mutated_specs_are_refused_by_field {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(support::offline_env(secrets));
+                .block_on(crate::support::offline_env(secrets));
             let all = spec_paths(&object);
             let strategy = mutation(&object, &all);
             proptest!(config(400), |((index, with) in strategy.clone())| {

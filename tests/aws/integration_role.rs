@@ -1,16 +1,14 @@
 //! IntegrationRole against the AWS emulator's IAM over HTTP, every call counted.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use crate::support::{Emulator, env, sync, writes};
 use ecsfleet::Reason;
 use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::Pipeline;
 use ecsfleet::runtime::secrets::Secrets;
 use k8s_openapi::api::core::v1::Secret;
-use support::{Emulator, env, sync, writes};
 
 const EXTERNAL_ID: &str = "Vx9TqL2mR8wKp4Zc7Hn3Jd6Fs1Gb5Ye0";
 
@@ -542,7 +540,7 @@ async fn a_rotated_external_id_updates_the_trust_policy_in_place() {
     );
 }
 
-const VENDOR: &str = include_str!("../examples/vendor-full-permissions.yaml");
+const VENDOR: &str = include_str!("../../examples/vendor-full-permissions.yaml");
 
 /// The example's Secret and IntegrationRole, and a pipeline that reads that Secret.
 async fn vendor(emulator: &Emulator) -> (IntegrationRole, Pipeline<IntegrationRole>) {

@@ -4,14 +4,12 @@
 //! Whatever point it died at, AWS holds exactly one of each thing, a further apply
 //! is in sync, and a delete leaves nothing.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::faults::FaultProxy;
-use support::{Cluster, Emulator};
+use crate::support::faults::FaultProxy;
+use crate::support::{Cluster, Emulator};
 
 fn ecsfleet(proxy: &FaultProxy, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ecsfleet"));
@@ -223,7 +221,7 @@ async fn scaling_group_killed_anywhere_converges_to_one_of_each() {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let sns = aws_sdk_sns::Client::new(&config);
     let proxy = FaultProxy::start(&emulator);
-    let file = support::repo_root().join("examples/haproxy-scaling-group.yaml");
+    let file = crate::support::repo_root().join("examples/haproxy-scaling-group.yaml");
     let inventory = async || {
         let templates = ec2.describe_launch_templates().send().await.unwrap();
         let versions = match templates.launch_templates().first() {

@@ -2,12 +2,11 @@
 //! AWS side is the real emulator): finalizer, status by server-side apply, events,
 //! cleanup, and no Kubernetes write at all for an object in sync.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{Cluster, Emulator, plain_env};
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::controller::{Context, Settings, error_policy, reconcile};
 use ecsfleet::runtime::{Directory, Pipeline};
@@ -16,7 +15,6 @@ use kube::client::Body;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
-use support::{Cluster, Emulator, plain_env};
 
 /// A request the operator made of the API server.
 #[derive(Clone, Debug)]

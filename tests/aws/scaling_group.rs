@@ -1,16 +1,14 @@
 //! ScalingGroup against the AWS emulator's Auto Scaling, EC2, CloudWatch and SNS over
 //! HTTP, every call counted.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{Emulator, plain_env, sync, writes};
 use ecsfleet::Reason;
 use ecsfleet::runtime::Pipeline;
 use ecsfleet::scaling_group::ScalingGroup;
-use support::{Emulator, plain_env, sync, writes};
 
-const EXAMPLE: &str = include_str!("../examples/haproxy-scaling-group.yaml");
+const EXAMPLE: &str = include_str!("../../examples/haproxy-scaling-group.yaml");
 const GROUP: &str = "haproxy-staging";
 
 fn group(yaml: &str) -> ScalingGroup {
