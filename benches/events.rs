@@ -160,15 +160,16 @@ async fn main() {
         .filter_map(|op| per_event.get(*op))
         .sum();
     let reconcile: f64 = per_event.values().sum::<f64>() - sqs;
-    println!("AWS events, {events} joins and drains of one cluster, one DaemonService:");
+    println!("| what | measured |");
+    println!("|---|---|");
     println!(
-        "  event to UpdateService: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "| {events} hosts joining and draining one cluster: from the ECS call to the controller's `UpdateService` | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms |",
         percentile(&reactions, 0.5),
         percentile(&reactions, 0.99),
         reactions.last().unwrap()
     );
     println!(
-        "  AWS calls per event: {reconcile:.2} for the reconcile + {sqs:.2} SQS {per_event:?}"
+        "| AWS calls per host change | {reconcile:.2} for the reconcile + {sqs:.2} SQS: {per_event:?} |"
     );
     // The capacity providers change only by hand: read once per resync, not per event.
     assert!(
@@ -222,9 +223,6 @@ async fn main() {
     let every_minute = 60 * pass;
     let with_events = 3600 / RESYNC.as_secs() * pass + idle_polls;
     println!(
-        "{services} DaemonServices on {clusters} clusters of {hosts_per_cluster} hosts: {pass} AWS calls per resync pass"
-    );
-    println!(
-        "  per hour, 60-second resync alone: {every_minute}; events + 10-minute resync: {with_events} + {reconcile:.1} per host change ({idle_polls} of them idle long polls of one queue)"
+        "| AWS calls per hour, {services} DaemonServices on {clusters} clusters of {hosts_per_cluster} hosts ({pass} per resync pass) | 60-second resync alone: {every_minute}; events and a 10-minute resync: {with_events} ({idle_polls} of them idle long polls of one queue) + {reconcile:.1} per host change |"
     );
 }

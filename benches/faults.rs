@@ -118,9 +118,10 @@ async fn main() {
         (&["IntegrationRole"], &[11])
     };
     println!(
-        "AWS requests for a create and one change, without faults and with {:.0} % faults (seeds {seeds:?}):",
+        "| kind | requests without faults | requests with {:.0} % faults (seeds {seeds:?}) | amplification |",
         RATE * 100.0
     );
+    println!("|---|---|---|---|");
     for kind in kinds {
         let (clean, clean_syncs) = scenario(kind, 0.0, 0).await;
         let mut faulted = Vec::new();
@@ -131,7 +132,7 @@ async fn main() {
         let syncs: Vec<usize> = faulted.iter().map(|(_, s)| *s).collect();
         let mean = requests.iter().sum::<u64>() as f64 / requests.len() as f64;
         println!(
-            "  {kind}: {clean} requests in {clean_syncs} syncs without faults; with faults {requests:?} requests in {syncs:?} syncs: amplification {:.2}×",
+            "| {kind} | {clean} in {clean_syncs} syncs | {requests:?} in {syncs:?} syncs | {:.2}× |",
             mean / clean as f64
         );
     }

@@ -124,27 +124,30 @@ async fn main() {
         resync(&emulator, &groups, passes, |env| Pipeline::new(env, ())).await;
 
     let total = |calls: &BTreeMap<String, u64>| calls.values().sum::<u64>();
-    println!("steady-state resync, {hosts} container instances, median of {passes} pass(es):");
+    let calls = |calls: &BTreeMap<String, u64>| {
+        let each: Vec<String> = calls.iter().map(|(op, n)| format!("{n} `{op}`")).collect();
+        format!("{}: {}", total(calls), each.join(", "))
+    };
+    let ms = |times: Vec<Duration>| median(times).as_secs_f64() * 1000.0;
+    println!("| objects ({hosts} container instances) | AWS calls per pass (no writes) | time per pass |");
+    println!("|---|---|---|");
     println!(
-        "  {service_count} DaemonServices on one cluster: {} AWS calls per pass {:?}, {:.1} ms per pass",
-        total(&service_calls),
-        service_calls,
-        median(service_times).as_secs_f64() * 1000.0
+        "| {service_count} DaemonServices on one cluster | {} | {:.0} ms |",
+        calls(&service_calls),
+        ms(service_times)
     );
     println!(
-        "  {role_count} IntegrationRoles: {} AWS calls per pass {:?}, {:.1} ms per pass",
-        total(&role_calls),
-        role_calls,
-        median(role_times).as_secs_f64() * 1000.0
+        "| {role_count} IntegrationRoles | {} | {:.0} ms |",
+        calls(&role_calls),
+        ms(role_times)
     );
     println!(
-        "  {group_count} ScalingGroups (2 policies with alarms, notifications, a hook): {} AWS calls per pass {:?}, {:.1} ms per pass",
-        total(&group_calls),
-        group_calls,
-        median(group_times).as_secs_f64() * 1000.0
+        "| {group_count} ScalingGroups (2 policies with alarms, a created topic, a hook) | {} | {:.0} ms |",
+        calls(&group_calls),
+        ms(group_times)
     );
     println!(
-        "  peak resident memory of this process: {} MiB",
+        "| peak resident memory of the process holding them all | | {} MiB |",
         peak_rss_kib() / 1024
     );
     // The shape the operator promises, checked on every run.

@@ -321,10 +321,7 @@ async fn main() {
         .map(|s| s.parse().expect("ECSFLEET_SCALE_RESYNC: seconds"))
         .unwrap_or(resync);
     println!(
-        "DaemonServices on {CLUSTERS} clusters of {hosts} container instances, --resync {resync}s:"
-    );
-    println!(
-        "| objects | apply → all Ready | RSS idle | RSS peak | RSS steady | AWS calls per resync | Kubernetes writes, {} resyncs |",
+        "| objects ({CLUSTERS} clusters of {hosts} hosts, `--resync {resync}s`) | apply → all Ready | RSS idle | RSS peak | RSS steady | AWS calls per resync | Kubernetes writes, {} resyncs |",
         3
     );
     println!("|---|---|---|---|---|---|---|");

@@ -1,0 +1,547 @@
+//! The ScalingGroup API: the custom resource's types, from which its CRD is generated
+//! (`ecsfleet crds`). Every field's doc comment is what `kubectl explain` shows.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{CommonSpec, CommonStatus};
+
+/// An EC2 Auto Scaling group with its launch template, policies, alarms, notifications
+/// and lifecycle hooks.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ecsfleet.dev",
+    version = "v1alpha1",
+    kind = "ScalingGroup",
+    doc = "An EC2 Auto Scaling group with its launch template, scale-up/scale-down policies and their CloudWatch alarms, SNS notifications and lifecycle hooks, kept consistent as one object.",
+    namespaced,
+    shortname = "asg",
+    category = "ecsfleet",
+    status = "ScalingGroupStatus",
+    printcolumn = r#"{"name":"Min","type":"integer","jsonPath":".spec.minSize"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxSize"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCapacity"}"#,
+    printcolumn = r#"{"name":"InService","type":"integer","jsonPath":".status.instances.inService"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",
+     "message": "spec.name is immutable"},
+    {"rule": "self.minSize <= self.maxSize",
+     "message": "spec.minSize must not exceed spec.maxSize"},
+    {"rule": "!has(self.desiredCapacity) || (self.minSize <= self.desiredCapacity && self.desiredCapacity <= self.maxSize)",
+     "message": "spec.desiredCapacity must lie within [spec.minSize, spec.maxSize]"},
+    {"rule": "has(self.launchTemplate) != has(self.launchTemplateRef)",
+     "message": "set exactly one of spec.launchTemplate and spec.launchTemplateRef"},
+    {"rule": "(has(self.availabilityZones) && size(self.availabilityZones) > 0) != (has(self.subnetIds) && size(self.subnetIds) > 0)",
+     "message": "set exactly one of spec.availabilityZones and spec.subnetIds"},
+    {"rule": "!has(self.tags) || self.tags.all(t, !t.key.startsWith('ecsfleet.dev/'))",
+     "message": "spec.tags: keys under ecsfleet.dev/ are reserved"}
+]))]
+pub struct ScalingGroupSpec {
+    /// Name of the Auto Scaling group (and of its managed launch template). Defaults to
+    /// `metadata.name`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\x21-\x7E]{1,255}$"))]
+    pub name: Option<String>,
+    /// An inline launch template, managed as a launch template named after the group; a
+    /// change creates a new version. Exclusive with `launchTemplateRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<LaunchTemplateSpec>,
+    /// An existing launch template, used as it is. Exclusive with `launchTemplate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_ref: Option<LaunchTemplateRef>,
+    /// Fewest instances the group keeps.
+    #[schemars(range(min = 0))]
+    pub min_size: i32,
+    /// Most instances the group may have.
+    #[schemars(range(min = 0))]
+    pub max_size: i32,
+    /// Applied when the group is created and whenever this value changes; a resync never
+    /// resets a capacity that the scaling policies have moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub desired_capacity: Option<i32>,
+    /// Availability zones (EC2-Classic style placement). Exclusive with `subnetIds`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability_zones: Vec<String>,
+    /// VPC subnets to launch into. Exclusive with `availabilityZones`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
+    /// How Auto Scaling decides an instance is unhealthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+    /// Seconds after a scaling activity before another may start (AWS default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub default_cooldown_seconds: Option<i32>,
+    /// e.g. `OldestLaunchTemplate`, `OldestInstance`, `Default`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub termination_policies: Vec<String>,
+    /// Target groups the instances are registered with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_group_arns: Vec<String>,
+    /// Tags on the group, optionally propagated to its instances. Besides the ownership
+    /// tags; a tag removed from the spec is left on the group. At most 47: Auto Scaling
+    /// allows 50 a group, ecsfleet adds three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 47),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["key"])
+    )]
+    pub tags: Vec<GroupTag>,
+    /// Rolling a new template version onto running instances.
+    #[serde(default)]
+    pub instance_refresh: InstanceRefreshSpec,
+    /// Simple scaling policies, each with its CloudWatch alarm, or target tracking
+    /// policies. A policy removed from the spec is deleted with its alarm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 50),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub scaling_policies: Vec<ScalingPolicySpec>,
+    /// SNS notifications of launches and terminations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotificationsSpec>,
+    /// Lifecycle hooks, e.g. a teardown hook that lets a configuration-management server
+    /// forget a terminated node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 50),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub lifecycle_hooks: Vec<LifecycleHookSpec>,
+    /// The ECS cluster this group's instances join: DaemonServices of that cluster are
+    /// reconciled again as soon as this group's instances change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub ecs_cluster: Option<String>,
+    #[serde(flatten)]
+    pub common: CommonSpec,
+}
+
+/// The inline launch template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchTemplateSpec {
+    /// AMI ID, e.g. `ami-0123456789abcdef0`.
+    #[schemars(regex(pattern = r"^ami-[0-9a-f]+$"))]
+    pub image_id: String,
+    /// e.g. `t3.small`.
+    #[schemars(regex(pattern = r"^[a-z0-9-]+\.[a-z0-9-]+$"))]
+    pub instance_type: String,
+    /// An EC2 key pair for SSH access to the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// An instance profile, by name or ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
+    /// Security groups of the instances' network interfaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// User data as plain text (a script or cloud-config); the operator encodes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16384))]
+    pub user_data: Option<String>,
+    /// EBS volumes attached at launch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
+    /// Instance metadata service settings; IMDSv2 (tokens) is required by default.
+    #[serde(default)]
+    pub metadata_options: MetadataOptions,
+    /// Tags put on the instances and volumes launched from the template (at most 50, as
+    /// EC2 allows a resource).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 50, "additionalProperties" = {"type": "string", "maxLength": 256}))]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An EBS volume of the template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDeviceMapping {
+    /// e.g. `/dev/xvda`.
+    #[schemars(length(min = 1))]
+    pub device_name: String,
+    /// Size of the volume in GiB (1–65536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65536))]
+    pub volume_size_gib: Option<i32>,
+    /// gp3 (default), gp2, io1, io2, st1, sc1, standard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]))]
+    pub volume_type: Option<String>,
+    /// Provisioned IOPS (io1, io2, gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// Throughput in MiB/s (gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<i32>,
+    /// Encrypt the volume (with the account's default EBS key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_on_termination: Option<bool>,
+}
+
+/// Instance metadata service options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataOptions {
+    /// `required` (IMDSv2 only, default) or `optional`.
+    #[serde(default = "required")]
+    #[schemars(extend("enum" = ["required", "optional"]))]
+    pub http_tokens: String,
+    /// Hops a metadata response may travel (default 2, so containers reach it).
+    #[serde(default = "two")]
+    #[schemars(range(min = 1, max = 64))]
+    pub http_put_response_hop_limit: i32,
+    /// Expose the instance's tags in the metadata service.
+    #[serde(default)]
+    pub instance_metadata_tags: bool,
+}
+
+fn required() -> String {
+    "required".into()
+}
+
+fn two() -> i32 {
+    2
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        MetadataOptions {
+            http_tokens: required(),
+            http_put_response_hop_limit: two(),
+            instance_metadata_tags: false,
+        }
+    }
+}
+
+/// An existing launch template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.name) != has(self.id)",
+     "message": "set exactly one of spec.launchTemplateRef.name and spec.launchTemplateRef.id"}
+]))]
+pub struct LaunchTemplateRef {
+    /// The template's name (set this or `id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The template's ID, e.g. `lt-0123456789abcdef0` (set this or `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A version number, `$Latest` or `$Default` (default).
+    #[serde(default = "default_version")]
+    #[schemars(regex(pattern = r"^(\d+|\$Latest|\$Default)$"))]
+    pub version: String,
+}
+
+fn default_version() -> String {
+    "$Default".into()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckSpec {
+    /// `EC2` (default) or `ELB`.
+    #[serde(rename = "type", default = "ec2")]
+    #[schemars(extend("enum" = ["EC2", "ELB"]))]
+    pub type_: String,
+    /// Seconds after launch before health checks count (AWS default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub grace_period_seconds: Option<i32>,
+}
+
+fn ec2() -> String {
+    "EC2".into()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupTag {
+    /// The tag's key (at most 128 characters; keys under `ecsfleet.dev/` are reserved).
+    #[schemars(length(min = 1, max = 128))]
+    pub key: String,
+    /// The tag's value (at most 256 characters).
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub value: String,
+    /// Put the tag on instances the group launches (default true).
+    #[serde(default = "yes")]
+    pub propagate_at_launch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRefreshSpec {
+    /// Start an instance refresh when the managed template gets a new version (default
+    /// true), so running instances pick up the change.
+    #[serde(default = "yes")]
+    pub on_template_change: bool,
+    /// Share of capacity kept in service during a refresh (default 90).
+    #[serde(default = "ninety")]
+    #[schemars(range(min = 0, max = 100))]
+    pub min_healthy_percentage: i32,
+}
+
+fn ninety() -> i32 {
+    90
+}
+
+impl Default for InstanceRefreshSpec {
+    fn default() -> Self {
+        InstanceRefreshSpec {
+            on_template_change: true,
+            min_healthy_percentage: ninety(),
+        }
+    }
+}
+
+/// A scaling policy: simple scaling with its alarm, or target tracking.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.alarm) != has(self.targetTracking)",
+     "message": "a scaling policy needs exactly one of alarm and targetTracking"},
+    {"rule": "!has(self.alarm) || has(self.scalingAdjustment) != (has(self.steps) && size(self.steps) > 0)",
+     "message": "a policy with an alarm needs exactly one of scalingAdjustment and steps"},
+    {"rule": "!has(self.steps) || (self.steps.filter(s, !has(s.lowerBound) || !self.steps.exists(t, has(t.upperBound) && t.upperBound == s.lowerBound)).size() <= 1 && self.steps.filter(s, !has(s.upperBound) || !self.steps.exists(t, has(t.lowerBound) && t.lowerBound == s.upperBound)).size() <= 1 && self.steps.all(s, !has(s.upperBound) || self.steps.filter(t, has(t.lowerBound) && t.lowerBound == s.upperBound).size() <= 1))",
+     "message": "step intervals must meet without gaps or overlaps (each upperBound is the next step's lowerBound), with at most one step open below and one open above"}
+]))]
+pub struct ScalingPolicySpec {
+    /// Unique within the group; its alarm is named `<group>-<name>`.
+    #[schemars(regex(pattern = r"^[\x21-\x7E]{1,200}$"))]
+    pub name: String,
+    /// ChangeInCapacity (default), PercentChangeInCapacity or ExactCapacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]))]
+    pub adjustment_type: Option<String>,
+    /// Instances (or percent) to add, negative to remove: simple scaling. With `alarm`,
+    /// this or `steps` is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_adjustment: Option<i32>,
+    /// Step scaling instead: adjustments by how far past the alarm's threshold the metric
+    /// is. Intervals meet without gaps; the first may be open below, the last above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub steps: Vec<StepSpec>,
+    /// Seconds before another simple-scaling activity may start (default: the group's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub cooldown_seconds: Option<i32>,
+    /// The CloudWatch alarm that executes the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmSpec>,
+    /// Keep a metric at a target value instead (AWS manages the alarms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_tracking: Option<TargetTrackingSpec>,
+}
+
+/// One step of a step scaling policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.lowerBound) || !has(self.upperBound) || self.lowerBound < self.upperBound",
+     "message": "a step's lowerBound must be below its upperBound"}
+]))]
+pub struct StepSpec {
+    /// Lower bound of the metric's distance past the threshold (inclusive); open if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_bound: Option<f64>,
+    /// Upper bound (exclusive); open if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_bound: Option<f64>,
+    /// Instances (or percent) to add within these bounds, negative to remove.
+    pub scaling_adjustment: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmSpec {
+    /// e.g. `CPUUtilization`.
+    #[schemars(length(min = 1, max = 255))]
+    pub metric_name: String,
+    /// Default `AWS/EC2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Average (default), Sum, Minimum, Maximum or SampleCount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Average", "Sum", "Minimum", "Maximum", "SampleCount"]))]
+    pub statistic: Option<String>,
+    /// Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10))]
+    pub period_seconds: Option<i32>,
+    /// Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub evaluation_periods: Option<i32>,
+    /// The value the metric is compared with.
+    pub threshold: f64,
+    /// GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold or
+    /// LessThanOrEqualToThreshold.
+    #[schemars(extend("enum" = ["GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"]))]
+    pub comparison_operator: String,
+    /// Metric dimensions; default `AutoScalingGroupName=<group name>` (at most 30, as
+    /// CloudWatch allows).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 30, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetTrackingSpec {
+    /// ASGAverageCPUUtilization, ASGAverageNetworkIn, ASGAverageNetworkOut or
+    /// ALBRequestCountPerTarget.
+    #[schemars(extend("enum" = ["ASGAverageCPUUtilization", "ASGAverageNetworkIn", "ASGAverageNetworkOut", "ALBRequestCountPerTarget"]))]
+    pub predefined_metric: String,
+    /// The value the policy keeps the metric at.
+    pub target_value: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.topicArn) != has(self.createTopic)",
+     "message": "set exactly one of spec.notifications.topicArn and spec.notifications.createTopic"}
+]))]
+pub struct NotificationsSpec {
+    /// An existing SNS topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:.+$"))]
+    pub topic_arn: Option<String>,
+    /// A topic the operator creates (tagged as this object's) and deletes with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_topic: Option<CreateTopic>,
+    /// Launch, Terminate, LaunchError, TerminateError.
+    #[schemars(length(min = 1))]
+    pub types: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTopic {
+    /// Name of the topic (created in the group's region).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,256}$"))]
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.targetArn) == has(self.roleArn)",
+     "message": "targetArn and roleArn go together: Auto Scaling assumes the role to publish to the target"}
+]))]
+pub struct LifecycleHookSpec {
+    /// Unique within the group: the hook's name in Auto Scaling.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_./-]{1,255}$"))]
+    pub name: String,
+    /// `Launching` or `Terminating`.
+    #[schemars(extend("enum" = ["Launching", "Terminating"]))]
+    pub transition: String,
+    /// Where the lifecycle notification goes: an SQS queue or SNS topic ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_arn: Option<String>,
+    /// The role Auto Scaling assumes to publish to `targetArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// Seconds the instance waits for completion (30–7200, default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30, max = 7200))]
+    pub heartbeat_timeout_seconds: Option<i32>,
+    /// What happens when the timeout passes: `CONTINUE` or `ABANDON` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["CONTINUE", "ABANDON"]))]
+    pub default_result: Option<String>,
+}
+
+/// What the operator last saw of the group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingGroupStatus {
+    /// ARN of the Auto Scaling group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_arn: Option<String>,
+    /// ID of the launch template the group launches from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_id: Option<String>,
+    /// The template version the group launches from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_version: Option<String>,
+    /// The group's desired capacity as AWS has it now (scaling policies move it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_capacity: Option<i32>,
+    /// The `spec.desiredCapacity` last applied: a change of the spec value is applied
+    /// again, a resync is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_desired_capacity: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstanceCounts>,
+    /// Each scaling policy with its ARN and alarm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyStatus>,
+    /// The SNS topic notifications go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// The latest instance refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_refresh: Option<InstanceRefreshStatus>,
+    #[serde(flatten)]
+    pub common: CommonStatus,
+}
+
+/// The group's instances by lifecycle state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCounts {
+    /// Instances in service.
+    pub in_service: i32,
+    /// Instances launching.
+    pub pending: i32,
+    /// Instances terminating.
+    pub terminating: i32,
+    /// Every instance of the group.
+    pub total: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyStatus {
+    /// The policy's name in the spec.
+    pub name: String,
+    /// The policy's ARN in Auto Scaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The alarm's name (none for target tracking, whose alarms AWS manages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRefreshStatus {
+    /// The refresh's ID.
+    pub id: String,
+    /// Pending, InProgress, Successful, Failed, Cancelling, Cancelled, ...
+    pub status: String,
+    /// The template version the refresh rolls out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_version: Option<String>,
+}
