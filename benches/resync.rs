@@ -129,7 +129,9 @@ async fn main() {
         format!("{}: {}", total(calls), each.join(", "))
     };
     let ms = |times: Vec<Duration>| median(times).as_secs_f64() * 1000.0;
-    println!("| objects ({hosts} container instances) | AWS calls per pass (no writes) | time per pass |");
+    println!(
+        "| objects ({hosts} container instances) | AWS calls per pass (no writes) | time per pass |"
+    );
     println!("|---|---|---|");
     println!(
         "| {service_count} DaemonServices on one cluster | {} | {:.0} ms |",

@@ -13,8 +13,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, registry};
 
 // jemalloc gives back the pages freed while objects converge, which glibc's allocator
-// kept, scattered between the objects that stay (README, *At scale*: 10,000 objects
-// 42 MiB of anonymous memory instead of 55).
+// kept, scattered between the objects that stay (docs/performance.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -7,6 +7,7 @@ mod support;
 
 mod binary;
 mod iam_policy;
+mod layout;
 mod properties;
 mod schema_table;
 mod triggers;
