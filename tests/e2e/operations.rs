@@ -373,6 +373,39 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         !output.status.success()
             && String::from_utf8_lossy(&output.stderr).contains("/sharding/key")
     );
+    // The knobs every chart has, as users set them.
+    let knobs = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--set",
+        "podAnnotations.team=edge",
+        "--set",
+        "podLabels.tier=platform",
+        "--set",
+        "imagePullSecrets[0].name=regcred",
+        "--set",
+        "extraEnv[0].name=AWS_STS_REGIONAL_ENDPOINTS",
+        "--set",
+        "extraEnv[0].value=regional",
+        "--set",
+        "priorityClassName=system-cluster-critical",
+        "--set",
+        "nodeSelector.pool=ops",
+        "--set",
+        "tolerations[0].key=dedicated",
+    ]);
+    for expected in [
+        "      annotations:\n        team: edge\n",
+        "        tier: platform\n",
+        "      imagePullSecrets:\n        - name: regcred\n",
+        "            - name: AWS_STS_REGIONAL_ENDPOINTS\n              value: regional\n",
+        "      priorityClassName: \"system-cluster-critical\"\n",
+        "      nodeSelector:\n        pool: ops\n",
+        "      tolerations:\n        - key: dedicated\n",
+    ] {
+        assert!(knobs.contains(expected), "{expected:?} not in\n{knobs}");
+    }
     // Options that are off by default.
     let extras = helm(&[
         "template",
