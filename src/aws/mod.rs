@@ -25,6 +25,10 @@ use sha2::{Digest, Sha256};
 use crate::metrics::{AwsOutcome, Metrics};
 use crate::{Error, Result};
 
+/// The User-Agent application name of ecsfleet's AWS calls, by which CloudTrail events
+/// of its own writes are recognized and ignored (`runtime::events`).
+pub const APP_NAME: &str = "ecsfleet";
+
 /// A string that must never be printed: external IDs and the like.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sensitive(pub String);
@@ -121,9 +125,7 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
         .http_client(shared_http_client())
         // In every call's User-Agent, so that CloudTrail records of ecsfleet's own writes
         // are recognized (and ignored) by the event source.
-        .app_name(
-            aws_config::AppName::new(crate::runtime::events::APP_NAME).expect("a valid app name"),
-        )
+        .app_name(aws_config::AppName::new(APP_NAME).expect("a valid app name"))
         // Standard mode: exponential backoff with full jitter and a retry token bucket, so
         // throttling slows us down instead of turning into a hot loop.
         .retry_config(

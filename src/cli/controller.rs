@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::args::RunArgs;
 use crate::aws::AwsFactory;
-use crate::daemon_service::observe::EcsObserver;
+use crate::daemon_service::cache::EcsObserver;
 use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
 use crate::metrics::Metrics;

@@ -14,7 +14,7 @@ use super::files::{self, Object};
 use crate::Result;
 use crate::aws::AwsFactory;
 use crate::common::{DeletionPolicy, namespace_of};
-use crate::daemon_service::observe::EcsObserver;
+use crate::daemon_service::cache::EcsObserver;
 use crate::daemon_service::{self, DaemonService};
 use crate::integration_role::IntegrationRole;
 use crate::metrics::Metrics;

@@ -7,7 +7,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CommonSpec, CommonStatus, JsonObjects};
+use crate::common::{CommonSpec, CommonStatus, JsonObjects, Owner};
 
 /// An ECS service that runs one task on every ACTIVE container instance of a cluster.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -357,4 +357,18 @@ pub struct DaemonServiceStatus {
     pub rollout_state: Option<String>,
     #[serde(flatten)]
     pub common: CommonStatus,
+}
+
+impl DaemonService {
+    /// The ECS service name: `spec.serviceName`, or `metadata.name`.
+    pub fn service_name(&self) -> String {
+        self.spec
+            .service_name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+
+    pub fn owner(&self) -> Owner {
+        Owner::from_meta(&self.metadata)
+    }
 }

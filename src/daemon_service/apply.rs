@@ -4,19 +4,22 @@
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentConfiguration,
     LaunchType, NetworkConfiguration, PlacementConstraint, PlacementConstraintType, PropagateTags,
-    SchedulingStrategy, Tag,
+    SchedulingStrategy,
 };
-use sha2::{Digest, Sha256};
 
+use super::cache::Shared;
 use super::desired::{Desired, DesiredTaskDefinition};
-use super::managed_daemon;
-use super::observe::{ClusterKey, Observed, ObservedService, observed_service};
+use super::ecs::{
+    ClusterKey, ObservedService, adopt, client_token, ecs_tags, is_gone, observed_service,
+};
 use super::plan::{Change, ServiceUpdate, TaskDefinitionRef};
 use super::task_definition::DIGEST_TAG;
-use super::{DaemonService, Scheduling, Shared};
+use super::{DaemonService, Scheduling};
 use crate::aws::{AccountClients, aws_error, error_code};
 use crate::runtime::{Change as _, ObjectAws, PlannedChange};
 use crate::{Error, Result};
+
+pub mod daemon;
 
 /// What applying a plan did, and the service as the last write returned it.
 #[derive(Clone, Debug, Default)]
@@ -27,12 +30,11 @@ pub struct Applied {
     /// The revision registered by this plan, if any.
     pub registered_task_definition: Option<String>,
     /// What the plan did to a Managed Daemon.
-    pub daemon: managed_daemon::AppliedDaemon,
+    pub daemon: daemon::AppliedDaemon,
 }
 
 pub async fn apply(
     desired: &Desired,
-    observed: &Observed,
     changes: &[Change],
     shared: &Shared,
     aws: &ObjectAws,
@@ -60,27 +62,13 @@ pub async fn apply(
                     create_service(desired, *scheduling, *desired_count, &arn, clients).await?;
                 applied.service = Some(service);
             }
-            Change::AdoptService { arn } => adopt(desired, arn, clients).await?,
+            Change::AdoptService { arn } => adopt(&desired.tags, arn, clients).await?,
             Change::UpdateService(update) => {
                 let service = update_service(desired, update, &applied, clients).await?;
                 applied.service = Some(service);
             }
             Change::Daemon(daemon) => {
-                let cluster_arn = observed
-                    .capacity
-                    .as_ref()
-                    .map(|c| c.cluster_arn.clone())
-                    .unwrap_or_else(|| desired.cluster.clone());
-                managed_daemon::apply(
-                    desired,
-                    daemon,
-                    &mut applied.daemon,
-                    shared,
-                    clients,
-                    &key,
-                    &cluster_arn,
-                )
-                .await?;
+                daemon::apply(desired, daemon, &mut applied.daemon, shared, clients, &key).await?;
             }
         }
         applied.changes.push(change.describe());
@@ -106,25 +94,6 @@ fn resolve(reference: &TaskDefinitionRef, applied: &Applied) -> Result<String> {
             })
         }
     }
-}
-
-/// Puts the ownership tags (and the spec's) on an existing resource: adoption.
-pub(super) async fn adopt(desired: &Desired, arn: &str, clients: &AccountClients) -> Result<()> {
-    clients
-        .ecs
-        .tag_resource()
-        .resource_arn(arn)
-        .set_tags(Some(ecs_tags(&desired.tags)))
-        .send()
-        .await
-        .map_err(|e| aws_error("ECS", "TagResource", e))?;
-    Ok(())
-}
-
-pub(super) fn ecs_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .map(|(key, value)| Tag::builder().key(key).value(value).build())
-        .collect()
 }
 
 async fn register_task_definition(
@@ -231,13 +200,6 @@ fn network_configuration(network: &super::NetworkConfiguration) -> Result<Networ
     Ok(NetworkConfiguration::builder()
         .awsvpc_configuration(awsvpc)
         .build())
-}
-
-/// A client token that makes a retried create idempotent: the same `seed` (object and
-/// what it creates) gets the same token (ECS allows 36 characters).
-pub(super) fn client_token(seed: &str) -> String {
-    let digest = Sha256::digest(seed);
-    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
 }
 
 async fn create_service(
@@ -421,21 +383,4 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
         Err(error) => return Err(aws_error("ECS", "DeleteService", error)),
     }
     Ok(changes)
-}
-
-/// Whether ECS says the `resource` (`Service`, `Daemon`) or its cluster is gone or no
-/// longer active: for a delete, done.
-pub(super) fn is_gone<E: aws_sdk_ecs::error::ProvideErrorMetadata>(
-    error: &aws_sdk_ecs::error::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-    resource: &str,
-) -> bool {
-    error_code(error).is_some_and(|code| {
-        code == "ClusterNotFoundException"
-            || code
-                .strip_prefix(resource)
-                .is_some_and(|rest| rest == "NotFoundException" || rest == "NotActiveException")
-    })
 }

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::ecs::{ObservedTaskDefinition, short_arn};
 use super::filter::{self, Expr};
-use super::observe::ObservedTaskDefinition;
-use super::plan::short_arn;
 use super::task_definition::{self, RenderedTaskDefinition};
 use super::{
     CapacityProviderStrategyItem, DaemonService, DeploymentSpec, LaunchType, NetworkConfiguration,

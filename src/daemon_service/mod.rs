@@ -1,90 +1,42 @@
 //! DaemonService: an ECS service that runs exactly one task on every ACTIVE container
 //! instance of a cluster, with a desired count that follows the cluster.
 //!
-//! Read in order: `api` (the CRD types), this file (the steps wired together), `desired` (spec → validated `Desired`),
-//! `observe` (the cluster's container instances, the service and the task definition
-//! family, shared and batched across objects), `plan` (pure), `apply` (and deletion),
-//! `status` (status fields and the Ready rule). `filter` and `task_definition` serve
-//! `desired`.
+//! Read in order (each file imports only from those before it): `api` (the CRD types),
+//! `task_definition` and `filter` (the spec's task definition and cluster query),
+//! `ecs` (ECS as both scheduling paths see it), `desired` (spec → validated `Desired`),
+//! `capacity` (the cluster's capacity providers and the mode they call for), `cache`
+//! (the process-wide, batched view of each cluster: `Shared`), `observe`, `plan` (pure),
+//! `apply` (and deletion), `status` (status fields and the Ready rule), and this file,
+//! which wires the steps into the runtime. A Managed Daemon's part of each stage is the
+//! stage's `daemon` module (`observe/daemon.rs`, `plan/daemon.rs`, `apply/daemon.rs`).
 
 pub mod api;
 pub mod apply;
+pub mod cache;
 pub mod capacity;
 pub mod desired;
+pub mod ecs;
 pub mod filter;
-pub mod managed_daemon;
 pub mod observe;
 pub mod plan;
 pub mod status;
 pub mod task_definition;
 
 pub use api::*;
+pub use cache::Shared;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::common::Owner;
-use crate::runtime::hosts::{ClusterChange, HostsChanged};
+use crate::runtime::hosts::ClusterChange;
 use crate::runtime::triggers;
-use crate::runtime::{
-    Directory, Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange,
-};
+use crate::runtime::{Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange};
+use cache::EcsObserver;
 use desired::Desired;
-use observe::{EcsObserver, Observed};
+use observe::Observed;
 use plan::Change;
-
-impl DaemonService {
-    /// The ECS service name: `spec.serviceName`, or `metadata.name`.
-    pub fn service_name(&self) -> String {
-        self.spec
-            .service_name
-            .clone()
-            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
-    }
-
-    pub fn owner(&self) -> Owner {
-        Owner::from_meta(&self.metadata)
-    }
-}
-
-/// What the DaemonServices of one process share: one cached view of each cluster, and
-/// the other DaemonServices (to batch `DescribeServices`).
-pub struct Shared {
-    pub clusters: Arc<EcsObserver>,
-    pub peers: Directory<DaemonService>,
-}
-
-impl Shared {
-    /// A view of the clusters whose answers serve for `freshness`, dropped for a cluster
-    /// as soon as `hosts` says its hosts changed.
-    pub fn new(freshness: Duration, peers: Directory<DaemonService>, hosts: &HostsChanged) -> Self {
-        Self::with_clusters(Arc::new(EcsObserver::new(freshness)), peers, hosts)
-    }
-
-    /// As a controller resyncing every `resync` needs it ([`EcsObserver::for_resync`]).
-    pub fn for_resync(
-        resync: Duration,
-        peers: Directory<DaemonService>,
-        hosts: &HostsChanged,
-    ) -> Self {
-        Self::with_clusters(Arc::new(EcsObserver::for_resync(resync)), peers, hosts)
-    }
-
-    /// With the cluster answers of `clusters` (shared with what forgets them on AWS
-    /// events), dropped for a cluster as soon as `hosts` says its hosts changed.
-    pub fn with_clusters(
-        clusters: Arc<EcsObserver>,
-        peers: Directory<DaemonService>,
-        hosts: &HostsChanged,
-    ) -> Self {
-        let view = Arc::clone(&clusters);
-        hosts.on_change(move |change| view.forget_instances(&change.region, &change.cluster));
-        Shared { clusters, peers }
-    }
-}
 
 /// The DaemonServices that AWS events (`receiver`) concern. The cached answer about an
 /// event's service is forgotten before its objects are named, so that the reconcile
@@ -163,7 +115,7 @@ impl Managed for DaemonService {
         pipeline: &Pipeline<Self>,
         aws: &ObjectAws,
     ) -> Result<Outcome<DaemonServiceStatus>> {
-        let applied = apply::apply(desired, &observed, changes, &pipeline.shared, aws).await?;
+        let applied = apply::apply(desired, changes, &pipeline.shared, aws).await?;
         Ok(status::outcome(desired, &observed, applied))
     }
 
@@ -180,7 +132,7 @@ impl Managed for DaemonService {
             || self.spec.scheduling == Some(Scheduling::ManagedDaemon)
             || self.status.as_ref().and_then(|s| s.scheduling) == Some(Scheduling::ManagedDaemon);
         if daemon {
-            return managed_daemon::delete(self, &aws.clients).await;
+            return apply::daemon::delete(self, &aws.clients).await;
         }
         apply::delete(self, &aws.clients).await
     }
@@ -219,7 +171,7 @@ impl DaemonService {
 
     /// Whether this object's service runs in `cluster` (name or ARN) of `region`.
     fn on_cluster(&self, region: &str, cluster: &str, default_region: Option<&str>) -> bool {
-        observe::cluster_name(&self.spec.cluster) == observe::cluster_name(cluster)
+        ecs::cluster_name(&self.spec.cluster) == ecs::cluster_name(cluster)
             && triggers::same_region(self.spec.common.region.as_ref(), default_region, region)
     }
 }

@@ -5,12 +5,16 @@ use std::collections::BTreeSet;
 
 use super::capacity;
 use super::desired::{Desired, DesiredTaskDefinition};
-use super::managed_daemon::{self, DaemonChange};
-use super::observe::{Observed, ObservedService};
+use super::ecs::{ObservedService, short_arn};
+use super::observe::Observed;
 use super::{CapacityProviderStrategyItem, NetworkConfiguration, Scheduling};
 use crate::common::Claim;
 use crate::runtime::{self, PlannedChange};
 use crate::{Error, Result};
+
+pub mod daemon;
+
+pub use daemon::DaemonChange;
 
 /// The desired count the service should have; `None` where ECS keeps the count
 /// (Daemon, ManagedDaemon).
@@ -171,11 +175,6 @@ fn describe_ref(reference: &TaskDefinitionRef) -> String {
     }
 }
 
-/// `family:revision` of a task definition ARN.
-pub fn short_arn(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 /// The changes that bring AWS to `desired`. Refuses (without changes) a service that
 /// belongs to someone else, and one that is not ours unless `adoptExisting`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
@@ -194,7 +193,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
         ));
     }
     if observed.mode == Scheduling::ManagedDaemon {
-        return managed_daemon::plan(desired, observed);
+        return daemon::plan(desired, observed);
     }
     if observed.mode == Scheduling::PerInstance
         && let Some(capacity) = &observed.capacity

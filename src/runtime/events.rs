@@ -23,11 +23,8 @@ use tracing::{info, warn};
 
 use super::hosts::{ClusterChange, HostsChanged};
 use super::triggers::Trigger;
+use crate::aws::APP_NAME;
 use crate::metrics::Metrics;
-
-/// The User-Agent application name of ecsfleet's AWS calls, by which CloudTrail events
-/// of its own writes are recognized and ignored.
-pub const APP_NAME: &str = "ecsfleet";
 
 /// The EventBridge rules that deliver the events [`parse`] reads, as (name suffix, event
 /// pattern): `ecsfleet events install` creates them, `deploy/events/rules.json` has them

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::support::{Cluster, Emulator, Os, calls, plain_env, sync, writes};
 use ecsfleet::Reason;
-use ecsfleet::daemon_service::observe::{ClusterKey, EcsObserver};
+use ecsfleet::daemon_service::cache::EcsObserver;
+use ecsfleet::daemon_service::ecs::ClusterKey;
 use ecsfleet::daemon_service::{DaemonService, Shared};
 use ecsfleet::runtime::triggers::Trigger;
 use ecsfleet::runtime::{Directory, Pipeline};

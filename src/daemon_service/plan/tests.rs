@@ -8,8 +8,8 @@ use super::*;
 use std::collections::BTreeMap;
 
 use crate::daemon_service::desired::*;
+use crate::daemon_service::ecs::{ContainerInstance, ObservedTaskDefinition};
 use crate::daemon_service::filter::InstanceFacts;
-use crate::daemon_service::observe::{ContainerInstance, ObservedTaskDefinition};
 use crate::daemon_service::*;
 use crate::daemon_service::{DaemonServiceSpec, DaemonServiceStatus, TaskDefinitionSpec};
 use crate::runtime::Change as _;

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use super::*;
 use crate::daemon_service::capacity::{ClusterCapacity, Provider, ProviderKind};
+use crate::daemon_service::ecs::ObservedTaskDefinition;
+use crate::daemon_service::observe::ObservedDaemon;
 use crate::daemon_service::{DaemonService, Scheduling};
 
 fn desired(extra: &str) -> Desired {
@@ -84,6 +86,7 @@ fn a_new_daemon_registers_its_definition_and_is_created_on_managed_instances() {
         ["RegisterDaemonTaskDefinition", "CreateDaemon"]
     );
     let Change::Daemon(DaemonChange::Create {
+        cluster_arn,
         task_definition,
         capacity_providers,
     }) = &changes[1]
@@ -91,6 +94,19 @@ fn a_new_daemon_registers_its_definition_and_is_created_on_managed_instances() {
         panic!("{changes:?}")
     };
     assert_eq!(*task_definition, TaskDefinitionRef::Registered);
+    assert_eq!(
+        cluster_arn,
+        &capacity().cluster_arn,
+        "the plan names the cluster"
+    );
+    let Change::Daemon(DaemonChange::RegisterDefinition { definition, .. }) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(
+        definition.containers.len(),
+        spec_containers(&spec),
+        "the plan carries the daemon task definition apply registers"
+    );
     assert_eq!(
         capacity_providers,
         &["arn:aws:ecs:eu-west-1:1:capacity-provider/mi".to_string()]
@@ -170,5 +186,12 @@ spec:
         .unwrap();
         let error = Desired::from_spec(&obj).unwrap_err().to_string();
         assert!(error.starts_with(&format!("{field}:")), "{error}");
+    }
+}
+
+fn spec_containers(desired: &Desired) -> usize {
+    match &desired.task_definition {
+        DesiredTaskDefinition::Inline(rendered) => rendered.container_definitions.len(),
+        DesiredTaskDefinition::Reference(_) => 0,
     }
 }

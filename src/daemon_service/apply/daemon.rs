@@ -1,0 +1,215 @@
+//! Apply, for a Managed Daemon: `RegisterDaemonTaskDefinition` (only when the digest
+//! differs), `CreateDaemon` (with a client token, so a retried create makes one daemon),
+//! `UpdateDaemon`, `TagResource` (adoption) and `DeleteDaemon`.
+
+use aws_sdk_ecs::types::{DaemonIpcMode, DaemonPidMode, DaemonPropagateTags, Tag};
+
+use crate::aws::{AccountClients, aws_error, error_code};
+use crate::daemon_service::DaemonService;
+use crate::daemon_service::cache::Shared;
+use crate::daemon_service::desired::{Desired, DesiredTaskDefinition};
+use crate::daemon_service::ecs::{ClusterKey, adopt, client_token, ecs_tags, is_gone, tag_map};
+use crate::daemon_service::observe::daemon::find;
+use crate::daemon_service::plan::TaskDefinitionRef;
+use crate::daemon_service::plan::daemon::DaemonChange;
+use crate::daemon_service::task_definition::DIGEST_TAG;
+use crate::runtime::PlannedChange;
+use crate::{Error, Result};
+
+const FIELD: &str = "spec.taskDefinition";
+
+/// What applying a daemon plan did.
+#[derive(Clone, Debug, Default)]
+pub struct AppliedDaemon {
+    pub arn: Option<String>,
+    pub task_definition: Option<String>,
+    pub registered: Option<String>,
+}
+
+pub async fn apply(
+    desired: &Desired,
+    change: &DaemonChange,
+    applied: &mut AppliedDaemon,
+    shared: &Shared,
+    clients: &AccountClients,
+    key: &ClusterKey,
+) -> Result<()> {
+    let resolve = |reference: &TaskDefinitionRef, applied: &AppliedDaemon| match reference {
+        TaskDefinitionRef::Existing(arn) => Ok(arn.clone()),
+        TaskDefinitionRef::Registered => applied.registered.clone().ok_or_else(|| {
+            Error::NotReady("the new daemon task definition is not registered".into())
+        }),
+    };
+    match change {
+        DaemonChange::RegisterDefinition {
+            family,
+            digest,
+            definition,
+            ..
+        } => {
+            let DesiredTaskDefinition::Inline(rendered) = &desired.task_definition else {
+                unreachable!("the plan registers only inline definitions");
+            };
+            let mut tags = ecs_tags(&desired.tags);
+            tags.push(Tag::builder().key(DIGEST_TAG).value(digest).build());
+            let registered = clients
+                .ecs
+                .register_daemon_task_definition()
+                .family(family)
+                .set_container_definitions(Some(definition.containers.clone()))
+                .set_volumes((!definition.volumes.is_empty()).then(|| definition.volumes.clone()))
+                .set_task_role_arn(rendered.task_role_arn.clone())
+                .set_execution_role_arn(rendered.execution_role_arn.clone())
+                .set_cpu(rendered.cpu.clone())
+                .set_memory(rendered.memory.clone())
+                .set_pid_mode(rendered.pid_mode.as_deref().map(DaemonPidMode::from))
+                .set_ipc_mode(rendered.ipc_mode.as_deref().map(DaemonIpcMode::from))
+                .set_tags(Some(tags))
+                // Not retried blindly: a lost answer is looked up by digest first.
+                .customize()
+                .config_override(crate::single_attempt!(aws_sdk_ecs))
+                .send()
+                .await
+                .map_err(|e| match error_code(&e) {
+                    Some("InvalidParameterException" | "ClientException") => Error::invalid(
+                        FIELD,
+                        format!(
+                            "ECS refused the daemon task definition: {}",
+                            aws_sdk_ecs::error::ProvideErrorMetadata::message(&e)
+                                .unwrap_or("no reason given")
+                        ),
+                    ),
+                    _ => aws_error("ECS", "RegisterDaemonTaskDefinition", e),
+                })?;
+            shared.clusters.forget_daemon_definition(key, family).await;
+            applied.registered = registered.daemon_task_definition_arn().map(str::to_string);
+        }
+        DaemonChange::Create {
+            cluster_arn,
+            task_definition,
+            capacity_providers,
+        } => {
+            let definition = resolve(task_definition, applied)?;
+            let created = clients
+                .ecs
+                .create_daemon()
+                .daemon_name(&desired.service_name)
+                .cluster_arn(cluster_arn)
+                .daemon_task_definition_arn(&definition)
+                .set_capacity_provider_arns(Some(capacity_providers.clone()))
+                .set_tags(Some(ecs_tags(&desired.tags)))
+                .propagate_tags(DaemonPropagateTags::Daemon)
+                .client_token(client_token(&format!(
+                    "{}/daemon/{}",
+                    desired.owner.uid, desired.service_name
+                )))
+                .customize()
+                .config_override(crate::single_attempt!(aws_sdk_ecs))
+                .send()
+                .await
+                .map_err(|e| match error_code(&e) {
+                    Some("InvalidParameterException" | "UnsupportedFeatureException") => {
+                        Error::invalid(
+                            "spec",
+                            format!(
+                                "ECS refused to create the daemon: {}",
+                                aws_sdk_ecs::error::ProvideErrorMetadata::message(&e)
+                                    .unwrap_or("no reason given")
+                            ),
+                        )
+                    }
+                    _ => aws_error("ECS", "CreateDaemon", e),
+                })?;
+            applied.arn = created.daemon_arn().map(str::to_string);
+            applied.task_definition = Some(definition);
+        }
+        DaemonChange::Adopt { arn } => {
+            adopt(&desired.tags, arn, clients).await?;
+            applied.arn = Some(arn.clone());
+        }
+        DaemonChange::Update {
+            arn,
+            task_definition,
+            capacity_providers,
+            ..
+        } => {
+            let definition = resolve(task_definition, applied)?;
+            clients
+                .ecs
+                .update_daemon()
+                .daemon_arn(arn)
+                .daemon_task_definition_arn(&definition)
+                .set_capacity_provider_arns(Some(capacity_providers.clone()))
+                .propagate_tags(DaemonPropagateTags::Daemon)
+                .send()
+                .await
+                .map_err(|e| aws_error("ECS", "UpdateDaemon", e))?;
+            applied.arn = Some(arn.clone());
+            applied.task_definition = Some(definition);
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the object's daemon, if it has one and it is tagged as the object's.
+pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec<PlannedChange>> {
+    let status = obj.status.as_ref();
+    let arn = match status.and_then(|s| s.daemon_arn.clone()) {
+        Some(arn) => Some(arn),
+        None => {
+            let cluster_arn = match clients
+                .ecs
+                .describe_clusters()
+                .clusters(&obj.spec.cluster)
+                .send()
+                .await
+            {
+                Ok(described) => described
+                    .clusters()
+                    .first()
+                    .and_then(|c| c.cluster_arn())
+                    .map(str::to_string),
+                Err(error) => return Err(aws_error("ECS", "DescribeClusters", error)),
+            };
+            match cluster_arn {
+                Some(cluster_arn) => find(clients, &cluster_arn, &obj.service_name()).await?,
+                None => None,
+            }
+        }
+    };
+    let Some(arn) = arn else {
+        return Ok(Vec::new());
+    };
+    let owned = match clients
+        .ecs
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+    {
+        Ok(listed) => obj.owner().owns(&tag_map(listed.tags())),
+        Err(error)
+            if is_gone(&error, "Daemon")
+                || error_code(&error) == Some("InvalidParameterException") =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(error) => return Err(aws_error("ECS", "ListTagsForResource", error)),
+    };
+    if !owned {
+        return Ok(vec![PlannedChange {
+            action: "LeaveDaemon".into(),
+            target: "daemon".into(),
+            detail: "the daemon is not tagged as this object's; left untouched".into(),
+        }]);
+    }
+    match clients.ecs.delete_daemon().daemon_arn(&arn).send().await {
+        Ok(_) => Ok(vec![PlannedChange {
+            action: "DeleteDaemon".into(),
+            target: "daemon".into(),
+            detail: "deleted".into(),
+        }]),
+        Err(error) if is_gone(&error, "Daemon") => Ok(Vec::new()),
+        Err(error) => Err(aws_error("ECS", "DeleteDaemon", error)),
+    }
+}
