@@ -88,6 +88,11 @@ pub enum Error {
     #[error("waiting: {0}")]
     NotReady(String),
 
+    /// An object the spec refers to at `field` (a Secret) does not exist yet: it may be
+    /// on its way (GitOps applies in no set order), so this is waiting, not a refusal.
+    #[error("{field}: {message} (waiting for it to exist)")]
+    Missing { field: String, message: String },
+
     #[error("kubernetes API: {0}")]
     Kube(#[from] Box<kube::Error>),
 
@@ -129,7 +134,9 @@ impl Error {
             Error::AlreadyExists { .. } | Error::OtherIdentity { .. } => Reason::AlreadyExists,
             Error::OwnedByOther { .. } => Reason::OwnedByOther,
             Error::AccessDenied { .. } => Reason::AccessDenied,
-            Error::Aws { .. } | Error::NotReady(_) | Error::Kube(_) => Reason::ReconcileError,
+            Error::Aws { .. } | Error::NotReady(_) | Error::Missing { .. } | Error::Kube(_) => {
+                Reason::ReconcileError
+            }
         }
     }
 
@@ -138,7 +145,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Aws { retryable, .. } => *retryable,
-            Error::NotReady(_) | Error::Kube(_) => true,
+            Error::NotReady(_) | Error::Missing { .. } | Error::Kube(_) => true,
             _ => false,
         }
     }

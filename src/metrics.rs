@@ -12,6 +12,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+mod process;
+
 /// The content type of [`Metrics::render`]'s text.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The content type of [`Metrics::render_classic`]'s text.
@@ -154,6 +156,7 @@ impl Default for Metrics {
                 version: env!("CARGO_PKG_VERSION"),
             }),
         );
+        registry.register_collector(Box::new(process::ProcessCollector));
         Metrics(Arc::new(Inner {
             registry,
             aws_requests,

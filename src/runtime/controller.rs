@@ -71,6 +71,15 @@ impl<K: Managed> Context<K> {
         }
     }
 
+    /// Resolves once no reconcile holds a permit, and keeps every permit: a reconcile
+    /// in flight finishes first, and none starts after (the semaphore is fair).
+    async fn drained(&self) {
+        let all = u32::try_from(self.settings.concurrency.max(1)).unwrap_or(u32::MAX);
+        if let Ok(permits) = self.permits.acquire_many(all).await {
+            permits.forget();
+        }
+    }
+
     /// Reconciles only the objects of the shards held in `shards`.
     pub fn sharded(mut self, shards: Arc<Shards>) -> Self {
         self.shards = Some(shards);
@@ -249,7 +258,9 @@ impl<K: Managed> Controllers<K> {
         self.controllers.iter().map(|c| c.store()).collect()
     }
 
-    /// Runs until `shutdown` turns true; in-flight reconciles finish first.
+    /// Runs until `shutdown` turns true; in-flight reconciles finish first. Ends as soon
+    /// as none is in flight: kube's controller also waits for its watch to end, which an
+    /// unreachable API server delays until the process's shutdown timeout.
     pub async fn run(self, context: Arc<Context<K>>, shutdown: tokio::sync::watch::Receiver<bool>) {
         let concurrency = context.settings.concurrency.max(1) as u16;
         let runs = self.controllers.into_iter().map(|controller| {
@@ -274,7 +285,18 @@ impl<K: Managed> Controllers<K> {
                     }
                 })
         });
-        futures::future::join_all(runs).await;
+        let drained = {
+            let mut shutdown = shutdown.clone();
+            let context = context.clone();
+            async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                context.drained().await;
+            }
+        };
+        tokio::select! {
+            _ = futures::future::join_all(runs) => {}
+            _ = drained => {}
+        }
     }
 }
 

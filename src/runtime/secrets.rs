@@ -38,11 +38,9 @@ impl Secrets {
                 .get(&(namespace.to_string(), selector.name.clone()))
                 .cloned(),
         };
-        let secret = secret.ok_or_else(|| {
-            Error::invalid(
-                field,
-                format!("Secret {namespace}/{} not found", selector.name),
-            )
+        let secret = secret.ok_or_else(|| Error::Missing {
+            field: field.to_string(),
+            message: format!("Secret {namespace}/{} not found", selector.name),
         })?;
         value_of(&secret, &selector.key).ok_or_else(|| {
             Error::invalid(
@@ -335,15 +333,19 @@ mod tests {
     #[tokio::test]
     async fn missing_secret_or_key_names_the_field_not_the_value() {
         let secrets = secrets();
-        let error = secrets
+        let missing = secrets
             .read("ns", &selector("nope", "id"), "spec.assumeRoleExternalId")
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
+        let error = missing.to_string();
         assert!(
             error.starts_with("spec.assumeRoleExternalId: Secret ns/nope not found"),
             "{error}"
         );
+        // A Secret that is not there yet may be on its way: waiting (kstatus InProgress,
+        // retried with backoff), not a refused spec (Stalled).
+        assert!(missing.is_retryable(), "{missing:?}");
+        assert_eq!(missing.reason(), crate::Reason::ReconcileError);
         let error = secrets
             .read("ns", &selector("ext", "other"), "spec.assumeRoleExternalId")
             .await

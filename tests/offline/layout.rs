@@ -82,7 +82,9 @@ const READING_ORDER: &[(&str, &[&str])] = &[
     ),
     (
         "scaling_group",
-        &["api", "desired", "observe", "plan", "apply", "status", "mod"],
+        &[
+            "api", "desired", "observe", "plan", "apply", "status", "mod",
+        ],
     ),
 ];
 
@@ -142,7 +144,11 @@ fn each_kind_reads_in_one_order_without_import_circles() {
             }
             // An item: from api (re-exported by mod.rs) or from mod.rs itself.
             if module.starts_with(char::is_uppercase) || module.contains(char::is_uppercase) {
-                return Some(if defined_in_api(module) { 0 } else { order.len() - 1 });
+                return Some(if defined_in_api(module) {
+                    0
+                } else {
+                    order.len() - 1
+                });
             }
             None
         };

@@ -8,6 +8,7 @@ mod support;
 mod binary;
 mod iam_policy;
 mod layout;
+mod process;
 mod properties;
 mod schema_table;
 mod triggers;
