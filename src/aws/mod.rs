@@ -5,6 +5,8 @@ mod errors;
 
 pub use errors::{aws_error, error_code};
 
+mod endpoint;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -161,6 +163,7 @@ macro_rules! own_client {
         $sdk::Client::from_conf(
             $sdk::config::Builder::from(&$config)
                 .interceptor(CountRequests($factory.metrics.clone()))
+                .interceptor(endpoint::NameUnresolvedHost)
                 .build(),
         )
     };

@@ -73,9 +73,12 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     });
     if let Some((leases, shards)) = &sharding {
         tracing::info!(shards = args.shards, key = ?args.shard_key, identity = %leases.identity, "sharding on");
+        // Ready only while the shard Leases answer: without them no shard is held.
+        health.needs_shard_leases();
         tokio::spawn(keep_shards(
             leases.clone(),
             shards.clone(),
+            health.clone(),
             shutdown.clone(),
         ));
     }

@@ -163,6 +163,9 @@ mod tests {
         }
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
         let classic = crate::metrics::Metrics::default().render_classic();
-        assert!(classic.contains("\nprocess_resident_memory_bytes "), "{classic}");
+        assert!(
+            classic.contains("\nprocess_resident_memory_bytes "),
+            "{classic}"
+        );
     }
 }

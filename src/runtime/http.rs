@@ -15,12 +15,16 @@ use tracing::warn;
 
 use crate::metrics::{self, Metrics};
 
-/// What `/readyz` reports: ready once every watch has synced, and (with leader election)
-/// the process leads or stands by in good health.
+/// What `/readyz` reports: whether the process can do its work. Ready once every watch
+/// has synced, and (with leader election) the process leads or stands by in good health;
+/// with sharding, also only while it reaches the shard Leases (without them it holds no
+/// shard and reconciles nothing).
 #[derive(Clone, Default)]
 pub struct Health {
     watches_synced: Arc<AtomicBool>,
     healthy_standby: Arc<AtomicBool>,
+    needs_leases: Arc<AtomicBool>,
+    leases_reachable: Arc<AtomicBool>,
 }
 
 impl Health {
@@ -33,8 +37,21 @@ impl Health {
         self.healthy_standby.store(healthy, Ordering::SeqCst);
     }
 
+    /// Sharded: ready only while the shard Leases answer ([`Health::set_leases_reachable`]).
+    pub fn needs_shard_leases(&self) {
+        self.needs_leases.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_leases_reachable(&self, reachable: bool) {
+        self.leases_reachable.store(reachable, Ordering::SeqCst);
+    }
+
     pub fn ready(&self) -> bool {
-        self.watches_synced.load(Ordering::SeqCst) || self.healthy_standby.load(Ordering::SeqCst)
+        let working = self.watches_synced.load(Ordering::SeqCst)
+            || self.healthy_standby.load(Ordering::SeqCst);
+        let leases = !self.needs_leases.load(Ordering::SeqCst)
+            || self.leases_reachable.load(Ordering::SeqCst);
+        working && leases
     }
 }
 
@@ -130,6 +147,21 @@ mod tests {
         assert_eq!(
             route("/nope", None, &health, &metrics).status(),
             StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn a_sharded_replica_is_ready_only_while_it_reaches_the_shard_leases() {
+        let health = Health::default();
+        health.needs_shard_leases();
+        health.set_watches_synced();
+        assert!(!health.ready(), "no Lease reached yet: no shard, no work");
+        health.set_leases_reachable(true);
+        assert!(health.ready());
+        health.set_leases_reachable(false);
+        assert!(
+            !health.ready(),
+            "Leases unreachable (RBAC, API server): not ready"
         );
     }
 

@@ -431,10 +431,13 @@ fn expired_for(lease: &Lease, now: Timestamp, age: Duration) -> bool {
 pub async fn keep_shards(
     leases: Arc<ShardLeases>,
     shards: Arc<Shards>,
+    health: super::http::Health,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        if let Err(error) = leases.round(&shards).await {
+        let round = leases.round(&shards).await;
+        health.set_leases_reachable(round.is_ok());
+        if let Err(error) = round {
             tracing::warn!(%error, "cannot reach the shard Leases");
             for shard in shards.held() {
                 if shards.renewal_older_than(shard, leases.duration * 2 / 3) {
