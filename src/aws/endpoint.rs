@@ -153,13 +153,13 @@ mod tests {
             .unwrap();
         let error = clients
             .ecs
-            .list_clusters()
+            .describe_clusters()
             .customize()
             .config_override(crate::single_attempt!(aws_sdk_ecs))
             .send()
             .await
             .unwrap_err();
-        let text = aws_error("ECS", "ListClusters", error).to_string();
+        let text = aws_error("ECS", "DescribeClusters", error).to_string();
         assert!(text.contains("Region eu-westt-1"), "{text}");
         assert!(
             text.contains(&format!("{}.invalid", "x".repeat(70))),
