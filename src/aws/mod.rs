@@ -47,6 +47,26 @@ pub struct AwsTarget {
     pub region: Option<String>,
     pub assume_role_arn: Option<String>,
     pub assume_role_external_id: Option<Sensitive>,
+    /// The namespace the object lives in: named in the assumed role's session
+    /// ([`session_name`]), so that CloudTrail shows which namespace acted.
+    pub namespace: Option<String>,
+}
+
+/// The role session name of the calls made for objects of `namespace`: `ecsfleet@` and
+/// the namespace (at most 64 characters, as STS allows).
+pub fn session_name(namespace: Option<&str>) -> String {
+    let mut name = String::from("ecsfleet");
+    if let Some(namespace) = namespace.filter(|n| !n.is_empty()) {
+        name.push('@');
+        // Namespace names are DNS labels: every character is one STS accepts.
+        name.extend(
+            namespace
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c)),
+        );
+    }
+    name.truncate(64);
+    name
 }
 
 /// Process-wide AWS settings from the command line.
@@ -99,6 +119,8 @@ struct ClientKey {
     role: Option<String>,
     /// A digest, never the external ID itself, so a rotated secret gets fresh credentials.
     external_id_digest: Option<[u8; 32]>,
+    /// With a role to assume: the session's name (one session per namespace and role).
+    session: Option<String>,
 }
 
 /// One HTTP client for every AWS client of the process: one connection pool and one TLS
@@ -252,6 +274,10 @@ impl AwsFactory {
                 .assume_role_external_id
                 .as_ref()
                 .map(|id| Sha256::digest(id.0.as_bytes()).into()),
+            session: target
+                .assume_role_arn
+                .as_ref()
+                .map(|_| session_name(target.namespace.as_deref())),
         };
         if let Some(clients) = self.clients.lock().expect("client cache lock").get(&key) {
             return Ok(clients.clone());
@@ -286,7 +312,7 @@ impl AwsFactory {
             .region(Region::new(region.to_string()));
         if let Some(role) = &target.assume_role_arn {
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
-                .session_name("ecsfleet")
+                .session_name(session_name(target.namespace.as_deref()))
                 .region(Region::new(region.to_string()))
                 .configure(&self.base);
             if let Some(external_id) = &target.assume_role_external_id {
@@ -370,6 +396,16 @@ impl Intercept for CountRequests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_name_carries_the_namespace_within_what_sts_allows() {
+        assert_eq!(session_name(None), "ecsfleet");
+        assert_eq!(session_name(Some("team-a")), "ecsfleet@team-a");
+        let long = "n".repeat(63);
+        let name = session_name(Some(&long));
+        assert_eq!(name.len(), 64);
+        assert!(name.starts_with("ecsfleet@nnn"));
+    }
 
     #[tokio::test]
     async fn every_client_shares_the_configurations_http_client() {

@@ -174,6 +174,7 @@ impl Env {
             region: common.region.clone(),
             assume_role_arn: common.assume_role_arn.clone(),
             assume_role_external_id,
+            namespace: Some(namespace_of(obj.meta())),
         };
         let clients = self.aws.clients(&target).await?;
         Ok(ObjectAws { target, clients })

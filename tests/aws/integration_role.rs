@@ -729,3 +729,27 @@ async fn a_part_created_but_never_attached_is_reused() {
         .unwrap();
     assert_eq!(local.policies().len(), parts.len());
 }
+
+/// With `assumeRoleArn`, the calls made for an object act in a role session named after
+/// its namespace, so that CloudTrail (which records the session) shows which namespace
+/// acted; objects of two namespaces never share a session.
+#[tokio::test]
+async fn an_assumed_role_session_names_the_objects_namespace() {
+    let emulator = Emulator::start();
+    let env = env(&emulator, Secrets::Files(BTreeMap::new())).await;
+    let target = |namespace: &str| ecsfleet::aws::AwsTarget {
+        region: Some("eu-west-1".into()),
+        assume_role_arn: Some("arn:aws:iam::123456789012:role/team-deployer".into()),
+        assume_role_external_id: None,
+        namespace: Some(namespace.into()),
+    };
+    for namespace in ["team-a", "team-b"] {
+        let clients = env.aws.clients(&target(namespace)).await.unwrap();
+        let identity = clients.sts.get_caller_identity().send().await.unwrap();
+        let arn = identity.arn().unwrap();
+        assert!(
+            arn.ends_with(&format!("assumed-role/team-deployer/ecsfleet@{namespace}")),
+            "{arn}"
+        );
+    }
+}
