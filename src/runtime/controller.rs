@@ -414,6 +414,10 @@ async fn apply<K: Managed>(
     context: &Context<K>,
     api: &Api<K>,
 ) -> Result<Action, Error> {
+    // Refused as it stands, and reported so: nothing to do until the object changes.
+    if context.pipeline.refused_unchanged(&obj) {
+        return Ok(Action::await_change());
+    }
     let result = context.pipeline.sync(&obj).await;
     match &result {
         Ok(outcome) => {
@@ -466,6 +470,7 @@ async fn cleanup<K: Managed>(
         info!("deletionPolicy Orphan: leaving the AWS resources");
         return Ok(Action::await_change());
     }
+    context.pipeline.forget(&obj);
     if let Some(status) = deleting_status(&*obj, &now()) {
         patch_status(api, &obj, &status).await?;
     }

@@ -19,8 +19,10 @@ pub mod shards;
 pub mod triggers;
 pub mod turns;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kube::runtime::reflector::Store;
@@ -281,6 +283,9 @@ macro_rules! common_fields {
 pub struct Pipeline<K: Managed> {
     pub env: Env,
     pub shared: Arc<K::Shared>,
+    /// Objects whose spec `desired` refused, by namespace/name: the revision refused
+    /// ([`revision`]). A refused spec is not worked out again until it changes.
+    refused: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl<K: Managed> Clone for Pipeline<K> {
@@ -288,8 +293,33 @@ impl<K: Managed> Clone for Pipeline<K> {
         Pipeline {
             env: self.env.clone(),
             shared: self.shared.clone(),
+            refused: self.refused.clone(),
         }
     }
+}
+
+/// What `desired` reads of an object besides the Secrets it names: its spec (whose every
+/// change moves `metadata.generation`), its identity and ecsfleet's own annotations.
+fn revision(meta: &kube::core::ObjectMeta) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.uid.hash(&mut hasher);
+    meta.generation.hash(&mut hasher);
+    if let Some(annotations) = &meta.annotations {
+        for (key, value) in annotations {
+            if key.starts_with("ecsfleet.dev/") {
+                (key, value).hash(&mut hasher);
+            }
+        }
+    }
+    hasher.finish()
+}
+
+fn object_key(meta: &kube::core::ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
 }
 
 impl<K: Managed> Pipeline<K> {
@@ -297,7 +327,29 @@ impl<K: Managed> Pipeline<K> {
         Pipeline {
             env,
             shared: Arc::new(shared),
+            refused: Arc::default(),
         }
+    }
+
+    /// Whether `desired` refused this very revision of the object already: its status
+    /// says so, and working it out again (a large spec costs CPU) would only say it again.
+    /// A refusal that depends on something outside the spec is never remembered: a
+    /// missing Secret is waiting, and AWS's answers are checked again at every turn.
+    pub fn refused_unchanged(&self, obj: &K) -> bool {
+        let meta = obj.meta();
+        self.refused
+            .lock()
+            .expect("refusals lock")
+            .get(&object_key(meta))
+            == Some(&revision(meta))
+    }
+
+    /// Forgets what was remembered of an object that is gone.
+    pub fn forget(&self, obj: &K) {
+        self.refused
+            .lock()
+            .expect("refusals lock")
+            .remove(&object_key(obj.meta()));
     }
 
     /// Desired, observe and plan: what `apply` would change. Writes nothing.
@@ -311,7 +363,22 @@ impl<K: Managed> Pipeline<K> {
 
     /// Desired, observe, plan and apply: what was done and the resulting status.
     pub async fn sync(&self, obj: &K) -> Result<Outcome<K::Status>> {
-        let desired = obj.desired(&self.env, Intent::Apply).await?;
+        let desired = match obj.desired(&self.env, Intent::Apply).await {
+            Ok(desired) => {
+                self.forget(obj);
+                desired
+            }
+            Err(error) => {
+                if matches!(error, crate::Error::InvalidSpec { .. }) {
+                    let meta = obj.meta();
+                    self.refused
+                        .lock()
+                        .expect("refusals lock")
+                        .insert(object_key(meta), revision(meta));
+                }
+                return Err(error);
+            }
+        };
         let aws = self.env.object_aws(obj).await?;
         let observed = obj.observe(&desired, self, &aws).await?;
         let changes = K::plan(&desired, &observed)?;

@@ -42,14 +42,12 @@ impl Secrets {
             field: field.to_string(),
             message: format!("Secret {namespace}/{} not found", selector.name),
         })?;
-        value_of(&secret, &selector.key).ok_or_else(|| {
-            Error::invalid(
-                field,
-                format!(
-                    "Secret {namespace}/{} has no key {:?}",
-                    selector.name, selector.key
-                ),
-            )
+        value_of(&secret, &selector.key).ok_or_else(|| Error::Missing {
+            field: field.to_string(),
+            message: format!(
+                "Secret {namespace}/{} has no key {:?}",
+                selector.name, selector.key
+            ),
         })
     }
 }

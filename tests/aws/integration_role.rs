@@ -753,3 +753,46 @@ async fn an_assumed_role_session_names_the_objects_namespace() {
         );
     }
 }
+
+/// A spec refused as it stands is not worked out again at every resync (a large one
+/// costs CPU that other namespaces' objects wait for): only a new revision of the object
+/// is. Nothing is written either way.
+#[tokio::test]
+async fn a_refused_spec_is_worked_out_again_only_once_it_changes() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let mut obj = role(&ROLE.replace(
+        "roleName: DatadogIntegrationRole",
+        "roleName: \"Bad Name!\"",
+    ));
+    assert!(!pipeline.refused_unchanged(&obj), "never seen");
+    let error = pipeline.sync(&obj).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::InvalidSpec, "{error}");
+    assert!(
+        pipeline.refused_unchanged(&obj),
+        "the same revision: known refused"
+    );
+    // ecsfleet's own annotations are read by `desired` too.
+    obj.metadata.annotations = Some(BTreeMap::from([(
+        "ecsfleet.dev/rotate-external-id".to_string(),
+        "1".to_string(),
+    )]));
+    assert!(
+        !pipeline.refused_unchanged(&obj),
+        "an annotation of ours moved"
+    );
+    assert!(
+        writes(&pipeline.env).is_empty(),
+        "{:?}",
+        writes(&pipeline.env)
+    );
+    // The spec fixed: a new generation, worked out and applied.
+    let mut fixed = role(ROLE);
+    fixed.metadata.generation = Some(2);
+    assert!(!pipeline.refused_unchanged(&fixed));
+    pipeline.sync(&fixed).await.unwrap();
+    assert!(
+        !pipeline.refused_unchanged(&obj),
+        "forgotten once it synced"
+    );
+}
