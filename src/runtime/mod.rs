@@ -135,6 +135,10 @@ pub struct Env {
     pub aws: AwsFactory,
     pub secrets: Secrets,
     pub hosts: Arc<HostsChanged>,
+    /// The last target of each object that assumes a role with an external ID, by
+    /// namespace/name (in memory only, as the client cache already holds it): cleanup
+    /// does not depend on a Secret that is deleted with the namespace, or before it.
+    targets: Arc<Mutex<HashMap<String, AwsTarget>>>,
 }
 
 /// Where one object's AWS calls go, and the clients that make them.
@@ -150,6 +154,7 @@ impl Env {
             aws,
             secrets,
             hosts: Arc::default(),
+            targets: Arc::default(),
         }
     }
 
@@ -179,7 +184,40 @@ impl Env {
             namespace: Some(namespace_of(obj.meta())),
         };
         let clients = self.aws.clients(&target).await?;
+        let key = object_key(obj.meta());
+        let mut targets = self.targets.lock().expect("targets lock");
+        match target.assume_role_external_id {
+            Some(_) => targets.insert(key, target.clone()),
+            None => targets.remove(&key),
+        };
+        drop(targets);
         Ok(ObjectAws { target, clients })
+    }
+
+    /// The AWS clients to delete `obj`'s resources with: as [`Env::object_aws`], or, when
+    /// the Secret holding its external ID is gone, the target this process last used for
+    /// it. `None` when neither is known: nothing can act in that account any more.
+    pub async fn cleanup_aws<K: Managed>(&self, obj: &K) -> Result<Option<ObjectAws>> {
+        let key = object_key(obj.meta());
+        match self.object_aws(obj).await {
+            Ok(aws) => Ok(Some(aws)),
+            Err(crate::Error::Missing { .. }) => {
+                let remembered = self
+                    .targets
+                    .lock()
+                    .expect("targets lock")
+                    .get(&key)
+                    .cloned();
+                match remembered {
+                    Some(target) => {
+                        let clients = self.aws.clients(&target).await?;
+                        Ok(Some(ObjectAws { target, clients }))
+                    }
+                    None => Ok(None),
+                }
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -388,9 +426,23 @@ impl<K: Managed> Pipeline<K> {
         Ok(outcome)
     }
 
-    /// Deletes the object's AWS resources (the caller honours `deletionPolicy`).
+    /// Deletes the object's AWS resources (the caller honours `deletionPolicy`). When the
+    /// Secret its role needs is gone and this process never used it, nothing can reach
+    /// that account: the resources are left, and the change says so.
     pub async fn delete(&self, obj: &K) -> Result<Vec<PlannedChange>> {
-        let aws = self.env.object_aws(obj).await?;
-        obj.delete(self, &aws).await
+        let Some(aws) = self.env.cleanup_aws(obj).await? else {
+            return Ok(vec![PlannedChange {
+                action: "LeaveResources".into(),
+                target: "aws".into(),
+                detail: "the Secret named by spec.assumeRoleExternalId is gone, so its role cannot be assumed: the AWS resources are left in place".into(),
+            }]);
+        };
+        let changes = obj.delete(self, &aws).await?;
+        self.env
+            .targets
+            .lock()
+            .expect("targets lock")
+            .remove(&object_key(obj.meta()));
+        Ok(changes)
     }
 }

@@ -796,3 +796,59 @@ async fn a_refused_spec_is_worked_out_again_only_once_it_changes() {
         "forgotten once it synced"
     );
 }
+
+/// An object that assumes a role with an external ID can be deleted after its Secret is
+/// gone (a namespace's deletion removes both at once): the process acts with the target
+/// it last used; a process that never used it leaves the resources and says so, instead
+/// of keeping the object (and its namespace) from ever going away.
+#[tokio::test]
+async fn cleanup_does_not_depend_on_the_external_id_secret_still_existing() {
+    let emulator = Emulator::start();
+    let assumed = format!(
+        "{ROLE}  assumeRoleArn: arn:aws:iam::123456789012:role/team-deployer\n  assumeRoleExternalId: {{name: datadog-external-id, key: externalId}}\n"
+    );
+    let obj = role(&assumed);
+    let pipeline = pipeline(&emulator).await;
+    pipeline.sync(&obj).await.unwrap();
+    let iam = iam(&emulator).await;
+    assert!(
+        iam.get_role()
+            .role_name("DatadogIntegrationRole")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // A process that never reconciled the object, the Secret gone: nothing to act with.
+    let stranger =
+        Pipeline::<IntegrationRole>::new(env(&emulator, Secrets::Files(BTreeMap::new())).await, ());
+    let left = stranger.delete(&obj).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].action, "LeaveResources");
+    assert!(
+        iam.get_role()
+            .role_name("DatadogIntegrationRole")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // The process that did, the Secret gone: deletes with the target it used.
+    let mut gone = pipeline.env.clone();
+    gone.secrets = Secrets::Files(BTreeMap::new());
+    let deleted = Pipeline::<IntegrationRole>::new(gone, ())
+        .delete(&obj)
+        .await
+        .unwrap();
+    assert!(
+        deleted.iter().any(|c| c.action == "DeleteRole"),
+        "{deleted:?}"
+    );
+    assert!(
+        iam.get_role()
+            .role_name("DatadogIntegrationRole")
+            .send()
+            .await
+            .is_err()
+    );
+}
