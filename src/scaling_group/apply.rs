@@ -293,7 +293,7 @@ async fn apply_one(
             };
             progress.policy_arns.insert(name.clone(), arn);
         }
-        Change::PutMetricAlarm { policy, .. } => {
+        Change::PutMetricAlarm { policy, adopt, .. } => {
             let Some(DesiredPolicy {
                 kind: PolicyKind::Alarm { alarm, .. },
                 ..
@@ -345,6 +345,24 @@ async fn apply_one(
                 .send()
                 .await
                 .map_err(|e| aws_error("CloudWatch", "PutMetricAlarm", e))?;
+            // The tags of a write to an existing alarm are ignored: adoption tags it.
+            if let Some(arn) = adopt {
+                clients
+                    .cloudwatch
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(
+                        desired
+                            .owner
+                            .tags()
+                            .iter()
+                            .map(|(k, v)| AlarmTag::builder().key(k).value(v).build())
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CloudWatch", "TagResource", e))?;
+            }
         }
         Change::DeleteAlarms { names, .. } => {
             delete_alarms(clients, names).await?;

@@ -109,6 +109,18 @@ pub struct ObservedAlarm {
     pub comparison_operator: String,
     pub dimensions: BTreeMap<String, String>,
     pub actions: Vec<String>,
+    pub arn: String,
+    /// Read only for an alarm the spec names that does not execute one of this group's
+    /// policies: it may be someone else's (an administrator's paging alarm of the same
+    /// name), so its owner is checked before anything writes it.
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// Whether `alarm` executes a policy of the group `group` (as every alarm ecsfleet
+/// writes for it does).
+pub fn executes_a_policy_of(alarm: &ObservedAlarm, group: &str) -> bool {
+    let marker = format!(":autoScalingGroupName/{group}:");
+    alarm.actions.iter().any(|action| action.contains(&marker))
 }
 
 impl Observed {
@@ -147,6 +159,13 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
         }
     }
     observed.alarms = describe_alarms(clients, &desired.alarm_prefix()).await?;
+    for name in desired.alarm_names() {
+        if let Some(alarm) = observed.alarms.get_mut(&name)
+            && !executes_a_policy_of(alarm, &desired.name)
+        {
+            alarm.tags = Some(alarm_tags(clients, &alarm.arn).await?);
+        }
+    }
     if let Some(notifications) = &desired.notifications {
         match &notifications.topic {
             Topic::Existing(arn) => {
@@ -418,6 +437,22 @@ pub async fn describe_policies(
     }
 }
 
+/// The tags of the alarm `arn`.
+async fn alarm_tags(clients: &AccountClients, arn: &str) -> Result<BTreeMap<String, String>> {
+    let listed = clients
+        .cloudwatch
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("CloudWatch", "ListTagsForResource", e))?;
+    Ok(listed
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect())
+}
+
 /// The alarms whose names start with `prefix` (paged).
 pub async fn describe_alarms(
     clients: &AccountClients,
@@ -460,6 +495,8 @@ pub async fn describe_alarms(
                         .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
                         .collect(),
                     actions: alarm.alarm_actions().to_vec(),
+                    arn: alarm.alarm_arn().unwrap_or_default().to_string(),
+                    tags: None,
                 },
             );
         }

@@ -46,6 +46,9 @@ pub enum Change {
     PutMetricAlarm {
         policy: String,
         alarm: String,
+        /// An existing alarm of that name that is not tagged as this object's, taken over
+        /// (`adoptExisting`): its ARN, tagged after the write.
+        adopt: Option<String>,
         drift: bool,
     },
     DeleteAlarms {
@@ -379,7 +382,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     // With the spec unchanged, anything missing or different on an existing group was
     // changed behind our back.
     let drift = drift && observed.group.is_some();
-    plan_policies(desired, observed, drift, &mut changes);
+    plan_policies(desired, observed, drift, &mut changes)?;
     plan_notifications(desired, observed, drift, &mut changes);
     plan_hooks(desired, observed, drift, &mut changes);
     Ok(changes)
@@ -477,7 +480,12 @@ fn alarm_matches(wanted: &DesiredAlarm, live: &ObservedAlarm, policy_arn: &str) 
         && live.actions == [policy_arn.to_string()]
 }
 
-fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &mut Vec<Change>) {
+fn plan_policies(
+    desired: &Desired,
+    observed: &Observed,
+    drift: bool,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
     for policy in &desired.policies {
         let live = observed.policies.get(&policy.name);
         let policy_put = match live {
@@ -492,6 +500,19 @@ fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &
         }
         if let PolicyKind::Alarm { alarm, .. } = &policy.kind {
             let live_alarm = observed.alarms.get(&alarm.name);
+            // An alarm of that name that executes none of this group's policies may be
+            // anyone's: written only if it is tagged as ours, or adopted.
+            let adopt = match live_alarm.and_then(|a| a.tags.as_ref().map(|tags| (a, tags))) {
+                Some((live, tags)) => {
+                    let claim = desired.owner.claim(
+                        &format!("CloudWatch alarm {}", alarm.name),
+                        tags,
+                        desired.adopt_existing,
+                    )?;
+                    (claim == Claim::Adopt).then(|| live.arn.clone())
+                }
+                None => None,
+            };
             let matches = match (live, live_alarm) {
                 (Some(policy), Some(live_alarm)) => alarm_matches(alarm, live_alarm, &policy.arn),
                 _ => false,
@@ -500,6 +521,7 @@ fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &
                 changes.push(Change::PutMetricAlarm {
                     policy: policy.name.clone(),
                     alarm: alarm.name.clone(),
+                    adopt,
                     drift,
                 });
             }
@@ -535,6 +557,7 @@ fn plan_policies(desired: &Desired, observed: &Observed, drift: bool, changes: &
             });
         }
     }
+    Ok(())
 }
 
 fn plan_notifications(

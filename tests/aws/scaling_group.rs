@@ -726,3 +726,43 @@ async fn a_group_in_subnets_follows_a_subnet_change() {
         Vec::<String>::new()
     );
 }
+
+/// An administrator's paging alarm that has the name ecsfleet would give a policy's alarm
+/// is not overwritten (nor, then, deleted with the object): the object is refused before
+/// any write, as for a group or template of the same name.
+#[tokio::test]
+async fn an_alarm_of_the_same_name_that_is_not_ours_is_left_alone() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let name = format!("{GROUP}-haproxy-cpu-high");
+    let paging = "arn:aws:sns:eu-west-1:123456789012:oncall";
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&name)
+        .metric_name("CPUUtilization")
+        .namespace("AWS/EC2")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(60)
+        .evaluation_periods(3)
+        .threshold(90.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(paging)
+        .send()
+        .await
+        .unwrap();
+    let mut obj = group(EXAMPLE);
+    let error = sync(&mut obj, &aws.pipeline).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
+    assert!(error.to_string().contains(&name), "{error}");
+    assert!(
+        writes(&aws.pipeline.env).is_empty(),
+        "{:?}",
+        writes(&aws.pipeline.env)
+    );
+    let alarms = aws.alarms().await;
+    let alarm = alarms
+        .iter()
+        .find(|a| a.alarm_name() == Some(&name))
+        .unwrap();
+    assert_eq!(alarm.alarm_actions(), [paging.to_string()], "untouched");
+}

@@ -102,6 +102,8 @@ fn in_sync(desired: &Desired) -> Observed {
                     comparison_operator: alarm.comparison_operator.clone(),
                     dimensions: alarm.dimensions.clone(),
                     actions: vec![policy_arn(&p.name)],
+                    arn: format!("arn:aws:cloudwatch:eu-west-1:1:alarm:{}", alarm.name),
+                    tags: None,
                 },
             )),
             PolicyKind::TargetTracking { .. } => None,
@@ -349,6 +351,7 @@ fn an_alarm_changed_out_of_band_is_set_back() {
         [Change::PutMetricAlarm {
             policy: "haproxy-cpu-high".into(),
             alarm: "haproxy-staging-haproxy-cpu-high".into(),
+            adopt: None,
             drift: true
         }]
     );
@@ -685,4 +688,46 @@ fn names_aws_would_refuse_are_refused_first() {
             "{error} should name {field}"
         );
     }
+}
+
+/// An administrator's alarm that happens to have the name ecsfleet gives a policy's alarm
+/// (`<group>-<policy>`) and pages someone instead of scaling the group: refused before
+/// any write, never overwritten (and so never deleted with the object either).
+#[test]
+fn an_alarm_of_the_same_name_that_is_not_ours_is_refused_unless_adopted() {
+    let desired = desired(EXAMPLE);
+    let mut observed = in_sync(&desired);
+    let name = "haproxy-staging-haproxy-cpu-high";
+    let alarm = observed.alarms.get_mut(name).unwrap();
+    alarm.actions = vec!["arn:aws:sns:eu-west-1:1:paging".into()];
+    alarm.tags = Some(BTreeMap::new());
+    let error = plan(&desired, &observed).unwrap_err();
+    assert_eq!(error.reason(), Reason::AlreadyExists, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("CloudWatch alarm {name}")),
+        "{error}"
+    );
+
+    let mut adopting = desired.clone();
+    adopting.adopt_existing = true;
+    let changes = plan(&adopting, &observed).unwrap();
+    assert!(
+        changes.iter().any(
+            |c| matches!(c, Change::PutMetricAlarm { adopt: Some(arn), .. } if arn.ends_with(name))
+        ),
+        "{changes:?}"
+    );
+
+    // Tagged as this object's (its actions edited by hand): drift, set back.
+    let alarm = observed.alarms.get_mut(name).unwrap();
+    alarm.tags = Some(desired.owner.tags());
+    let changes = plan(&desired, &observed).unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::PutMetricAlarm { adopt: None, .. })),
+        "{changes:?}"
+    );
 }
