@@ -118,7 +118,7 @@ impl runtime::Change for Change {
                         Some(count) => format!("desiredCount {count}"),
                         None => "DAEMON scheduling".to_string(),
                     },
-                    describe_ref(task_definition)
+                    task_definition.describe()
                 ),
             ),
             Change::AdoptService { .. } => (
@@ -135,7 +135,7 @@ impl runtime::Change for Change {
                     parts.push(format!(
                         "taskDefinition {} -> {}",
                         from.as_deref().map(short_arn).unwrap_or("none"),
-                        describe_ref(to)
+                        to.describe()
                     ));
                 }
                 if update.placement_constraints.is_some() {
@@ -168,10 +168,13 @@ impl runtime::Change for Change {
     }
 }
 
-fn describe_ref(reference: &TaskDefinitionRef) -> String {
-    match reference {
-        TaskDefinitionRef::Registered => "(new revision)".to_string(),
-        TaskDefinitionRef::Existing(arn) => short_arn(arn).to_string(),
+impl TaskDefinitionRef {
+    /// `family:revision`, or "(new revision)" for one this plan registers.
+    pub fn describe(&self) -> String {
+        match self {
+            TaskDefinitionRef::Registered => "(new revision)".to_string(),
+            TaskDefinitionRef::Existing(arn) => short_arn(arn).to_string(),
+        }
     }
 }
 

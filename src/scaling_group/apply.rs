@@ -294,6 +294,12 @@ async fn apply_one(
             progress.policy_arns.insert(name.clone(), arn);
         }
         Change::PutMetricAlarm { policy, adopt, .. } => {
+            let tags: Vec<AlarmTag> = desired
+                .owner
+                .tags()
+                .iter()
+                .map(|(k, v)| AlarmTag::builder().key(k).value(v).build())
+                .collect();
             let Some(DesiredPolicy {
                 kind: PolicyKind::Alarm { alarm, .. },
                 ..
@@ -334,14 +340,7 @@ async fn apply_one(
                         .collect(),
                 ))
                 .alarm_actions(arn)
-                .set_tags(Some(
-                    desired
-                        .owner
-                        .tags()
-                        .iter()
-                        .map(|(k, v)| AlarmTag::builder().key(k).value(v).build())
-                        .collect(),
-                ))
+                .set_tags(Some(tags.clone()))
                 .send()
                 .await
                 .map_err(|e| aws_error("CloudWatch", "PutMetricAlarm", e))?;
@@ -351,14 +350,7 @@ async fn apply_one(
                     .cloudwatch
                     .tag_resource()
                     .resource_arn(arn)
-                    .set_tags(Some(
-                        desired
-                            .owner
-                            .tags()
-                            .iter()
-                            .map(|(k, v)| AlarmTag::builder().key(k).value(v).build())
-                            .collect(),
-                    ))
+                    .set_tags(Some(tags))
                     .send()
                     .await
                     .map_err(|e| aws_error("CloudWatch", "TagResource", e))?;

@@ -80,7 +80,7 @@ impl DaemonChange {
                 "daemon".to_string(),
                 format!(
                     "daemon task definition {}, on {} capacity provider(s)",
-                    describe_ref(task_definition),
+                    task_definition.describe(),
                     capacity_providers.len()
                 ),
             ),
@@ -101,7 +101,7 @@ impl DaemonChange {
                     parts.push(format!(
                         "daemonTaskDefinition {} -> {}",
                         from.as_deref().map(short_arn).unwrap_or("none"),
-                        describe_ref(task_definition)
+                        task_definition.describe()
                     ));
                 }
                 if *providers_differ {
@@ -118,13 +118,6 @@ impl DaemonChange {
             target,
             detail,
         }
-    }
-}
-
-fn describe_ref(reference: &TaskDefinitionRef) -> String {
-    match reference {
-        TaskDefinitionRef::Registered => "(new revision)".to_string(),
-        TaskDefinitionRef::Existing(arn) => short_arn(arn).to_string(),
     }
 }
 
