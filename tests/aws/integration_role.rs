@@ -283,10 +283,6 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.trust.externalId",
         ),
         (
-            ROLE.replace("name: datadog-external-id", "name: nowhere"),
-            "spec.trust.externalId.secretRef: Secret monitoring/nowhere not found",
-        ),
-        (
             ROLE.replace(SECRET_REF, "{generate: true}"),
             "spec.trust.externalId.generate: needs a cluster",
         ),
@@ -307,11 +303,30 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "{error} should start with {expected}"
         );
     }
-    let error = sync(&mut role(&cases[8].0), &pipeline).await.unwrap_err();
+    let quota = cases
+        .iter()
+        .find(|(_, expected)| expected.contains("managed policies"))
+        .unwrap();
+    let error = sync(&mut role(&quota.0), &pipeline).await.unwrap_err();
     assert!(
         error.to_string().contains("over the role's quota of 10"),
         "{error}"
     );
+    // A Secret that does not exist yet is waiting (it may be on its way), not a refusal.
+    let error = sync(
+        &mut role(&ROLE.replace("name: datadog-external-id", "name: nowhere")),
+        &pipeline,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("spec.trust.externalId.secretRef: Secret monitoring/nowhere not found"),
+        "{error}"
+    );
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(error.reason(), Reason::ReconcileError, "{error}");
     // References that must exist are read before the first write.
     for (yaml, expected) in [
         (
