@@ -305,7 +305,7 @@ impl<K: Managed> Controllers<K> {
 pub struct ReconcileError(#[from] Error);
 
 fn key<K: Resource>(obj: &K) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    super::object_key(obj.meta())
 }
 
 /// One reconcile of one object: the finalizer, then sync or cleanup, status and events.

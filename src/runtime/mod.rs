@@ -352,7 +352,8 @@ fn revision(meta: &kube::core::ObjectMeta) -> u64 {
     hasher.finish()
 }
 
-fn object_key(meta: &kube::core::ObjectMeta) -> String {
+/// `namespace/name`: how the runtime keys what it remembers of an object.
+pub(crate) fn object_key(meta: &kube::core::ObjectMeta) -> String {
     format!(
         "{}/{}",
         meta.namespace.as_deref().unwrap_or_default(),
