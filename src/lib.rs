@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod redact;
 pub mod runtime;
 pub mod scaling_group;
+pub mod tenancy;
 
 pub use error::{Error, Reason, Result};
 

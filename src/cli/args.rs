@@ -38,6 +38,9 @@ pub enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Print the ValidatingAdmissionPolicy and binding that enforce the TenancyPolicy at
+    /// admission (what deploy/base/admission.yaml holds).
+    Admission,
     /// Show what apply would change; writes nothing. Exit 0 in sync, 2 changes pending, 1 error.
     Plan(PlanArgs),
     /// Reconcile each object in the files once; no cluster needed.

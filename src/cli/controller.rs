@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use kube::runtime::reflector::Store;
+
 use super::args::RunArgs;
 use crate::aws::AwsFactory;
 use crate::daemon_service::cache::EcsObserver;
@@ -19,6 +21,7 @@ use crate::runtime::shards::{ShardLeases, Shards, keep_shards, reconciles_for_sh
 use crate::runtime::triggers::{Trigger, reconciles_for_triggers};
 use crate::runtime::{Directory, Env, Managed, Pipeline};
 use crate::scaling_group::ScalingGroup;
+use crate::tenancy::{POLICY_NAME, Tenancy, TenancyPolicy};
 use crate::{Error, Result};
 
 pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
@@ -99,7 +102,9 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         .map(|text| Queue::parse(text, aws.default_region().as_deref()))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::Config(format!("--events-queue-url {e}")))?;
-    let env = Env::new(aws, Secrets::Cluster(client.clone()));
+    let tenancy = watch_tenancy_policy(&client);
+    let env = Env::new(aws, Secrets::Cluster(client.clone()))
+        .with_tenancy(Tenancy::Watched(tenancy.clone()));
     let settings = Settings {
         namespaces: args.namespaces.clone(),
         resync: args.resync,
@@ -181,6 +186,12 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     let role_context = context(&client, Pipeline::new(env.clone(), ()), &settings, &shards);
     let group_context = context(&client, Pipeline::new(env, ()), &settings, &shards);
     tracing::info!(namespaces = ?args.namespaces, resync = ?args.resync, "ecsfleet controller starting");
+    // No object is judged before the tenancy policy has arrived.
+    let mut stopping = shutdown.clone();
+    tokio::select! {
+        _ = tenancy.wait_until_ready() => {}
+        _ = stopping.wait_for(|stop| *stop) => return Ok(ExitCode::SUCCESS),
+    }
     tokio::join!(
         daemon_services.run(service_context, shutdown.clone()),
         integration_roles.run(role_context, shutdown.clone()),
@@ -209,6 +220,29 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     }
     tracing::info!("ecsfleet controller stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tenancy policy object, watched by name (cluster-scoped; its absence means the
+/// built-in defaults). Reconciles start once its first listing has arrived, so that no
+/// object is judged by the defaults while the policy is on its way.
+fn watch_tenancy_policy(client: &kube::Client) -> Store<TenancyPolicy> {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let (store, writer) = reflector::store();
+    let config = watcher::Config::default().fields(&format!("metadata.name={POLICY_NAME}"));
+    let stream = watcher(kube::Api::<TenancyPolicy>::all(client.clone()), config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(error) = event {
+                tracing::warn!(%error, "watching the TenancyPolicy {POLICY_NAME}");
+            }
+        }
+    });
+    store
 }
 
 /// A kind's context: its own bound on concurrent reconciles and backoff, and the shards.

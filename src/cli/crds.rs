@@ -7,6 +7,7 @@ use kube::CustomResourceExt;
 use crate::daemon_service::DaemonService;
 use crate::integration_role::IntegrationRole;
 use crate::scaling_group::ScalingGroup;
+use crate::tenancy::TenancyPolicy;
 use crate::{Error, Result};
 
 /// The CRDs, in the order of `crds/`.
@@ -17,6 +18,7 @@ pub fn crds()
         DaemonService::crd(),
         IntegrationRole::crd(),
         ScalingGroup::crd(),
+        TenancyPolicy::crd(),
     ]
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::daemon_service::DaemonService;
 use crate::integration_role::IntegrationRole;
 use crate::scaling_group::ScalingGroup;
+use crate::tenancy::{POLICY_NAME, Tenancy, TenancyPolicy};
 use crate::{Error, Result};
 
 /// An object of one of our kinds, read from a file.
@@ -46,11 +47,24 @@ impl Object {
     }
 }
 
-/// What the files held: our objects in order, and the Secrets they may reference.
+/// What the files held: our objects in order, the Secrets they may reference and the
+/// TenancyPolicy `ecsfleet`, if one is among them.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub secrets: BTreeMap<(String, String), Secret>,
+    pub tenancy: Option<TenancyPolicy>,
+}
+
+impl Loaded {
+    /// What the objects may reach: the files' TenancyPolicy, or else nothing restricts
+    /// (the CLI acts with its user's own AWS identity).
+    pub fn tenancy(&self) -> Tenancy {
+        match &self.tenancy {
+            Some(policy) => Tenancy::Fixed(Some(std::sync::Arc::new(policy.clone()))),
+            None => Tenancy::Unrestricted,
+        }
+    }
 }
 
 /// Reads every `.yaml`, `.yml` and `.json` file under `paths` (folders recursively, in
@@ -164,6 +178,15 @@ fn add(value: Value, where_: &str, loaded: &mut Loaded) -> Result<()> {
         ("ecsfleet.dev/v1alpha1", "ScalingGroup") => loaded
             .objects
             .push(Object::ScalingGroup(Box::new(ours(value, where_, &kind)?))),
+        ("ecsfleet.dev/v1alpha1", "TenancyPolicy") => {
+            let policy: TenancyPolicy = decode(value).map_err(|e| Error::Input {
+                path: where_.to_string(),
+                message: format!("{kind}: {e}"),
+            })?;
+            if policy.metadata.name.as_deref() == Some(POLICY_NAME) {
+                loaded.tenancy = Some(policy);
+            }
+        }
         ("v1", "Secret") => {
             let secret: Secret = serde_path_to_error::deserialize(value).map_err(parse_error)?;
             let namespace = secret

@@ -25,6 +25,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => controller::run_controller(args).await,
         Command::Crds { out_dir } => crds::write_crds(out_dir.as_deref()),
+        Command::Admission => {
+            print!("{}", crate::tenancy::admission::yaml());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan(args) => offline::run_plan(args).await,
         Command::Apply(args) => offline::run_files(args, Verb::Apply).await,
         Command::Delete(args) => offline::run_files(args, Verb::Delete).await,

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::runtime::secrets::Secrets;
 use crate::runtime::{Directory, Env, Managed, Pipeline, PlannedChange};
 use crate::scaling_group::ScalingGroup;
+use crate::tenancy::{POLICY_NAME, Tenancy, TenancyPolicy};
 
 /// One object's result, as `--output json` prints it.
 #[derive(Debug, Serialize)]
@@ -59,16 +60,14 @@ struct Pipelines {
 pub async fn run_files(args: &FileArgs, verb: Verb) -> Result<ExitCode> {
     let loaded = files::load(&args.paths)?;
     let peers = daemon_services(&loaded.objects);
+    let tenancy = loaded.tenancy();
     let secrets = Secrets::Files(loaded.secrets);
-    run_objects(
-        &loaded.objects,
+    let context = RunContext {
         secrets,
+        tenancy,
         peers,
-        &args.aws,
-        args.output,
-        verb,
-    )
-    .await
+    };
+    run_objects(&loaded.objects, context, &args.aws, args.output, verb).await
 }
 
 /// `plan`, from files, or with `--from-cluster` as the running controller would see it.
@@ -76,16 +75,14 @@ pub async fn run_plan(args: &PlanArgs) -> Result<ExitCode> {
     if !args.from_cluster {
         let loaded = files::load(&args.paths)?;
         let peers = daemon_services(&loaded.objects);
+        let tenancy = loaded.tenancy();
         let secrets = Secrets::Files(loaded.secrets);
-        return run_objects(
-            &loaded.objects,
+        let context = RunContext {
             secrets,
+            tenancy,
             peers,
-            &args.aws,
-            args.output,
-            Verb::Plan,
-        )
-        .await;
+        };
+        return run_objects(&loaded.objects, context, &args.aws, args.output, Verb::Plan).await;
     }
     let client = cluster::client(args.context.as_deref()).await?;
     let live = cluster::live_objects(&client, args.namespace.as_deref()).await?;
@@ -104,8 +101,16 @@ pub async fn run_plan(args: &PlanArgs) -> Result<ExitCode> {
             .into_iter()
             .filter(|o| !planned.contains(&(namespace_of(&o.metadata), o.name_any()))),
     );
-    let secrets = Secrets::Cluster(client);
-    run_objects(&objects, secrets, peers, &args.aws, args.output, Verb::Plan).await
+    // The cluster's policy, as its controller judges the objects (none: the defaults).
+    let policy = kube::Api::<TenancyPolicy>::all(client.clone())
+        .get_opt(POLICY_NAME)
+        .await?;
+    let context = RunContext {
+        secrets: Secrets::Cluster(client),
+        tenancy: Tenancy::Fixed(policy.map(Arc::new)),
+        peers,
+    };
+    run_objects(&objects, context, &args.aws, args.output, Verb::Plan).await
 }
 
 fn daemon_services(objects: &[Object]) -> Vec<DaemonService> {
@@ -118,17 +123,24 @@ fn daemon_services(objects: &[Object]) -> Vec<DaemonService> {
         .collect()
 }
 
+/// Where a CLI run reads Secrets and the tenancy policy from, and the DaemonServices it
+/// sees.
+struct RunContext {
+    secrets: Secrets,
+    tenancy: Tenancy,
+    peers: Vec<DaemonService>,
+}
+
 async fn run_objects(
     objects: &[Object],
-    secrets: Secrets,
-    peers: Vec<DaemonService>,
+    context: RunContext,
     aws: &AwsArgs,
     output: Output,
     verb: Verb,
 ) -> Result<ExitCode> {
     let aws = AwsFactory::load(&aws.settings(), Metrics::default()).await;
-    let env = Env::new(aws, secrets);
-    let peers = Directory::Fixed(Arc::new(peers));
+    let env = Env::new(aws, context.secrets).with_tenancy(context.tenancy);
+    let peers = Directory::Fixed(Arc::new(context.peers));
     let pipelines = Pipelines {
         daemon_services: Pipeline::new(
             env.clone(),

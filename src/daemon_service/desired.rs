@@ -7,11 +7,12 @@ use super::ecs::{ObservedTaskDefinition, short_arn};
 use super::filter::{self, Expr};
 use super::task_definition::{self, RenderedTaskDefinition};
 use super::{
-    CapacityProviderStrategyItem, DaemonService, DeploymentSpec, LaunchType, NetworkConfiguration,
-    Scheduling,
+    CapacityProviderStrategyItem, DaemonService, DeploymentSpec, IpcMode, LaunchType,
+    NetworkConfiguration, NetworkMode, PidMode, Scheduling,
 };
 use crate::common::Owner;
 use crate::runtime::conditions::SYNCED;
+use crate::tenancy::{Grant, HostAccess, cluster_name};
 use crate::{Error, Result};
 
 /// The spec, validated and resolved: what AWS should look like.
@@ -241,4 +242,80 @@ impl Desired {
         }
         constraints
     }
+}
+
+/// What the namespace's [`Grant`] allows of the daemon: the cluster, the task and
+/// execution roles and, below `Privileged` host access, nothing of the host (the same
+/// rules as at admission).
+pub fn check_grant(obj: &DaemonService, grant: &Grant) -> Result<()> {
+    let ecs = &grant.grants.ecs;
+    grant.require_match(
+        &ecs.clusters,
+        cluster_name(&obj.spec.cluster),
+        "spec.cluster",
+        "ecs.clusters",
+    )?;
+    let definition = &obj.spec.task_definition;
+    const FIELD: &str = "spec.taskDefinition";
+    if let Some(arn) = &definition.task_role_arn {
+        let field = format!("{FIELD}.taskRoleArn");
+        grant.require_match(&ecs.task_role_arns, arn, field, "ecs.taskRoleArns")?;
+    }
+    if let Some(arn) = &definition.execution_role_arn {
+        let field = format!("{FIELD}.executionRoleArn");
+        grant.require_match(
+            &ecs.execution_role_arns,
+            arn,
+            field,
+            "ecs.executionRoleArns",
+        )?;
+    }
+    if ecs.host_access == HostAccess::Privileged {
+        return Ok(());
+    }
+    let host = "ecs.hostAccess";
+    let on_host = [
+        (
+            "networkMode",
+            definition.network_mode == Some(NetworkMode::Host),
+        ),
+        ("pidMode", definition.pid_mode == Some(PidMode::Host)),
+        ("ipcMode", definition.ipc_mode == Some(IpcMode::Host)),
+    ];
+    for (name, uses_host) in on_host {
+        grant.require(!uses_host, format!("{FIELD}.{name}"), host)?;
+    }
+    let volumes = definition
+        .volumes
+        .as_ref()
+        .map(|v| v.values())
+        .unwrap_or_default();
+    for (index, volume) in volumes.iter().enumerate() {
+        let host_path = volume.pointer("/host/sourcePath").is_some();
+        grant.require(
+            !host_path,
+            format!("{FIELD}.volumes[{index}].host.sourcePath"),
+            host,
+        )?;
+    }
+    let containers = definition
+        .container_definitions
+        .as_ref()
+        .map(|c| c.values())
+        .unwrap_or_default();
+    for (index, container) in containers.iter().enumerate() {
+        let at = format!("{FIELD}.containerDefinitions[{index}]");
+        let privileged = container.get("privileged") == Some(&serde_json::Value::Bool(true));
+        grant.require(!privileged, format!("{at}.privileged"), host)?;
+        let non_empty = |pointer: &str| {
+            container
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|list| !list.is_empty())
+        };
+        let added =
+            non_empty("/linuxParameters/capabilities/add") || non_empty("/linuxParameters/devices");
+        grant.require(!added, format!("{at}.linuxParameters"), host)?;
+    }
+    Ok(())
 }

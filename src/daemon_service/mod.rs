@@ -80,6 +80,10 @@ impl Managed for DaemonService {
 
     crate::common_fields!(DaemonServiceStatus);
 
+    fn check_grant(&self, grant: &crate::tenancy::Grant) -> Result<()> {
+        desired::check_grant(self, grant)
+    }
+
     fn resync_group(&self) -> Option<String> {
         let common = &self.spec.common;
         Some(format!(

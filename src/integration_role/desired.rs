@@ -10,6 +10,7 @@ use super::split::Permissions;
 use super::{Effect, ExternalIdSpec, IntegrationRole, PolicySpec};
 use crate::aws::Sensitive;
 use crate::common::Owner;
+use crate::tenancy::{Grant, principal_account};
 use crate::{Error, Result};
 
 /// The spec, validated: what IAM should look like.
@@ -378,4 +379,52 @@ fn desired_policy(
         min_parts,
         max_parts: quota - managed,
     })
+}
+
+/// What the namespace's [`Grant`] allows of the role: name, path, boundary, attached
+/// policies, full access and the accounts it trusts (the same rules as at admission).
+pub fn check_grant(obj: &IntegrationRole, grant: &Grant) -> Result<()> {
+    let spec = &obj.spec;
+    let iam = &grant.grants.iam;
+    grant.require_match(
+        &iam.role_names,
+        &obj.role_name(),
+        "spec.roleName",
+        "iam.roleNames",
+    )?;
+    let path = spec.path.as_deref().unwrap_or("/");
+    grant.require_match(&iam.paths, path, "spec.path", "iam.paths")?;
+    if let (Some(required), Some(given)) = (
+        &iam.permissions_boundary_arn,
+        &spec.permissions_boundary_arn,
+    ) {
+        grant.require(
+            required == given,
+            "spec.permissionsBoundaryArn",
+            "iam.permissionsBoundaryArn",
+        )?;
+    }
+    for (index, arn) in spec.managed_policy_arns.iter().enumerate() {
+        grant.require_match(
+            &iam.managed_policy_arns,
+            arn,
+            format!("spec.managedPolicyArns[{index}]"),
+            "iam.managedPolicyArns",
+        )?;
+    }
+    let full_access = spec.policy.as_ref().is_some_and(|p| p.allow_full_access);
+    grant.require(
+        !full_access || iam.allow_full_access,
+        "spec.policy.allowFullAccess",
+        "iam.allowFullAccess",
+    )?;
+    for (index, principal) in spec.trust.principals.iter().enumerate() {
+        grant.require_match(
+            &iam.trusted_accounts,
+            principal_account(principal),
+            format!("spec.trust.principals[{index}]"),
+            "iam.trustedAccounts",
+        )?;
+    }
+    Ok(())
 }

@@ -151,8 +151,17 @@ impl Managed for IntegrationRole {
 
     crate::common_fields!(IntegrationRoleStatus);
 
+    fn check_grant(&self, grant: &crate::tenancy::Grant) -> Result<()> {
+        desired::check_grant(self, grant)
+    }
+
     async fn desired(&self, env: &Env, intent: Intent) -> Result<Desired> {
         let mut desired = Desired::from_spec(self)?;
+        if desired.permissions_boundary_arn.is_none() {
+            // Every role carries the boundary the namespace requires.
+            let iam = env.grant(self).grants.iam;
+            desired.permissions_boundary_arn = iam.permissions_boundary_arn;
+        }
         match intent {
             Intent::Plan => desired.external_id = self.external_id_for_plan(env).await?,
             Intent::Apply => {

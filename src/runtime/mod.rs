@@ -33,6 +33,7 @@ use crate::Result;
 use crate::aws::{AccountClients, AwsFactory, AwsTarget};
 use crate::common::{CommonSpec, CommonStatus, namespace_of};
 use crate::metrics::Metrics;
+use crate::tenancy::{Grant, Tenancy};
 use hosts::HostsChanged;
 use secrets::Secrets;
 
@@ -135,6 +136,8 @@ pub struct Env {
     pub aws: AwsFactory,
     pub secrets: Secrets,
     pub hosts: Arc<HostsChanged>,
+    /// What each namespace may reach (the CLI without a TenancyPolicy: everything).
+    pub tenancy: Tenancy,
     /// The last target of each object that assumes a role with an external ID, by
     /// namespace/name (in memory only, as the client cache already holds it): cleanup
     /// does not depend on a Secret that is deleted with the namespace, or before it.
@@ -154,8 +157,20 @@ impl Env {
             aws,
             secrets,
             hosts: Arc::default(),
+            tenancy: Tenancy::Unrestricted,
             targets: Arc::default(),
         }
+    }
+
+    /// The environment with `tenancy` deciding what each namespace may reach.
+    pub fn with_tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.tenancy = tenancy;
+        self
+    }
+
+    /// What `obj`'s namespace may reach.
+    pub fn grant<K: Managed>(&self, obj: &K) -> Grant {
+        self.tenancy.grant(&namespace_of(obj.meta()))
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -179,7 +194,7 @@ impl Env {
         };
         let target = AwsTarget {
             region: common.region.clone(),
-            assume_role_arn: common.assume_role_arn.clone(),
+            assume_role_arn: self.grant(obj).assume_role_arn(common),
             assume_role_external_id,
             namespace: Some(namespace_of(obj.meta())),
         };
@@ -266,6 +281,11 @@ pub trait Managed:
     }
     fn common_status(status: &mut Self::Status) -> &mut CommonStatus;
 
+    /// `desired.rs`: refuses, naming the field and the grant, what the namespace's
+    /// [`Grant`] does not allow of the kind's own fields (the pipeline has checked the
+    /// common ones). Runs before anything else, and before any AWS call.
+    fn check_grant(&self, grant: &Grant) -> Result<()>;
+
     /// `desired.rs`: the spec validated (every refusal names its field) and what it
     /// references resolved. Runs before any AWS call.
     async fn desired(&self, env: &Env, intent: Intent) -> Result<Self::Desired>;
@@ -336,8 +356,8 @@ impl<K: Managed> Clone for Pipeline<K> {
     }
 }
 
-/// What `desired` reads of an object besides the Secrets it names: its spec (whose every
-/// change moves `metadata.generation`), its identity and ecsfleet's own annotations.
+/// What `desired` reads of the object itself: its spec (whose every change moves
+/// `metadata.generation`), its identity and ecsfleet's own annotations.
 fn revision(meta: &kube::core::ObjectMeta) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     meta.uid.hash(&mut hasher);
@@ -380,7 +400,7 @@ impl<K: Managed> Pipeline<K> {
             .lock()
             .expect("refusals lock")
             .get(&object_key(meta))
-            == Some(&revision(meta))
+            == Some(&self.revision(meta))
     }
 
     /// Forgets what was remembered of an object that is gone.
@@ -391,8 +411,27 @@ impl<K: Managed> Pipeline<K> {
             .remove(&object_key(obj.meta()));
     }
 
+    /// Refuses what the object's namespace was not granted: the common fields, then the
+    /// kind's.
+    fn check_grant(&self, obj: &K) -> Result<()> {
+        let grant = self.env.grant(obj);
+        grant.check_common(obj.common_spec())?;
+        obj.check_grant(&grant)
+    }
+
+    /// What identifies what `desired` reads of an object besides the Secrets it names:
+    /// its spec (whose every change moves `metadata.generation`), its identity,
+    /// ecsfleet's own annotations, and the tenancy policy.
+    fn revision(&self, meta: &kube::core::ObjectMeta) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        revision(meta).hash(&mut hasher);
+        self.env.tenancy.revision().hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// Desired, observe and plan: what `apply` would change. Writes nothing.
     pub async fn plan(&self, obj: &K) -> Result<Vec<PlannedChange>> {
+        self.check_grant(obj)?;
         let desired = obj.desired(&self.env, Intent::Plan).await?;
         let aws = self.env.object_aws(obj).await?;
         let observed = obj.observe(&desired, self, &aws).await?;
@@ -402,7 +441,11 @@ impl<K: Managed> Pipeline<K> {
 
     /// Desired, observe, plan and apply: what was done and the resulting status.
     pub async fn sync(&self, obj: &K) -> Result<Outcome<K::Status>> {
-        let desired = match obj.desired(&self.env, Intent::Apply).await {
+        let desired = match self.check_grant(obj) {
+            Ok(()) => obj.desired(&self.env, Intent::Apply).await,
+            Err(error) => Err(error),
+        };
+        let desired = match desired {
             Ok(desired) => {
                 self.forget(obj);
                 desired
@@ -413,7 +456,7 @@ impl<K: Managed> Pipeline<K> {
                     self.refused
                         .lock()
                         .expect("refusals lock")
-                        .insert(object_key(meta), revision(meta));
+                        .insert(object_key(meta), self.revision(meta));
                 }
                 return Err(error);
             }
@@ -430,7 +473,17 @@ impl<K: Managed> Pipeline<K> {
     /// Deletes the object's AWS resources (the caller honours `deletionPolicy`). When the
     /// Secret its role needs is gone and this process never used it, nothing can reach
     /// that account: the resources are left, and the change says so.
+    /// An object whose Region or role its namespace may not use (it never could, or the
+    /// policy changed since) is not cleaned up through them either: the resources are
+    /// left, and the change names the refusal.
     pub async fn delete(&self, obj: &K) -> Result<Vec<PlannedChange>> {
+        if let Err(refusal) = self.env.grant(obj).check_identity(obj.common_spec()) {
+            return Ok(vec![PlannedChange {
+                action: "LeaveResources".into(),
+                target: "aws".into(),
+                detail: format!("{refusal}: the AWS resources are left in place"),
+            }]);
+        }
         let Some(aws) = self.env.cleanup_aws(obj).await? else {
             return Ok(vec![PlannedChange {
                 action: "LeaveResources".into(),

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{InstanceRefreshSpec, InstanceRefreshStatus, LaunchTemplateSpec, ScalingGroup};
 use crate::common::Owner;
+use crate::tenancy::{Grant, cluster_name};
 use crate::{Error, Result};
 
 /// The group tag that remembers the `spec.desiredCapacity` last applied, so that a
@@ -597,4 +598,49 @@ fn desired_hook(index: usize, spec: &super::LifecycleHookSpec) -> Result<Hook> {
         heartbeat_timeout: heartbeat,
         default_result,
     })
+}
+
+/// What the namespace's [`Grant`] allows of the group: its name, the instance profile
+/// its instances get, the roles its lifecycle hooks pass and the ECS cluster it joins
+/// (the same rules as at admission).
+pub fn check_grant(obj: &ScalingGroup, grant: &Grant) -> Result<()> {
+    let spec = &obj.spec;
+    let auto_scaling = &grant.grants.auto_scaling;
+    grant.require_match(
+        &auto_scaling.group_names,
+        &obj.group_name(),
+        "spec.name",
+        "autoScaling.groupNames",
+    )?;
+    if let Some(profile) = spec
+        .launch_template
+        .as_ref()
+        .and_then(|t| t.iam_instance_profile.as_deref())
+    {
+        grant.require_match(
+            &auto_scaling.instance_profiles,
+            profile,
+            "spec.launchTemplate.iamInstanceProfile",
+            "autoScaling.instanceProfiles",
+        )?;
+    }
+    for (index, hook) in spec.lifecycle_hooks.iter().enumerate() {
+        if let Some(role) = &hook.role_arn {
+            grant.require_match(
+                &auto_scaling.lifecycle_hook_role_arns,
+                role,
+                format!("spec.lifecycleHooks[{index}].roleArn"),
+                "autoScaling.lifecycleHookRoleArns",
+            )?;
+        }
+    }
+    if let Some(cluster) = &spec.ecs_cluster {
+        grant.require_match(
+            &grant.grants.ecs.clusters,
+            cluster_name(cluster),
+            "spec.ecsCluster",
+            "ecs.clusters",
+        )?;
+    }
+    Ok(())
 }

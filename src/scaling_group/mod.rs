@@ -76,6 +76,10 @@ impl Managed for ScalingGroup {
 
     crate::common_fields!(ScalingGroupStatus);
 
+    fn check_grant(&self, grant: &crate::tenancy::Grant) -> Result<()> {
+        desired::check_grant(self, grant)
+    }
+
     async fn desired(&self, _env: &Env, _intent: Intent) -> Result<Desired> {
         Desired::from_spec(self)
     }

@@ -20,6 +20,7 @@ mod operations;
 mod refusals;
 mod scaling_group;
 mod sharding;
+mod tenancy;
 
 use std::time::{Duration, Instant};
 

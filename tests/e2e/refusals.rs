@@ -40,7 +40,7 @@ struct Case {
     api: Api,
 }
 
-fn base(kind: &str) -> Value {
+pub(crate) fn base(kind: &str) -> Value {
     match kind {
         "DaemonService" => json!({
             "cluster": "production",
@@ -62,7 +62,7 @@ fn base(kind: &str) -> Value {
     }
 }
 
-fn merge(target: &mut Value, patch: &Value) {
+pub(crate) fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {
         (Value::Object(target), Value::Object(patch)) => {
             for (key, value) in patch {
