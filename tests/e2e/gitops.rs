@@ -142,14 +142,15 @@ spec:
         "{message}"
     );
 
-    // The example ScalingGroup, once Ready, is Current too.
+    // The example ScalingGroup (with the examples' TenancyPolicy, which grants its
+    // lifecycle hook's role), once Ready, is Current too.
+    let example = |name: &str| support::repo_root().join(name).display().to_string();
     plane.kubectl_ok(&[
         "apply",
         "-f",
-        &support::repo_root()
-            .join("examples/haproxy-scaling-group.yaml")
-            .display()
-            .to_string(),
+        &example("examples/01-tenancy-policy.yaml"),
+        "-f",
+        &example("examples/haproxy-scaling-group.yaml"),
     ]);
     // (kstatus calls an object without any status Current, so wait for Ready first.)
     eventually(

@@ -342,6 +342,32 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
             "{set}: {stderr}"
         );
     }
+    // A single-team cluster: the policy grants every namespace everything, exactly what
+    // the controller calls everything; no policy at all when the administrator keeps it.
+    let single_team = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--set",
+        "tenancy.singleTeam=true",
+    ]);
+    let policy: ecsfleet::tenancy::TenancyPolicy = single_team
+        .split("\n---")
+        .find(|document| document.contains("kind: TenancyPolicy"))
+        .map(|document| serde_yaml_ng::from_str(document).unwrap())
+        .expect("the chart renders the TenancyPolicy");
+    assert_eq!(
+        policy.spec.defaults,
+        ecsfleet::tenancy::Grants::everything()
+    );
+    let kept = helm(&[
+        "template",
+        "ops",
+        &chart,
+        "--set",
+        "tenancy.install=false,tenancy.admission=false",
+    ]);
+    assert!(!kept.contains("kind: TenancyPolicy") && !kept.contains("ValidatingAdmissionPolicy"));
     // Without leader election: one replica (two would both reconcile), no PDB.
     let single = helm(&[
         "template",
@@ -512,6 +538,19 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         String::from_utf8_lossy(&output.stdout).trim() == "yes"
     };
     assert!(can("update", "leases.coordination.k8s.io"));
+    assert!(can("watch", "tenancypolicies.ecsfleet.dev"));
+    assert!(!can("patch", "tenancypolicies.ecsfleet.dev"));
+    // The policy and its admission check are installed; safe defaults unless asked.
+    let policy = json(&plane, &["get", "tenancypolicy", "ecsfleet"]);
+    assert_eq!(policy["spec"]["defaults"]["allowAdoption"], false);
+    json(
+        &plane,
+        &[
+            "get",
+            "validatingadmissionpolicybinding",
+            "ecsfleet-tenancy",
+        ],
+    );
     assert!(can("patch", "daemonservices.ecsfleet.dev/status"));
     assert!(!can("list", "secrets"));
     // With watchNamespaces, Secrets only in those namespaces.
@@ -558,6 +597,10 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
             "leaderElection.enabled=false",
             "--set",
             "watchNamespaces={monitoring}",
+            // The cluster's one TenancyPolicy and its admission policy came with the
+            // release above.
+            "--set",
+            "tenancy.install=false,tenancy.admission=false",
         ])
         .env("KUBECONFIG", &plane.kubeconfig)
         .env("HELM_CACHE_HOME", plane.dir.path().join("helm-cache"))
