@@ -41,6 +41,13 @@ pub enum Command {
     /// Print the ValidatingAdmissionPolicy and binding that enforce the TenancyPolicy at
     /// admission (what deploy/base/admission.yaml holds).
     Admission,
+    /// Print the operator's least-privilege IAM policy for the TenancyPolicy among the
+    /// files (none: the shipped defaults), as deploy/iam-policy.json holds it.
+    IamPolicy {
+        /// Files or folders of YAML holding the TenancyPolicy `ecsfleet`.
+        #[arg(short = 'f', long = "filename")]
+        paths: Vec<PathBuf>,
+    },
     /// Show what apply would change; writes nothing. Exit 0 in sync, 2 changes pending, 1 error.
     Plan(PlanArgs),
     /// Reconcile each object in the files once; no cluster needed.

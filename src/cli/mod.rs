@@ -25,6 +25,14 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => controller::run_controller(args).await,
         Command::Crds { out_dir } => crds::write_crds(out_dir.as_deref()),
+        Command::IamPolicy { paths } => files::load(paths).map(|loaded| {
+            let spec = loaded.tenancy.map(|policy| policy.spec).unwrap_or_default();
+            print!(
+                "{}",
+                crate::tenancy::iam_policy::operator_policy_json(&spec)
+            );
+            ExitCode::SUCCESS
+        }),
         Command::Admission => {
             print!("{}", crate::tenancy::admission::yaml());
             Ok(ExitCode::SUCCESS)

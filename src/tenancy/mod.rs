@@ -10,6 +10,7 @@
 //! any AWS call ([`Grant`], used by the pipeline and each kind's `desired.rs`).
 
 pub mod admission;
+pub mod iam_policy;
 
 use std::sync::Arc;
 

@@ -1,10 +1,15 @@
-//! deploy/iam-policy.json grants exactly the AWS operations the controller's code calls,
-//! and deploy/events/install-policy.json exactly those of `ecsfleet events install` and
-//! `uninstall`: a test fails when the code calls an operation its policy lacks, or the
-//! policy grants one the code no longer calls.
+//! The operator's generated IAM policy grants exactly the AWS operations the controller's
+//! code calls (when the namespaces are granted everything; narrower grants leave some
+//! out), deploy/iam-policy.json is the one generated for the shipped TenancyPolicy, and
+//! deploy/events/install-policy.json grants exactly the operations of `ecsfleet events
+//! install` and `uninstall`: a test fails when the code calls an operation its policy
+//! lacks, or the policy grants one the code no longer calls.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+
+use ecsfleet::tenancy::iam_policy::{operator_policy, operator_policy_json};
+use ecsfleet::tenancy::{Grants, TenancyPolicy, TenancyPolicySpec};
 
 /// Actions the code needs without calling them through a client: `iam:PassRole` (ECS
 /// checks it when a task definition names task or execution roles; Auto Scaling for an
@@ -102,6 +107,10 @@ fn action(client: &str, operation: &str) -> String {
 fn granted(policy: &Path) -> BTreeSet<String> {
     let policy: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(policy).unwrap()).unwrap();
+    actions(&policy)
+}
+
+fn actions(policy: &serde_json::Value) -> BTreeSet<String> {
     policy["Statement"]
         .as_array()
         .unwrap()
@@ -162,5 +171,54 @@ fn the_iam_policy_grants_exactly_what_the_code_calls() {
     called.extend(IMPLIED.iter().map(|a| a.to_string()));
 
     assert!(called.contains("sqs:ReceiveMessage"), "{called:?}");
-    assert_exact(&called, &granted(&root.join("deploy/iam-policy.json")));
+    // Everything granted, with and without a required permissions boundary (which takes
+    // away the one action that removes it).
+    let mut everything = TenancyPolicySpec {
+        defaults: Grants::everything(),
+        rules: Vec::new(),
+    };
+    assert_exact(&called, &actions(&operator_policy(&everything)));
+    everything.defaults.iam.permissions_boundary_arn =
+        Some("arn:aws:iam::111122223333:policy/boundary".into());
+    let bounded = actions(&operator_policy(&everything));
+    let removed: Vec<_> = called.difference(&bounded).collect();
+    assert_eq!(removed, ["iam:DeleteRolePermissionsBoundary"]);
+}
+
+#[test]
+fn the_shipped_iam_policy_is_the_one_generated_for_the_shipped_tenancy_policy() {
+    let root = crate::support::repo_root();
+    let text = std::fs::read_to_string(root.join("deploy/base/tenancy-policy.yaml")).unwrap();
+    let policy: TenancyPolicy = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("deploy/iam-policy.json")).unwrap(),
+        operator_policy_json(&policy.spec),
+        "deploy/iam-policy.json is stale: run scripts/generate-crds"
+    );
+}
+
+/// What the shipped defaults leave out of the operator's policy: no role to pass, none
+/// to assume.
+#[test]
+fn the_safe_defaults_give_the_operator_no_role_to_pass_or_assume() {
+    let granted = actions(&operator_policy(&TenancyPolicySpec::default()));
+    assert!(!granted.contains("iam:PassRole") && !granted.contains("sts:AssumeRole"));
+    let policy = operator_policy(&TenancyPolicySpec::default());
+    let star_writes: Vec<_> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Resource"] == serde_json::json!(["*"]))
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .filter(|a| {
+            let name = a.as_str().unwrap().split(':').nth(1).unwrap();
+            !["Describe", "Get", "List"]
+                .iter()
+                .any(|read| name.starts_with(read))
+        })
+        .collect();
+    assert!(
+        star_writes.is_empty(),
+        "writes on every resource: {star_writes:?}"
+    );
 }
