@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::fairness::Fairness;
 use super::report::{
     change_event, deleting_status, failure_event, is_ready, next_status, undecodable_status,
 };
@@ -45,6 +46,8 @@ pub struct Context<K: Managed> {
     pub recorder: Events,
     pub settings: Settings,
     permits: Semaphore,
+    /// Each namespace's share of the permits.
+    fairness: Fairness,
     /// Consecutive retryable failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// With sharding: the shards this replica holds; objects of others are left alone.
@@ -62,6 +65,7 @@ impl<K: Managed> Context<K> {
         );
         Context {
             permits: Semaphore::new(settings.concurrency.max(1)),
+            fairness: Fairness::new(settings.concurrency, settings.resync),
             client,
             pipeline,
             recorder,
@@ -262,7 +266,9 @@ impl<K: Managed> Controllers<K> {
     /// as none is in flight: kube's controller also waits for its watch to end, which an
     /// unreachable API server delays until the process's shutdown timeout.
     pub async fn run(self, context: Arc<Context<K>>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let concurrency = context.settings.concurrency.max(1) as u16;
+        // Twice the permits: a namespace holds at most as many as there are permits
+        // (`Fairness`), so the other half lets another namespace's objects through at once.
+        let concurrency = (context.settings.concurrency.max(1) * 2).min(u16::MAX as usize) as u16;
         let runs = self.controllers.into_iter().map(|controller| {
             let turns = resync_turns(
                 controller.store(),
@@ -326,6 +332,12 @@ pub async fn reconcile<K: Managed>(
     };
     context.recorder.drop_expired();
     let span = info_span!("reconcile", kind = %K::kind(&()), object = %key(&*obj));
+    let namespace = obj.namespace().unwrap_or_default();
+    let _slot = match context.fairness.enter(&namespace, &key(&*obj)) {
+        Ok(slot) => slot,
+        // Over the namespace's share: the slot goes to the next object, of any namespace.
+        Err(wait) => return Ok(Action::requeue(wait)),
+    };
     async {
         let _permit = context.permits.acquire().await.expect("semaphore open");
         let started = Instant::now();
@@ -346,6 +358,7 @@ pub async fn reconcile<K: Managed>(
         let kind = K::kind(&());
         let metrics = context.pipeline.env.metrics();
         metrics.observe_reconcile_duration(&kind, started.elapsed().as_secs_f64());
+        context.fairness.took(started.elapsed());
         metrics.count_reconcile(&kind, if result.is_ok() { "success" } else { "error" });
         result.map_err(|error| match error {
             finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.into(),

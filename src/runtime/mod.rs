@@ -9,6 +9,7 @@
 pub mod conditions;
 pub mod controller;
 pub mod events;
+pub mod fairness;
 pub mod hosts;
 pub mod http;
 pub mod lease;

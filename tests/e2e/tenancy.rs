@@ -462,3 +462,86 @@ async fn a_tenant_cannot_reach_past_its_grants_at_admission_or_in_the_controller
         assert_eq!(calls.get(write), None, "{write}: {calls:?}");
     }
 }
+
+/// A noisy neighbour: one namespace creates many objects at once, then another namespace
+/// one. The other's object is worked on within a reconcile or two of the flood, not
+/// behind all of it (kube hands objects out in the order they became due).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespaces_flood_does_not_hold_back_another_namespaces_object() {
+    const FLOOD: usize = 60;
+    let (plane, emulator, kubeconfig) = prepared();
+    for namespace in ["flood", "quiet"] {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+    }
+    let operator = Operator::start(
+        ECSFLEET,
+        &kubeconfig,
+        &emulator,
+        plane.dir.path().join("operator.log"),
+        &["--resync", "600s", "--concurrency", "2"],
+    );
+    eventually(
+        "the operator ready",
+        Duration::from_secs(30),
+        Some(&operator),
+        || operator.get("/readyz").filter(|(code, _)| *code == 200),
+    )
+    .await;
+    let role = |namespace: &str, name: &str| {
+        let mut spec = base("IntegrationRole");
+        merge(
+            &mut spec,
+            &json!({"roleName": format!("{namespace}-{name}")}),
+        );
+        json!({
+            "apiVersion": "ecsfleet.dev/v1alpha1",
+            "kind": "IntegrationRole",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        })
+        .to_string()
+    };
+    let flood: Vec<String> = (0..FLOOD)
+        .map(|i| role("flood", &format!("r{i}")))
+        .collect();
+    let output = plane.kubectl_input(&["apply", "-f", "-"], &flood.join("\n---\n"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = plane.kubectl_input(&["apply", "-f", "-"], &role("quiet", "mine"));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    eventually(
+        "the quiet namespace's role Ready",
+        Duration::from_secs(120),
+        Some(&operator),
+        || Some(json(&plane, &["get", "irole", "mine", "-n", "quiet"])).filter(ready_and_current),
+    )
+    .await;
+    let flood_ready = json(&plane, &["get", "irole", "-n", "flood"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| ready_and_current(o))
+        .count();
+    assert!(
+        // Without fair shares about two thirds of the flood went first; with them, two.
+        flood_ready < FLOOD / 4,
+        "the quiet namespace's object waited behind {flood_ready} of the flood's {FLOOD}"
+    );
+    // The flood is worked off too.
+    eventually(
+        "the flood Ready",
+        Duration::from_secs(300),
+        Some(&operator),
+        || {
+            let items = json(&plane, &["get", "irole", "-n", "flood"]);
+            let ready = items["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| ready_and_current(o))
+                .count();
+            (ready == FLOOD).then_some(())
+        },
+    )
+    .await;
+}
