@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ecs::{ObservedTaskDefinition, short_arn};
+use super::ecs::{ObservedTaskDefinition, Reach, short_arn};
 use super::filter::{self, Expr};
 use super::task_definition::{self, RenderedTaskDefinition};
 use super::{
@@ -35,6 +35,9 @@ pub struct Desired {
     pub adopt_existing: bool,
     /// What the last successful sync left, to tell drift from following the spec.
     pub previous: Previous,
+    /// What the namespace may reach, when the spec names an existing revision: its roles
+    /// and host access are only known once it is described (`plan` checks them).
+    pub reference_grant: Option<Grant>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -203,6 +206,7 @@ impl Desired {
             deployment,
             adopt_existing: spec.common.adopt_existing,
             previous,
+            reference_grant: None,
         })
     }
 
@@ -227,6 +231,7 @@ impl Desired {
         Some(ObservedTaskDefinition {
             arn: running.to_string(),
             digest,
+            ..Default::default()
         })
     }
 
@@ -242,6 +247,30 @@ impl Desired {
         }
         constraints
     }
+}
+
+/// What the namespace's [`Grant`] allows of an existing revision the spec names
+/// (`taskDefinition.arn`): the same rules as for an inline definition, on what ECS says
+/// the revision holds.
+pub fn check_reference(reach: &Reach, grant: &Grant) -> Result<()> {
+    let ecs = &grant.grants.ecs;
+    const FIELD: &str = "spec.taskDefinition.arn";
+    if let Some(arn) = &reach.task_role_arn {
+        grant.require_match(&ecs.task_role_arns, arn, FIELD, "ecs.taskRoleArns")?;
+    }
+    if let Some(arn) = &reach.execution_role_arn {
+        grant.require_match(
+            &ecs.execution_role_arns,
+            arn,
+            FIELD,
+            "ecs.executionRoleArns",
+        )?;
+    }
+    if let Some(what) = reach.host {
+        let privileged = ecs.host_access == HostAccess::Privileged;
+        grant.require(privileged, FIELD, &format!("ecs.hostAccess, for {what}"))?;
+    }
+    Ok(())
 }
 
 /// What the namespace's [`Grant`] allows of the daemon: the cluster, the task and

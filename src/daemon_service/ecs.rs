@@ -78,11 +78,71 @@ impl ObservedService {
 }
 
 /// The task definition revision the spec resolves to today.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedTaskDefinition {
     pub arn: String,
     /// The digest tag ecsfleet put on the revision, if any.
     pub digest: Option<String>,
+    /// What the revision reaches: checked against the namespace's grants when the spec
+    /// names an existing revision (`taskDefinition.arn`) rather than writing one.
+    pub reach: Reach,
+}
+
+/// The roles a task definition runs with and what it asks of the host.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reach {
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
+    /// The first thing it asks of the host, in words, if any.
+    pub host: Option<&'static str>,
+}
+
+impl Reach {
+    fn of(definition: &aws_sdk_ecs::types::TaskDefinition) -> Self {
+        use aws_sdk_ecs::types::{IpcMode, NetworkMode, PidMode};
+        let containers = definition.container_definitions();
+        let host = [
+            (
+                definition.network_mode() == Some(&NetworkMode::Host),
+                "the host's network",
+            ),
+            (
+                definition.pid_mode() == Some(&PidMode::Host),
+                "the host's PID namespace",
+            ),
+            (
+                definition.ipc_mode() == Some(&IpcMode::Host),
+                "the host's IPC namespace",
+            ),
+            (
+                definition
+                    .volumes()
+                    .iter()
+                    .any(|v| v.host().and_then(|h| h.source_path()).is_some()),
+                "a host path",
+            ),
+            (
+                containers.iter().any(|c| c.privileged() == Some(true)),
+                "a privileged container",
+            ),
+            (
+                containers.iter().any(|c| {
+                    c.linux_parameters().is_some_and(|p| {
+                        !p.devices().is_empty()
+                            || p.capabilities().is_some_and(|caps| !caps.add().is_empty())
+                    })
+                }),
+                "added capabilities or devices",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(uses, what)| uses.then_some(what));
+        Reach {
+            task_role_arn: definition.task_role_arn().map(str::to_string),
+            execution_role_arn: definition.execution_role_arn().map(str::to_string),
+            host,
+        }
+    }
 }
 
 /// `family:revision` of a task definition ARN.
@@ -297,6 +357,7 @@ pub async fn describe_task_definition(
                     .iter()
                     .find(|t| t.key() == Some(DIGEST_TAG))
                     .and_then(|t| t.value().map(str::to_string)),
+                reach: Reach::of(definition),
             })),
         // ECS answers a family or revision it does not know with a ClientException.
         Err(error) if error_code(&error) == Some("ClientException") => Ok(None),

@@ -34,7 +34,7 @@ use crate::runtime::hosts::ClusterChange;
 use crate::runtime::triggers;
 use crate::runtime::{Env, Intent, Managed, ObjectAws, Outcome, Pipeline, PlannedChange};
 use cache::EcsObserver;
-use desired::Desired;
+use desired::{Desired, DesiredTaskDefinition};
 use observe::Observed;
 use plan::Change;
 
@@ -94,8 +94,12 @@ impl Managed for DaemonService {
         ))
     }
 
-    async fn desired(&self, _env: &Env, _intent: Intent) -> Result<Desired> {
-        Desired::from_spec(self)
+    async fn desired(&self, env: &Env, _intent: Intent) -> Result<Desired> {
+        let mut desired = Desired::from_spec(self)?;
+        if matches!(desired.task_definition, DesiredTaskDefinition::Reference(_)) {
+            desired.reference_grant = Some(env.grant(self));
+        }
+        Ok(desired)
     }
 
     async fn observe(

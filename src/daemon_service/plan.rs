@@ -248,6 +248,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
                     "the task definition does not exist",
                 )
             })?;
+            if let Some(grant) = &desired.reference_grant {
+                super::desired::check_reference(&resolved.reach, grant)?;
+            }
             TaskDefinitionRef::Existing(resolved.arn.clone())
         }
         DesiredTaskDefinition::Inline(rendered) => match &observed.task_definition {

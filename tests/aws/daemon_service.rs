@@ -395,6 +395,87 @@ async fn a_referenced_revision_the_service_runs_is_not_read_again() {
     assert_eq!(reads(), before + 1, "a family alone is read for its latest");
 }
 
+/// A revision named by ARN is judged by what ECS says it holds: registered by someone
+/// else with a task role and a privileged container, it is refused to a namespace with
+/// the default grants, before any write; granted, it is used.
+#[tokio::test]
+async fn a_referenced_revision_reaches_only_what_the_namespace_was_granted() {
+    use ecsfleet::tenancy::{Grants, Tenancy, TenancyPolicy, TenancyPolicySpec};
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "shared", 1).await;
+    let admin = "arn:aws:iam::123456789012:role/platform-admin";
+    cluster
+        .ecs
+        .register_task_definition()
+        .family("platform-agent")
+        .task_role_arn(admin)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("agent")
+                .image("agent:7")
+                .memory(128)
+                .privileged(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut obj = daemon_service(
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {name: borrowed}\nspec:\n  cluster: shared\n  taskDefinition: {arn: 'platform-agent:1'}\n",
+    );
+    let with = |tenancy: Tenancy| async {
+        let env = plain_env(&emulator).await.with_tenancy(tenancy);
+        let shared = Shared::new(Duration::ZERO, Directory::default(), &env.hosts);
+        Pipeline::<DaemonService>::new(env, shared)
+    };
+    let restricted = with(Tenancy::Fixed(None)).await;
+    let error = sync(&mut obj, &restricted).await.unwrap_err();
+    assert_eq!(error.reason(), Reason::InvalidSpec);
+    assert!(
+        error.to_string().starts_with("spec.taskDefinition.arn: ")
+            && error.to_string().contains("ecs.taskRoleArns"),
+        "{error}"
+    );
+    assert!(
+        writes(&restricted.env).is_empty(),
+        "{:?}",
+        writes(&restricted.env)
+    );
+
+    let mut grants = Grants::default();
+    grants.ecs.task_role_arns = vec![admin.into()];
+    let only_the_role = TenancyPolicy::new(
+        "ecsfleet",
+        TenancyPolicySpec {
+            defaults: grants.clone(),
+            rules: Vec::new(),
+        },
+    );
+    let error = sync(
+        &mut obj,
+        &with(Tenancy::Fixed(Some(Arc::new(only_the_role)))).await,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("ecs.hostAccess, for a privileged container"),
+        "{error}"
+    );
+
+    grants.ecs.host_access = ecsfleet::tenancy::HostAccess::Privileged;
+    let granted = TenancyPolicy::new(
+        "ecsfleet",
+        TenancyPolicySpec {
+            defaults: grants,
+            rules: Vec::new(),
+        },
+    );
+    let pipeline = with(Tenancy::Fixed(Some(Arc::new(granted)))).await;
+    assert_eq!(sync(&mut obj, &pipeline).await.unwrap(), ["CreateService"]);
+}
+
 /// Two objects whose inline definitions share one family (each another image): each
 /// registers its revision once, and their resyncs leave each other's revision alone.
 /// Were the family's latest revision read at every sync, each object would find the

@@ -240,5 +240,6 @@ async fn latest_definition(
     Ok(Some(ObservedTaskDefinition {
         arn: arn.to_string(),
         digest,
+        ..Default::default()
     }))
 }

@@ -86,6 +86,7 @@ fn latest_revision(desired: &Desired) -> Option<ObservedTaskDefinition> {
     Some(ObservedTaskDefinition {
         arn: TD_ARN.into(),
         digest,
+        ..Default::default()
     })
 }
 
@@ -255,6 +256,7 @@ fn service_pointed_at_a_hand_registered_revision_is_drift() {
     observed.task_definition = Some(ObservedTaskDefinition {
         arn: foreign.into(),
         digest: None,
+        ..Default::default()
     });
     observed.service.as_mut().unwrap().task_definition = Some(foreign.into());
     let changes = plan(&desired, &observed).unwrap();
@@ -272,6 +274,7 @@ fn revision_registered_by_hand_is_replaced() {
     observed.task_definition = Some(ObservedTaskDefinition {
         arn: "arn:aws:ecs:eu-west-1:123456789012:task-definition/datadog-agent:4".into(),
         digest: None,
+        ..Default::default()
     });
     let changes = plan(&desired, &observed).unwrap();
     assert!(matches!(changes[0], Change::RegisterTaskDefinition { .. }));
@@ -296,6 +299,48 @@ fn referenced_definition_is_used_as_is() {
             task_definition: TaskDefinitionRef::Existing(TD_ARN.into())
         }]
     );
+}
+
+/// A revision named by ARN is judged by what ECS says it holds: a namespace without the
+/// grant cannot borrow another team's task role or host access through it.
+#[test]
+fn a_referenced_definition_reaches_only_what_the_namespace_was_granted() {
+    use crate::daemon_service::ecs::Reach;
+    use crate::tenancy::{HostAccess, Tenancy};
+    let mut spec = spec();
+    spec.task_definition = TaskDefinitionSpec {
+        arn: Some("datadog-agent:3".into()),
+        ..TaskDefinitionSpec::default()
+    };
+    let mut desired = desired(spec);
+    desired.reference_grant = Some(Tenancy::Fixed(None).grant("monitoring"));
+    let mut observed = in_sync(&desired);
+    let reach = |task_role: Option<&str>, host: Option<&'static str>| Reach {
+        task_role_arn: task_role.map(str::to_string),
+        execution_role_arn: None,
+        host,
+    };
+    let refusal = |observed: &Observed| match plan(&desired, observed) {
+        Err(crate::Error::InvalidSpec { field, message }) => format!("{field}: {message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let admin = "arn:aws:iam::123456789012:role/platform-admin";
+    observed.task_definition.as_mut().unwrap().reach = reach(Some(admin), None);
+    assert!(refusal(&observed).contains("ecs.taskRoleArns"));
+    observed.task_definition.as_mut().unwrap().reach = reach(None, Some("a privileged container"));
+    let message = refusal(&observed);
+    assert!(
+        message.starts_with("spec.taskDefinition.arn: ")
+            && message.contains("ecs.hostAccess, for a privileged container"),
+        "{message}"
+    );
+    // Granted, the same revision is used as is.
+    let mut grant = Tenancy::Fixed(None).grant("monitoring");
+    grant.grants.ecs.host_access = HostAccess::Privileged;
+    grant.grants.ecs.task_role_arns = vec![admin.into()];
+    desired.reference_grant = Some(grant);
+    observed.task_definition.as_mut().unwrap().reach = reach(Some(admin), Some("a host path"));
+    assert_eq!(plan(&desired, &observed).unwrap(), vec![]);
 }
 
 #[test]
@@ -589,6 +634,7 @@ fn a_running_revision_is_known_only_after_a_successful_sync_of_the_generation() 
         Some(ObservedTaskDefinition {
             arn: TD_ARN.into(),
             digest: Some(digest),
+            ..Default::default()
         })
     );
     let other_revision = TD_ARN.replace(":3", ":4");
@@ -616,6 +662,7 @@ fn a_running_revision_is_known_only_after_a_successful_sync_of_the_generation() 
         Some(ObservedTaskDefinition {
             arn: TD_ARN.into(),
             digest: None,
+            ..Default::default()
         }),
         "the revision the spec names"
     );

@@ -47,6 +47,7 @@ fn observed(daemon: Option<ObservedDaemon>, digest: Option<&str>) -> Observed {
         task_definition: digest.map(|d| ObservedTaskDefinition {
             arn: "arn:aws:ecs:eu-west-1:1:daemon-task-definition/agent:1".into(),
             digest: Some(d.to_string()),
+            ..Default::default()
         }),
         ..Observed::default()
     }
