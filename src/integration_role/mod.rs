@@ -217,7 +217,6 @@ impl Managed for IntegrationRole {
                     secret,
                     data,
                     self.owner_reference(),
-                    desired.adopt_existing,
                     "spec.outputSecretName",
                 )
                 .await?

@@ -137,15 +137,15 @@ impl Secrets {
 
     /// Makes the Secret `name` (owned by `owner`) hold exactly `data`. Writes only when
     /// something differs; returns whether it wrote. A Secret that exists without `owner`
-    /// among its owners is someone else's: it is refused (its keys would be overwritten
-    /// and the garbage collector would delete it with `owner`) unless `adopt`.
+    /// among its owners is someone else's: it is refused, whatever the object says of
+    /// adoption (its keys would be overwritten and the garbage collector would delete it
+    /// with `owner`: whoever may only read Secrets would have the operator write one).
     pub async fn write_owned(
         &self,
         namespace: &str,
         name: &str,
         data: BTreeMap<String, Sensitive>,
         owner: Option<OwnerReference>,
-        adopt: bool,
         field: &str,
     ) -> Result<bool> {
         let api = self.api(namespace, field)?;
@@ -162,9 +162,13 @@ impl Secrets {
             let ours = owner
                 .as_ref()
                 .is_none_or(|owner| owners.iter().any(|o| o.uid == owner.uid));
-            if !ours && !adopt {
-                return Err(Error::AlreadyExists {
+            if !ours {
+                return Err(Error::OwnedByOther {
                     resource: format!("Secret {namespace}/{name} ({field})"),
+                    owner: owners
+                        .first()
+                        .map(|o| format!("{} {}", o.kind, o.name))
+                        .unwrap_or_else(|| "whoever created it".into()),
                 });
             }
             if ours && current.data.as_ref() == Some(&wanted) {

@@ -233,8 +233,17 @@ spec:
     let handover = json(&plane, &["get", "secret", "acme-handover", "-n", "vendors"]);
     assert_eq!(decode(&handover, "externalId"), rotated);
 
-    // A Secret it did not create is never taken over as the hand-over Secret: refused
-    // with a condition, its data and owners untouched.
+    // A Secret it did not create is never taken over as the hand-over Secret, even by
+    // an object that may adopt AWS resources: refused with a condition, its data and
+    // owners untouched (a tenant who may only read Secrets would have the operator write
+    // one, and the garbage collector delete it).
+    let adoption = "apiVersion: ecsfleet.dev/v1alpha1\nkind: TenancyPolicy\nmetadata: {name: ecsfleet}\nspec:\n  rules: [{namespaces: [vendors], grants: {allowAdoption: true}}]\n";
+    assert!(
+        plane
+            .kubectl_input(&["apply", "-f", "-"], adoption)
+            .status
+            .success()
+    );
     plane.kubectl_ok(&[
         "create",
         "secret",
@@ -252,13 +261,13 @@ spec:
         "vendors",
         "--type=merge",
         "-p",
-        r#"{"spec":{"outputSecretName":"team-notes"}}"#,
+        r#"{"spec":{"outputSecretName":"team-notes","adoptExisting":true}}"#,
     ]);
     let refused = eventually(
         "the foreign Secret to be refused",
         Duration::from_secs(30),
         Some(&operator),
-        || condition(&get(), "Synced").filter(|c| c.0 == "False" && c.1 == "AlreadyExists"),
+        || condition(&get(), "Synced").filter(|c| c.0 == "False" && c.1 == "OwnedByOther"),
     )
     .await;
     assert!(
@@ -280,7 +289,7 @@ spec:
         "vendors",
         "--type=merge",
         "-p",
-        r#"{"spec":{"outputSecretName":"acme-handover"}}"#,
+        r#"{"spec":{"outputSecretName":"acme-handover","adoptExisting":false}}"#,
     ]);
     eventually(
         "the role to be Ready again",
