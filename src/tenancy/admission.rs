@@ -58,33 +58,25 @@ fn rule(
     }
 }
 
+/// A DaemonService rule of host access: `allowed` holds unless the namespace may have
+/// `Privileged` task definitions.
+fn host_rule(field: &'static str, allowed: String) -> Rule {
+    let allowed = format!("variables.privileged || {allowed}");
+    rule(Some("DaemonService"), field, "ecs.hostAccess", allowed)
+}
+
 /// Whether the task definition's `field` is not `host`.
 fn not_host(field: &'static str, path: &str) -> Rule {
-    rule(
-        Some("DaemonService"),
+    host_rule(
         field,
-        "ecs.hostAccess",
-        format!(
-            "variables.privileged || {}",
-            unset_or(path, format!("object.spec.{path} != 'host'"))
-        ),
+        unset_or(path, format!("object.spec.{path} != 'host'")),
     )
 }
 
 /// Whether every container of the task definition satisfies `allowed` (CEL on `c`).
 fn containers(field: &'static str, allowed: &str) -> Rule {
-    rule(
-        Some("DaemonService"),
-        field,
-        "ecs.hostAccess",
-        format!(
-            "variables.privileged || {}",
-            unset_or(
-                "taskDefinition.containerDefinitions",
-                format!("object.spec.taskDefinition.containerDefinitions.all(c, {allowed})")
-            )
-        ),
-    )
+    let all = format!("object.spec.taskDefinition.containerDefinitions.all(c, {allowed})");
+    host_rule(field, unset_or("taskDefinition.containerDefinitions", all))
 }
 
 /// Every check, in the order the controller makes them.
@@ -199,16 +191,11 @@ pub fn rules() -> Vec<Rule> {
         not_host("spec.taskDefinition.networkMode", "taskDefinition.networkMode"),
         not_host("spec.taskDefinition.pidMode", "taskDefinition.pidMode"),
         not_host("spec.taskDefinition.ipcMode", "taskDefinition.ipcMode"),
-        rule(
-            ds,
+        host_rule(
             "spec.taskDefinition.volumes",
-            "ecs.hostAccess",
-            format!(
-                "variables.privileged || {}",
-                unset_or(
-                    "taskDefinition.volumes",
-                    "object.spec.taskDefinition.volumes.all(v, !has(v.host) || !has(v.host.sourcePath))".into()
-                )
+            unset_or(
+                "taskDefinition.volumes",
+                "object.spec.taskDefinition.volumes.all(v, !has(v.host) || !has(v.host.sourcePath))".into(),
             ),
         ),
         containers(
