@@ -394,10 +394,8 @@ pub fn check_grant(obj: &IntegrationRole, grant: &Grant) -> Result<()> {
     )?;
     let path = spec.path.as_deref().unwrap_or("/");
     grant.require_match(&iam.paths, path, "spec.path", "iam.paths")?;
-    if let (Some(required), Some(given)) = (
-        &iam.permissions_boundary_arn,
-        &spec.permissions_boundary_arn,
-    ) {
+    if let (Some(required), Some(given)) = (grant.grants.boundary(), &spec.permissions_boundary_arn)
+    {
         grant.require(
             required == given,
             "spec.permissionsBoundaryArn",

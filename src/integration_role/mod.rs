@@ -159,8 +159,8 @@ impl Managed for IntegrationRole {
         let mut desired = Desired::from_spec(self)?;
         if desired.permissions_boundary_arn.is_none() {
             // Every role carries the boundary the namespace requires.
-            let iam = env.grant(self).grants.iam;
-            desired.permissions_boundary_arn = iam.permissions_boundary_arn;
+            let grants = env.grant(self).grants;
+            desired.permissions_boundary_arn = grants.boundary().map(str::to_string);
         }
         match intent {
             Intent::Plan => desired.external_id = self.external_id_for_plan(env).await?,

@@ -124,7 +124,7 @@ pub fn rules() -> Vec<Rule> {
             "spec.permissionsBoundaryArn",
             "iam.permissionsBoundaryArn",
             format!(
-                "!has(variables.grants.iam.permissionsBoundaryArn) || {}",
+                "!has(variables.grants.iam.permissionsBoundaryArn) || variables.grants.iam.permissionsBoundaryArn == '' || {}",
                 unset_or(
                     "permissionsBoundaryArn",
                     "object.spec.permissionsBoundaryArn == variables.grants.iam.permissionsBoundaryArn".into()

@@ -342,11 +342,8 @@ pub fn operator_policy(policy: &TenancyPolicySpec) -> Value {
     }
     let roles: Vec<String> = roles.into_iter().collect();
     let policies: Vec<String> = policies.into_iter().collect();
-    let bounded = grants
-        .iter()
-        .all(|g| g.iam.permissions_boundary_arn.is_some());
-    let boundaries =
-        bounded.then(|| union(&grants, |g| g.iam.permissions_boundary_arn.iter().collect()));
+    let bounded = grants.iter().all(|g| g.boundary().is_some());
+    let boundaries = bounded.then(|| union(&grants, |g| vec![&g.iam.permissions_boundary_arn]));
     statements.push(statement(
         "RolesRead",
         &[

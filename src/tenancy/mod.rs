@@ -104,10 +104,11 @@ pub struct IamGrants {
     #[serde(default = "anything")]
     pub paths: Vec<String>,
     /// The permissions boundary every role must carry: roles that name none get it, roles
-    /// that name another are refused. Default: none required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$"))]
-    pub permissions_boundary_arn: Option<String>,
+    /// that name another are refused; `""` requires none. Default: AWS's managed
+    /// `ReadOnlyAccess`, so that no role can write anything, whatever its statements say.
+    #[serde(default = "read_only_boundary")]
+    #[schemars(regex(pattern = r"^$|^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$"))]
+    pub permissions_boundary_arn: String,
     /// Managed policies roles may attach (`spec.managedPolicyArns`). Default: AWS's
     /// read-only `SecurityAudit` and `job-function/ViewOnlyAccess`.
     #[serde(default = "read_only_policies")]
@@ -171,6 +172,14 @@ fn anything() -> Vec<String> {
     vec!["*".to_string()]
 }
 
+/// The boundary of roles in namespaces that were granted no other: AWS's own read-only
+/// managed policy, which exists in every account.
+pub const READ_ONLY_BOUNDARY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+
+fn read_only_boundary() -> String {
+    READ_ONLY_BOUNDARY.to_string()
+}
+
 fn read_only_policies() -> Vec<String> {
     vec![
         "arn:aws:iam::aws:policy/SecurityAudit".to_string(),
@@ -197,7 +206,7 @@ impl Default for IamGrants {
         IamGrants {
             role_names: anything(),
             paths: anything(),
-            permissions_boundary_arn: None,
+            permissions_boundary_arn: read_only_boundary(),
             managed_policy_arns: read_only_policies(),
             allow_full_access: false,
             trusted_accounts: anything(),
@@ -227,6 +236,11 @@ impl Default for AutoScalingGrants {
 }
 
 impl Grants {
+    /// The boundary every role must carry, if one is required.
+    pub fn boundary(&self) -> Option<&str> {
+        Some(self.iam.permissions_boundary_arn.as_str()).filter(|arn| !arn.is_empty())
+    }
+
     /// Everything allowed: what `tenancy.singleTeam` installs for a cluster with one team.
     pub fn everything() -> Self {
         Grants {
@@ -235,6 +249,7 @@ impl Grants {
             assume_role_arn: None,
             allow_adoption: true,
             iam: IamGrants {
+                permissions_boundary_arn: String::new(),
                 managed_policy_arns: anything(),
                 allow_full_access: true,
                 ..IamGrants::default()

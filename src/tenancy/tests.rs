@@ -186,3 +186,18 @@ fn admission_has_a_rule_for_every_field_the_controller_checks() {
     assert!(yaml.contains("kind: ValidatingAdmissionPolicyBinding"));
     assert!(yaml.contains("parameterNotFoundAction: Deny"));
 }
+
+#[test]
+fn roles_carry_a_read_only_boundary_unless_the_administrator_says_otherwise() {
+    let defaults = Tenancy::Fixed(None).grant("team-a").grants;
+    assert_eq!(defaults.boundary(), Some(READ_ONLY_BOUNDARY));
+    let partial: Grants = serde_yaml_ng::from_str("iam: {allowFullAccess: true}").unwrap();
+    assert_eq!(
+        partial.boundary(),
+        Some(READ_ONLY_BOUNDARY),
+        "kept when not named"
+    );
+    let none: Grants = serde_yaml_ng::from_str("iam: {permissionsBoundaryArn: ''}").unwrap();
+    assert_eq!(none.boundary(), None);
+    assert_eq!(Grants::everything().boundary(), None);
+}

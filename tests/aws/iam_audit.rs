@@ -32,7 +32,7 @@ fn policies() -> Vec<(&'static str, TenancyPolicySpec)> {
     };
     let mut everything = Grants::everything();
     everything.iam.permissions_boundary_arn =
-        Some("arn:aws:iam::111122223333:policy/ecsfleet-boundary".into());
+        "arn:aws:iam::111122223333:policy/ecsfleet-boundary".into();
     everything.iam.paths = vec!["/ecsfleet/".into()];
     vec![
         ("shipped", from_file("deploy/base/tenancy-policy.yaml")),

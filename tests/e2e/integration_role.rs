@@ -111,6 +111,14 @@ spec:
         external_id.as_str()
     );
 
+    // With no TenancyPolicy, the role carries the default boundary: it can write nothing.
+    let live = iam.get_role().role_name("AcmeMonitoring").send().await.unwrap();
+    let boundary = live.role().and_then(|r| r.permissions_boundary());
+    assert_eq!(
+        boundary.and_then(|b| b.permissions_boundary_arn()),
+        Some(ecsfleet::tenancy::READ_ONLY_BOUNDARY)
+    );
+
     // A trust policy opened by hand is closed again within the resync, and counted.
     let open = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
     iam.update_assume_role_policy()

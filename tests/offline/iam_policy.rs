@@ -179,7 +179,7 @@ fn the_iam_policy_grants_exactly_what_the_code_calls() {
     };
     assert_exact(&called, &actions(&operator_policy(&everything)));
     everything.defaults.iam.permissions_boundary_arn =
-        Some("arn:aws:iam::111122223333:policy/boundary".into());
+        "arn:aws:iam::111122223333:policy/boundary".into();
     let bounded = actions(&operator_policy(&everything));
     let removed: Vec<_> = called.difference(&bounded).collect();
     assert_eq!(removed, ["iam:DeleteRolePermissionsBoundary"]);
