@@ -112,7 +112,12 @@ spec:
     );
 
     // With no TenancyPolicy, the role carries the default boundary: it can write nothing.
-    let live = iam.get_role().role_name("AcmeMonitoring").send().await.unwrap();
+    let live = iam
+        .get_role()
+        .role_name("AcmeMonitoring")
+        .send()
+        .await
+        .unwrap();
     let boundary = live.role().and_then(|r| r.permissions_boundary());
     assert_eq!(
         boundary.and_then(|b| b.permissions_boundary_arn()),

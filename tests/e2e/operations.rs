@@ -203,6 +203,9 @@ fn the_kustomize_base_applies_to_a_real_api_server() {
     for kind in [
         "Namespace",
         "CustomResourceDefinition",
+        "TenancyPolicy",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
         "ServiceAccount",
         "ClusterRole",
         "Role",
