@@ -27,6 +27,11 @@ use super::TaskDefinitionSpec;
 use crate::common::JsonObjects;
 use crate::{Error, Result};
 
+/// The least memory a container may have, in MiB: what Docker reserves for one.
+const MIN_MEMORY_MIB: i32 = 6;
+/// ECS's quota on the size of one task definition (64 KiB).
+const MAX_DEFINITION_BYTES: usize = 64 * 1024;
+
 /// The tag that carries the digest of the spec a revision was registered from.
 pub const DIGEST_TAG: &str = "ecsfleet.dev/definition-digest";
 
@@ -97,9 +102,38 @@ pub fn render(spec: &TaskDefinitionSpec) -> Result<RenderedTaskDefinition> {
         .enumerate()
         .map(|(index, value)| volume(&Fields::new(format!("{FIELD}.volumes[{index}]"), value)?))
         .collect::<Result<Vec<_>>>()?;
+    let mut volume_names = BTreeSet::new();
+    for (index, volume) in volumes.iter().enumerate() {
+        if !volume_names.insert(volume.name().unwrap_or_default()) {
+            return Err(Error::invalid(
+                format!("{FIELD}.volumes[{index}].name"),
+                "volume names must be unique",
+            ));
+        }
+    }
+    for (index, container) in container_definitions.iter().enumerate() {
+        for (at, mount) in container.mount_points().iter().enumerate() {
+            let source = mount.source_volume().unwrap_or_default();
+            if !volume_names.contains(source) {
+                return Err(Error::invalid(
+                    format!("{FIELD}.containerDefinitions[{index}].mountPoints[{at}].sourceVolume"),
+                    format!("{source:?} names no volume of spec.taskDefinition.volumes"),
+                ));
+            }
+        }
+    }
     let canonical = canonical_json(
         &serde_json::to_value(spec).map_err(|e| Error::invalid(FIELD, e.to_string()))?,
     );
+    let size = canonical.to_string().len();
+    if size > MAX_DEFINITION_BYTES {
+        return Err(Error::invalid(
+            FIELD,
+            format!(
+                "{size} bytes of JSON, over the {MAX_DEFINITION_BYTES} ECS takes in one task definition"
+            ),
+        ));
+    }
     let digest = hex(&Sha256::digest(canonical.to_string().as_bytes()));
     Ok(RenderedTaskDefinition {
         family,
@@ -139,12 +173,17 @@ fn container_definition(fields: &Fields<'_>) -> Result<ContainerDefinition> {
     {
         return Err(fields.error("name", "up to 255 letters, digits, hyphens and underscores"));
     }
+    let image = fields.required_str("image")?;
+    if image.len() > 255 {
+        return Err(fields.error("image", "at most 255 characters, as ECS takes it"));
+    }
+    // ECS's units: CPU shares from 0; memory in MiB, at least the 6 MiB Docker reserves.
     let builder = ContainerDefinition::builder()
         .name(name)
-        .image(fields.required_str("image")?)
-        .set_cpu(fields.int("cpu")?)
-        .set_memory(fields.int("memory")?)
-        .set_memory_reservation(fields.int("memoryReservation")?)
+        .image(image)
+        .set_cpu(fields.int_in("cpu", 0..=i32::MAX)?)
+        .set_memory(fields.int_in("memory", MIN_MEMORY_MIB..=i32::MAX)?)
+        .set_memory_reservation(fields.int_in("memoryReservation", MIN_MEMORY_MIB..=i32::MAX)?)
         .set_essential(fields.bool("essential")?)
         .set_command(fields.strings("command")?)
         .set_entry_point(fields.strings("entryPoint")?)
@@ -506,9 +545,83 @@ mod tests {
         );
     }
 
+    /// What ECS refuses is refused first, naming the field, so that no call is made that
+    /// would fail.
+    #[test]
+    fn what_ecs_refuses_is_refused_before_any_call() {
+        let container = |extra: Value| {
+            let mut c = json!({"name": "a", "image": "i:1", "memory": 64});
+            merge_object(&mut c, extra);
+            c
+        };
+        for (definition, volumes, field) in [
+            (
+                container(json!({"cpu": -1})),
+                json!([]),
+                "containerDefinitions[0].cpu",
+            ),
+            (
+                container(json!({"memory": 2})),
+                json!([]),
+                "containerDefinitions[0].memory",
+            ),
+            (
+                container(json!({"memoryReservation": 0})),
+                json!([]),
+                "containerDefinitions[0].memoryReservation",
+            ),
+            (
+                container(json!({"image": "i".repeat(256)})),
+                json!([]),
+                "containerDefinitions[0].image",
+            ),
+            (
+                container(
+                    json!({"mountPoints": [{"sourceVolume": "nowhere", "containerPath": "/x"}]}),
+                ),
+                json!([]),
+                "containerDefinitions[0].mountPoints[0].sourceVolume",
+            ),
+            (
+                container(json!({})),
+                json!([{"name": "v"}, {"name": "v"}]),
+                "volumes[1].name",
+            ),
+            (
+                container(json!({"environment": (0..3000)
+                    .map(|i| json!({"name": format!("VARIABLE_{i}"), "value": "some value"}))
+                    .collect::<Vec<_>>()})),
+                json!([]),
+                "spec.taskDefinition",
+            ),
+        ] {
+            let mut spec = spec(json!([definition]));
+            spec.volumes = Some(serde_json::from_value(volumes).unwrap());
+            let error = render(&spec).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("spec.taskDefinition.{field}"))
+                    || (field == "spec.taskDefinition" && error.contains("bytes of JSON")),
+                "{field}: {error}"
+            );
+        }
+    }
+
+    fn merge_object(target: &mut Value, extra: Value) {
+        if let (Some(target), Value::Object(extra)) = (target.as_object_mut(), extra) {
+            target.extend(extra);
+        }
+    }
+
     #[test]
     fn renders_the_ecs_json_shape() {
-        let rendered = render(&spec(agent())).unwrap();
+        let mut spec = spec(agent());
+        spec.volumes = Some(
+            serde_json::from_value(
+                json!([{"name": "docker_sock", "host": {"sourcePath": "/var/run/docker.sock"}}]),
+            )
+            .unwrap(),
+        );
+        let rendered = render(&spec).unwrap();
         let container = &rendered.container_definitions[0];
         assert_eq!(container.name(), Some("agent"));
         assert_eq!(container.memory(), Some(256));

@@ -45,9 +45,13 @@ pub struct IntegrationRoleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^/([\x21-\x7E]+/)?$"), length(max = 512))]
     pub path: Option<String>,
-    /// Description of the role.
+    /// Description of the role (at most 1,000 characters: printable Latin-1, tabs and line
+    /// breaks, as IAM takes them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1000))]
+    #[schemars(
+        regex(pattern = r"^[\t\n\r\x{20}-\x{7E}\x{A1}-\x{FF}]*$"),
+        length(max = 1000)
+    )]
     pub description: Option<String>,
     /// Longest session the third party may get, in seconds (3600–43200, default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,9 +173,10 @@ pub struct StatementSpec {
     /// a statement, each at most 128 characters; a larger set is several statements).
     #[schemars(length(min = 1, max = 2000), inner(length(max = 128)))]
     pub actions: Vec<String>,
-    /// Resources (default `["*"]`; at most 100, each an ARN of at most 2,048 characters).
+    /// Resources: `*` or ARNs (default `["*"]`; 1–100, each at most 2,048 characters). An
+    /// empty list is refused: it must never read as every resource.
     #[serde(default = "all_resources")]
-    #[schemars(length(max = 100), inner(length(max = 2048)))]
+    #[schemars(length(min = 1, max = 100), inner(length(max = 2048)))]
     pub resources: Vec<String>,
     /// Conditions: operator → condition key → values, e.g.
     /// `{StringEquals: {"aws:RequestedRegion": ["eu-west-1"]}}`.

@@ -270,11 +270,29 @@ fn statement(
             ));
         }
     }
-    let resources = if spec.resources.is_empty() {
-        vec!["*".to_string()]
-    } else {
-        spec.resources.clone()
-    };
+    if spec.resources.is_empty() {
+        return Err(Error::invalid(
+            format!("{field}.resources"),
+            "an empty list is refused (it must never read as every resource): leave it out for \"*\", or name the resources",
+        ));
+    }
+    for (i, resource) in spec.resources.iter().enumerate() {
+        if resource != "*" && !resource.starts_with("arn:") {
+            return Err(Error::invalid(
+                format!("{field}.resources[{i}]"),
+                format!("{resource:?} is neither \"*\" nor an ARN"),
+            ));
+        }
+    }
+    for operator in spec.conditions.keys() {
+        if !document::is_condition_operator(operator) {
+            return Err(Error::invalid(
+                format!("{field}.conditions.{operator}"),
+                "is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
+            ));
+        }
+    }
+    let resources = spec.resources.clone();
     let allow = spec.effect == Effect::Allow;
     if allow
         && !allow_full_access

@@ -179,6 +179,48 @@ pub fn counted_size(document: &Value) -> usize {
 }
 
 /// `service:Action`, with `*` and `?` wildcards in the action, or `*` alone.
+/// Whether IAM takes `operator` as a condition operator: one of its documented operators,
+/// optionally with `IfExists`, or set-qualified with `ForAllValues:`/`ForAnyValue:`.
+pub fn is_condition_operator(operator: &str) -> bool {
+    const OPERATORS: &[&str] = &[
+        "StringEquals",
+        "StringNotEquals",
+        "StringEqualsIgnoreCase",
+        "StringNotEqualsIgnoreCase",
+        "StringLike",
+        "StringNotLike",
+        "NumericEquals",
+        "NumericNotEquals",
+        "NumericLessThan",
+        "NumericLessThanEquals",
+        "NumericGreaterThan",
+        "NumericGreaterThanEquals",
+        "DateEquals",
+        "DateNotEquals",
+        "DateLessThan",
+        "DateLessThanEquals",
+        "DateGreaterThan",
+        "DateGreaterThanEquals",
+        "Bool",
+        "BinaryEquals",
+        "IpAddress",
+        "NotIpAddress",
+        "ArnEquals",
+        "ArnLike",
+        "ArnNotEquals",
+        "ArnNotLike",
+    ];
+    if operator == "Null" {
+        return true;
+    }
+    let operator = operator
+        .strip_prefix("ForAllValues:")
+        .or_else(|| operator.strip_prefix("ForAnyValue:"))
+        .unwrap_or(operator);
+    let operator = operator.strip_suffix("IfExists").unwrap_or(operator);
+    OPERATORS.contains(&operator)
+}
+
 pub fn is_valid_action(action: &str) -> bool {
     if action == "*" {
         return true;
@@ -220,6 +262,29 @@ pub fn normalize_principal(principal: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn condition_operators_are_iams() {
+        for valid in [
+            "StringEquals",
+            "ArnLikeIfExists",
+            "ForAllValues:StringLike",
+            "ForAnyValue:StringEqualsIfExists",
+            "Null",
+            "Bool",
+        ] {
+            assert!(is_condition_operator(valid), "{valid}");
+        }
+        for invalid in [
+            "StringEqualz",
+            "stringequals",
+            "ForEveryValue:StringLike",
+            "NullIfExists",
+            "",
+        ] {
+            assert!(!is_condition_operator(invalid), "{invalid}");
+        }
+    }
 
     fn doc(text: &str) -> Value {
         serde_json::from_str(text).unwrap()

@@ -376,6 +376,18 @@ fn invalid_specs_name_the_offender() {
             json!({"trust": {"principals": ["464622532012"], "externalId": {"secretRef": {"name": "a", "key": "b"}, "generate": true}}}),
             "spec.trust.externalId: set exactly one",
         ),
+        (
+            json!({"policy": {"statements": [{"actions": ["s3:GetObject"], "resources": []}]}}),
+            "spec.policy.statements[0].resources: an empty list is refused",
+        ),
+        (
+            json!({"policy": {"statements": [{"actions": ["s3:GetObject"], "resources": ["my-bucket"]}]}}),
+            "spec.policy.statements[0].resources[0]: \"my-bucket\" is neither",
+        ),
+        (
+            json!({"policy": {"statements": [{"actions": ["s3:GetObject"], "conditions": {"StringEqualz": {"aws:SourceVpc": ["vpc-1"]}}}]}}),
+            "spec.policy.statements[0].conditions.StringEqualz: is not an IAM condition operator",
+        ),
         (json!({"roleName": "bad name!"}), "spec.roleName:"),
         (json!({"path": "vendors"}), "spec.path:"),
         (
