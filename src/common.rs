@@ -13,6 +13,8 @@ use crate::{Error, Result};
 pub const OWNER_TAG: &str = "ecsfleet.dev/owner";
 /// The tag that holds the owning object's `metadata.uid`.
 pub const UID_TAG: &str = "ecsfleet.dev/uid";
+/// The longest tag value IAM, ECS, Auto Scaling, CloudWatch and SNS take.
+pub const TAG_VALUE_MAX: usize = 256;
 
 /// What happens in AWS when the object is deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -114,9 +116,25 @@ impl Owner {
         }
     }
 
-    /// The value of the owner tag.
+    /// The value of the owner tag: `namespace/name`, or, past the 256 characters AWS takes
+    /// in a tag value (a 253-character name in a long namespace is a name Kubernetes takes),
+    /// the namespace, the start of the name and a digest of the whole, still one value per
+    /// object.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        let key = format!("{}/{}", self.namespace, self.name);
+        if key.len() <= TAG_VALUE_MAX {
+            return key;
+        }
+        use sha2::{Digest, Sha256};
+        let digest: String = Sha256::digest(key.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        // Names and namespaces are ASCII: any byte count is a character boundary.
+        let room = TAG_VALUE_MAX - self.namespace.len() - "/".len() - "~".len() - digest.len();
+        let start = &self.name[..room.min(self.name.len())];
+        format!("{}/{start}~{digest}", self.namespace)
     }
 
     /// The ownership tags put on everything ecsfleet creates.
@@ -236,6 +254,37 @@ mod tests {
             name: "agent".into(),
             uid: "u-1".into(),
         }
+    }
+
+    /// Every name Kubernetes takes gives an owner tag AWS takes, one per object.
+    #[test]
+    fn the_owner_tag_fits_aws_for_every_name_kubernetes_takes() {
+        let long = |namespace: &str, name: &str| Owner {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: "u".into(),
+        };
+        assert_eq!(owner().key(), "ns/agent", "short keys are as they were");
+        let namespace = "n".repeat(63);
+        let a = long(&namespace, &format!("{}a", "x".repeat(252)));
+        let b = long(&namespace, &format!("{}b", "x".repeat(252)));
+        for owner in [&a, &b, &long(&"m".repeat(27), &"y".repeat(244))] {
+            let key = owner.key();
+            assert_eq!(key.len(), TAG_VALUE_MAX, "{key}");
+            assert!(key.starts_with(&format!("{}/", owner.namespace)));
+            assert_eq!(key, owner.key(), "the same every time");
+        }
+        assert_ne!(
+            a.key(),
+            b.key(),
+            "names that differ only at the end stay apart"
+        );
+        assert!(a.owns(&a.tags()) && !b.owns(&a.tags()));
+        let exactly = long("ns", &"z".repeat(TAG_VALUE_MAX - 3));
+        assert_eq!(
+            exactly.key(),
+            format!("ns/{}", "z".repeat(TAG_VALUE_MAX - 3))
+        );
     }
 
     #[test]
