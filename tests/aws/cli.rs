@@ -337,3 +337,53 @@ async fn scaling_group_plan_apply_orphan_and_delete() {
     );
     assert!(!group_exists().await);
 }
+
+/// The CLI acts with its user's own AWS identity: it applies a TenancyPolicy only when one
+/// is among the files, and then refuses what it does not grant, naming the field and the
+/// grant, before any AWS call.
+#[tokio::test]
+async fn a_tenancy_policy_among_the_files_is_applied_and_only_then() {
+    let emulator = Emulator::start();
+    let cluster = Cluster::create(&emulator, "cli").await;
+    cluster.add_instance(&emulator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host_pid = AGENT.replace(
+        "    family: cli-agent\n",
+        "    family: cli-agent\n    pidMode: host\n",
+    );
+    let agent = write(dir.path(), "agent.yaml", &host_pid);
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &agent]);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "no policy, nothing restricted: {:?}",
+        text(&plan)
+    );
+
+    let policy = write(
+        dir.path(),
+        "policy.yaml",
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: TenancyPolicy\nmetadata: {name: ecsfleet}\nspec: {}\n",
+    );
+    let plan = ecsfleet(Some(&emulator), &["plan", "-f", &policy, "-f", &agent]);
+    let (stdout, stderr) = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains(
+            "spec.taskDefinition.pidMode: not granted to this namespace (TenancyPolicy ecsfleet defaults: ecs.hostAccess)"
+        ),
+        "{stdout}{stderr}"
+    );
+    // The operator's IAM policy for that TenancyPolicy is printed from the same file.
+    let iam = ecsfleet(None, &["iam-policy", "-f", &policy]);
+    let printed: serde_json::Value = serde_json::from_slice(&iam.stdout).unwrap();
+    assert_eq!(
+        printed,
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(crate::support::repo_root().join("deploy/iam-policy.json"))
+                .unwrap()
+        )
+        .unwrap(),
+        "an empty policy is the shipped defaults"
+    );
+}
