@@ -112,15 +112,10 @@ spec:
     );
 
     // With no TenancyPolicy, the role carries the default boundary: it can write nothing.
-    let live = iam
-        .get_role()
-        .role_name("AcmeMonitoring")
-        .send()
-        .await
-        .unwrap();
-    let boundary = live.role().and_then(|r| r.permissions_boundary());
     assert_eq!(
-        boundary.and_then(|b| b.permissions_boundary_arn()),
+        support::permissions_boundary(&iam, "AcmeMonitoring")
+            .await
+            .as_deref(),
         Some(ecsfleet::tenancy::READ_ONLY_BOUNDARY)
     );
 

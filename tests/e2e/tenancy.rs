@@ -435,15 +435,10 @@ async fn a_tenant_cannot_reach_past_its_grants_at_admission_or_in_the_controller
     )
     .await;
     let iam = aws_sdk_iam::Client::new(&emulator.sdk_config().await);
-    let role = iam
-        .get_role()
-        .role_name("team-a-vendor")
-        .send()
-        .await
-        .unwrap();
-    let boundary = role.role().and_then(|r| r.permissions_boundary());
     assert_eq!(
-        boundary.and_then(|b| b.permissions_boundary_arn()),
+        support::permissions_boundary(&iam, "team-a-vendor")
+            .await
+            .as_deref(),
         Some(BOUNDARY)
     );
 

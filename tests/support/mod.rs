@@ -596,3 +596,12 @@ where
         .err()
         .map(|e| e.to_string())
 }
+
+/// The permissions boundary IAM has on the role `name`, if any.
+pub async fn permissions_boundary(iam: &aws_sdk_iam::Client, name: &str) -> Option<String> {
+    let live = iam.get_role().role_name(name).send().await.unwrap();
+    live.role()
+        .and_then(|r| r.permissions_boundary())
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
+}
