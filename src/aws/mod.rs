@@ -6,6 +6,7 @@ mod errors;
 pub use errors::{aws_error, error_code};
 
 mod endpoint;
+pub mod model;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -115,7 +115,7 @@ pub struct DaemonServiceSpec {
      "message": "set exactly one of spec.taskDefinition.arn and spec.taskDefinition.family (inline definition)"},
     {"rule": "has(self.family) == has(self.containerDefinitions)",
      "message": "an inline task definition needs both family and containerDefinitions"},
-    {"rule": "!has(self.arn) || !(has(self.taskRoleArn) || has(self.executionRoleArn) || has(self.networkMode) || has(self.cpu) || has(self.memory) || has(self.volumes) || has(self.pidMode) || has(self.ipcMode) || has(self.requiresCompatibilities))",
+    {"rule": "!has(self.arn) || !(has(self.taskRoleArn) || has(self.executionRoleArn) || has(self.networkMode) || has(self.cpu) || has(self.memory) || has(self.volumes) || has(self.pidMode) || has(self.ipcMode) || has(self.requiresCompatibilities) || has(self.placementConstraints) || has(self.proxyConfiguration) || has(self.inferenceAccelerators) || has(self.ephemeralStorage) || has(self.runtimePlatform) || has(self.enableFaultInjection) || has(self.trustedExecutionConfiguration))",
      "message": "spec.taskDefinition.arn cannot be combined with inline task definition fields"},
     {"rule": "!has(self.containerDefinitions) || self.containerDefinitions.all(c, !has(c.name) || self.containerDefinitions.filter(d, has(d.name) && d.name == c.name).size() == 1)",
      "message": "spec.taskDefinition.containerDefinitions: container names must be unique"}
@@ -130,7 +130,8 @@ pub struct TaskDefinitionSpec {
     #[schemars(regex(pattern = r"^[a-zA-Z0-9_-]{1,255}$"))]
     pub family: Option<String>,
     /// Container definitions in the ECS API's JSON shape (as in `aws ecs
-    /// register-task-definition`), kept as given.
+    /// register-task-definition`), registered as given: every member ECS takes, checked
+    /// against ECS's API model before any call; `null` means absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "container_definitions", length(min = 1, max = 10))]
     pub container_definitions: Option<JsonObjects>,
@@ -149,19 +150,48 @@ pub struct TaskDefinitionSpec {
     /// Task-level memory, e.g. `512` (MiB) or `1 GB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    /// Volumes in the ECS API's JSON shape (`name`, `host.sourcePath`, ...).
+    /// Volumes in the ECS API's JSON shape (`name`, `host`, `dockerVolumeConfiguration`,
+    /// `efsVolumeConfiguration`, `fsxWindowsFileServerVolumeConfiguration`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_objects")]
     pub volumes: Option<JsonObjects>,
-    /// Process namespace: `host` or `task`.
+    /// Process namespace: `host` or `task` (a Managed Daemon's: `none` or `shared`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<PidMode>,
-    /// IPC namespace: `host`, `task` or `none`.
+    /// IPC namespace: `host`, `task` or `none` (a Managed Daemon's: `none` or `shared`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<IpcMode>,
     /// Launch types the definition must be valid for, e.g. `[EC2]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_compatibilities: Option<Vec<LaunchType>>,
+    /// Task placement constraints in the ECS API's JSON shape (`type`, `expression`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_objects")]
+    pub placement_constraints: Option<JsonObjects>,
+    /// The App Mesh proxy configuration in the ECS API's JSON shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub proxy_configuration: Option<serde_json::Value>,
+    /// Elastic Inference accelerators in the ECS API's JSON shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_objects")]
+    pub inference_accelerators: Option<JsonObjects>,
+    /// The task's ephemeral storage in the ECS API's JSON shape (`sizeInGiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub ephemeral_storage: Option<serde_json::Value>,
+    /// The operating system and CPU architecture in the ECS API's JSON shape
+    /// (`operatingSystemFamily`, `cpuArchitecture`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub runtime_platform: Option<serde_json::Value>,
+    /// Whether the task accepts fault injection requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_fault_injection: Option<bool>,
+    /// Trusted execution (isolation mode, attestation policy) in the ECS API's JSON shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub trusted_execution_configuration: Option<serde_json::Value>,
 }
 
 /// ECS's container definitions, free-form but for the name, which CEL keys uniqueness on.
@@ -180,6 +210,10 @@ fn container_definitions(_: &mut schemars::SchemaGenerator) -> schemars::Schema 
             }
         }
     })
+}
+
+fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
 
 fn free_form_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -213,6 +247,8 @@ pub enum LaunchType {
     Ec2,
     Fargate,
     External,
+    #[serde(rename = "MANAGED_INSTANCES")]
+    ManagedInstances,
 }
 
 impl LaunchType {
@@ -221,6 +257,7 @@ impl LaunchType {
             LaunchType::Ec2 => "EC2",
             LaunchType::Fargate => "FARGATE",
             LaunchType::External => "EXTERNAL",
+            LaunchType::ManagedInstances => "MANAGED_INSTANCES",
         }
     }
 }
@@ -239,6 +276,10 @@ pub enum NetworkMode {
 pub enum PidMode {
     Host,
     Task,
+    /// A Managed Daemon's: its own namespace.
+    None,
+    /// A Managed Daemon's: one namespace for the daemon's containers.
+    Shared,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -247,6 +288,8 @@ pub enum IpcMode {
     Host,
     Task,
     None,
+    /// A Managed Daemon's: one namespace for the daemon's containers.
+    Shared,
 }
 
 /// One capacity provider of a strategy.

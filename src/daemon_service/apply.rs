@@ -10,7 +10,8 @@ use aws_sdk_ecs::types::{
 use super::cache::Shared;
 use super::desired::{Desired, DesiredTaskDefinition};
 use super::ecs::{
-    ClusterKey, ObservedService, adopt, client_token, ecs_tags, is_gone, observed_service,
+    ClusterKey, ObservedService, adopt, client_token, ecs_tags, is_gone, json_body,
+    observed_service,
 };
 use super::plan::{Change, ServiceUpdate, TaskDefinitionRef};
 use super::task_definition::DIGEST_TAG;
@@ -107,27 +108,8 @@ async fn register_task_definition(
         .ecs
         .register_task_definition()
         .family(&rendered.family)
-        .set_container_definitions(Some(rendered.container_definitions.clone()))
-        .set_volumes(Some(rendered.volumes.clone()).filter(|v| !v.is_empty()))
-        .set_task_role_arn(rendered.task_role_arn.clone())
-        .set_execution_role_arn(rendered.execution_role_arn.clone())
-        .set_network_mode(rendered.network_mode.as_deref().map(Into::into))
-        .set_cpu(rendered.cpu.clone())
-        .set_memory(rendered.memory.clone())
-        .set_pid_mode(rendered.pid_mode.as_deref().map(Into::into))
-        .set_ipc_mode(rendered.ipc_mode.as_deref().map(Into::into))
-        .set_requires_compatibilities(
-            Some(
-                rendered
-                    .requires_compatibilities
-                    .iter()
-                    .map(|c| c.as_str().into())
-                    .collect(),
-            )
-            .filter(|c: &Vec<_>| !c.is_empty()),
-        )
-        .set_tags(Some(ecs_tags(&tags)))
         .customize()
+        .mutate_request(json_body(rendered.body(&tags)))
         .config_override(crate::single_attempt!(aws_sdk_ecs))
         .send()
         .await

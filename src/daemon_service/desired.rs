@@ -87,16 +87,11 @@ impl Desired {
         let definition = &spec.task_definition;
         let task_definition = match (&definition.arn, &definition.family) {
             (Some(arn), None) => {
-                let inline = definition.container_definitions.is_some()
-                    || definition.task_role_arn.is_some()
-                    || definition.execution_role_arn.is_some()
-                    || definition.network_mode.is_some()
-                    || definition.cpu.is_some()
-                    || definition.memory.is_some()
-                    || definition.volumes.is_some()
-                    || definition.pid_mode.is_some()
-                    || definition.ipc_mode.is_some()
-                    || definition.requires_compatibilities.is_some();
+                // Every member but `arn` belongs to an inline definition.
+                let inline = serde_json::to_value(definition)
+                    .ok()
+                    .and_then(|v| v.as_object().map(|m| m.keys().any(|k| k != "arn")))
+                    .unwrap_or(false);
                 if inline {
                     return Err(Error::invalid(
                         "spec.taskDefinition",
@@ -106,7 +101,13 @@ impl Desired {
                 DesiredTaskDefinition::Reference(arn.clone())
             }
             (None, Some(_)) => {
-                DesiredTaskDefinition::Inline(Box::new(task_definition::render(definition)?))
+                let operation = match spec.scheduling {
+                    Some(Scheduling::ManagedDaemon) => task_definition::REGISTER_DAEMON,
+                    _ => task_definition::REGISTER,
+                };
+                DesiredTaskDefinition::Inline(Box::new(task_definition::render(
+                    definition, operation,
+                )?))
             }
             _ => {
                 return Err(Error::invalid(
@@ -319,13 +320,26 @@ pub fn check_grant(obj: &DaemonService, grant: &Grant) -> Result<()> {
         .as_ref()
         .map(|v| v.values())
         .unwrap_or_default();
+    let non_empty = |value: &serde_json::Value, pointer: &str| {
+        value.pointer(pointer).is_some_and(|v| match v {
+            serde_json::Value::Array(items) => !items.is_empty(),
+            serde_json::Value::Object(map) => !map.is_empty(),
+            other => !other.is_null(),
+        })
+    };
     for (index, volume) in volumes.iter().enumerate() {
-        let host_path = volume.pointer("/host/sourcePath").is_some();
-        grant.require(
-            !host_path,
-            format!("{FIELD}.volumes[{index}].host.sourcePath"),
-            host,
-        )?;
+        // A host path, or a Docker volume whose driver options (`o: bind`, `device`)
+        // mount one.
+        for (pointer, field) in [
+            ("/host/sourcePath", "host.sourcePath"),
+            (
+                "/dockerVolumeConfiguration/driverOpts",
+                "dockerVolumeConfiguration.driverOpts",
+            ),
+        ] {
+            let on_host = non_empty(volume, pointer);
+            grant.require(!on_host, format!("{FIELD}.volumes[{index}].{field}"), host)?;
+        }
     }
     let containers = definition
         .container_definitions
@@ -336,14 +350,11 @@ pub fn check_grant(obj: &DaemonService, grant: &Grant) -> Result<()> {
         let at = format!("{FIELD}.containerDefinitions[{index}]");
         let privileged = container.get("privileged") == Some(&serde_json::Value::Bool(true));
         grant.require(!privileged, format!("{at}.privileged"), host)?;
-        let non_empty = |pointer: &str| {
-            container
-                .pointer(pointer)
-                .and_then(serde_json::Value::as_array)
-                .is_some_and(|list| !list.is_empty())
-        };
-        let added =
-            non_empty("/linuxParameters/capabilities/add") || non_empty("/linuxParameters/devices");
+        // `seccomp:unconfined`, `apparmor:unconfined` and the like loosen the host's hold.
+        let loosened = non_empty(container, "/dockerSecurityOptions");
+        grant.require(!loosened, format!("{at}.dockerSecurityOptions"), host)?;
+        let added = non_empty(container, "/linuxParameters/capabilities/add")
+            || non_empty(container, "/linuxParameters/devices");
         grant.require(!added, format!("{at}.linuxParameters"), host)?;
     }
     Ok(())

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinitionField};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
 use sha2::{Digest, Sha256};
 
 use super::CapacityProviderStrategyItem;
@@ -120,6 +122,20 @@ impl Reach {
                     .iter()
                     .any(|v| v.host().and_then(|h| h.source_path()).is_some()),
                 "a host path",
+            ),
+            (
+                definition.volumes().iter().any(|v| {
+                    v.docker_volume_configuration()
+                        .and_then(|d| d.driver_opts())
+                        .is_some_and(|opts| !opts.is_empty())
+                }),
+                "a Docker volume with driver options",
+            ),
+            (
+                containers
+                    .iter()
+                    .any(|c| !c.docker_security_options().is_empty()),
+                "Docker security options",
             ),
             (
                 containers.iter().any(|c| c.privileged() == Some(true)),
@@ -386,6 +402,19 @@ pub async fn adopt(
         .await
         .map_err(|e| aws_error("ECS", "TagResource", e))?;
     Ok(())
+}
+
+/// Sends `body` as the request's JSON in place of what the SDK's builder serialized: for
+/// task definitions, whose members are the spec's as given and checked against ECS's own
+/// model (`crate::aws::model`), so that nothing the SDK release does not know is dropped.
+/// Runs before signing, so the signature covers the body sent.
+pub fn json_body(body: String) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
+    move |request| {
+        request
+            .headers_mut()
+            .insert("content-length", body.len().to_string());
+        *request.body_mut() = SdkBody::from(body.as_str());
+    }
 }
 
 /// A client token that makes a retried create idempotent: the same `seed` (object and

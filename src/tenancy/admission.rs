@@ -195,12 +195,16 @@ pub fn rules() -> Vec<Rule> {
             "spec.taskDefinition.volumes",
             unset_or(
                 "taskDefinition.volumes",
-                "object.spec.taskDefinition.volumes.all(v, !has(v.host) || !has(v.host.sourcePath))".into(),
+                "object.spec.taskDefinition.volumes.all(v, (!has(v.host) || !has(v.host.sourcePath)) && (!has(v.dockerVolumeConfiguration) || !has(v.dockerVolumeConfiguration.driverOpts) || size(v.dockerVolumeConfiguration.driverOpts) == 0))".into(),
             ),
         ),
         containers(
             "spec.taskDefinition.containerDefinitions.privileged",
             "!has(c.privileged) || c.privileged != true",
+        ),
+        containers(
+            "spec.taskDefinition.containerDefinitions.dockerSecurityOptions",
+            "!has(c.dockerSecurityOptions) || size(c.dockerSecurityOptions) == 0",
         ),
         containers(
             "spec.taskDefinition.containerDefinitions.linuxParameters",

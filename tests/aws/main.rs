@@ -17,3 +17,4 @@ mod faults;
 mod iam_audit;
 mod integration_role;
 mod scaling_group;
+mod task_definition;

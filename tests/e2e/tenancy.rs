@@ -169,6 +169,23 @@ fn cases() -> Vec<Case> {
             "ecs.hostAccess",
         ),
         case(
+            "a Docker volume that binds a host path",
+            "DaemonService",
+            json!({"taskDefinition": {"volumes": [{"name": "root", "dockerVolumeConfiguration":
+                {"driver": "local", "driverOpts": {"type": "none", "o": "bind", "device": "/"}}}]}}),
+            "spec.taskDefinition.volumes",
+            "ecs.hostAccess",
+        ),
+        case(
+            "an unconfined container",
+            "DaemonService",
+            json!({"taskDefinition": {"containerDefinitions": [
+                {"name": "agent", "image": "agent:1", "memory": 128,
+                 "dockerSecurityOptions": ["seccomp:unconfined"]}]}}),
+            "spec.taskDefinition.containerDefinitions.dockerSecurityOptions",
+            "ecs.hostAccess",
+        ),
+        case(
             "another team's task role",
             "DaemonService",
             json!({"taskDefinition": {"taskRoleArn": other_role}}),

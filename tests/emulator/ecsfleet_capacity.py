@@ -508,16 +508,13 @@ def register_daemon_task_definition(self):
     revisions = store["definitions"].setdefault(family, [])
     revision = (revisions[-1]["revision"] if revisions else 0) + 1
     arn = f"arn:aws:ecs:{self.region}:{self.current_account}:daemon-task-definition/{family}:{revision}"
+    # Every member of the request is kept, as ECS describes it back.
+    request = {k: v for k, v in json.loads(self.body or "{}").items() if k != "tags"}
     definition = {
+        **request,
         "daemonTaskDefinitionArn": arn,
-        "family": family,
         "revision": revision,
-        "containerDefinitions": self._get_param("containerDefinitions"),
-        "volumes": self._get_param("volumes") or [],
-        "taskRoleArn": self._get_param("taskRoleArn"),
-        "executionRoleArn": self._get_param("executionRoleArn"),
-        "cpu": self._get_param("cpu"),
-        "memory": self._get_param("memory"),
+        "volumes": request.get("volumes") or [],
         "status": "ACTIVE",
         "registeredAt": _now(),
     }

@@ -13,6 +13,9 @@ ECS
   CreateService and UpdateService the service settles as ECS's scheduler would once
   every task is placed: runningCount = desiredCount, pendingCount = 0, and one
   PRIMARY deployment of the current task definition in rolloutState COMPLETED.
+- RegisterTaskDefinition: moto drops enableFaultInjection and
+  trustedExecutionConfiguration, so DescribeTaskDefinition never echoes them. They are
+  stored on the revision (every other member of the request moto keeps as given).
 - Service lookups (CreateService's and UpdateService's): moto scans every service of
   every cluster for each; they are looked up by the "cluster:name" key moto stores them
   under (the scan stays as the fallback), so 10,000 services do not make the emulator
@@ -135,6 +138,28 @@ def update_service(self, service_properties):
     return service
 
 
+# RegisterTaskDefinition's members moto does not store, by the attribute its serializer
+# reads them from.
+_KEPT_ON_REGISTER = {
+    "enableFaultInjection": "enable_fault_injection",
+    "trustedExecutionConfiguration": "trusted_execution_configuration",
+}
+_original_register_task_definition = (
+    ecs_responses.EC2ContainerServiceResponse.register_task_definition
+)
+
+
+def register_task_definition(self):
+    result = _original_register_task_definition(self)
+    definition = result.result["taskDefinition"]
+    for param, attribute in _KEPT_ON_REGISTER.items():
+        value = self._get_param(param)
+        if value is not None:
+            setattr(definition, attribute, value)
+    return result
+
+
+ecs_responses.EC2ContainerServiceResponse.register_task_definition = register_task_definition
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service
 ecs_models.EC2ContainerServiceBackend.update_service = update_service
 

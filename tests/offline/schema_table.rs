@@ -336,6 +336,13 @@ spec:
     pidMode: host
     networkMode: host
     requiresCompatibilities: [EC2]
+    placementConstraints: [{type: memberOf, expression: "attribute:ecs.os-type == linux"}]
+    proxyConfiguration: {type: APPMESH, containerName: agent}
+    inferenceAccelerators: [{deviceName: device1, deviceType: eia2.medium}]
+    ephemeralStorage: {sizeInGiB: 30}
+    runtimePlatform: {cpuArchitecture: ARM64, operatingSystemFamily: LINUX}
+    enableFaultInjection: true
+    trustedExecutionConfiguration: {isolationMode: ISOLATED_SANDBOX}
     containerDefinitions: [{name: agent, image: "agent:7", memory: 128}]
 "#;
 

@@ -31,7 +31,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The Python of the emulator's virtual environment, which `scripts/test` creates.
-fn emulator_python() -> PathBuf {
+pub fn emulator_python() -> PathBuf {
     let python = std::env::var_os("ECSFLEET_EMULATOR_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv/emulator/bin/python"));

@@ -2,13 +2,15 @@
 //! differs), `CreateDaemon` (with a client token, so a retried create makes one daemon),
 //! `UpdateDaemon`, `TagResource` (adoption) and `DeleteDaemon`.
 
-use aws_sdk_ecs::types::{DaemonIpcMode, DaemonPidMode, DaemonPropagateTags, Tag};
+use aws_sdk_ecs::types::DaemonPropagateTags;
 
 use crate::aws::{AccountClients, aws_error, error_code};
 use crate::daemon_service::DaemonService;
 use crate::daemon_service::cache::Shared;
 use crate::daemon_service::desired::{Desired, DesiredTaskDefinition};
-use crate::daemon_service::ecs::{ClusterKey, adopt, client_token, ecs_tags, is_gone, tag_map};
+use crate::daemon_service::ecs::{
+    ClusterKey, adopt, client_token, ecs_tags, is_gone, json_body, tag_map,
+};
 use crate::daemon_service::observe::daemon::find;
 use crate::daemon_service::plan::TaskDefinitionRef;
 use crate::daemon_service::plan::daemon::DaemonChange;
@@ -41,32 +43,19 @@ pub async fn apply(
         }),
     };
     match change {
-        DaemonChange::RegisterDefinition {
-            family,
-            digest,
-            definition,
-            ..
-        } => {
+        DaemonChange::RegisterDefinition { family, digest, .. } => {
             let DesiredTaskDefinition::Inline(rendered) = &desired.task_definition else {
                 unreachable!("the plan registers only inline definitions");
             };
-            let mut tags = ecs_tags(&desired.tags);
-            tags.push(Tag::builder().key(DIGEST_TAG).value(digest).build());
+            let mut tags = desired.tags.clone();
+            tags.insert(DIGEST_TAG.to_string(), digest.clone());
             let registered = clients
                 .ecs
                 .register_daemon_task_definition()
                 .family(family)
-                .set_container_definitions(Some(definition.containers.clone()))
-                .set_volumes((!definition.volumes.is_empty()).then(|| definition.volumes.clone()))
-                .set_task_role_arn(rendered.task_role_arn.clone())
-                .set_execution_role_arn(rendered.execution_role_arn.clone())
-                .set_cpu(rendered.cpu.clone())
-                .set_memory(rendered.memory.clone())
-                .set_pid_mode(rendered.pid_mode.as_deref().map(DaemonPidMode::from))
-                .set_ipc_mode(rendered.ipc_mode.as_deref().map(DaemonIpcMode::from))
-                .set_tags(Some(tags))
                 // Not retried blindly: a lost answer is looked up by digest first.
                 .customize()
+                .mutate_request(json_body(rendered.body(&tags)))
                 .config_override(crate::single_attempt!(aws_sdk_ecs))
                 .send()
                 .await

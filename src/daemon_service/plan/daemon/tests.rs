@@ -100,13 +100,16 @@ fn a_new_daemon_registers_its_definition_and_is_created_on_managed_instances() {
         &capacity().cluster_arn,
         "the plan names the cluster"
     );
-    let Change::Daemon(DaemonChange::RegisterDefinition { definition, .. }) = &changes[0] else {
+    let Change::Daemon(DaemonChange::RegisterDefinition {
+        digest: planned, ..
+    }) = &changes[0]
+    else {
         panic!("{changes:?}")
     };
     assert_eq!(
-        definition.containers.len(),
-        spec_containers(&spec),
-        "the plan carries the daemon task definition apply registers"
+        *planned,
+        digest(&spec),
+        "the plan registers the spec's definition"
     );
     assert_eq!(
         capacity_providers,
@@ -138,29 +141,35 @@ fn a_daemon_of_someone_else_is_refused_before_any_write() {
     assert_eq!(error.reason(), crate::Reason::AlreadyExists, "{error}");
 }
 
+/// Refused with its path before any write: at once when the spec asks for a Managed
+/// Daemon, and when the plan finds the cluster's capacity makes it one.
 #[test]
 fn what_a_daemon_task_definition_cannot_hold_is_refused_with_its_path() {
-    let obj: DaemonService = serde_yaml_ng::from_str(
-        r#"
+    let yaml = |scheduling: &str| {
+        format!(
+            r#"
 apiVersion: ecsfleet.dev/v1alpha1
 kind: DaemonService
-metadata: {name: agent, namespace: ops, uid: u1}
+metadata: {{name: agent, namespace: ops, uid: u1}}
 spec:
   cluster: fleet
-  scheduling: ManagedDaemon
+  {scheduling}
   taskDefinition:
     family: agent
     containerDefinitions:
-      - {name: agent, image: "agent:1", memory: 128, portMappings: [{containerPort: 80}]}
-"#,
-    )
-    .unwrap();
-    let spec = Desired::from_spec(&obj).unwrap();
+      - {{name: agent, image: "agent:1", memory: 128, portMappings: [{{containerPort: 80}}]}}
+"#
+        )
+    };
+    let field = "spec.taskDefinition.containerDefinitions[0].portMappings:";
+    let asked: DaemonService = serde_yaml_ng::from_str(&yaml("scheduling: ManagedDaemon")).unwrap();
+    let error = Desired::from_spec(&asked).unwrap_err().to_string();
+    assert!(error.starts_with(field), "{error}");
+
+    let chosen: DaemonService = serde_yaml_ng::from_str(&yaml("")).unwrap();
+    let spec = Desired::from_spec(&chosen).unwrap();
     let error = plan(&spec, &observed(None, None)).unwrap_err().to_string();
-    assert!(
-        error.starts_with("spec.taskDefinition.containerDefinitions[0].portMappings:"),
-        "{error}"
-    );
+    assert!(error.starts_with(field), "{error}");
 }
 
 #[test]
@@ -187,12 +196,5 @@ spec:
         .unwrap();
         let error = Desired::from_spec(&obj).unwrap_err().to_string();
         assert!(error.starts_with(&format!("{field}:")), "{error}");
-    }
-}
-
-fn spec_containers(desired: &Desired) -> usize {
-    match &desired.task_definition {
-        DesiredTaskDefinition::Inline(rendered) => rendered.container_definitions.len(),
-        DesiredTaskDefinition::Reference(_) => 0,
     }
 }
