@@ -187,6 +187,15 @@ pub enum Claim {
     Adopt,
 }
 
+/// Leaves the default out of a field's CRD schema (ecsfleet applies it when it reads the
+/// object): for the items of an atomic list, where a default the API server writes into
+/// the stored object makes it differ from what a client applied, so that server-side
+/// apply after a client-side apply (or `kubectl diff --server-side`) conflicts on the
+/// whole list.
+pub fn no_stored_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
+}
+
 /// A list of free-form JSON objects (ECS's container definitions and volumes), kept as
 /// compact JSON text and parsed where it is used. Parsed, every object and every object
 /// nested in it (an environment variable, a port mapping) is a B-tree map of about 600

@@ -95,4 +95,51 @@ mod description_tests {
             "fields without a description: {missing:#?}"
         );
     }
+
+    /// Every default below an atomic list's items, by path.
+    fn defaults_in_atomic_items(
+        schema: &Value,
+        path: &str,
+        in_atomic: bool,
+        out: &mut Vec<String>,
+    ) {
+        if in_atomic && schema.get("default").is_some() {
+            out.push(path.to_string());
+        }
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                defaults_in_atomic_items(property, &format!("{path}.{name}"), in_atomic, out);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            let keyed = schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map");
+            defaults_in_atomic_items(items, &format!("{path}[]"), in_atomic || !keyed, out);
+        }
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            defaults_in_atomic_items(values, &format!("{path}.*"), in_atomic, out);
+        }
+    }
+
+    /// A default the API server writes into an atomic list's item makes the stored list
+    /// differ from the one a client applied: server-side apply after a client-side apply
+    /// (and `kubectl diff --server-side`) then conflicts on the whole list. Lists whose
+    /// items carry defaults are keyed (`x-kubernetes-list-type: map`), or the default is
+    /// left to ecsfleet (`common::no_stored_default`).
+    #[test]
+    fn no_atomic_list_item_holds_a_default() {
+        let mut found = Vec::new();
+        for crd in super::crds() {
+            let kind = crd.spec.names.kind.clone();
+            for version in &crd.spec.versions {
+                let schema =
+                    serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema)
+                        .unwrap();
+                defaults_in_atomic_items(&schema, &kind, false, &mut found);
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "defaults in atomic lists' items: {found:#?}"
+        );
+    }
 }

@@ -87,6 +87,7 @@ pub struct DaemonServiceSpec {
     /// Capacity providers to place tasks with (PerInstance), or the Managed Instances
     /// capacity providers a ManagedDaemon runs on (default: all of the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["capacityProvider"]))]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
 
     /// The awsvpc network configuration, for task definitions with network mode `awsvpc`.

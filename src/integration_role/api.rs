@@ -168,6 +168,7 @@ pub struct StatementSpec {
     pub sid: Option<String>,
     /// `Allow` (default) or `Deny`.
     #[serde(default)]
+    #[schemars(transform = crate::common::no_stored_default)]
     pub effect: Effect,
     /// Actions shaped `service:Action`; `*` and `?` wildcards allowed (at most 2,000
     /// a statement, each at most 128 characters; a larger set is several statements).
@@ -177,6 +178,7 @@ pub struct StatementSpec {
     /// empty list is refused: it must never read as every resource.
     #[serde(default = "all_resources")]
     #[schemars(length(min = 1, max = 100), inner(length(max = 2048)))]
+    #[schemars(transform = crate::common::no_stored_default)]
     pub resources: Vec<String>,
     /// Conditions: operator → condition key → values, e.g.
     /// `{StringEquals: {"aws:RequestedRegion": ["eu-west-1"]}}`.

@@ -42,8 +42,9 @@ pub struct TenancyPolicySpec {
     #[serde(default)]
     pub defaults: Grants,
     /// Sets of namespaces and what each may do; the first rule that selects a namespace
-    /// applies (rules do not add up).
+    /// applies (rules do not add up). Keyed by `name` under server-side apply.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub rules: Vec<TenancyRule>,
 }
 
@@ -51,6 +52,11 @@ pub struct TenancyPolicySpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenancyRule {
+    /// The rule's name, unique within the policy: the key by which server-side apply
+    /// merges rules, so that several managers (a GitOps tool, an administrator) can each
+    /// own their rules.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
     /// Namespace names; a trailing `*` matches every name that starts with what precedes it
     /// (`team-a-*`), `*` alone every namespace.
     #[schemars(length(min = 1))]

@@ -60,7 +60,7 @@ fn an_empty_policy_grants_the_safe_defaults() {
 #[test]
 fn the_first_rule_that_selects_a_namespace_applies() {
     let tenancy = policy(
-        "rules:\n- namespaces: [monitoring]\n  grants: {allowAdoption: true}\n- namespaces: ['*']\n  grants: {regions: [eu-west-1]}\n",
+        "rules:\n- name: monitoring\n  namespaces: [monitoring]\n  grants: {allowAdoption: true}\n- name: everyone\n  namespaces: ['*']\n  grants: {regions: [eu-west-1]}\n",
     );
     let monitoring = tenancy.grant("monitoring");
     assert!(monitoring.grants.allow_adoption);
@@ -68,7 +68,7 @@ fn the_first_rule_that_selects_a_namespace_applies() {
     let other = tenancy.grant("team-a");
     assert!(!other.grants.allow_adoption);
     assert_eq!(other.grants.regions, vec!["eu-west-1".to_string()]);
-    let none = policy("rules: [{namespaces: [monitoring]}]").grant("team-a");
+    let none = policy("rules: [{name: monitoring, namespaces: [monitoring]}]").grant("team-a");
     assert_eq!(none.source, "TenancyPolicy ecsfleet defaults");
 }
 
@@ -99,7 +99,7 @@ fn the_cli_without_a_policy_is_unrestricted() {
 #[test]
 fn the_namespace_role_is_used_and_allowed() {
     let tenancy = policy(
-        "rules:\n- namespaces: [team-a]\n  grants:\n    assumeRoleArn: arn:aws:iam::111122223333:role/team-a\n    assumeRoleArns: ['arn:aws:iam::111122223333:role/team-a-*']\n",
+        "rules:\n- name: team-a\n  namespaces: [team-a]\n  grants:\n    assumeRoleArn: arn:aws:iam::111122223333:role/team-a\n    assumeRoleArns: ['arn:aws:iam::111122223333:role/team-a-*']\n",
     );
     let grant = tenancy.grant("team-a");
     assert_eq!(

@@ -51,6 +51,15 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
 
     // kubectl apply -f examples/ → the service exists, Ready and Synced, status current.
     plane.kubectl_ok(&["apply", "-f", &path("examples")]);
+    // A team that moves to server-side apply (or diffs with it) meets no conflict: no
+    // list holds items the API server fills in unless it is keyed.
+    let diff = plane.kubectl(&["diff", "--server-side", "-f", &path("examples")]);
+    assert!(
+        diff.status.code().is_some_and(|code| code <= 1),
+        "kubectl diff --server-side after kubectl apply: {}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    plane.kubectl_ok(&["apply", "--server-side", "-f", &path("examples")]);
     let created = eventually(
         "the example to become Ready",
         Duration::from_secs(60),

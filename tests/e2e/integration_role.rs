@@ -245,7 +245,7 @@ spec:
     // an object that may adopt AWS resources: refused with a condition, its data and
     // owners untouched (a tenant who may only read Secrets would have the operator write
     // one, and the garbage collector delete it).
-    let adoption = "apiVersion: ecsfleet.dev/v1alpha1\nkind: TenancyPolicy\nmetadata: {name: ecsfleet}\nspec:\n  rules: [{namespaces: [vendors], grants: {allowAdoption: true}}]\n";
+    let adoption = "apiVersion: ecsfleet.dev/v1alpha1\nkind: TenancyPolicy\nmetadata: {name: ecsfleet}\nspec:\n  rules: [{name: vendors, namespaces: [vendors], grants: {allowAdoption: true}}]\n";
     assert!(
         plane
             .kubectl_input(&["apply", "-f", "-"], adoption)

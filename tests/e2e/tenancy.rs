@@ -27,7 +27,8 @@ kind: TenancyPolicy
 metadata: {{name: ecsfleet}}
 spec:
   rules:
-    - namespaces: [{NAMESPACE}]
+    - name: tenant
+      namespaces: [{NAMESPACE}]
       grants:
         regions: [eu-west-1]
         iam:
