@@ -136,9 +136,11 @@ pub struct ExternalIdSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.statements.all(s, !has(s.sid) || self.statements.filter(t, has(t.sid) && t.sid == s.sid).size() == 1)",
+    {"rule": "has(self.statements) || has(self.document)",
+     "message": "spec.policy needs statements, a document, or both"},
+    {"rule": "!has(self.statements) || self.statements.all(s, !has(s.sid) || self.statements.filter(t, has(t.sid) && t.sid == s.sid).size() == 1)",
      "message": "spec.policy.statements: statement Sids must be unique"},
-    {"rule": "(has(self.allowFullAccess) && self.allowFullAccess) || !self.statements.exists(s, (!has(s.effect) || s.effect == 'Allow') && s.actions.exists(a, a == '*') && (!has(s.resources) || size(s.resources) == 0 || s.resources.exists(r, r == '*')))",
+    {"rule": "(has(self.allowFullAccess) && self.allowFullAccess) || !has(self.statements) || !self.statements.exists(s, (!has(s.effect) || s.effect == 'Allow') && s.actions.exists(a, a == '*') && (!has(s.resources) || size(s.resources) == 0 || s.resources.exists(r, r == '*')))",
      "message": "spec.policy.statements: a statement allows every action on every resource; set spec.policy.allowFullAccess: true if that is really meant"}
 ]))]
 pub struct PolicySpec {
@@ -151,8 +153,17 @@ pub struct PolicySpec {
     /// The statements, of any total size: IAM allows 6,144 characters in one managed
     /// policy, so a larger set is split across several, each grant in exactly one. A
     /// change creates a new default version of the policies it touches only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 1, max = 100))]
     pub statements: Vec<StatementSpec>,
+    /// A policy document as published (`{"Version": ..., "Statement": [...]}`), taken as
+    /// given: `Action` or `NotAction`, `Resource` or `NotResource`, conditions of every
+    /// IAM operator. Checked as IAM checks an identity-based policy and split across
+    /// policies like `statements` (a `NotAction` statement stays whole). With
+    /// `statements`, both apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "policy_document")]
+    pub document: Option<serde_json::Value>,
     /// Allow a statement that allows action `*` on resource `*` (refused otherwise).
     #[serde(default)]
     pub allow_full_access: bool,
@@ -184,6 +195,11 @@ pub struct StatementSpec {
     /// `{StringEquals: {"aws:RequestedRegion": ["eu-west-1"]}}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// A policy document: IAM's JSON, checked by ecsfleet (`document::document_statements`).
+fn policy_document(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
 
 fn all_resources() -> Vec<String> {

@@ -336,10 +336,16 @@ fn desired_policy(
         .enumerate()
         .map(|(index, s)| statement(index, s, policy.allow_full_access))
         .collect::<Result<Vec<_>>>()?;
-    if statements.is_empty() {
+    let published = match &policy.document {
+        Some(given) => {
+            document::document_statements(given, "spec.policy.document", policy.allow_full_access)?
+        }
+        None => Vec::new(),
+    };
+    if statements.is_empty() && published.is_empty() {
         return Err(Error::invalid(
             "spec.policy.statements",
-            "at least one statement is required",
+            "at least one statement is required (in statements or document)",
         ));
     }
     let mut sids = BTreeSet::new();
@@ -353,14 +359,33 @@ fn desired_policy(
             ));
         }
     }
-    let rendered: Vec<Value> = statements.iter().map(document::render_statement).collect();
+    // Sids are unique across both forms: IAM needs each once in a policy.
+    for (index, s) in published.iter().enumerate() {
+        if let Some(sid) = s.get("Sid").and_then(Value::as_str)
+            && !sids.insert(sid)
+        {
+            return Err(Error::invalid(
+                format!("spec.policy.document.Statement[{index}].Sid"),
+                format!("{sid:?} is used by an earlier statement; IAM needs each Sid once"),
+            ));
+        }
+    }
+    let fields: Vec<String> = (0..statements.len())
+        .map(|index| format!("spec.policy.statements[{index}]"))
+        .chain((0..published.len()).map(|index| format!("spec.policy.document.Statement[{index}]")))
+        .collect();
+    let rendered: Vec<Value> = statements
+        .iter()
+        .map(document::render_statement)
+        .chain(published.iter().cloned())
+        .collect();
     let permissions = Permissions::new(&rendered);
-    for (index, statement) in rendered.iter().enumerate() {
+    for (field, statement) in fields.iter().zip(&rendered) {
         let shape = super::split::shape_of(statement);
         let size = permissions.smallest_part_size(&shape);
         if size > MANAGED_POLICY_MAX_CHARS {
             return Err(Error::invalid(
-                format!("spec.policy.statements[{index}]"),
+                field,
                 format!(
                     "a policy with one action of this statement has {size} characters; IAM allows {MANAGED_POLICY_MAX_CHARS} in a managed policy (fewer resources or conditions)"
                 ),

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+use crate::{Error, Result};
+
 /// IAM's limit on a customer-managed policy document, in characters without whitespace.
 pub const MANAGED_POLICY_MAX_CHARS: usize = 6144;
 
@@ -169,6 +171,196 @@ pub fn render_statement(s: &Statement) -> Value {
     statement
 }
 
+/// The statements of a policy document given as JSON (`spec.policy.document`, as vendors
+/// publish them), checked as IAM checks an identity-based policy and with `Action`,
+/// `NotAction`, `Resource` and `NotResource` as lists. `field` names the document in
+/// errors; `allow_full_access` lets a statement allow every action (or every action but
+/// some, `NotAction`) on every resource.
+pub fn document_statements(
+    document: &Value,
+    field: &str,
+    allow_full_access: bool,
+) -> Result<Vec<Value>> {
+    let Value::Object(members) = document else {
+        return Err(Error::invalid(
+            field,
+            "must be a policy document (an object)",
+        ));
+    };
+    for (key, value) in members {
+        match key.as_str() {
+            "Statement" | "Id" => {}
+            "Version" if matches!(value.as_str(), Some("2012-10-17" | "2008-10-17")) => {}
+            "Version" => {
+                return Err(Error::invalid(
+                    format!("{field}.Version"),
+                    "IAM takes 2012-10-17 or 2008-10-17",
+                ));
+            }
+            _ => return Err(Error::invalid(format!("{field}.{key}"), NOT_IN_POLICY)),
+        }
+    }
+    let statements = match members.get("Statement") {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        Some(Value::Object(one)) => vec![Value::Object(one.clone())],
+        _ => {
+            return Err(Error::invalid(
+                format!("{field}.Statement"),
+                "at least one statement is required",
+            ));
+        }
+    };
+    statements
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            document_statement(s, &format!("{field}.Statement[{index}]"), allow_full_access)
+        })
+        .collect()
+}
+
+const NOT_IN_POLICY: &str = "is not an element of an IAM policy document";
+
+fn document_statement(statement: &Value, field: &str, allow_full_access: bool) -> Result<Value> {
+    let Value::Object(members) = statement else {
+        return Err(Error::invalid(field, "must be a statement (an object)"));
+    };
+    let at = |key: &str| format!("{field}.{key}");
+    let mut out = Map::new();
+    for (key, value) in members {
+        match key.as_str() {
+            "Sid" => match value.as_str() {
+                Some(sid) if sid.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+                _ => {
+                    return Err(Error::invalid(
+                        at(key),
+                        "letters and digits only, as IAM takes a Sid",
+                    ));
+                }
+            },
+            "Effect" if matches!(value.as_str(), Some("Allow" | "Deny")) => {}
+            "Effect" => return Err(Error::invalid(at(key), "must be Allow or Deny")),
+            "Action" | "NotAction" => {
+                let actions = strings(value, &at(key))?;
+                if let Some(bad) = actions.iter().position(|a| !is_valid_action(a)) {
+                    return Err(Error::invalid(
+                        format!("{}[{bad}]", at(key)),
+                        format!(
+                            "{:?} is not shaped service:Action (e.g. ec2:Describe*)",
+                            actions[bad]
+                        ),
+                    ));
+                }
+            }
+            "Resource" | "NotResource" => {
+                let resources = strings(value, &at(key))?;
+                if let Some(bad) = resources
+                    .iter()
+                    .position(|r| r != "*" && !r.starts_with("arn:"))
+                {
+                    return Err(Error::invalid(
+                        format!("{}[{bad}]", at(key)),
+                        format!("{:?} is neither \"*\" nor an ARN", resources[bad]),
+                    ));
+                }
+            }
+            "Condition" => condition(value, &at(key))?,
+            "Principal" | "NotPrincipal" => {
+                return Err(Error::invalid(
+                    at(key),
+                    "a permission policy names no principal (who may assume the role is spec.trust)",
+                ));
+            }
+            _ => return Err(Error::invalid(at(key), NOT_IN_POLICY)),
+        }
+        let value = match key.as_str() {
+            "Action" | "NotAction" | "Resource" | "NotResource" => as_list(Some(value)).into(),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    if !out.contains_key("Effect") {
+        return Err(Error::invalid(at("Effect"), "is required (Allow or Deny)"));
+    }
+    for pair in [["Action", "NotAction"], ["Resource", "NotResource"]] {
+        if pair.iter().filter(|k| out.contains_key(**k)).count() != 1 {
+            return Err(Error::invalid(
+                field,
+                format!("needs exactly one of {} and {}", pair[0], pair[1]),
+            ));
+        }
+    }
+    let has = |key: &str, item: &str| {
+        out.get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(|v| v == item))
+    };
+    let every_action = has("Action", "*") || out.contains_key("NotAction");
+    if out["Effect"] == "Allow" && every_action && has("Resource", "*") && !allow_full_access {
+        return Err(Error::invalid(
+            field,
+            "allows every action (or every action but some) on every resource; set spec.policy.allowFullAccess: true if that is really meant",
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+/// A string or a non-empty list of strings.
+fn strings(value: &Value, field: &str) -> Result<Vec<String>> {
+    let items = as_list(Some(value));
+    if items.is_empty() {
+        return Err(Error::invalid(
+            field,
+            "an empty list is refused: name what it covers",
+        ));
+    }
+    items
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::invalid(field, "must be a string or a list of strings"))
+}
+
+/// Operator → condition key → a value or a list of values, with operators IAM has.
+fn condition(value: &Value, field: &str) -> Result<()> {
+    let Value::Object(operators) = value else {
+        return Err(Error::invalid(
+            field,
+            "must be an object: operator → key → values",
+        ));
+    };
+    for (operator, keys) in operators {
+        let at = format!("{field}.{operator}");
+        if !is_condition_operator(operator) {
+            return Err(Error::invalid(
+                at,
+                "is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
+            ));
+        }
+        let Value::Object(keys) = keys else {
+            return Err(Error::invalid(
+                at,
+                "must be an object: condition key → values",
+            ));
+        };
+        for (key, values) in keys {
+            let scalar =
+                |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+            let fine = match values {
+                Value::Array(items) => !items.is_empty() && items.iter().all(scalar),
+                other => scalar(other),
+            };
+            if !fine {
+                return Err(Error::invalid(
+                    format!("{at}.{key}"),
+                    "must be a value or a non-empty list of values",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The characters IAM counts against a managed policy's size limit.
 pub fn counted_size(document: &Value) -> usize {
     document
@@ -262,6 +454,81 @@ pub fn normalize_principal(principal: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A published document is taken as given (single values become lists), and what
+    /// IAM refuses of an identity-based policy is refused naming the element.
+    #[test]
+    fn a_published_document_is_taken_as_iam_takes_it() {
+        let published = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "AllButIam", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": ["s3:*"], "NotResource": ["arn:aws:s3:::logs/*"],
+             "Condition": {"ForAnyValue:StringNotEqualsIfExists": {"aws:PrincipalTag/team": ["a", "b"]},
+                           "Bool": {"aws:SecureTransport": false}}}]});
+        let statements = document_statements(&published, "spec.policy.document", true).unwrap();
+        assert_eq!(statements[0]["NotAction"], json!(["iam:*"]));
+        assert_eq!(statements[0]["Resource"], json!(["*"]));
+        assert_eq!(
+            statements[1]["Condition"],
+            published["Statement"][1]["Condition"]
+        );
+
+        let field = "spec.policy.document";
+        for (document, expected) in [
+            (
+                json!({"Statement": []}),
+                "spec.policy.document.Statement: at least one statement is required",
+            ),
+            (
+                json!({"Version": "2020-01-01", "Statement": {}}),
+                "spec.policy.document.Version: IAM takes 2012-10-17 or 2008-10-17",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Principal": "*"}}),
+                "spec.policy.document.Statement[0].Principal: a permission policy names no principal (who may assume the role is spec.trust)",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "NotAction": "s3:PutObject", "Resource": "*"}}),
+                "spec.policy.document.Statement[0]: needs exactly one of Action and NotAction",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject"}}),
+                "spec.policy.document.Statement[0]: needs exactly one of Resource and NotResource",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": [], "Resource": "*"}}),
+                "spec.policy.document.Statement[0].Action: an empty list is refused: name what it covers",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3 GetObject", "Resource": "*"}}),
+                "spec.policy.document.Statement[0].Action[0]: \"s3 GetObject\" is not shaped service:Action (e.g. ec2:Describe*)",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "my-bucket"}}),
+                "spec.policy.document.Statement[0].Resource[0]: \"my-bucket\" is neither \"*\" nor an ARN",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringEqualz": {"k": "v"}}}}),
+                "spec.policy.document.Statement[0].Condition.StringEqualz: is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
+            ),
+            (
+                json!({"Statement": {"Action": "s3:GetObject", "Resource": "*"}}),
+                "spec.policy.document.Statement[0].Effect: is required (Allow or Deny)",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}),
+                "spec.policy.document.Statement[0]: allows every action (or every action but some) on every resource; set spec.policy.allowFullAccess: true if that is really meant",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Sid": "not ok"}}),
+                "spec.policy.document.Statement[0].Sid: letters and digits only, as IAM takes a Sid",
+            ),
+        ] {
+            let error = document_statements(&document, field, false)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(error, expected);
+        }
+    }
 
     #[test]
     fn condition_operators_are_iams() {

@@ -31,6 +31,11 @@ pub type Parts = BTreeMap<usize, Grants>;
 /// The version every document is written with.
 const VERSION: &str = "2012-10-17";
 
+/// The one grant of a statement that is not split by action: one with `NotAction` (each
+/// part of a split would allow more than the whole) is kept whole, rendered as written.
+/// No action is empty, so the marker cannot be mistaken for one.
+const WHOLE: &str = "";
+
 /// A whole permission set, with what it takes to render and measure any part of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Permissions {
@@ -63,7 +68,9 @@ impl Permissions {
         for statement in statements {
             let (shape, template, actions) = split_statement(statement);
             let mut empty = template.clone();
-            empty["Action"] = json!([]);
+            if !is_whole(&actions) {
+                empty["Action"] = json!([]);
+            }
             permissions
                 .statement_sizes
                 .insert(shape.clone(), document::counted_size(&empty));
@@ -86,6 +93,9 @@ impl Permissions {
     }
 
     fn statement_size(&self, shape: &str, actions: &BTreeSet<String>) -> usize {
+        if is_whole(actions) {
+            return self.statement_sizes[shape];
+        }
         let listed: usize = actions.iter().map(|a| action_size(a)).sum();
         self.statement_sizes[shape] + listed + actions.len().saturating_sub(1)
     }
@@ -96,7 +106,12 @@ impl Permissions {
             Some(actions) if !actions.is_empty() => action_size(action) + 1,
             _ => {
                 let separator = usize::from(part.values().any(|a| !a.is_empty()));
-                self.statement_sizes[shape] + action_size(action) + separator
+                let listed = if action == WHOLE {
+                    0
+                } else {
+                    action_size(action)
+                };
+                self.statement_sizes[shape] + listed + separator
             }
         }
     }
@@ -106,6 +121,7 @@ impl Permissions {
     pub fn smallest_part_size(&self, shape: &str) -> usize {
         let largest = self.grants[shape]
             .iter()
+            .filter(|a| *a != WHOLE)
             .map(|a| action_size(a))
             .max()
             .unwrap_or(0);
@@ -119,7 +135,9 @@ impl Permissions {
             .filter(|(_, actions)| !actions.is_empty())
             .map(|(shape, actions)| {
                 let mut statement = self.templates[shape].clone();
-                statement["Action"] = json!(actions);
+                if !is_whole(actions) {
+                    statement["Action"] = json!(actions);
+                }
                 statement
             })
             .collect();
@@ -206,13 +224,21 @@ impl Permissions {
 }
 
 /// The grants a live document holds, or `None` if it holds anything else (a statement
-/// without `Action`, with `NotAction`, a `Principal`, another version): such a document
-/// is rewritten.
+/// with both or neither of `Action` and `NotAction`, a `Principal`, another version):
+/// such a document is rewritten.
 pub fn grants_of(live: &Value) -> Option<Grants> {
     if live.get("Version").and_then(Value::as_str) != Some(VERSION) {
         return None;
     }
-    let known = ["Sid", "Effect", "Action", "Resource", "Condition"];
+    let known = [
+        "Sid",
+        "Effect",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Condition",
+    ];
     let statements = match live.get("Statement")? {
         Value::Array(items) => items.clone(),
         one => vec![one.clone()],
@@ -220,7 +246,9 @@ pub fn grants_of(live: &Value) -> Option<Grants> {
     let mut grants = Grants::new();
     for statement in &statements {
         let fields = statement.as_object()?;
-        if !fields.contains_key("Action") || fields.keys().any(|k| !known.contains(&k.as_str())) {
+        if fields.contains_key("Action") == fields.contains_key("NotAction")
+            || fields.keys().any(|k| !known.contains(&k.as_str()))
+        {
             return None;
         }
         let (shape, _, actions) = split_statement(statement);
@@ -234,9 +262,19 @@ pub fn shape_of(statement: &Value) -> Shape {
     split_statement(statement).0
 }
 
-/// A statement's shape, its template (canonical, without `Action`) and its actions.
+/// Whether `actions` is the one grant of a statement kept whole.
+fn is_whole<'a>(actions: impl IntoIterator<Item = &'a String>) -> bool {
+    let mut actions = actions.into_iter();
+    actions.next().is_some_and(|a| a == WHOLE) && actions.next().is_none()
+}
+
+/// A statement's shape, its template (canonical, without `Action`) and its actions; a
+/// statement without `Action` (one with `NotAction`) is its own template, one grant.
 fn split_statement(statement: &Value) -> (Shape, Value, Vec<String>) {
     let canonical = document::canonical_statement(statement);
+    if canonical.get("Action").is_none() {
+        return (canonical.to_string(), canonical, vec![WHOLE.to_string()]);
+    }
     let mut template = canonical.clone();
     let actions = template
         .as_object_mut()
@@ -320,6 +358,41 @@ mod tests {
             permissions.size(&Grants::new()),
             document::counted_size(&permissions.render(&Grants::new()))
         );
+    }
+
+    /// A `NotAction` statement is one grant, rendered as written (splitting it would
+    /// allow more than it does), and sized as exactly as the others.
+    #[test]
+    fn a_not_action_statement_stays_whole() {
+        let whole = json!({"Sid": "AllButIam", "Effect": "Allow",
+            "NotAction": ["iam:*", "organizations:*"], "Resource": ["*"]});
+        let mut statements = vec![whole.clone()];
+        statements.push(statement("Ec2", &actions("ec2", 600)));
+        let permissions = Permissions::new(&statements);
+        let parts = permissions.pack();
+        assert!(parts.len() >= 2, "{} parts", parts.len());
+        let rendered: Vec<Value> = parts.values().map(|p| permissions.render(p)).collect();
+        let with_whole: Vec<&Value> = rendered
+            .iter()
+            .flat_map(|d| d["Statement"].as_array().unwrap())
+            .filter(|s| s.get("NotAction").is_some())
+            .collect();
+        assert_eq!(with_whole, [&document::canonical_statement(&whole)]);
+        for part in parts.values() {
+            assert_eq!(
+                permissions.size(part),
+                document::counted_size(&permissions.render(part))
+            );
+        }
+        // Read back from IAM's documents, the parts hold the same grants: nothing to
+        // rewrite.
+        let read_back: BTreeMap<usize, Option<Grants>> = parts
+            .iter()
+            .map(|(&n, part)| (n, grants_of(&permissions.render(part))))
+            .collect();
+        assert!(read_back.values().all(|g| g.is_some()), "{read_back:?}");
+        let again = permissions.assign(&read_back, 10);
+        assert!(changed(&parts, &again).is_empty());
     }
 
     #[test]
@@ -434,9 +507,24 @@ mod tests {
         );
         assert_eq!(
             grants_of(
-                &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]})
+                &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "NotAction": "iam:*", "Resource": "*"}]})
             ),
             None
+        );
+        assert_eq!(
+            grants_of(
+                &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]})
+            ),
+            None
+        );
+        // A NotAction statement is one grant, kept whole.
+        let whole = grants_of(
+            &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            whole.values().next().unwrap(),
+            &BTreeSet::from([WHOLE.to_string()])
         );
         let one = grants_of(&json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}})).unwrap();
         assert_eq!(

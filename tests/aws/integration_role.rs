@@ -867,3 +867,87 @@ async fn cleanup_does_not_depend_on_the_external_id_secret_still_existing() {
             .is_err()
     );
 }
+
+/// A policy document pasted as its publisher wrote it (`NotAction`, `NotResource`, a
+/// set-qualified condition, single values for lists) is what IAM gets, next to the
+/// structured statements; a resync writes nothing, and a hand edit is put back.
+#[tokio::test]
+async fn a_published_policy_document_is_granted_as_written() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let iam = iam(&emulator).await;
+    let published = r#"{"Version": "2012-10-17", "Statement": [
+          {"Sid": "DenyOutsideLogs", "Effect": "Deny", "Action": "s3:*", "NotResource": ["arn:aws:s3:::vendor-logs", "arn:aws:s3:::vendor-logs/*"]},
+          {"Sid": "NotIam", "Effect": "Deny", "NotAction": ["ec2:Describe*", "cloudwatch:Get*", "s3:*"], "Resource": "*",
+           "Condition": {"ForAnyValue:StringNotEqualsIfExists": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}}}]}"#;
+    let yaml = ROLE.replace(
+        "  managedPolicyArns:",
+        &format!("    document: {published}\n  managedPolicyArns:"),
+    );
+    let mut obj = role(&yaml);
+    sync(&mut obj, &pipeline).await.unwrap();
+
+    let arn = obj.status.as_ref().unwrap().policy_arn.clone().unwrap();
+    let current = |iam: aws_sdk_iam::Client, arn: String| async move {
+        let policy = iam.get_policy().policy_arn(&arn).send().await.unwrap();
+        let version = policy
+            .policy()
+            .unwrap()
+            .default_version_id()
+            .unwrap()
+            .to_string();
+        let document = iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap();
+        decode(document.policy_version().unwrap().document().unwrap())
+    };
+    let granted = current(iam.clone(), arn.clone()).await;
+    let expected = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadOnly", "Effect": "Allow", "Resource": ["*"],
+         "Action": ["ec2:Describe*", "cloudwatch:Get*", "s3:ListAllMyBuckets"]},
+        {"Sid": "DenyOutsideLogs", "Effect": "Deny", "Action": ["s3:*"],
+         "NotResource": ["arn:aws:s3:::vendor-logs", "arn:aws:s3:::vendor-logs/*"]},
+        {"Sid": "NotIam", "Effect": "Deny", "NotAction": ["ec2:Describe*", "cloudwatch:Get*", "s3:*"],
+         "Resource": ["*"], "Condition": {"ForAnyValue:StringNotEqualsIfExists":
+            {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}}}]});
+    assert!(
+        ecsfleet::integration_role::document::equivalent(&granted, &expected),
+        "{granted:#}"
+    );
+
+    let after_create = writes(&pipeline.env);
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        writes(&pipeline.env),
+        after_create,
+        "no write on a resync in sync"
+    );
+
+    // By hand, the NotAction statement loses its condition: the next sync puts it back.
+    let mut edited = granted.clone();
+    for statement in edited["Statement"].as_array_mut().unwrap() {
+        statement.as_object_mut().unwrap().remove("Condition");
+    }
+    iam.create_policy_version()
+        .policy_arn(&arn)
+        .policy_document(edited.to_string())
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    obj.metadata.generation = Some(1);
+    let repaired = sync(&mut obj, &pipeline).await.unwrap();
+    assert!(!repaired.is_empty(), "the edit is repaired");
+    let granted = current(iam.clone(), arn.clone()).await;
+    assert!(
+        ecsfleet::integration_role::document::equivalent(&granted, &expected),
+        "{granted:#}"
+    );
+}

@@ -388,6 +388,8 @@ spec:
     principals: ["464622532012"]
     externalId: {generate: true}
     allowWithoutExternalId: false
+  policy:
+    document: {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 "#;
 
 const SCALING_GROUP_MORE: &str = r#"
