@@ -98,14 +98,46 @@ pub struct IntegrationRoleSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "has(self.externalId) || (has(self.allowWithoutExternalId) && self.allowWithoutExternalId)",
-     "message": "spec.trust.externalId is required unless spec.trust.allowWithoutExternalId is true"}
+    {"rule": "!has(self.principals) || size(self.principals) == 0 || has(self.externalId) || (has(self.allowWithoutExternalId) && self.allowWithoutExternalId)",
+     "message": "spec.trust.externalId is required unless spec.trust.allowWithoutExternalId is true"},
+    {"rule": "(has(self.principals) && size(self.principals) > 0) || (has(self.services) && size(self.services) > 0) || (has(self.federated) && size(self.federated) > 0)",
+     "message": "spec.trust names nobody: set principals, services or federated"},
+    {"rule": "!has(self.conditions) || !self.conditions.exists(o, self.conditions[o].exists(k, k == 'sts:ExternalId'))",
+     "message": "spec.trust.conditions: the external ID is spec.trust.externalId"}
 ]))]
 pub struct TrustSpec {
     /// AWS account IDs or IAM/STS principal ARNs allowed to assume the role. A 12-digit
-    /// account ID means `arn:aws:iam::<id>:root`.
-    #[schemars(length(min = 1, max = 20))]
+    /// account ID means `arn:aws:iam::<id>:root`. They present the external ID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
     pub principals: Vec<String>,
+    /// AWS service principals allowed to assume the role, e.g. `ec2.amazonaws.com`
+    /// (no external ID applies to a service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 20),
+        inner(regex(pattern = r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?$"))
+    )]
+    pub services: Vec<String>,
+    /// OIDC identity providers whose tokens may assume the role
+    /// (`sts:AssumeRoleWithWebIdentity`), e.g. an EKS cluster's for IRSA, limited to
+    /// token subjects and audiences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["providerArn"]))]
+    pub federated: Vec<FederatedTrust>,
+    /// Further conditions on the principals' assumption, operator → condition key →
+    /// values, next to the external ID's: e.g. `{StringEquals: {"aws:PrincipalOrgID":
+    /// [o-a1b2c3]}}`, `{ArnLike: {"aws:PrincipalArn": [...]}}`, `{Bool:
+    /// {"aws:MultiFactorAuthPresent": ["true"]}}`, `{IpAddress: {"aws:SourceIp": [...]}}`,
+    /// `{StringLike: {"sts:SourceIdentity": [...]}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// Trust actions besides `sts:AssumeRole` (and `sts:AssumeRoleWithWebIdentity` for
+    /// `federated`): `sts:TagSession`, `sts:SetSourceIdentity`, `sts:SetContext`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = r"^sts:(TagSession|SetSourceIdentity|SetContext)$")))]
+    pub actions: Vec<String>,
     /// The shared secret the principals must present (`sts:ExternalId`). It never appears
     /// in status, events, logs or error messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +145,27 @@ pub struct TrustSpec {
     /// Allow assuming the role without an external ID (not recommended for third parties).
     #[serde(default)]
     pub allow_without_external_id: bool,
+}
+
+/// An OIDC provider's tokens that may assume the role.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedTrust {
+    /// The IAM OIDC provider, `arn:aws:iam::<account>:oidc-provider/<issuer>`.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/.+$"))]
+    pub provider_arn: String,
+    /// Token subjects (`<issuer>:sub`) allowed, e.g.
+    /// `system:serviceaccount:<namespace>:<name>`; `*` and `?` are wildcards.
+    #[schemars(length(min = 1, max = 20), inner(length(min = 1)))]
+    pub subjects: Vec<String>,
+    /// Token audiences (`<issuer>:aud`) allowed (default `[sts.amazonaws.com]`).
+    #[serde(default = "sts_audience")]
+    #[schemars(length(min = 1, max = 20))]
+    pub audiences: Vec<String>,
+}
+
+fn sts_audience() -> Vec<String> {
+    vec!["sts.amazonaws.com".to_string()]
 }
 
 /// Where the external ID comes from: exactly one of `secretRef` and `generate: true`.

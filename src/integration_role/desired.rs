@@ -24,8 +24,8 @@ pub struct Desired {
     pub permissions_boundary_arn: Option<String>,
     /// `spec.tags` plus the ownership tags.
     pub tags: BTreeMap<String, String>,
-    /// Normalized principal ARNs.
-    pub principals: Vec<String>,
+    /// Who may assume the role (principal ARNs normalized), without the external ID.
+    pub trust: document::Trust,
     /// Whether the trust policy requires an external ID.
     pub requires_external_id: bool,
     pub policy: Option<DesiredPolicy>,
@@ -126,10 +126,11 @@ impl Desired {
                 "must be 3600–43200",
             ));
         }
-        if spec.trust.principals.is_empty() {
+        let trust = &spec.trust;
+        if trust.principals.is_empty() && trust.services.is_empty() && trust.federated.is_empty() {
             return Err(Error::invalid(
-                "spec.trust.principals",
-                "at least one principal is required",
+                "spec.trust",
+                "names nobody: set principals, services or federated",
             ));
         }
         let principals = spec
@@ -161,7 +162,7 @@ impl Desired {
                     "set exactly one of secretRef and generate: true",
                 ));
             }
-            None if spec.trust.allow_without_external_id => false,
+            None if spec.trust.allow_without_external_id || trust.principals.is_empty() => false,
             None => {
                 return Err(Error::invalid(
                     "spec.trust.externalId",
@@ -169,6 +170,7 @@ impl Desired {
                 ));
             }
         };
+        let trust = desired_trust(trust, principals)?;
         let quota = spec
             .attached_policy_quota
             .map_or(DEFAULT_ATTACHED_POLICY_QUOTA, |q| q as usize);
@@ -226,7 +228,7 @@ impl Desired {
             max_session_duration_seconds: max_session,
             permissions_boundary_arn: spec.permissions_boundary_arn.clone(),
             tags,
-            principals,
+            trust,
             requires_external_id,
             policy,
             managed_policy_arns: spec.managed_policy_arns.iter().cloned().collect(),
@@ -246,8 +248,130 @@ impl Desired {
     /// The trust policy, with the external ID.
     pub fn trust_policy(&self) -> Value {
         let external_id = self.external_id.as_ref().map(|id| id.0.as_str());
-        document::trust_policy(&self.principals, external_id)
+        self.trust.render(external_id)
     }
+}
+
+/// The trust beyond the principals: services, OIDC providers, conditions and actions,
+/// each checked as IAM would.
+fn desired_trust(spec: &super::TrustSpec, principals: Vec<String>) -> Result<document::Trust> {
+    const FIELD: &str = "spec.trust";
+    for (index, service) in spec.services.iter().enumerate() {
+        let name = service
+            .strip_suffix(".amazonaws.com")
+            .or_else(|| service.strip_suffix(".amazonaws.com.cn"));
+        let valid = name.is_some_and(|n| {
+            !n.is_empty()
+                && n.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                })
+        });
+        if !valid {
+            return Err(Error::invalid(
+                format!("{FIELD}.services[{index}]"),
+                format!("{service:?} is not an AWS service principal (e.g. ec2.amazonaws.com)"),
+            ));
+        }
+    }
+    let mut federated = Vec::new();
+    let mut providers = BTreeSet::new();
+    for (index, f) in spec.federated.iter().enumerate() {
+        let at = format!("{FIELD}.federated[{index}]");
+        let issuer = f.provider_arn.split_once(":oidc-provider/");
+        let valid = issuer.is_some_and(|(head, issuer)| {
+            let parts: Vec<&str> = head.split(':').collect();
+            parts.len() == 5
+                && parts[0] == "arn"
+                && parts[2] == "iam"
+                && parts[4].len() == 12
+                && parts[4].chars().all(|c| c.is_ascii_digit())
+                && !issuer.is_empty()
+        });
+        if !valid {
+            return Err(Error::invalid(
+                format!("{at}.providerArn"),
+                "is not an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer>)",
+            ));
+        }
+        if !providers.insert(f.provider_arn.as_str()) {
+            return Err(Error::invalid(
+                format!("{at}.providerArn"),
+                "is named twice",
+            ));
+        }
+        for (key, values) in [("subjects", &f.subjects), ("audiences", &f.audiences)] {
+            if values.is_empty() || values.iter().any(String::is_empty) {
+                return Err(Error::invalid(
+                    format!("{at}.{key}"),
+                    "needs at least one value, none empty: a provider's every token must never assume the role",
+                ));
+            }
+        }
+        federated.push(document::Federated {
+            provider_arn: f.provider_arn.clone(),
+            subjects: f.subjects.clone(),
+            audiences: f.audiences.clone(),
+        });
+    }
+    for (operator, keys) in &spec.conditions {
+        let at = format!("{FIELD}.conditions.{operator}");
+        if !document::is_condition_operator(operator) {
+            return Err(Error::invalid(
+                at,
+                "is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
+            ));
+        }
+        for (key, values) in keys {
+            if key == "sts:ExternalId" {
+                return Err(Error::invalid(
+                    format!("{at}.{key}"),
+                    "the external ID is spec.trust.externalId",
+                ));
+            }
+            if values.is_empty() {
+                return Err(Error::invalid(
+                    format!("{at}.{key}"),
+                    "needs at least one value",
+                ));
+            }
+        }
+    }
+    const ACTIONS: [&str; 3] = ["sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext"];
+    let mut actions = Vec::new();
+    for (index, action) in spec.actions.iter().enumerate() {
+        if !ACTIONS.contains(&action.as_str()) {
+            return Err(Error::invalid(
+                format!("{FIELD}.actions[{index}]"),
+                format!(
+                    "{action:?} is not a trust action ecsfleet adds (one of {})",
+                    ACTIONS.join(", ")
+                ),
+            ));
+        }
+        if !actions.contains(action) {
+            actions.push(action.clone());
+        }
+    }
+    Ok(document::Trust {
+        principals,
+        services: spec.services.clone(),
+        federated,
+        conditions: spec
+            .conditions
+            .iter()
+            .map(|(operator, keys)| {
+                let keys = keys
+                    .iter()
+                    .map(|(key, values)| (key.clone(), serde_json::json!(values)))
+                    .collect();
+                (operator.clone(), keys)
+            })
+            .collect(),
+        actions,
+    })
 }
 
 fn statement(
@@ -465,6 +589,22 @@ pub fn check_grant(obj: &IntegrationRole, grant: &Grant) -> Result<()> {
             principal_account(principal),
             format!("spec.trust.principals[{index}]"),
             "iam.trustedAccounts",
+        )?;
+    }
+    for (index, service) in spec.trust.services.iter().enumerate() {
+        grant.require_match(
+            &iam.trusted_services,
+            service,
+            format!("spec.trust.services[{index}]"),
+            "iam.trustedServices",
+        )?;
+    }
+    for (index, federated) in spec.trust.federated.iter().enumerate() {
+        grant.require_match(
+            &iam.oidc_provider_arns,
+            &federated.provider_arn,
+            format!("spec.trust.federated[{index}].providerArn"),
+            "iam.oidcProviderArns",
         )?;
     }
     Ok(())

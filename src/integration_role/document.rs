@@ -125,17 +125,119 @@ fn string_set(value: &Value) -> Value {
     Value::Array(set.into_iter().map(Value::String).collect())
 }
 
-/// The trust policy: `principals` may assume the role, with the external ID when given.
+/// The trust policy of `principals` alone, with the external ID when given.
 pub fn trust_policy(principals: &[String], external_id: Option<&str>) -> Value {
-    let mut statement = json!({
-        "Effect": "Allow",
-        "Principal": {"AWS": principals},
-        "Action": "sts:AssumeRole",
-    });
-    if let Some(id) = external_id {
-        statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
+    Trust {
+        principals: principals.to_vec(),
+        ..Trust::default()
     }
-    json!({"Version": "2012-10-17", "Statement": [statement]})
+    .render(external_id)
+}
+
+/// Who may assume the role, and on what conditions: the trust policy's parts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trust {
+    /// Normalized principal ARNs (accounts, roles, users): these present the external ID.
+    pub principals: Vec<String>,
+    /// AWS service principals, e.g. `ec2.amazonaws.com`.
+    pub services: Vec<String>,
+    /// OIDC providers whose tokens may assume the role.
+    pub federated: Vec<Federated>,
+    /// Conditions on the principals' statement besides the external ID: operator → key →
+    /// values.
+    pub conditions: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Trust actions besides `sts:AssumeRole` (`sts:TagSession`, ...), on every statement.
+    pub actions: Vec<String>,
+}
+
+/// An OIDC provider's tokens, limited to subjects and audiences.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Federated {
+    pub provider_arn: String,
+    pub subjects: Vec<String>,
+    pub audiences: Vec<String>,
+}
+
+impl Trust {
+    /// Who may assume the role, in words: principals, services, providers.
+    pub fn who(&self) -> String {
+        let providers = self.federated.iter().map(|f| f.provider_arn.clone());
+        self.principals
+            .iter()
+            .chain(&self.services)
+            .cloned()
+            .chain(providers)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The trust policy: one statement for the principals (with the external ID when
+    /// given), one for the services, one per OIDC provider.
+    pub fn render(&self, external_id: Option<&str>) -> Value {
+        let actions = |first: &str| -> Value {
+            if self.actions.is_empty() {
+                json!(first)
+            } else {
+                let mut all = vec![first.to_string()];
+                all.extend(self.actions.iter().cloned());
+                json!(all)
+            }
+        };
+        let mut statements = Vec::new();
+        if !self.principals.is_empty() {
+            let mut statement = json!({
+                "Effect": "Allow",
+                "Principal": {"AWS": self.principals},
+                "Action": actions("sts:AssumeRole"),
+            });
+            let mut conditions = self.conditions.clone();
+            if let Some(id) = external_id {
+                conditions
+                    .entry("StringEquals".into())
+                    .or_default()
+                    .insert("sts:ExternalId".into(), json!(id));
+            }
+            if !conditions.is_empty() {
+                statement["Condition"] = json!(conditions);
+            }
+            statements.push(statement);
+        }
+        if !self.services.is_empty() {
+            statements.push(json!({
+                "Effect": "Allow",
+                "Principal": {"Service": self.services},
+                "Action": actions("sts:AssumeRole"),
+            }));
+        }
+        for federated in &self.federated {
+            // The condition keys are the issuer: the provider ARN's part after the type.
+            let issuer = federated
+                .provider_arn
+                .split_once(":oidc-provider/")
+                .map_or("", |(_, issuer)| issuer);
+            let wildcard = federated.subjects.iter().any(|s| s.contains(['*', '?']));
+            let mut conditions: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+            conditions
+                .entry(if wildcard {
+                    "StringLike"
+                } else {
+                    "StringEquals"
+                })
+                .or_default()
+                .insert(format!("{issuer}:sub"), json!(federated.subjects));
+            conditions
+                .entry("StringEquals")
+                .or_default()
+                .insert(format!("{issuer}:aud"), json!(federated.audiences));
+            statements.push(json!({
+                "Effect": "Allow",
+                "Principal": {"Federated": federated.provider_arn},
+                "Action": actions("sts:AssumeRoleWithWebIdentity"),
+                "Condition": conditions,
+            }));
+        }
+        json!({"Version": "2012-10-17", "Statement": statements})
+    }
 }
 
 /// One permission statement as the spec declares it.

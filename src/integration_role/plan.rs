@@ -317,14 +317,11 @@ fn trust_differs(live: Option<&Value>, wanted: &Value, desired: &Desired) -> Opt
     if document::equivalent(live, wanted) {
         return None;
     }
-    let live_id = live
-        .pointer("/Statement/0/Condition/StringEquals/sts:ExternalId")
-        .or_else(|| live.pointer("/Statement/Condition/StringEquals/sts:ExternalId"))
-        .and_then(Value::as_str);
+    let live_id = crate::integration_role::observe::external_ids_in(live)
+        .into_iter()
+        .next();
     let rotation = desired.external_id.is_some()
-        && live_id.is_some_and(|id| {
-            document::equivalent(live, &document::trust_policy(&desired.principals, Some(id)))
-        });
+        && live_id.is_some_and(|id| document::equivalent(live, &desired.trust.render(Some(&id))));
     Some(rotation)
 }
 

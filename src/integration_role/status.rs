@@ -62,11 +62,7 @@ pub fn outcome(
             ready: true,
             stalled: false,
             reason: "Ready".into(),
-            message: format!(
-                "{} can be assumed by {}",
-                role.arn,
-                desired.principals.join(", ")
-            ),
+            message: format!("{} can be assumed by {}", role.arn, desired.trust.who()),
         },
     };
     Outcome::new(applied, status, readiness)

@@ -162,6 +162,30 @@ pub fn rules() -> Vec<Rule> {
             ),
         ),
         rule(
+            ir,
+            "spec.trust.services",
+            "iam.trustedServices",
+            unset_or(
+                "trust.services",
+                format!(
+                    "object.spec.trust.services.all(s, {})",
+                    allows("iam.trustedServices", "s")
+                ),
+            ),
+        ),
+        rule(
+            ir,
+            "spec.trust.federated",
+            "iam.oidcProviderArns",
+            unset_or(
+                "trust.federated",
+                format!(
+                    "object.spec.trust.federated.all(f, {})",
+                    allows("iam.oidcProviderArns", "f.providerArn")
+                ),
+            ),
+        ),
+        rule(
             ds,
             "spec.cluster",
             "ecs.clusters",

@@ -125,6 +125,15 @@ pub struct IamGrants {
     /// Accounts roles may trust (`spec.trust.principals`, by account ID). Default: any.
     #[serde(default = "anything")]
     pub trusted_accounts: Vec<String>,
+    /// AWS service principals roles may trust (`spec.trust.services`, e.g.
+    /// `ec2.amazonaws.com`). Default: none.
+    #[serde(default)]
+    pub trusted_services: Vec<String>,
+    /// OIDC providers whose tokens roles may trust (`spec.trust.federated[].providerArn`):
+    /// a cluster's own provider would let pods of other namespaces assume the role, or
+    /// the namespace's pods reach AWS. Default: none.
+    #[serde(default)]
+    pub oidc_provider_arns: Vec<String>,
 }
 
 /// What DaemonServices may run, and where.
@@ -216,6 +225,8 @@ impl Default for IamGrants {
             managed_policy_arns: read_only_policies(),
             allow_full_access: false,
             trusted_accounts: anything(),
+            trusted_services: Vec::new(),
+            oidc_provider_arns: Vec::new(),
         }
     }
 }
@@ -258,6 +269,8 @@ impl Grants {
                 permissions_boundary_arn: String::new(),
                 managed_policy_arns: anything(),
                 allow_full_access: true,
+                trusted_services: anything(),
+                oidc_provider_arns: anything(),
                 ..IamGrants::default()
             },
             ecs: EcsGrants {

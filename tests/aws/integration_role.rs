@@ -951,3 +951,62 @@ async fn a_published_policy_document_is_granted_as_written() {
         "{granted:#}"
     );
 }
+
+/// Services, an OIDC provider (IRSA-style), conditions and extra trust actions reach IAM
+/// as one trust policy with the external ID kept on the principals' statement; a resync
+/// writes nothing.
+#[tokio::test]
+async fn every_trust_form_reaches_iam_and_stays_in_sync() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let iam = iam(&emulator).await;
+    let yaml = ROLE.replace(
+        "    externalId: {secretRef: {name: datadog-external-id, key: externalId}}\n",
+        r#"    externalId: {secretRef: {name: datadog-external-id, key: externalId}}
+    services: [ec2.amazonaws.com]
+    federated:
+      - providerArn: arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC
+        subjects: ["system:serviceaccount:monitoring:agent"]
+    conditions:
+      StringEquals: {"aws:PrincipalOrgID": [o-a1b2c3d4]}
+      IpAddress: {"aws:SourceIp": [203.0.113.0/24]}
+    actions: [sts:TagSession, sts:SetSourceIdentity]
+"#,
+    );
+    let mut obj = role(&yaml);
+    sync(&mut obj, &pipeline).await.unwrap();
+    let live = iam
+        .get_role()
+        .role_name("DatadogIntegrationRole")
+        .send()
+        .await
+        .unwrap();
+    let trust = decode(live.role().unwrap().assume_role_policy_document().unwrap());
+    let expected = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::464622532012:root"},
+         "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4", "sts:ExternalId": EXTERNAL_ID},
+                       "IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}},
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+         "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]},
+        {"Effect": "Allow",
+         "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"},
+         "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"],
+         "Condition": {"StringEquals": {
+            "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:monitoring:agent",
+            "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com"}}}]});
+    assert!(
+        ecsfleet::integration_role::document::equivalent(&trust, &expected),
+        "{trust:#}"
+    );
+    let after_create = writes(&pipeline.env);
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        writes(&pipeline.env),
+        after_create,
+        "no write on a resync in sync"
+    );
+}

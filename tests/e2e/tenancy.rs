@@ -111,6 +111,22 @@ fn cases() -> Vec<Case> {
             "iam.trustedAccounts",
         ),
         case(
+            "trusted by an AWS service",
+            "IntegrationRole",
+            json!({"trust": {"services": ["lambda.amazonaws.com"]}}),
+            "spec.trust.services",
+            "iam.trustedServices",
+        ),
+        case(
+            "trusted by the cluster's pods through an OIDC provider",
+            "IntegrationRole",
+            json!({"trust": {"federated": [{
+                "providerArn": "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+                "subjects": ["system:serviceaccount:team-a:*"]}]}}),
+            "spec.trust.federated",
+            "iam.oidcProviderArns",
+        ),
+        case(
             "a role name outside the team's",
             "IntegrationRole",
             json!({"roleName": "PlatformAdmin"}),

@@ -388,6 +388,13 @@ spec:
     principals: ["464622532012"]
     externalId: {generate: true}
     allowWithoutExternalId: false
+    services: [ec2.amazonaws.com]
+    federated:
+      - providerArn: arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC
+        subjects: ["system:serviceaccount:monitoring:agent"]
+        audiences: [sts.amazonaws.com]
+    conditions: {StringEquals: {"aws:PrincipalOrgID": [o-a1b2c3d4]}}
+    actions: [sts:TagSession]
   policy:
     document: {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 "#;

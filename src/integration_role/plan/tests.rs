@@ -328,7 +328,7 @@ fn without_external_id_when_allowed() {
 #[test]
 fn principals_are_normalized() {
     let desired = desired(spec());
-    assert_eq!(desired.principals, ["arn:aws:iam::464622532012:root"]);
+    assert_eq!(desired.trust.principals, ["arn:aws:iam::464622532012:root"]);
     assert_eq!(
         desired.tags.get("ecsfleet.dev/owner").map(String::as_str),
         Some("monitoring/datadog")
@@ -427,6 +427,37 @@ fn invalid_specs_name_the_offender() {
             "spec.policy.name: at most 125 characters",
         ),
         (json!({"tags": {"ecsfleet.dev/uid": "x"}}), "spec.tags:"),
+        (
+            json!({"trust": {"allowWithoutExternalId": true}}),
+            "spec.trust: names nobody",
+        ),
+        (
+            json!({"trust": {"services": ["lambda.example.com"]}}),
+            "spec.trust.services[0]: \"lambda.example.com\" is not an AWS service principal",
+        ),
+        (
+            json!({"trust": {"federated": [{"providerArn": "arn:aws:iam::111122223333:saml-provider/x", "subjects": ["a"]}]}}),
+            "spec.trust.federated[0].providerArn: is not an IAM OIDC provider ARN",
+        ),
+        (
+            json!({"trust": {"federated": [{"providerArn": "arn:aws:iam::111122223333:oidc-provider/oidc.example", "subjects": []}]}}),
+            "spec.trust.federated[0].subjects: needs at least one value",
+        ),
+        (
+            json!({"trust": {"principals": ["464622532012"], "allowWithoutExternalId": true,
+                             "conditions": {"StringEquals": {"sts:ExternalId": ["mine"]}}}}),
+            "spec.trust.conditions.StringEquals.sts:ExternalId: the external ID is spec.trust.externalId",
+        ),
+        (
+            json!({"trust": {"principals": ["464622532012"], "allowWithoutExternalId": true,
+                             "conditions": {"StringEqualz": {"aws:PrincipalOrgID": ["o-a"]}}}}),
+            "spec.trust.conditions.StringEqualz: is not an IAM condition operator",
+        ),
+        (
+            json!({"trust": {"principals": ["464622532012"], "allowWithoutExternalId": true,
+                             "actions": ["sts:AssumeRoot"]}}),
+            "spec.trust.actions[0]: \"sts:AssumeRoot\" is not a trust action ecsfleet adds",
+        ),
     ];
     for (patch, expected) in cases {
         let mut value = serde_json::to_value(spec()).unwrap();
@@ -468,5 +499,48 @@ fn changes_never_describe_a_document() {
     assert!(
         printed.iter().all(|line| !line.contains(&external_id().0)),
         "{printed:?}"
+    );
+}
+
+/// Services and OIDC providers get statements of their own, without the external ID;
+/// conditions and extra actions join the principals' statement next to it, and a trust of
+/// principals alone renders as it always did.
+#[test]
+fn trust_forms_render_as_iam_reads_them() {
+    let mut value = serde_json::to_value(spec()).unwrap();
+    value["trust"]["services"] = json!(["ec2.amazonaws.com"]);
+    value["trust"]["federated"] = json!([{
+        "providerArn": "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+        "subjects": ["system:serviceaccount:monitoring:*"]}]);
+    value["trust"]["conditions"] = json!({"StringEquals": {"aws:PrincipalOrgID": ["o-a1b2c3"]},
+                                          "Bool": {"aws:MultiFactorAuthPresent": ["true"]}});
+    value["trust"]["actions"] = json!(["sts:TagSession"]);
+    let wide: IntegrationRoleSpec = serde_json::from_value(value).unwrap();
+    let mut desired = Desired::from_spec(&object(wide)).unwrap();
+    desired.external_id = Some(crate::aws::Sensitive("shared".into()));
+    let expected = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::464622532012:root"]},
+         "Action": ["sts:AssumeRole", "sts:TagSession"],
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": ["o-a1b2c3"], "sts:ExternalId": "shared"},
+                       "Bool": {"aws:MultiFactorAuthPresent": ["true"]}}},
+        {"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]},
+         "Action": ["sts:AssumeRole", "sts:TagSession"]},
+        {"Effect": "Allow",
+         "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"},
+         "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+         "Condition": {
+            "StringLike": {"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": ["system:serviceaccount:monitoring:*"]},
+            "StringEquals": {"oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": ["sts.amazonaws.com"]}}}]});
+    assert_eq!(desired.trust_policy(), expected);
+
+    let plain = Desired::from_spec(&object(spec())).unwrap();
+    assert_eq!(
+        plain.trust.render(Some("shared")),
+        document::trust_policy(&["arn:aws:iam::464622532012:root".into()], Some("shared"))
+    );
+    assert_eq!(
+        plain.trust.render(Some("shared"))["Statement"][0]["Action"],
+        "sts:AssumeRole",
+        "unchanged for roles that exist"
     );
 }
