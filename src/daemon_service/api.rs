@@ -100,7 +100,33 @@ pub struct DaemonServiceSpec {
     #[schemars(extend("maxProperties" = 48, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     pub tags: BTreeMap<String, String>,
 
-    /// Rolling-deployment limits.
+    /// Load balancers the tasks register with (Daemon and PerInstance), as the ECS API
+    /// has them: a `targetGroupArn` (or a Classic `loadBalancerName`), and the
+    /// `containerName` and `containerPort` that receive the traffic.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub load_balancers: Vec<LoadBalancerSpec>,
+    /// Seconds ECS ignores failing load balancer health checks of a task that just
+    /// started (with `loadBalancers`). Unset leaves ECS's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// ECS Exec: allow `aws ecs execute-command` into the tasks (Daemon and PerInstance;
+    /// the task role needs the SSM permissions ECS documents).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_execute_command: bool,
+    /// ECS managed tags (`aws:ecs:clusterName`, `aws:ecs:serviceName`) on the tasks.
+    #[serde(
+        default,
+        rename = "enableECSManagedTags",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub enable_ecs_managed_tags: bool,
+    /// Where the tasks' tags come from: `SERVICE` (the default: the service's tags,
+    /// ownership tags included), `TASK_DEFINITION` or `NONE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<TagSource>,
+    /// Rolling-deployment limits, circuit breaker and alarms.
     #[serde(default)]
     pub deployment: DeploymentSpec,
 
@@ -333,7 +359,79 @@ pub struct AwsVpcConfiguration {
     pub assign_public_ip: bool,
 }
 
-/// Rolling-deployment limits, as percentages of the desired count.
+/// One load balancer of the service.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerSpec {
+    /// An Application or Network Load Balancer target group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/.+$"
+    ))]
+    pub target_group_arn: Option<String>,
+    /// A Classic Load Balancer's name (instead of `targetGroupArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub load_balancer_name: Option<String>,
+    /// The container that receives the traffic.
+    #[schemars(length(min = 1, max = 255))]
+    pub container_name: String,
+    /// Its port.
+    #[schemars(range(min = 0, max = 65535))]
+    pub container_port: i32,
+}
+
+/// Where a service's tasks take their tags from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TagSource {
+    Service,
+    TaskDefinition,
+    None,
+}
+
+impl TagSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagSource::Service => "SERVICE",
+            TagSource::TaskDefinition => "TASK_DEFINITION",
+            TagSource::None => "NONE",
+        }
+    }
+}
+
+/// The deployment circuit breaker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitBreakerSpec {
+    /// Stop a deployment whose tasks keep failing to start.
+    pub enable: bool,
+    /// And roll back to the last completed deployment.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+/// CloudWatch alarms that fail a deployment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarmsSpec {
+    /// The alarms' names.
+    #[schemars(length(min = 1, max = 10), inner(length(min = 1, max = 255)))]
+    pub alarm_names: Vec<String>,
+    /// Fail the deployment when one goes to ALARM (default true).
+    #[serde(default = "yes")]
+    pub enable: bool,
+    /// And roll back to the last completed deployment.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Rolling-deployment limits, as percentages of the desired count, and what stops a
+/// failing deployment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSpec {
@@ -346,6 +444,12 @@ pub struct DeploymentSpec {
     #[serde(default = "default_maximum_percent")]
     #[schemars(range(min = 100, max = 200))]
     pub maximum_percent: i32,
+    /// The deployment circuit breaker (PerInstance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<CircuitBreakerSpec>,
+    /// Alarms that fail a deployment (PerInstance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarmsSpec>,
 }
 
 fn default_minimum_healthy_percent() -> i32 {
@@ -361,6 +465,8 @@ impl Default for DeploymentSpec {
         DeploymentSpec {
             minimum_healthy_percent: default_minimum_healthy_percent(),
             maximum_percent: default_maximum_percent(),
+            deployment_circuit_breaker: None,
+            alarms: None,
         }
     }
 }
@@ -399,6 +505,9 @@ pub struct DaemonServiceStatus {
     /// SUCCESSFUL, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
+    /// The `ecsfleet.dev/redeploy` annotation value the last forced deployment answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeployed: Option<String>,
     #[serde(flatten)]
     pub common: CommonStatus,
 }

@@ -2,15 +2,16 @@
 //! NotFound on delete counts as done), and deletion.
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentConfiguration,
-    LaunchType, NetworkConfiguration, PlacementConstraint, PlacementConstraintType, PropagateTags,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentAlarms,
+    DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, LoadBalancer,
+    NetworkConfiguration, PlacementConstraint, PlacementConstraintType, PropagateTags,
     SchedulingStrategy,
 };
 
 use super::cache::Shared;
 use super::desired::{Desired, DesiredTaskDefinition};
 use super::ecs::{
-    ClusterKey, ObservedService, adopt, client_token, ecs_tags, is_gone, json_body,
+    ClusterKey, ObservedService, ServiceOptions, adopt, client_token, ecs_tags, is_gone, json_body,
     observed_service,
 };
 use super::plan::{Change, ServiceUpdate, TaskDefinitionRef};
@@ -144,11 +145,47 @@ fn placement_constraints(constraints: &[(String, Option<String>)]) -> Vec<Placem
         .collect()
 }
 
-fn deployment_configuration(min: i32, max: i32) -> DeploymentConfiguration {
-    DeploymentConfiguration::builder()
-        .minimum_healthy_percent(min)
-        .maximum_percent(max)
+/// The deployment configuration: limits, circuit breaker and alarms. The breaker and
+/// the alarms are always sent (disabled when the spec has none), so that removing them
+/// from the spec turns them off.
+fn deployment_configuration(desired: &Desired) -> Result<DeploymentConfiguration> {
+    let guards = desired.deployment_guards();
+    let (enable, rollback) = guards.circuit_breaker;
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(enable)
+        .rollback(rollback)
+        .build();
+    let (names, rollback, enable) = match guards.alarms {
+        Some((names, rollback)) => (names, rollback, true),
+        None => (Vec::new(), false, false),
+    };
+    let alarms = DeploymentAlarms::builder()
+        .set_alarm_names(Some(names))
+        .enable(enable)
+        .rollback(rollback)
         .build()
+        .map_err(|e| Error::invalid("spec.deployment.alarms", e.to_string()))?;
+    Ok(DeploymentConfiguration::builder()
+        .minimum_healthy_percent(desired.deployment.minimum_healthy_percent)
+        .maximum_percent(desired.deployment.maximum_percent)
+        .deployment_circuit_breaker(breaker)
+        .alarms(alarms)
+        .build())
+}
+
+fn load_balancers(options: &ServiceOptions) -> Vec<LoadBalancer> {
+    options
+        .load_balancers
+        .iter()
+        .map(|(target_group, name, container, port)| {
+            LoadBalancer::builder()
+                .set_target_group_arn(target_group.clone())
+                .set_load_balancer_name(name.clone())
+                .container_name(container)
+                .container_port(*port)
+                .build()
+        })
+        .collect()
 }
 
 fn capacity_provider_strategy(
@@ -209,10 +246,7 @@ async fn create_service(
         .set_placement_constraints(Some(placement_constraints(
             &desired.placement_constraints(scheduling),
         )))
-        .deployment_configuration(deployment_configuration(
-            desired.deployment.minimum_healthy_percent,
-            desired.deployment.maximum_percent,
-        ))
+        .deployment_configuration(deployment_configuration(desired)?)
         // DAEMON runs with the EC2 launch type only: say so, or a cluster's default
         // capacity provider strategy would apply and ECS refuse the service.
         .set_launch_type(
@@ -223,7 +257,13 @@ async fn create_service(
             .map(|l| LaunchType::from(l.as_str())),
         )
         .set_tags(Some(ecs_tags(&desired.tags)))
-        .propagate_tags(PropagateTags::Service);
+        .propagate_tags(PropagateTags::from(desired.options.propagate_tags.as_str()))
+        .enable_execute_command(desired.options.enable_execute_command)
+        .enable_ecs_managed_tags(desired.options.enable_ecs_managed_tags)
+        .set_health_check_grace_period_seconds(desired.options.health_check_grace_period_seconds);
+    if !desired.options.load_balancers.is_empty() {
+        request = request.set_load_balancers(Some(load_balancers(&desired.options)));
+    }
     if !desired.capacity_provider_strategy.is_empty() {
         request = request.set_capacity_provider_strategy(Some(capacity_provider_strategy(
             &desired.capacity_provider_strategy,
@@ -272,8 +312,19 @@ async fn update_service(
     if let Some(constraints) = &update.placement_constraints {
         request = request.set_placement_constraints(Some(placement_constraints(constraints)));
     }
-    if let Some((min, max)) = update.deployment_limits {
-        request = request.deployment_configuration(deployment_configuration(min, max));
+    if update.deployment_limits.is_some() {
+        request = request.deployment_configuration(deployment_configuration(desired)?);
+    }
+    if let Some(options) = &update.options {
+        request = request
+            .set_load_balancers(Some(load_balancers(options)))
+            .set_health_check_grace_period_seconds(options.health_check_grace_period_seconds)
+            .enable_execute_command(options.enable_execute_command)
+            .enable_ecs_managed_tags(options.enable_ecs_managed_tags)
+            .propagate_tags(PropagateTags::from(options.propagate_tags.as_str()));
+    }
+    if update.force_new_deployment {
+        request = request.force_new_deployment(true);
     }
     if let Some(strategy) = &update.capacity_provider_strategy {
         request = request

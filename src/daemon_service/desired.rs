@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use super::ecs::{ObservedTaskDefinition, Reach, short_arn};
+use super::ecs::{DeploymentGuards, ObservedTaskDefinition, Reach, ServiceOptions, short_arn};
 use super::filter::{self, Expr};
 use super::task_definition::{self, RenderedTaskDefinition};
 use super::{
-    CapacityProviderStrategyItem, DaemonService, DeploymentSpec, IpcMode, LaunchType,
-    NetworkConfiguration, NetworkMode, PidMode, Scheduling,
+    CapacityProviderStrategyItem, DaemonService, DaemonServiceSpec, DeploymentSpec, IpcMode,
+    LaunchType, NetworkConfiguration, NetworkMode, PidMode, Scheduling, TagSource,
 };
+use kube::ResourceExt;
+
 use crate::common::Owner;
 use crate::runtime::conditions::SYNCED;
 use crate::tenancy::{Grant, HostAccess, cluster_name};
@@ -32,6 +34,13 @@ pub struct Desired {
     /// `spec.tags` plus the ownership tags.
     pub tags: BTreeMap<String, String>,
     pub deployment: DeploymentSpec,
+    /// Load balancers, ECS Exec, managed tags, tag propagation (services only).
+    pub options: ServiceOptions,
+    /// The fields set that only some modes take, checked once the mode is known.
+    pub mode_fields: ModeFields,
+    /// The `ecsfleet.dev/redeploy` annotation: a value not yet answered forces one new
+    /// deployment of the same revision (a moving image tag is pulled again).
+    pub redeploy: Option<String>,
     pub adopt_existing: bool,
     /// What the last successful sync left, to tell drift from following the spec.
     pub previous: Previous,
@@ -60,6 +69,8 @@ pub struct Previous {
     /// The last sync of this very generation succeeded (`Synced` is True for it): the
     /// service or daemon then ran `task_definition_arn`, a revision of this spec.
     pub synced: bool,
+    /// The redeploy annotation value the last forced deployment answered.
+    pub redeployed: Option<String>,
 }
 
 impl Desired {
@@ -166,6 +177,19 @@ impl Desired {
                 "minimumHealthyPercent must be 0–100 and maximumPercent 100–200",
             ));
         }
+        let options = service_options(spec)?;
+        if let Some(alarms) = &deployment.alarms
+            && (alarms.alarm_names.is_empty() || alarms.alarm_names.iter().any(String::is_empty))
+        {
+            return Err(Error::invalid(
+                "spec.deployment.alarms.alarmNames",
+                "name at least one alarm, none empty",
+            ));
+        }
+        let mode_fields = mode_fields(spec);
+        if let Some(mode) = spec.scheduling {
+            mode_fields.check(mode)?;
+        }
         let owner = obj.owner();
         let mut tags = spec.tags.clone();
         if tags.keys().any(|k| k.starts_with("ecsfleet.dev/")) {
@@ -192,6 +216,7 @@ impl Desired {
                         && c.observed_generation == obj.metadata.generation
                 })
             }),
+            redeployed: status.and_then(|s| s.redeployed.clone()),
         };
         Ok(Desired {
             owner,
@@ -205,10 +230,39 @@ impl Desired {
             network_configuration: spec.network_configuration.clone(),
             tags,
             deployment,
+            options,
+            mode_fields,
+            redeploy: obj.annotations().get(REDEPLOY).cloned(),
             adopt_existing: spec.common.adopt_existing,
             previous,
             reference_grant: None,
         })
+    }
+
+    /// Whether a forced deployment answers a redeploy annotation value not yet answered.
+    pub fn redeploy_due(&self) -> bool {
+        self.redeploy.is_some() && self.redeploy != self.previous.redeployed
+    }
+
+    /// The deployment guards as ECS reports them, to compare.
+    pub fn deployment_guards(&self) -> DeploymentGuards {
+        DeploymentGuards {
+            circuit_breaker: self
+                .deployment
+                .deployment_circuit_breaker
+                .as_ref()
+                .map_or((false, false), |b| (b.enable, b.enable && b.rollback)),
+            alarms: self
+                .deployment
+                .alarms
+                .as_ref()
+                .filter(|a| a.enable)
+                .map(|a| {
+                    let mut names = a.alarm_names.clone();
+                    names.sort();
+                    (names, a.rollback)
+                }),
+        }
     }
 
     /// What the revision `running` (the one the live service or daemon runs) is, when
@@ -253,6 +307,140 @@ impl Desired {
 /// What the namespace's [`Grant`] allows of an existing revision the spec names
 /// (`taskDefinition.arn`): the same rules as for an inline definition, on what ECS says
 /// the revision holds.
+/// An annotation on a DaemonService: a new value forces one new deployment of the same
+/// revision (e.g. to pull a moving image tag such as `agent:7` again).
+pub const REDEPLOY: &str = "ecsfleet.dev/redeploy";
+
+/// The service options, checked: one load balancer kind per entry, a container the
+/// inline definition has, a grace period only with load balancers.
+fn service_options(spec: &DaemonServiceSpec) -> Result<ServiceOptions> {
+    let inline: Option<Vec<String>> =
+        spec.task_definition
+            .container_definitions
+            .as_ref()
+            .map(|c| {
+                c.values()
+                    .iter()
+                    .filter_map(|c| {
+                        c.get("name")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .collect()
+            });
+    let mut load_balancers = Vec::new();
+    for (index, lb) in spec.load_balancers.iter().enumerate() {
+        let at = format!("spec.loadBalancers[{index}]");
+        if lb.target_group_arn.is_some() == lb.load_balancer_name.is_some() {
+            return Err(Error::invalid(
+                at,
+                "set exactly one of targetGroupArn and loadBalancerName",
+            ));
+        }
+        if !(0..=65535).contains(&lb.container_port) {
+            return Err(Error::invalid(
+                format!("{at}.containerPort"),
+                "must be 0–65535",
+            ));
+        }
+        if let Some(names) = &inline
+            && !names.contains(&lb.container_name)
+        {
+            return Err(Error::invalid(
+                format!("{at}.containerName"),
+                format!(
+                    "{:?} is no container of spec.taskDefinition",
+                    lb.container_name
+                ),
+            ));
+        }
+        load_balancers.push((
+            lb.target_group_arn.clone(),
+            lb.load_balancer_name.clone(),
+            lb.container_name.clone(),
+            lb.container_port,
+        ));
+    }
+    load_balancers.sort();
+    if spec.health_check_grace_period_seconds.is_some() && load_balancers.is_empty() {
+        return Err(Error::invalid(
+            "spec.healthCheckGracePeriodSeconds",
+            "applies only with spec.loadBalancers",
+        ));
+    }
+    Ok(ServiceOptions {
+        load_balancers,
+        health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
+        enable_execute_command: spec.enable_execute_command,
+        enable_ecs_managed_tags: spec.enable_ecs_managed_tags,
+        propagate_tags: spec
+            .propagate_tags
+            .unwrap_or(TagSource::Service)
+            .as_str()
+            .to_string(),
+    })
+}
+
+/// The fields set that only some modes take: a service's options (not a Managed
+/// Daemon's), and the circuit breaker and deployment alarms (PerInstance's).
+fn mode_fields(spec: &DaemonServiceSpec) -> ModeFields {
+    let set = |fields: &[(&'static str, bool)]| {
+        fields
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(f, _)| *f)
+            .collect()
+    };
+    ModeFields {
+        service_only: set(&[
+            ("spec.loadBalancers", !spec.load_balancers.is_empty()),
+            (
+                "spec.healthCheckGracePeriodSeconds",
+                spec.health_check_grace_period_seconds.is_some(),
+            ),
+            ("spec.enableExecuteCommand", spec.enable_execute_command),
+            ("spec.enableECSManagedTags", spec.enable_ecs_managed_tags),
+            ("spec.propagateTags", spec.propagate_tags.is_some()),
+        ]),
+        per_instance_only: set(&[
+            (
+                "spec.deployment.deploymentCircuitBreaker",
+                spec.deployment.deployment_circuit_breaker.is_some(),
+            ),
+            ("spec.deployment.alarms", spec.deployment.alarms.is_some()),
+        ]),
+    }
+}
+
+/// See [`mode_fields`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModeFields {
+    pub service_only: Vec<&'static str>,
+    pub per_instance_only: Vec<&'static str>,
+}
+
+impl ModeFields {
+    /// What `mode` cannot take, refused with its field.
+    pub fn check(&self, mode: Scheduling) -> Result<()> {
+        let refused = match mode {
+            Scheduling::ManagedDaemon => self
+                .service_only
+                .iter()
+                .chain(&self.per_instance_only)
+                .next(),
+            Scheduling::Daemon => self.per_instance_only.first(),
+            Scheduling::PerInstance => None,
+        };
+        match refused {
+            Some(field) => Err(Error::invalid(
+                *field,
+                format!("does not apply to scheduling {}", mode.as_str()),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 pub fn check_reference(reach: &Reach, grant: &Grant) -> Result<()> {
     let ecs = &grant.grants.ecs;
     const FIELD: &str = "spec.taskDefinition.arn";

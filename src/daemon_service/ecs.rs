@@ -66,6 +66,10 @@ pub struct ObservedService {
     pub placement_constraints: Vec<(String, Option<String>)>,
     /// (minimumHealthyPercent, maximumPercent).
     pub deployment_limits: Option<(Option<i32>, Option<i32>)>,
+    /// The circuit breaker and alarms of the deployment configuration.
+    pub deployment_guards: DeploymentGuards,
+    /// Load balancers, ECS Exec, managed tags and tag propagation.
+    pub options: ServiceOptions,
     /// (subnets, security groups, assign public IP).
     pub network: Option<(Vec<String>, Vec<String>, bool)>,
     pub tags: BTreeMap<String, String>,
@@ -77,6 +81,27 @@ impl ObservedService {
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"
     }
+}
+
+/// What stops a failing deployment, as comparable values: the circuit breaker's
+/// (enable, rollback), and the alarms' (sorted names, rollback) when enabled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentGuards {
+    pub circuit_breaker: (bool, bool),
+    pub alarms: Option<(Vec<String>, bool)>,
+}
+
+/// A service's options besides placement and deployment, as comparable values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceOptions {
+    /// (target group ARN, Classic load balancer name, container, port), sorted.
+    pub load_balancers: Vec<(Option<String>, Option<String>, String, i32)>,
+    /// Compared only when the spec sets it.
+    pub health_check_grace_period_seconds: Option<i32>,
+    pub enable_execute_command: bool,
+    pub enable_ecs_managed_tags: bool,
+    /// `SERVICE`, `TASK_DEFINITION` or `NONE`.
+    pub propagate_tags: String,
 }
 
 /// The task definition revision the spec resolves to today.
@@ -319,6 +344,46 @@ pub fn observed_service(service: &aws_sdk_ecs::types::Service) -> ObservedServic
         deployment_limits: service
             .deployment_configuration()
             .map(|d| (d.minimum_healthy_percent(), d.maximum_percent())),
+        deployment_guards: DeploymentGuards {
+            circuit_breaker: service
+                .deployment_configuration()
+                .and_then(|d| d.deployment_circuit_breaker())
+                .map_or((false, false), |b| (b.enable(), b.rollback())),
+            alarms: service
+                .deployment_configuration()
+                .and_then(|d| d.alarms())
+                .filter(|a| a.enable())
+                .map(|a| {
+                    let mut names = a.alarm_names().to_vec();
+                    names.sort();
+                    (names, a.rollback())
+                }),
+        },
+        options: ServiceOptions {
+            load_balancers: {
+                let mut all: Vec<_> = service
+                    .load_balancers()
+                    .iter()
+                    .map(|lb| {
+                        (
+                            lb.target_group_arn().map(str::to_string),
+                            lb.load_balancer_name().map(str::to_string),
+                            lb.container_name().unwrap_or_default().to_string(),
+                            lb.container_port().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                all.sort();
+                all
+            },
+            health_check_grace_period_seconds: service.health_check_grace_period_seconds(),
+            enable_execute_command: service.enable_execute_command(),
+            enable_ecs_managed_tags: service.enable_ecs_managed_tags(),
+            propagate_tags: service
+                .propagate_tags()
+                .map_or("NONE", |p| p.as_str())
+                .to_string(),
+        },
         network: service
             .network_configuration()
             .and_then(|n| n.awsvpc_configuration())

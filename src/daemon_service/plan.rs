@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::capacity;
 use super::desired::{Desired, DesiredTaskDefinition};
-use super::ecs::{ObservedService, short_arn};
+use super::ecs::{ObservedService, ServiceOptions, short_arn};
 use super::observe::Observed;
 use super::{CapacityProviderStrategyItem, NetworkConfiguration, Scheduling};
 use crate::common::Claim;
@@ -65,6 +65,10 @@ pub struct ServiceUpdate {
     pub deployment_limits: Option<(i32, i32)>,
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     pub network_configuration: Option<NetworkConfiguration>,
+    /// Load balancers, ECS Exec, managed tags, tag propagation: all set when any differs.
+    pub options: Option<ServiceOptions>,
+    /// A new deployment of the same revision, answering the redeploy annotation.
+    pub force_new_deployment: bool,
     /// Which of the differences were made outside ecsfleet (drift), not by a spec change.
     pub drift: Vec<&'static str>,
 }
@@ -77,6 +81,8 @@ impl ServiceUpdate {
             && self.deployment_limits.is_none()
             && self.capacity_provider_strategy.is_none()
             && self.network_configuration.is_none()
+            && self.options.is_none()
+            && !self.force_new_deployment
     }
 }
 
@@ -150,6 +156,15 @@ impl runtime::Change for Change {
                 if update.network_configuration.is_some() {
                     parts.push("networkConfiguration".to_string());
                 }
+                if update.options.is_some() {
+                    parts.push(
+                        "service options (loadBalancers, enableExecuteCommand, enableECSManagedTags, propagateTags)"
+                            .to_string(),
+                    );
+                }
+                if update.force_new_deployment {
+                    parts.push("a new deployment (ecsfleet.dev/redeploy)".to_string());
+                }
                 if !update.drift.is_empty() {
                     parts.push(format!("(repairs drift of {})", update.drift.join(", ")));
                 }
@@ -195,6 +210,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
             ),
         ));
     }
+    // What the mode in use cannot take, when the cluster chose it (an explicit mode was
+    // checked when the spec was read).
+    desired.mode_fields.check(observed.mode)?;
     if observed.mode == Scheduling::ManagedDaemon {
         return daemon::plan(desired, observed);
     }
@@ -344,12 +362,27 @@ fn service_update(
         desired.deployment.minimum_healthy_percent,
         desired.deployment.maximum_percent,
     );
-    if service.deployment_limits != Some((Some(limits.0), Some(limits.1))) {
+    if service.deployment_limits != Some((Some(limits.0), Some(limits.1)))
+        || service.deployment_guards != desired.deployment_guards()
+    {
         update.deployment_limits = Some(limits);
         if previous.spec_unchanged {
             update.drift.push("deploymentConfiguration");
         }
     }
+
+    let mut live_options = service.options.clone();
+    if desired.options.health_check_grace_period_seconds.is_none() {
+        // Unset leaves ECS's value.
+        live_options.health_check_grace_period_seconds = None;
+    }
+    if live_options != desired.options {
+        update.options = Some(desired.options.clone());
+        if previous.spec_unchanged {
+            update.drift.push("serviceOptions");
+        }
+    }
+    update.force_new_deployment = desired.redeploy_due();
 
     if !desired.capacity_provider_strategy.is_empty()
         && as_set(&desired.capacity_provider_strategy)

@@ -28,6 +28,7 @@ pub fn outcome(
         running_count: service.map(|s| s.running_count),
         pending_count: service.map(|s| s.pending_count),
         rollout_state: service.and_then(|s| s.primary_rollout_state.clone()),
+        redeployed: desired.redeploy.clone(),
         common: Default::default(),
     };
     let readiness = readiness(
@@ -138,6 +139,7 @@ fn daemon_outcome(observed: &Observed, applied: Applied) -> Outcome<DaemonServic
         } else {
             daemon.and_then(|d| d.deployment_state.clone())
         },
+        redeployed: None,
         common: Default::default(),
     };
     let readiness = daemon_readiness(&status, daemon.map(|d| d.status.as_str()));

@@ -31,6 +31,10 @@ use crate::common::{CommonSpec, CommonStatus, SecretKeySelector};
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "has(self.roleName) == has(oldSelf.roleName) && (!has(self.roleName) || self.roleName == oldSelf.roleName)",
      "message": "spec.roleName is immutable"},
+    {"rule": "has(self.roleNamePrefix) == has(oldSelf.roleNamePrefix) && (!has(self.roleNamePrefix) || self.roleNamePrefix == oldSelf.roleNamePrefix)",
+     "message": "spec.roleNamePrefix is immutable"},
+    {"rule": "!has(self.roleName) || !has(self.roleNamePrefix)",
+     "message": "set at most one of spec.roleName and spec.roleNamePrefix"},
     {"rule": "(has(self.path) ? self.path : '/') == (has(oldSelf.path) ? oldSelf.path : '/')",
      "message": "spec.path is immutable: IAM cannot move a role"},
     {"rule": "!has(self.tags) || self.tags.all(k, !k.startsWith('ecsfleet.dev/'))",
@@ -41,6 +45,12 @@ pub struct IntegrationRoleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[\w+=,.@-]{1,64}$"))]
     pub role_name: Option<String>,
+    /// A prefix for a generated role name, instead of `roleName`: the prefix and 26
+    /// characters derived from the object's namespace and name, the same for the
+    /// object's whole life (`status.roleArn` and the hand-over Secret show it). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\w+=,.@-]{1,38}$"))]
+    pub role_name_prefix: Option<String>,
     /// IAM path of the role and its policy (default `/`). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^/([\x21-\x7E]+/)?$"), length(max = 512))]
@@ -101,9 +111,7 @@ pub struct IntegrationRoleSpec {
     {"rule": "!has(self.principals) || size(self.principals) == 0 || has(self.externalId) || (has(self.allowWithoutExternalId) && self.allowWithoutExternalId)",
      "message": "spec.trust.externalId is required unless spec.trust.allowWithoutExternalId is true"},
     {"rule": "(has(self.principals) && size(self.principals) > 0) || (has(self.services) && size(self.services) > 0) || (has(self.federated) && size(self.federated) > 0)",
-     "message": "spec.trust names nobody: set principals, services or federated"},
-    {"rule": "!has(self.conditions) || !self.conditions.exists(o, self.conditions[o].exists(k, k == 'sts:ExternalId'))",
-     "message": "spec.trust.conditions: the external ID is spec.trust.externalId"}
+     "message": "spec.trust names nobody: set principals, services or federated"}
 ]))]
 pub struct TrustSpec {
     /// AWS account IDs or IAM/STS principal ARNs allowed to assume the role. A 12-digit
@@ -132,11 +140,15 @@ pub struct TrustSpec {
     /// {"aws:MultiFactorAuthPresent": ["true"]}}`, `{IpAddress: {"aws:SourceIp": [...]}}`,
     /// `{StringLike: {"sts:SourceIdentity": [...]}}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 20))]
     pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// Trust actions besides `sts:AssumeRole` (and `sts:AssumeRoleWithWebIdentity` for
     /// `federated`): `sts:TagSession`, `sts:SetSourceIdentity`, `sts:SetContext`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = r"^sts:(TagSession|SetSourceIdentity|SetContext)$")))]
+    #[schemars(
+        length(max = 3),
+        inner(regex(pattern = r"^sts:(TagSession|SetSourceIdentity|SetContext)$"))
+    )]
     pub actions: Vec<String>,
     /// The shared secret the principals must present (`sts:ExternalId`). It never appears
     /// in status, events, logs or error messages.

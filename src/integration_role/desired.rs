@@ -98,6 +98,20 @@ impl Desired {
     /// that no API server has seen.
     pub fn from_spec(obj: &IntegrationRole) -> Result<Desired> {
         let spec = &obj.spec;
+        if spec.role_name.is_some() && spec.role_name_prefix.is_some() {
+            return Err(Error::invalid(
+                "spec.roleNamePrefix",
+                "set at most one of spec.roleName and spec.roleNamePrefix",
+            ));
+        }
+        if let Some(prefix) = &spec.role_name_prefix
+            && (prefix.is_empty() || prefix.len() > 38)
+        {
+            return Err(Error::invalid(
+                "spec.roleNamePrefix",
+                "1–38 characters, so that the generated name stays within IAM's 64",
+            ));
+        }
         let role_name = obj.role_name();
         if role_name.is_empty()
             || role_name.len() > 64
@@ -553,12 +567,25 @@ fn desired_policy(
 pub fn check_grant(obj: &IntegrationRole, grant: &Grant) -> Result<()> {
     let spec = &obj.spec;
     let iam = &grant.grants.iam;
-    grant.require_match(
-        &iam.role_names,
-        &obj.role_name(),
-        "spec.roleName",
-        "iam.roleNames",
-    )?;
+    match &spec.role_name_prefix {
+        // Every name the prefix may generate must be granted: a pattern ending in `*`
+        // whose head the prefix starts with (as at admission).
+        Some(prefix) if spec.role_name.is_none() => grant.require(
+            iam.role_names.iter().any(|pattern| {
+                pattern
+                    .strip_suffix('*')
+                    .is_some_and(|head| prefix.starts_with(head))
+            }),
+            "spec.roleNamePrefix",
+            "iam.roleNames",
+        )?,
+        _ => grant.require_match(
+            &iam.role_names,
+            &obj.role_name(),
+            "spec.roleName",
+            "iam.roleNames",
+        )?,
+    }
     let path = spec.path.as_deref().unwrap_or("/");
     grant.require_match(&iam.paths, path, "spec.path", "iam.paths")?;
     if let (Some(required), Some(given)) = (grant.grants.boundary(), &spec.permissions_boundary_arn)

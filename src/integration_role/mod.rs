@@ -55,10 +55,13 @@ fn validate_external_id(value: &Sensitive, field: &str) -> Result<()> {
 
 impl IntegrationRole {
     pub fn role_name(&self) -> String {
-        self.spec
-            .role_name
-            .clone()
-            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+        match (&self.spec.role_name, &self.spec.role_name_prefix) {
+            (Some(name), _) => name.clone(),
+            (None, Some(prefix)) => {
+                generated_role_name(prefix, &namespace_of(&self.metadata), &self.name_any())
+            }
+            (None, None) => self.metadata.name.clone().unwrap_or_default(),
+        }
     }
 
     /// The name of the (first) managed policy: `spec.policy.name` or `<roleName>Policy`.
@@ -282,4 +285,13 @@ impl triggers::Concerns for IntegrationRole {
             _ => false,
         }
     }
+}
+
+/// `prefix` and 26 hex characters of the SHA-256 of `namespace/name`: one name per object,
+/// the same at every reconcile, within IAM's 64 characters for a prefix of up to 38.
+pub fn generated_role_name(prefix: &str, namespace: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{namespace}/{name}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{}", &hex[..26])
 }

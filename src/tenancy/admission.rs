@@ -108,9 +108,21 @@ pub fn rules() -> Vec<Rule> {
             ir,
             "spec.roleName",
             "iam.roleNames",
-            allows(
-                "iam.roleNames",
-                "has(object.spec.roleName) ? object.spec.roleName : object.metadata.name",
+            format!(
+                "has(object.spec.roleNamePrefix) && !has(object.spec.roleName) || {}",
+                allows(
+                    "iam.roleNames",
+                    "has(object.spec.roleName) ? object.spec.roleName : object.metadata.name",
+                )
+            ),
+        ),
+        rule(
+            ir,
+            "spec.roleNamePrefix",
+            "iam.roleNames",
+            unset_or(
+                "roleNamePrefix",
+                "has(object.spec.roleName) || variables.grants.iam.roleNames.exists(p, p.endsWith('*') && object.spec.roleNamePrefix.startsWith(p.substring(0, size(p) - 1)))".into(),
             ),
         ),
         rule(

@@ -883,3 +883,104 @@ async fn daemon_scheduling_uses_the_native_strategy() {
     );
     assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
 }
+
+/// The service options daemons use reach ECS on create, a hand edit of them is set back
+/// (counted as drift), a resync in sync writes nothing, and a new `ecsfleet.dev/redeploy`
+/// value forces exactly one new deployment of the same revision.
+#[tokio::test]
+async fn service_options_are_created_kept_and_a_redeploy_is_forced_once() {
+    let emulator = Emulator::start();
+    let (cluster, _) = cluster_with(&emulator, "options", 2).await;
+    let pipeline = pipeline(&emulator).await;
+    let target_group =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/agent/0123456789abcdef";
+    let mut obj = daemon_service(&format!(
+        r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: DaemonService
+metadata: {{name: agent}}
+spec:
+  cluster: options
+  loadBalancers: [{{targetGroupArn: "{target_group}", containerName: agent, containerPort: 8126}}]
+  healthCheckGracePeriodSeconds: 60
+  enableExecuteCommand: true
+  enableECSManagedTags: true
+  propagateTags: TASK_DEFINITION
+  deployment:
+    deploymentCircuitBreaker: {{enable: true, rollback: true}}
+    alarms: {{alarmNames: [agent-errors]}}
+  taskDefinition:
+    family: agent-options
+    containerDefinitions:
+      - {{name: agent, image: "agent:7", memory: 128, portMappings: [{{containerPort: 8126}}]}}
+"#
+    ));
+    sync(&mut obj, &pipeline).await.unwrap();
+    let service = cluster.service("agent").await.unwrap();
+    assert!(service.enable_execute_command());
+    assert!(service.enable_ecs_managed_tags());
+    assert_eq!(
+        service.propagate_tags().map(|p| p.as_str()),
+        Some("TASK_DEFINITION")
+    );
+    assert_eq!(service.health_check_grace_period_seconds(), Some(60));
+    assert_eq!(
+        service.load_balancers()[0].target_group_arn(),
+        Some(target_group)
+    );
+    let deployment = service.deployment_configuration().unwrap();
+    let breaker = deployment.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+    assert_eq!(deployment.alarms().unwrap().alarm_names(), ["agent-errors"]);
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+
+    // By hand: ECS Exec off. Set back, as drift.
+    cluster
+        .ecs
+        .update_service()
+        .cluster("options")
+        .service("agent")
+        .enable_execute_command(false)
+        .send()
+        .await
+        .unwrap();
+    let repaired = sync(&mut obj, &pipeline).await.unwrap();
+    assert_eq!(repaired, ["UpdateService"]);
+    assert!(
+        cluster
+            .service("agent")
+            .await
+            .unwrap()
+            .enable_execute_command()
+    );
+    assert!(sync(&mut obj, &pipeline).await.unwrap().is_empty());
+
+    // A redeploy: one new deployment of the same revision, then nothing.
+    let before = cluster.service("agent").await.unwrap();
+    let deployment_id =
+        |s: &aws_sdk_ecs::types::Service| s.deployments()[0].id().map(str::to_string);
+    obj.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("ecsfleet.dev/redeploy".into(), "pull agent:7 again".into());
+    assert_eq!(sync(&mut obj, &pipeline).await.unwrap(), ["UpdateService"]);
+    let after = cluster.service("agent").await.unwrap();
+    assert_ne!(
+        deployment_id(&before),
+        deployment_id(&after),
+        "a new deployment"
+    );
+    assert_eq!(
+        before.task_definition(),
+        after.task_definition(),
+        "of the same revision"
+    );
+    assert_eq!(
+        obj.status.as_ref().unwrap().redeployed.as_deref(),
+        Some("pull agent:7 again")
+    );
+    assert!(
+        sync(&mut obj, &pipeline).await.unwrap().is_empty(),
+        "answered once"
+    );
+}

@@ -1010,3 +1010,28 @@ async fn every_trust_form_reaches_iam_and_stays_in_sync() {
         "no write on a resync in sync"
     );
 }
+
+/// A role whose name is generated from a prefix is created under that name, which the
+/// hand-over values and status show, and the next sync finds it again.
+#[tokio::test]
+async fn a_generated_role_name_is_created_and_kept() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let iam = iam(&emulator).await;
+    let mut obj = role(&ROLE.replace(
+        "  roleName: DatadogIntegrationRole\n",
+        "  roleNamePrefix: datadog-\n",
+    ));
+    sync(&mut obj, &pipeline).await.unwrap();
+    let arn = obj.status.as_ref().unwrap().role_arn.clone().unwrap();
+    let name = arn.rsplit('/').next().unwrap().to_string();
+    assert!(name.starts_with("datadog-") && name.len() == 34, "{name}");
+    assert_eq!(name, obj.role_name());
+    iam.get_role().role_name(&name).send().await.unwrap();
+    let after_create = writes(&pipeline.env);
+    assert_eq!(
+        sync(&mut obj, &pipeline).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(writes(&pipeline.env), after_create);
+}

@@ -187,6 +187,27 @@ fn cases() -> Vec<Case> {
             ),
         },
         Case {
+            what: "a role name and a prefix",
+            kind: "IntegrationRole",
+            spec: json!({"roleName": "Vendor", "roleNamePrefix": "vendor-"}),
+            field: "spec.roleNamePrefix",
+            api: Api::Cel("set at most one of spec.roleName and spec.roleNamePrefix"),
+        },
+        Case {
+            what: "a policy with neither statements nor a document",
+            kind: "IntegrationRole",
+            spec: json!({"policy": {"statements": null}}),
+            field: "spec.policy.statements",
+            api: Api::Cel("spec.policy needs statements, a document, or both"),
+        },
+        Case {
+            what: "a trust that names nobody",
+            kind: "IntegrationRole",
+            spec: json!({"trust": {"principals": null}}),
+            field: "spec.trust",
+            api: Api::Cel("spec.trust names nobody"),
+        },
+        Case {
             what: "a tag key under ecsfleet.dev/",
             kind: "IntegrationRole",
             spec: json!({"tags": {"ecsfleet.dev/uid": "x"}}),

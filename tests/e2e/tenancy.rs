@@ -111,6 +111,13 @@ fn cases() -> Vec<Case> {
             "iam.trustedAccounts",
         ),
         case(
+            "a generated role name outside the team's",
+            "IntegrationRole",
+            json!({"roleName": null, "roleNamePrefix": "other-"}),
+            "spec.roleNamePrefix",
+            "iam.roleNames",
+        ),
+        case(
             "trusted by an AWS service",
             "IntegrationRole",
             json!({"trust": {"services": ["lambda.amazonaws.com"]}}),

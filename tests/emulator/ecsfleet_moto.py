@@ -7,7 +7,8 @@ real AWS and never depends on these extensions being present.
 
 ECS
 - CreateService: moto drops placementConstraints, placementStrategy,
-  deploymentConfiguration and capacityProviderStrategy, so DescribeServices never
+  deploymentConfiguration, capacityProviderStrategy, enableExecuteCommand,
+  enableECSManagedTags and healthCheckGracePeriodSeconds, so DescribeServices never
   echoes them (UpdateService already keeps them). They are stored on the service.
 - The scheduler: moto never starts tasks or completes deployments. After
   CreateService and UpdateService the service settles as ECS's scheduler would once
@@ -88,6 +89,9 @@ _KEPT_ON_CREATE = {
     "placementStrategy": "placement_strategy",
     "deploymentConfiguration": "deployment_configuration",
     "capacityProviderStrategy": "capacity_provider_strategy",
+    "enableExecuteCommand": "enable_execute_command",
+    "enableECSManagedTags": "enable_ecs_managed_tags",
+    "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
 }
 
 

@@ -316,6 +316,15 @@ spec:
   capacityProviderStrategy: [{capacityProvider: asg-provider, base: 1, weight: 1}]
   networkConfiguration:
     awsvpcConfiguration: {assignPublicIp: false, securityGroups: [sg-0123], subnets: [subnet-0123]}
+  loadBalancers:
+    - {targetGroupArn: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/agent/0123456789abcdef", containerName: agent, containerPort: 8126}
+  healthCheckGracePeriodSeconds: 60
+  enableExecuteCommand: true
+  enableECSManagedTags: true
+  propagateTags: TASK_DEFINITION
+  deployment:
+    deploymentCircuitBreaker: {enable: true, rollback: true}
+    alarms: {alarmNames: [agent-errors], enable: true, rollback: false}
   taskDefinition: {arn: "arn:aws:ecs:eu-west-1:123456789012:task-definition/agent:3"}
 "#;
 
@@ -326,6 +335,7 @@ metadata: {name: daemon, namespace: monitoring}
 spec:
   cluster: production
   scheduling: Daemon
+  loadBalancers: [{loadBalancerName: classic-agent, containerName: agent, containerPort: 8126}]
   taskDefinition:
     family: agent-full
     cpu: "256"
@@ -384,6 +394,7 @@ apiVersion: ecsfleet.dev/v1alpha1
 kind: IntegrationRole
 metadata: {name: generated, namespace: monitoring}
 spec:
+  roleNamePrefix: vendor-
   trust:
     principals: ["464622532012"]
     externalId: {generate: true}

@@ -37,6 +37,15 @@ fn desired(spec: DaemonServiceSpec) -> Desired {
     Desired::from_spec(&object(spec)).unwrap()
 }
 
+/// `spec()` with `extra` merged in at the top.
+fn desired_from(extra: serde_json::Value) -> Desired {
+    let mut value = serde_json::to_value(spec()).unwrap();
+    for (key, v) in extra.as_object().unwrap() {
+        value[key] = v.clone();
+    }
+    desired(serde_json::from_value(value).unwrap())
+}
+
 fn instance(id: &str, status: &str, os: &str) -> ContainerInstance {
     ContainerInstance {
         arn: format!("arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/{id}"),
@@ -71,6 +80,8 @@ fn service_in_sync(desired: &Desired, count: i32) -> ObservedService {
         capacity_provider_strategy: vec![],
         placement_constraints: desired.placement_constraints(Scheduling::PerInstance),
         deployment_limits: Some((Some(50), Some(100))),
+        deployment_guards: desired.deployment_guards(),
+        options: desired.options.clone(),
         network: None,
         tags: desired.tags.clone(),
         primary_rollout_state: Some("COMPLETED".into()),
@@ -112,6 +123,7 @@ fn with_previous(mut desired: Desired, count: i32) -> Desired {
         task_definition_arn: Some(TD_ARN.into()),
         spec_unchanged: true,
         synced: true,
+        redeployed: None,
     };
     desired
 }
@@ -670,5 +682,67 @@ fn a_running_revision_is_known_only_after_a_successful_sync_of_the_generation() 
         desired(reference("datadog-agent")).known_revision(TD_ARN),
         None,
         "a family names no revision: its latest is read"
+    );
+}
+
+/// Load balancers, ECS Exec, managed tags and tag propagation changed by hand are set
+/// back (drift); a new redeploy annotation value forces one deployment, and only once.
+#[test]
+fn service_options_are_kept_and_a_redeploy_is_answered_once() {
+    let desired = with_previous(
+        desired_from(serde_json::json!({
+            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/agent/0123456789abcdef",
+                               "containerName": "agent", "containerPort": 8126}],
+            "healthCheckGracePeriodSeconds": 30,
+            "enableExecuteCommand": true,
+            "propagateTags": "TASK_DEFINITION",
+            "deployment": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+        })),
+        3,
+    );
+    let in_sync_now = in_sync(&desired);
+    assert!(
+        plan(&desired, &in_sync_now).unwrap().is_empty(),
+        "in sync: nothing to do"
+    );
+
+    let mut edited = in_sync(&desired);
+    let service = edited.service.as_mut().unwrap();
+    service.options.enable_execute_command = false;
+    service.deployment_guards.circuit_breaker = (false, false);
+    let changes = plan(&desired, &edited).unwrap();
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(update.options.as_ref(), Some(&desired.options));
+    assert!(update.deployment_limits.is_some());
+    assert_eq!(update.drift, ["deploymentConfiguration", "serviceOptions"]);
+
+    let mut asked = desired.clone();
+    asked.redeploy = Some("2026-12-07".into());
+    let changes = plan(&asked, &in_sync(&asked)).unwrap();
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
+    assert!(update.force_new_deployment);
+    asked.previous.redeployed = Some("2026-12-07".into());
+    assert!(
+        plan(&asked, &in_sync(&asked)).unwrap().is_empty(),
+        "answered once"
+    );
+}
+
+/// What a mode cannot take is refused with its field, whether the spec names the mode
+/// or the cluster chose it.
+#[test]
+fn options_a_mode_cannot_take_are_refused() {
+    let per_instance = desired_from(serde_json::json!({
+        "deployment": {"alarms": {"alarmNames": ["agent-errors"]}}}));
+    let mut daemon = in_sync(&per_instance);
+    daemon.mode = Scheduling::Daemon;
+    let error = plan(&per_instance, &daemon).unwrap_err().to_string();
+    assert!(
+        error.starts_with("spec.deployment.alarms: does not apply to scheduling Daemon"),
+        "{error}"
     );
 }

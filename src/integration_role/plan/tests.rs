@@ -544,3 +544,33 @@ fn trust_forms_render_as_iam_reads_them() {
         "unchanged for roles that exist"
     );
 }
+
+/// A generated name: the prefix and 26 characters from the object's namespace and name,
+/// the same at every reconcile, never over IAM's 64; not with a roleName too.
+#[test]
+fn a_role_name_prefix_generates_one_stable_name_per_object() {
+    let mut value = serde_json::to_value(spec()).unwrap();
+    value.as_object_mut().unwrap().remove("roleName");
+    value["roleNamePrefix"] = json!("p".repeat(38));
+    let prefixed: IntegrationRoleSpec = serde_json::from_value(value.clone()).unwrap();
+    let name = Desired::from_spec(&object(prefixed.clone()))
+        .unwrap()
+        .role_name;
+    assert_eq!(name.len(), 64);
+    assert!(name.starts_with(&"p".repeat(38)));
+    assert_eq!(
+        Desired::from_spec(&object(prefixed)).unwrap().role_name,
+        name
+    );
+    assert_ne!(
+        crate::integration_role::generated_role_name("p", "monitoring", "other"),
+        crate::integration_role::generated_role_name("p", "monitoring", "datadog"),
+    );
+    value["roleName"] = json!("Both");
+    let both: IntegrationRoleSpec = serde_json::from_value(value).unwrap();
+    let error = Desired::from_spec(&object(both)).unwrap_err().to_string();
+    assert!(
+        error.starts_with("spec.roleNamePrefix: set at most one"),
+        "{error}"
+    );
+}
