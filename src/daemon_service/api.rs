@@ -447,9 +447,19 @@ pub struct DeploymentSpec {
     /// The deployment circuit breaker (PerInstance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_circuit_breaker: Option<CircuitBreakerSpec>,
-    /// Alarms that fail a deployment (PerInstance).
+    /// Alarms that fail a deployment (PerInstance; a Managed Daemon's stop its roll-out
+    /// and cannot roll back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DeploymentAlarmsSpec>,
+    /// A Managed Daemon's: the percentage of instances drained and replaced at a time
+    /// when a new definition rolls out (ECS's default when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub drain_percent: Option<i32>,
+    /// A Managed Daemon's: minutes ECS waits after each batch before the next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub bake_time_in_minutes: Option<i32>,
 }
 
 fn default_minimum_healthy_percent() -> i32 {
@@ -467,6 +477,8 @@ impl Default for DeploymentSpec {
             maximum_percent: default_maximum_percent(),
             deployment_circuit_breaker: None,
             alarms: None,
+            drain_percent: None,
+            bake_time_in_minutes: None,
         }
     }
 }

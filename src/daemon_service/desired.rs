@@ -381,58 +381,85 @@ fn service_options(spec: &DaemonServiceSpec) -> Result<ServiceOptions> {
     })
 }
 
-/// The fields set that only some modes take: a service's options (not a Managed
-/// Daemon's), and the circuit breaker and deployment alarms (PerInstance's).
+/// The fields set that only some modes take, each with the modes that take it: a
+/// service's options (not a Managed Daemon's), the circuit breaker (PerInstance's),
+/// deployment alarms (PerInstance's and a Managed Daemon's, which cannot roll back on
+/// them), drain percentage and bake time (a Managed Daemon's).
 fn mode_fields(spec: &DaemonServiceSpec) -> ModeFields {
-    let set = |fields: &[(&'static str, bool)]| {
+    use Scheduling::{Daemon, ManagedDaemon, PerInstance};
+    const SERVICES: &[Scheduling] = &[PerInstance, Daemon];
+    let deployment = &spec.deployment;
+    let alarms = deployment.alarms.as_ref();
+    let fields: [(&'static str, bool, &'static [Scheduling]); 10] = [
+        (
+            "spec.loadBalancers",
+            !spec.load_balancers.is_empty(),
+            SERVICES,
+        ),
+        (
+            "spec.healthCheckGracePeriodSeconds",
+            spec.health_check_grace_period_seconds.is_some(),
+            SERVICES,
+        ),
+        (
+            "spec.enableExecuteCommand",
+            spec.enable_execute_command,
+            SERVICES,
+        ),
+        (
+            "spec.enableECSManagedTags",
+            spec.enable_ecs_managed_tags,
+            SERVICES,
+        ),
+        (
+            "spec.propagateTags",
+            spec.propagate_tags.is_some(),
+            SERVICES,
+        ),
+        (
+            "spec.deployment.deploymentCircuitBreaker",
+            deployment.deployment_circuit_breaker.is_some(),
+            &[PerInstance],
+        ),
+        (
+            "spec.deployment.alarms",
+            alarms.is_some(),
+            &[PerInstance, ManagedDaemon],
+        ),
+        (
+            "spec.deployment.alarms.rollback",
+            alarms.is_some_and(|a| a.rollback),
+            &[PerInstance],
+        ),
+        (
+            "spec.deployment.drainPercent",
+            deployment.drain_percent.is_some(),
+            &[ManagedDaemon],
+        ),
+        (
+            "spec.deployment.bakeTimeInMinutes",
+            deployment.bake_time_in_minutes.is_some(),
+            &[ManagedDaemon],
+        ),
+    ];
+    ModeFields(
         fields
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(f, _)| *f)
-            .collect()
-    };
-    ModeFields {
-        service_only: set(&[
-            ("spec.loadBalancers", !spec.load_balancers.is_empty()),
-            (
-                "spec.healthCheckGracePeriodSeconds",
-                spec.health_check_grace_period_seconds.is_some(),
-            ),
-            ("spec.enableExecuteCommand", spec.enable_execute_command),
-            ("spec.enableECSManagedTags", spec.enable_ecs_managed_tags),
-            ("spec.propagateTags", spec.propagate_tags.is_some()),
-        ]),
-        per_instance_only: set(&[
-            (
-                "spec.deployment.deploymentCircuitBreaker",
-                spec.deployment.deployment_circuit_breaker.is_some(),
-            ),
-            ("spec.deployment.alarms", spec.deployment.alarms.is_some()),
-        ]),
-    }
+            .into_iter()
+            .filter(|(_, set, _)| *set)
+            .map(|(field, _, modes)| (field, modes))
+            .collect(),
+    )
 }
 
-/// See [`mode_fields`].
+/// See [`mode_fields`]: the fields set, each with the modes that take it.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ModeFields {
-    pub service_only: Vec<&'static str>,
-    pub per_instance_only: Vec<&'static str>,
-}
+pub struct ModeFields(Vec<(&'static str, &'static [Scheduling])>);
 
 impl ModeFields {
     /// What `mode` cannot take, refused with its field.
     pub fn check(&self, mode: Scheduling) -> Result<()> {
-        let refused = match mode {
-            Scheduling::ManagedDaemon => self
-                .service_only
-                .iter()
-                .chain(&self.per_instance_only)
-                .next(),
-            Scheduling::Daemon => self.per_instance_only.first(),
-            Scheduling::PerInstance => None,
-        };
-        match refused {
-            Some(field) => Err(Error::invalid(
+        match self.0.iter().find(|(_, modes)| !modes.contains(&mode)) {
+            Some((field, _)) => Err(Error::invalid(
                 *field,
                 format!("does not apply to scheduling {}", mode.as_str()),
             )),

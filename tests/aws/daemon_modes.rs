@@ -469,3 +469,60 @@ async fn an_explicit_daemon_reads_no_capacity_providers() {
     let calls = pipeline.env.metrics().successful_aws_requests();
     assert_eq!(calls.get("DescribeClusters"), Some(&1), "{calls:?}");
 }
+
+/// A Managed Daemon rolls a new definition out as the spec says (drain percentage, bake
+/// time, alarms), not with ECS's defaults: the deployment ECS starts carries them.
+#[tokio::test]
+async fn a_managed_daemon_rolls_out_with_the_specs_deployment_configuration() {
+    let emulator = Emulator::start();
+    let pipeline = pipeline(&emulator).await;
+    let cluster = managed_instances_cluster(&emulator, "paced", 2).await;
+    let mut obj = agent("paced", Some("ManagedDaemon"), "agent:1");
+    obj.spec.deployment = serde_json::from_value(serde_json::json!({
+        "drainPercent": 25, "bakeTimeInMinutes": 10,
+        "alarms": {"alarmNames": ["agent-errors"]}}))
+    .unwrap();
+    sync(&mut obj, &pipeline).await.unwrap();
+    let daemon = obj.status.as_ref().unwrap().daemon_arn.clone().unwrap();
+    let described = cluster
+        .ecs
+        .describe_daemon()
+        .daemon_arn(&daemon)
+        .send()
+        .await
+        .unwrap();
+    let deployment = described
+        .daemon()
+        .and_then(|d| d.deployment_arn())
+        .unwrap()
+        .to_string();
+    let deployments = cluster
+        .ecs
+        .describe_daemon_deployments()
+        .daemon_deployment_arns(deployment)
+        .send()
+        .await
+        .unwrap();
+    let configuration = deployments.daemon_deployments()[0]
+        .deployment_configuration()
+        .expect("the deployment's configuration");
+    assert_eq!(configuration.drain_percent(), Some(25.0));
+    assert_eq!(configuration.bake_time_in_minutes(), 10);
+    let alarms = configuration.alarms().unwrap();
+    assert_eq!(alarms.alarm_names(), ["agent-errors"]);
+    assert!(alarms.enable());
+
+    // What a Managed Daemon cannot take is refused with its field, before any write.
+    let mut breaker = agent("paced", Some("ManagedDaemon"), "agent:1");
+    breaker.metadata.name = Some("breaker".into());
+    breaker.spec.deployment = serde_json::from_value(serde_json::json!({
+        "deploymentCircuitBreaker": {"enable": true}}))
+    .unwrap();
+    let error = sync(&mut breaker, &pipeline).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(
+            "spec.deployment.deploymentCircuitBreaker: does not apply to scheduling ManagedDaemon"
+        ),
+        "{error}"
+    );
+}

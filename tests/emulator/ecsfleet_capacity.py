@@ -449,7 +449,7 @@ def _running(backend, daemon):
     return counts
 
 
-def _deploy(backend, store, daemon, definition_arn, providers):
+def _deploy(backend, store, daemon, definition_arn, providers, configuration=None):
     region = backend.region_name
     cluster_name = daemon["clusterArn"].split("/")[-1]
     revision_arn = f"arn:aws:ecs:{region}:{ACCOUNT}:daemon-revision/{cluster_name}/{daemon['name']}/{uuid.uuid4().hex[:12]}"
@@ -487,6 +487,9 @@ def _deploy(backend, store, daemon, definition_arn, providers):
         "startedAt": _now(),
         "finishedAt": _now(),
     }
+    if configuration:
+        # As the deployment describes what it was asked to roll out with.
+        store["deployments"][deployment_arn]["deploymentConfiguration"] = configuration
     daemon["deploymentArn"] = deployment_arn
     daemon["updatedAt"] = _now()
     return deployment_arn
@@ -569,7 +572,14 @@ def create_daemon(self):
     store["tags"][arn] = self._get_param("tags") or []
     if token:
         store["tokens"][token] = arn
-    _deploy(backend, store, daemon, definition["daemonTaskDefinitionArn"], providers)
+    _deploy(
+        backend,
+        store,
+        daemon,
+        definition["daemonTaskDefinitionArn"],
+        providers,
+        self._get_param("deploymentConfiguration"),
+    )
     return ActionResult(_answer(daemon))
 
 
@@ -621,7 +631,14 @@ def update_daemon(self):
     providers = self._get_param("capacityProviderArns") or []
     _check_providers(backend, providers)
     definition = _definition(store, self._get_param("daemonTaskDefinitionArn"))
-    _deploy(backend, store, daemon, definition["daemonTaskDefinitionArn"], providers)
+    _deploy(
+        backend,
+        store,
+        daemon,
+        definition["daemonTaskDefinitionArn"],
+        providers,
+        self._get_param("deploymentConfiguration"),
+    )
     return ActionResult(_answer(daemon))
 
 

@@ -2,7 +2,9 @@
 //! differs), `CreateDaemon` (with a client token, so a retried create makes one daemon),
 //! `UpdateDaemon`, `TagResource` (adoption) and `DeleteDaemon`.
 
-use aws_sdk_ecs::types::DaemonPropagateTags;
+use aws_sdk_ecs::types::{
+    DaemonAlarmConfiguration, DaemonDeploymentConfiguration, DaemonPropagateTags,
+};
 
 use crate::aws::{AccountClients, aws_error, error_code};
 use crate::daemon_service::DaemonService;
@@ -88,6 +90,7 @@ pub async fn apply(
                 .set_capacity_provider_arns(Some(capacity_providers.clone()))
                 .set_tags(Some(ecs_tags(&desired.tags)))
                 .propagate_tags(DaemonPropagateTags::Daemon)
+                .set_deployment_configuration(deployment_configuration(desired))
                 .client_token(client_token(&format!(
                     "{}/daemon/{}",
                     desired.owner.uid, desired.service_name
@@ -130,6 +133,7 @@ pub async fn apply(
                 .daemon_task_definition_arn(&definition)
                 .set_capacity_provider_arns(Some(capacity_providers.clone()))
                 .propagate_tags(DaemonPropagateTags::Daemon)
+                .set_deployment_configuration(deployment_configuration(desired))
                 .send()
                 .await
                 .map_err(|e| aws_error("ECS", "UpdateDaemon", e))?;
@@ -201,4 +205,31 @@ pub async fn delete(obj: &DaemonService, clients: &AccountClients) -> Result<Vec
         Err(error) if is_gone(&error, "Daemon") => Ok(Vec::new()),
         Err(error) => Err(aws_error("ECS", "DeleteDaemon", error)),
     }
+}
+
+/// How a new definition rolls out over the instances: drain percentage, bake time and
+/// alarms as the spec gives them, or `None` (ECS's defaults) when it gives none. Sent
+/// with every create and update (DescribeDaemon does not report it, so it is not compared:
+/// a change of these alone applies at the next roll-out).
+fn deployment_configuration(desired: &Desired) -> Option<DaemonDeploymentConfiguration> {
+    let deployment = &desired.deployment;
+    if deployment.drain_percent.is_none()
+        && deployment.bake_time_in_minutes.is_none()
+        && deployment.alarms.is_none()
+    {
+        return None;
+    }
+    let alarms = deployment.alarms.as_ref().map(|a| {
+        DaemonAlarmConfiguration::builder()
+            .set_alarm_names(Some(a.alarm_names.clone()))
+            .enable(a.enable)
+            .build()
+    });
+    Some(
+        DaemonDeploymentConfiguration::builder()
+            .set_drain_percent(deployment.drain_percent.map(f64::from))
+            .set_bake_time_in_minutes(deployment.bake_time_in_minutes)
+            .set_alarms(alarms)
+            .build(),
+    )
 }
