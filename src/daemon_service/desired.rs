@@ -382,7 +382,8 @@ fn service_options(spec: &DaemonServiceSpec) -> Result<ServiceOptions> {
 }
 
 /// The fields set that only some modes take, each with the modes that take it: a
-/// service's options (not a Managed Daemon's), the circuit breaker (PerInstance's),
+/// service's load balancers and tag propagation (not a Managed Daemon's; ECS Exec and
+/// managed tags are every mode's), the circuit breaker (PerInstance's),
 /// deployment alarms (PerInstance's and a Managed Daemon's, which cannot roll back on
 /// them), drain percentage and bake time (a Managed Daemon's).
 fn mode_fields(spec: &DaemonServiceSpec) -> ModeFields {
@@ -390,7 +391,7 @@ fn mode_fields(spec: &DaemonServiceSpec) -> ModeFields {
     const SERVICES: &[Scheduling] = &[PerInstance, Daemon];
     let deployment = &spec.deployment;
     let alarms = deployment.alarms.as_ref();
-    let fields: [(&'static str, bool, &'static [Scheduling]); 10] = [
+    let fields: [(&'static str, bool, &'static [Scheduling]); 8] = [
         (
             "spec.loadBalancers",
             !spec.load_balancers.is_empty(),
@@ -399,16 +400,6 @@ fn mode_fields(spec: &DaemonServiceSpec) -> ModeFields {
         (
             "spec.healthCheckGracePeriodSeconds",
             spec.health_check_grace_period_seconds.is_some(),
-            SERVICES,
-        ),
-        (
-            "spec.enableExecuteCommand",
-            spec.enable_execute_command,
-            SERVICES,
-        ),
-        (
-            "spec.enableECSManagedTags",
-            spec.enable_ecs_managed_tags,
             SERVICES,
         ),
         (

@@ -91,6 +91,8 @@ pub async fn apply(
                 .set_tags(Some(ecs_tags(&desired.tags)))
                 .propagate_tags(DaemonPropagateTags::Daemon)
                 .set_deployment_configuration(deployment_configuration(desired))
+                .enable_execute_command(desired.options.enable_execute_command)
+                .enable_ecs_managed_tags(desired.options.enable_ecs_managed_tags)
                 .client_token(client_token(&format!(
                     "{}/daemon/{}",
                     desired.owner.uid, desired.service_name
@@ -134,6 +136,8 @@ pub async fn apply(
                 .set_capacity_provider_arns(Some(capacity_providers.clone()))
                 .propagate_tags(DaemonPropagateTags::Daemon)
                 .set_deployment_configuration(deployment_configuration(desired))
+                .enable_execute_command(desired.options.enable_execute_command)
+                .enable_ecs_managed_tags(desired.options.enable_ecs_managed_tags)
                 .send()
                 .await
                 .map_err(|e| aws_error("ECS", "UpdateDaemon", e))?;
