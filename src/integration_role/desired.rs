@@ -330,28 +330,15 @@ fn desired_trust(spec: &super::TrustSpec, principals: Vec<String>) -> Result<doc
             audiences: f.audiences.clone(),
         });
     }
-    for (operator, keys) in &spec.conditions {
-        let at = format!("{FIELD}.conditions.{operator}");
-        if !document::is_condition_operator(operator) {
-            return Err(Error::invalid(
-                at,
-                "is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
-            ));
-        }
-        for (key, values) in keys {
-            if key == "sts:ExternalId" {
-                return Err(Error::invalid(
-                    format!("{at}.{key}"),
-                    "the external ID is spec.trust.externalId",
-                ));
-            }
-            if values.is_empty() {
-                return Err(Error::invalid(
-                    format!("{at}.{key}"),
-                    "needs at least one value",
-                ));
-            }
-        }
+    let conditions = conditions(&spec.conditions, &format!("{FIELD}.conditions"))?;
+    if let Some(operator) = conditions
+        .iter()
+        .find_map(|(operator, keys)| keys.contains_key("sts:ExternalId").then_some(operator))
+    {
+        return Err(Error::invalid(
+            format!("{FIELD}.conditions.{operator}.sts:ExternalId"),
+            "the external ID is spec.trust.externalId",
+        ));
     }
     const ACTIONS: [&str; 3] = ["sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext"];
     let mut actions = Vec::new();
@@ -373,19 +360,39 @@ fn desired_trust(spec: &super::TrustSpec, principals: Vec<String>) -> Result<doc
         principals,
         services: spec.services.clone(),
         federated,
-        conditions: spec
-            .conditions
-            .iter()
-            .map(|(operator, keys)| {
-                let keys = keys
-                    .iter()
-                    .map(|(key, values)| (key.clone(), serde_json::json!(values)))
-                    .collect();
-                (operator.clone(), keys)
-            })
-            .collect(),
+        conditions,
         actions,
     })
+}
+
+/// A condition block (operator → key → values) as IAM takes it: operators IAM has, at
+/// least one value a key; `field` names the block.
+fn conditions(
+    given: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    field: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, Value>>> {
+    given
+        .iter()
+        .map(|(operator, keys)| {
+            let at = format!("{field}.{operator}");
+            if !document::is_condition_operator(operator) {
+                return Err(Error::invalid(
+                    at,
+                    "is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
+                ));
+            }
+            let keys = keys
+                .iter()
+                .map(|(key, values)| {
+                    if values.is_empty() {
+                        return Err(Error::invalid(format!("{at}.{key}"), "needs at least one value"));
+                    }
+                    Ok((key.clone(), serde_json::json!(values)))
+                })
+                .collect::<Result<_>>()?;
+            Ok((operator.clone(), keys))
+        })
+        .collect()
 }
 
 fn statement(
@@ -422,14 +429,7 @@ fn statement(
             ));
         }
     }
-    for operator in spec.conditions.keys() {
-        if !document::is_condition_operator(operator) {
-            return Err(Error::invalid(
-                format!("{field}.conditions.{operator}"),
-                "is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool, IpAddress, with IfExists or ForAllValues:/ForAnyValue:)",
-            ));
-        }
-    }
+    let conditions = conditions(&spec.conditions, &format!("{field}.conditions"))?;
     let resources = spec.resources.clone();
     let allow = spec.effect == Effect::Allow;
     if allow
@@ -447,17 +447,7 @@ fn statement(
         allow,
         actions: spec.actions.clone(),
         resources,
-        conditions: spec
-            .conditions
-            .iter()
-            .map(|(operator, keys)| {
-                let keys = keys
-                    .iter()
-                    .map(|(key, values)| (key.clone(), serde_json::json!(values)))
-                    .collect();
-                (operator.clone(), keys)
-            })
-            .collect(),
+        conditions,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use crate::support::{Emulator, env, sync, writes};
+use crate::support::{Emulator, assert_in_sync, env, sync, writes};
 use ecsfleet::Reason;
 use ecsfleet::integration_role::IntegrationRole;
 use ecsfleet::runtime::Pipeline;
@@ -650,12 +650,7 @@ async fn a_vendor_size_permission_set_is_split_across_policies() {
     let parts = sizes.len();
 
     // A resync of the unchanged spec writes nothing.
-    let after_create = writes(&pipeline.env);
-    assert_eq!(
-        sync(&mut obj, &pipeline).await.unwrap(),
-        Vec::<String>::new()
-    );
-    assert_eq!(writes(&pipeline.env), after_create);
+    assert_in_sync(&mut obj, &pipeline).await;
 
     // One action more rewrites one policy.
     obj.metadata.generation = Some(2);
@@ -919,16 +914,7 @@ async fn a_published_policy_document_is_granted_as_written() {
         "{granted:#}"
     );
 
-    let after_create = writes(&pipeline.env);
-    assert_eq!(
-        sync(&mut obj, &pipeline).await.unwrap(),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        writes(&pipeline.env),
-        after_create,
-        "no write on a resync in sync"
-    );
+    assert_in_sync(&mut obj, &pipeline).await;
 
     // By hand, the NotAction statement loses its condition: the next sync puts it back.
     let mut edited = granted.clone();
@@ -999,16 +985,7 @@ async fn every_trust_form_reaches_iam_and_stays_in_sync() {
         ecsfleet::integration_role::document::equivalent(&trust, &expected),
         "{trust:#}"
     );
-    let after_create = writes(&pipeline.env);
-    assert_eq!(
-        sync(&mut obj, &pipeline).await.unwrap(),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        writes(&pipeline.env),
-        after_create,
-        "no write on a resync in sync"
-    );
+    assert_in_sync(&mut obj, &pipeline).await;
 }
 
 /// A role whose name is generated from a prefix is created under that name, which the
@@ -1028,10 +1005,5 @@ async fn a_generated_role_name_is_created_and_kept() {
     assert!(name.starts_with("datadog-") && name.len() == 34, "{name}");
     assert_eq!(name, obj.role_name());
     iam.get_role().role_name(&name).send().await.unwrap();
-    let after_create = writes(&pipeline.env);
-    assert_eq!(
-        sync(&mut obj, &pipeline).await.unwrap(),
-        Vec::<String>::new()
-    );
-    assert_eq!(writes(&pipeline.env), after_create);
+    assert_in_sync(&mut obj, &pipeline).await;
 }

@@ -415,6 +415,13 @@ pub async fn sync<K: Managed>(obj: &mut K, pipeline: &Pipeline<K>) -> Result<Vec
         .collect())
 }
 
+/// One more sync of an object in sync: it plans nothing and writes nothing.
+pub async fn assert_in_sync<K: Managed>(obj: &mut K, pipeline: &Pipeline<K>) {
+    let before = writes(&pipeline.env);
+    assert_eq!(sync(obj, pipeline).await.unwrap(), Vec::<String>::new());
+    assert_eq!(writes(&pipeline.env), before, "no write on a resync in sync");
+}
+
 /// AWS calls of `operation` made so far (answered or not).
 pub fn calls(env: &Env, operation: &str) -> u64 {
     env.metrics()
