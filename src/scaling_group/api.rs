@@ -118,6 +118,14 @@ pub struct ScalingGroupSpec {
         extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
     )]
     pub lifecycle_hooks: Vec<LifecycleHookSpec>,
+    /// Scheduled changes of the group's size, e.g. down to zero at night and back in the
+    /// morning: added, changed, removed and repaired like policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 125),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub scheduled_actions: Vec<ScheduledActionSpec>,
     /// The ECS cluster this group's instances join: DaemonServices of that cluster are
     /// reconciled again as soon as this group's instances change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -472,6 +480,43 @@ pub struct LifecycleHookSpec {
     pub default_result: Option<String>,
 }
 
+/// A scheduled change of the group's size (Auto Scaling's scheduled action).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledActionSpec {
+    /// Unique within the group: the action's name in Auto Scaling.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_./-]{1,255}$"))]
+    pub name: String,
+    /// When it recurs, in cron format (minute hour day-of-month month day-of-week), e.g.
+    /// `0 20 * * 1-5`. Without it the action runs once, at `startTime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub recurrence: Option<String>,
+    /// The IANA time zone of `recurrence`, e.g. `Europe/Berlin` (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub time_zone: Option<String>,
+    /// When the action first runs (RFC 3339, e.g. `2027-01-04T07:00:00Z`); a one-off
+    /// action runs then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// When a recurring action stops (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    /// The group's minimum size from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_size: Option<i32>,
+    /// The group's maximum size from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_size: Option<i32>,
+    /// The group's desired capacity from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub desired_capacity: Option<i32>,
+}
+
 /// What the operator last saw of the group.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -503,6 +548,10 @@ pub struct ScalingGroupStatus {
     /// The latest instance refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_refresh: Option<InstanceRefreshStatus>,
+    /// How many scheduled actions the group has from the spec (their names are the
+    /// spec's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_actions: Option<u32>,
     #[serde(flatten)]
     pub common: CommonStatus,
 }

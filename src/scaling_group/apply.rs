@@ -429,6 +429,35 @@ async fn apply_one(
                 .await
                 .map_err(|e| aws_error("AutoScaling", "PutLifecycleHook", e))?;
         }
+        Change::PutScheduledUpdateGroupAction { name, .. } => {
+            let action = &desired.scheduled[name];
+            let time = |secs: Option<i64>| secs.map(aws_smithy_types::DateTime::from_secs);
+            autoscaling
+                .put_scheduled_update_group_action()
+                .auto_scaling_group_name(group)
+                .scheduled_action_name(name)
+                .set_recurrence(action.recurrence.clone())
+                .set_time_zone(action.time_zone.clone())
+                .set_start_time(time(action.start_time))
+                .set_end_time(time(action.end_time))
+                .set_min_size(action.min_size)
+                .set_max_size(action.max_size)
+                .set_desired_capacity(action.desired_capacity)
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "PutScheduledUpdateGroupAction", e))?;
+        }
+        Change::DeleteScheduledAction { name, .. } => {
+            deleted(
+                "DeleteScheduledAction",
+                autoscaling
+                    .delete_scheduled_action()
+                    .auto_scaling_group_name(group)
+                    .scheduled_action_name(name)
+                    .send()
+                    .await,
+            )?;
+        }
         Change::DeleteLifecycleHook { name, .. } => {
             deleted(
                 "DeleteLifecycleHook",

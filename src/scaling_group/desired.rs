@@ -80,6 +80,10 @@ pub struct Desired {
     pub policies: Vec<DesiredPolicy>,
     pub notifications: Option<DesiredNotifications>,
     pub hooks: BTreeMap<String, Hook>,
+    /// Scheduled actions by name.
+    pub scheduled: BTreeMap<String, Scheduled>,
+    /// The last status counted scheduled actions: some may be left to delete.
+    pub had_scheduled: bool,
     pub ecs_cluster: Option<String>,
     pub adopt_existing: bool,
     /// The spec has not changed since the last successful sync, so a difference found
@@ -292,6 +296,18 @@ impl Desired {
             "spec.lifecycleHooks",
             spec.lifecycle_hooks.iter().map(|h| h.name.as_str()),
         )?;
+        unique(
+            "spec.scheduledActions",
+            spec.scheduled_actions.iter().map(|a| a.name.as_str()),
+        )?;
+        let scheduled = spec
+            .scheduled_actions
+            .iter()
+            .enumerate()
+            .map(|(index, action)| {
+                scheduled_action(index, action).map(|a| (action.name.clone(), a))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
         let policies = spec
             .scaling_policies
             .iter()
@@ -346,6 +362,10 @@ impl Desired {
             policies,
             notifications,
             hooks,
+            scheduled,
+            had_scheduled: status
+                .and_then(|s| s.scheduled_actions)
+                .is_some_and(|n| n > 0),
             ecs_cluster: spec.ecs_cluster.clone(),
             adopt_existing: spec.common.adopt_existing,
             spec_unchanged: status
@@ -559,6 +579,128 @@ pub struct Hook {
     pub role_arn: Option<String>,
     pub heartbeat_timeout: i32,
     pub default_result: String,
+}
+
+/// A scheduled action as Auto Scaling keeps it; times in seconds since the epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scheduled {
+    pub recurrence: Option<String>,
+    pub time_zone: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub min_size: Option<i32>,
+    pub max_size: Option<i32>,
+    pub desired_capacity: Option<i32>,
+}
+
+impl Scheduled {
+    /// Whether `live` is this action. Auto Scaling fills in a start time (now) and a
+    /// time zone (UTC) the spec may leave out: those are compared only when given.
+    pub fn matches(&self, live: &Scheduled) -> bool {
+        let given = |wanted: &Option<i64>, live: &Option<i64>| wanted.is_none() || wanted == live;
+        self.recurrence == live.recurrence
+            && (self.time_zone.is_none() || self.time_zone == live.time_zone)
+            && given(&self.start_time, &live.start_time)
+            && self.end_time == live.end_time
+            && self.min_size == live.min_size
+            && self.max_size == live.max_size
+            && self.desired_capacity == live.desired_capacity
+    }
+}
+
+fn scheduled_action(index: usize, spec: &super::ScheduledActionSpec) -> Result<Scheduled> {
+    let field = format!("spec.scheduledActions[{index}]");
+    let time = |key: &str, value: &Option<String>| -> Result<Option<i64>> {
+        value
+            .as_deref()
+            .map(|text| {
+                text.parse::<k8s_openapi::jiff::Timestamp>()
+                    .map(|t| t.as_second())
+                    .map_err(|_| {
+                        Error::invalid(
+                            format!("{field}.{key}"),
+                            format!("{text:?} is not an RFC 3339 time (e.g. 2027-01-04T07:00:00Z)"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let start_time = time("startTime", &spec.start_time)?;
+    let end_time = time("endTime", &spec.end_time)?;
+    if let Some(recurrence) = &spec.recurrence
+        && recurrence.split_whitespace().count() != 5
+    {
+        return Err(Error::invalid(
+            format!("{field}.recurrence"),
+            format!(
+                "{recurrence:?} is not a cron expression of five fields (minute hour day-of-month month day-of-week)"
+            ),
+        ));
+    }
+    if spec.recurrence.is_none() && start_time.is_none() {
+        return Err(Error::invalid(
+            format!("{field}.startTime"),
+            "a one-off action (no recurrence) needs its start time",
+        ));
+    }
+    if spec.recurrence.is_none() && end_time.is_some() {
+        return Err(Error::invalid(
+            format!("{field}.endTime"),
+            "applies only to a recurring action",
+        ));
+    }
+    if let (Some(start), Some(end)) = (start_time, end_time)
+        && end <= start
+    {
+        return Err(Error::invalid(
+            format!("{field}.endTime"),
+            "must come after startTime",
+        ));
+    }
+    if let Some(zone) = &spec.time_zone
+        && !zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '+' | '-'))
+    {
+        return Err(Error::invalid(
+            format!("{field}.timeZone"),
+            format!("{zone:?} is not an IANA time zone name (e.g. Europe/Berlin)"),
+        ));
+    }
+    let sizes = [
+        ("minSize", spec.min_size),
+        ("maxSize", spec.max_size),
+        ("desiredCapacity", spec.desired_capacity),
+    ];
+    if sizes.iter().all(|(_, size)| size.is_none()) {
+        return Err(Error::invalid(
+            field,
+            "sets none of minSize, maxSize and desiredCapacity",
+        ));
+    }
+    if let Some((key, _)) = sizes.iter().find(|(_, size)| size.is_some_and(|n| n < 0)) {
+        return Err(Error::invalid(
+            format!("{field}.{key}"),
+            "must be 0 or more",
+        ));
+    }
+    if let (Some(min), Some(max)) = (spec.min_size, spec.max_size)
+        && min > max
+    {
+        return Err(Error::invalid(
+            format!("{field}.minSize"),
+            "must not exceed maxSize",
+        ));
+    }
+    Ok(Scheduled {
+        recurrence: spec.recurrence.clone(),
+        time_zone: spec.time_zone.clone(),
+        start_time,
+        end_time,
+        min_size: spec.min_size,
+        max_size: spec.max_size,
+        desired_capacity: spec.desired_capacity,
+    })
 }
 
 fn desired_hook(index: usize, spec: &super::LifecycleHookSpec) -> Result<Hook> {

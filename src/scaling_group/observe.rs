@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
-use super::desired::{Desired, Hook, Step, TemplateSource, Topic, sorted_steps};
+use super::desired::{Desired, Hook, Scheduled, Step, TemplateSource, Topic, sorted_steps};
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
 
@@ -24,6 +24,8 @@ pub struct Observed {
     pub topic_arn: Option<String>,
     pub topic_exists: bool,
     pub hooks: BTreeMap<String, Hook>,
+    /// Scheduled actions by name, when they were read (the spec has some, or had).
+    pub scheduled: Option<BTreeMap<String, Scheduled>>,
     /// The newest instance refresh, when it was read.
     pub refresh: Option<InstanceRefreshStatus>,
 }
@@ -154,6 +156,9 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
         observed.policies = describe_policies(clients, &desired.name).await?;
         observed.notifications = describe_notifications(clients, &desired.name).await?;
         observed.hooks = describe_hooks(clients, &desired.name).await?;
+        if !desired.scheduled.is_empty() || desired.had_scheduled {
+            observed.scheduled = Some(describe_scheduled(clients, &desired.name).await?);
+        }
         if wants_refresh_state(desired, &observed) {
             observed.refresh = newest_refresh(clients, &desired.name).await?;
         }
@@ -565,6 +570,37 @@ async fn describe_hooks(clients: &AccountClients, group: &str) -> Result<BTreeMa
                         .map(str::to_string),
                     heartbeat_timeout: hook.heartbeat_timeout().unwrap_or(3600),
                     default_result: hook.default_result().unwrap_or("ABANDON").to_string(),
+                },
+            ))
+        })
+        .collect())
+}
+
+async fn describe_scheduled(
+    clients: &AccountClients,
+    group: &str,
+) -> Result<BTreeMap<String, Scheduled>> {
+    let answer = clients
+        .autoscaling
+        .describe_scheduled_actions()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "DescribeScheduledActions", e))?;
+    Ok(answer
+        .scheduled_update_group_actions()
+        .iter()
+        .filter_map(|action| {
+            Some((
+                action.scheduled_action_name()?.to_string(),
+                Scheduled {
+                    recurrence: action.recurrence().map(str::to_string),
+                    time_zone: action.time_zone().map(str::to_string),
+                    start_time: action.start_time().map(|t| t.secs()),
+                    end_time: action.end_time().map(|t| t.secs()),
+                    min_size: action.min_size(),
+                    max_size: action.max_size(),
+                    desired_capacity: action.desired_capacity(),
                 },
             ))
         })

@@ -77,6 +77,14 @@ pub enum Change {
         name: String,
         drift: bool,
     },
+    PutScheduledUpdateGroupAction {
+        name: String,
+        drift: bool,
+    },
+    DeleteScheduledAction {
+        name: String,
+        drift: bool,
+    },
 }
 
 impl runtime::Change for Change {
@@ -94,7 +102,9 @@ impl runtime::Change for Change {
             | Change::PutNotificationConfiguration { drift }
             | Change::DeleteNotificationConfiguration { drift, .. }
             | Change::PutLifecycleHook { drift, .. }
-            | Change::DeleteLifecycleHook { drift, .. } => *drift,
+            | Change::DeleteLifecycleHook { drift, .. }
+            | Change::PutScheduledUpdateGroupAction { drift, .. }
+            | Change::DeleteScheduledAction { drift, .. } => *drift,
             Change::CreateLaunchTemplate
             | Change::TagLaunchTemplate
             | Change::CreateGroup
@@ -192,6 +202,16 @@ impl runtime::Change for Change {
             Change::DeleteLifecycleHook { name, .. } => (
                 "DeleteLifecycleHook",
                 format!("hook/{name}"),
+                "not in the spec".to_string(),
+            ),
+            Change::PutScheduledUpdateGroupAction { name, .. } => (
+                "PutScheduledUpdateGroupAction",
+                format!("scheduled-action/{name}"),
+                "create or update the scheduled action".to_string(),
+            ),
+            Change::DeleteScheduledAction { name, .. } => (
+                "DeleteScheduledAction",
+                format!("scheduled-action/{name}"),
                 "not in the spec".to_string(),
             ),
         };
@@ -385,6 +405,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     plan_policies(desired, observed, drift, &mut changes)?;
     plan_notifications(desired, observed, drift, &mut changes);
     plan_hooks(desired, observed, drift, &mut changes);
+    plan_scheduled(desired, observed, drift, &mut changes);
     Ok(changes)
 }
 
@@ -601,6 +622,33 @@ fn plan_hooks(desired: &Desired, observed: &Observed, drift: bool, changes: &mut
     for name in observed.hooks.keys() {
         if !desired.hooks.contains_key(name) {
             changes.push(Change::DeleteLifecycleHook {
+                name: name.clone(),
+                drift,
+            });
+        }
+    }
+}
+
+/// Scheduled actions, like hooks: put what is missing or differs, delete what the spec
+/// no longer has. Nothing when they were not read (the spec never had any).
+fn plan_scheduled(desired: &Desired, observed: &Observed, drift: bool, changes: &mut Vec<Change>) {
+    let empty = std::collections::BTreeMap::new();
+    let live = match &observed.scheduled {
+        Some(live) => live,
+        None if desired.scheduled.is_empty() => return,
+        None => &empty,
+    };
+    for (name, action) in &desired.scheduled {
+        if !live.get(name).is_some_and(|l| action.matches(l)) {
+            changes.push(Change::PutScheduledUpdateGroupAction {
+                name: name.clone(),
+                drift: drift && desired.had_scheduled,
+            });
+        }
+    }
+    for name in live.keys() {
+        if !desired.scheduled.contains_key(name) {
+            changes.push(Change::DeleteScheduledAction {
                 name: name.clone(),
                 drift,
             });

@@ -56,6 +56,9 @@ pub fn outcome(
                 },
             })
             .collect(),
+        scheduled_actions: u32::try_from(desired.scheduled.len())
+            .ok()
+            .filter(|n| *n > 0),
         topic_arn: desired
             .notifications
             .as_ref()

@@ -465,6 +465,12 @@ async fn hooks_alarms_and_notifications_changed_by_hand_are_set_back() {
 async fn bad_input_is_refused_and_nothing_is_written() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
+    let scheduled = |action: &str| {
+        EXAMPLE.replace(
+            "  lifecycleHooks:\n",
+            &format!("  scheduledActions: [{action}]\n  lifecycleHooks:\n"),
+        )
+    };
     let policy_low = "      adjustmentType: ChangeInCapacity\n      scalingAdjustment: -1";
     // (the example with one thing changed, the field the error must name)
     let cases = [
@@ -550,6 +556,28 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         (
             EXAMPLE.replace("httpTokens: required", "httpTokens: sometimes"),
             "spec.launchTemplate.metadataOptions.httpTokens",
+        ),
+        (
+            scheduled("{name: n, recurrence: \"0 20 * *\", minSize: 0}"),
+            "spec.scheduledActions[0].recurrence",
+        ),
+        (
+            scheduled("{name: n, minSize: 0}"),
+            "spec.scheduledActions[0].startTime",
+        ),
+        (
+            scheduled("{name: n, startTime: \"next monday\", minSize: 0}"),
+            "spec.scheduledActions[0].startTime",
+        ),
+        (
+            scheduled("{name: n, recurrence: \"0 20 * * *\"}"),
+            "spec.scheduledActions[0]",
+        ),
+        (
+            scheduled(
+                "{name: n, recurrence: \"0 20 * * *\", startTime: \"2027-03-02T00:00:00Z\", endTime: \"2027-03-01T00:00:00Z\", minSize: 0}",
+            ),
+            "spec.scheduledActions[0].endTime",
         ),
     ];
     for (yaml, field) in &cases {
@@ -765,4 +793,88 @@ async fn an_alarm_of_the_same_name_that_is_not_ours_is_left_alone() {
         .find(|a| a.alarm_name() == Some(&name))
         .unwrap();
     assert_eq!(alarm.alarm_actions(), [paging.to_string()], "untouched");
+}
+
+/// Scheduled actions: created with the group, in sync at one more read, a hand edit set
+/// back (drift), removed from the spec and deleted, after which they are not read again.
+#[tokio::test]
+async fn scheduled_actions_are_added_repaired_and_removed_like_policies() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let scheduled = EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        r#"  scheduledActions:
+    - {name: night, recurrence: "0 20 * * 1-5", timeZone: Europe/Berlin, minSize: 0, maxSize: 0, desiredCapacity: 0}
+    - {name: launch-day, startTime: "2027-03-01T06:00:00Z", minSize: 2, maxSize: 6, desiredCapacity: 4}
+  lifecycleHooks:
+"#,
+    );
+    let mut obj = group(&scheduled);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let actions = || async {
+        aws.autoscaling
+            .describe_scheduled_actions()
+            .auto_scaling_group_name(GROUP)
+            .send()
+            .await
+            .unwrap()
+            .scheduled_update_group_actions()
+            .to_vec()
+    };
+    let live = actions().await;
+    assert_eq!(live.len(), 2);
+    let night = live
+        .iter()
+        .find(|a| a.scheduled_action_name() == Some("night"))
+        .unwrap();
+    assert_eq!(night.recurrence(), Some("0 20 * * 1-5"));
+    assert_eq!(night.time_zone(), Some("Europe/Berlin"));
+    assert_eq!(night.desired_capacity(), Some(0));
+    assert_eq!(obj.status.as_ref().unwrap().scheduled_actions, Some(2));
+    let reads = || -> u64 { aws.pipeline.env.metrics().aws_requests().values().sum() };
+    let before = reads();
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+    assert_eq!(
+        reads() - before,
+        9,
+        "one read more than a group without them"
+    );
+
+    // By hand: the night action keeps two instances. Set back, as drift.
+    aws.autoscaling
+        .put_scheduled_update_group_action()
+        .auto_scaling_group_name(GROUP)
+        .scheduled_action_name("night")
+        .recurrence("0 20 * * 1-5")
+        .time_zone("Europe/Berlin")
+        .min_size(0)
+        .max_size(2)
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    let drift_before = obj.status.as_ref().unwrap().common.drift_repairs;
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["PutScheduledUpdateGroupAction"]
+    );
+    assert!(obj.status.as_ref().unwrap().common.drift_repairs > drift_before);
+    let night = actions().await;
+    let night = night
+        .iter()
+        .find(|a| a.scheduled_action_name() == Some("night"))
+        .unwrap();
+    assert_eq!(night.desired_capacity(), Some(0));
+
+    // Removed from the spec: deleted, and not read again.
+    obj = edited(&obj, EXAMPLE);
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["DeleteScheduledAction", "DeleteScheduledAction"]
+    );
+    assert!(actions().await.is_empty());
+    assert_eq!(obj.status.as_ref().unwrap().scheduled_actions, None);
+    let before = reads();
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+    assert_eq!(reads() - before, 8);
 }

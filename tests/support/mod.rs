@@ -419,7 +419,11 @@ pub async fn sync<K: Managed>(obj: &mut K, pipeline: &Pipeline<K>) -> Result<Vec
 pub async fn assert_in_sync<K: Managed>(obj: &mut K, pipeline: &Pipeline<K>) {
     let before = writes(&pipeline.env);
     assert_eq!(sync(obj, pipeline).await.unwrap(), Vec::<String>::new());
-    assert_eq!(writes(&pipeline.env), before, "no write on a resync in sync");
+    assert_eq!(
+        writes(&pipeline.env),
+        before,
+        "no write on a resync in sync"
+    );
 }
 
 /// AWS calls of `operation` made so far (answered or not).
