@@ -118,6 +118,11 @@ pub struct ScalingGroupSpec {
         extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
     )]
     pub lifecycle_hooks: Vec<LifecycleHookSpec>,
+    /// A warm pool: instances launched and prepared ahead, kept stopped, running or
+    /// hibernated, that the group takes in when it scales out. Removed from the spec, it
+    /// is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<WarmPoolSpec>,
     /// Scheduled changes of the group's size, e.g. down to zero at night and back in the
     /// morning: added, changed, removed and repaired like policies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -480,6 +485,28 @@ pub struct LifecycleHookSpec {
     pub default_result: Option<String>,
 }
 
+/// The group's warm pool (Auto Scaling's `PutWarmPool`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmPoolSpec {
+    /// Instances the pool keeps at least (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_size: Option<i32>,
+    /// Instances the group and its pool may have prepared together; unset: the group's
+    /// maximum size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_group_prepared_capacity: Option<i32>,
+    /// How the pool keeps its instances: `Stopped` (default), `Running` or `Hibernated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Stopped", "Running", "Hibernated"]))]
+    pub pool_state: Option<String>,
+    /// Return instances to the pool on scale-in instead of terminating them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_on_scale_in: bool,
+}
+
 /// A scheduled change of the group's size (Auto Scaling's scheduled action).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -548,6 +575,9 @@ pub struct ScalingGroupStatus {
     /// The latest instance refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_refresh: Option<InstanceRefreshStatus>,
+    /// The warm pool, when the spec has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<WarmPoolStatus>,
     /// How many scheduled actions the group has from the spec (their names are the
     /// spec's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -593,4 +623,15 @@ pub struct InstanceRefreshStatus {
     /// The template version the refresh rolls out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template_version: Option<String>,
+}
+
+/// What the warm pool holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmPoolStatus {
+    /// Instances in the pool.
+    pub size: i32,
+    /// The state it keeps them in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_state: Option<String>,
 }

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
-    DesiredConfiguration, LaunchTemplateSpecification, LifecycleHookSpecification, MetricType,
-    PredefinedMetricSpecification, RefreshPreferences, StepAdjustment, Tag as GroupTagInput,
-    TargetTrackingConfiguration,
+    DesiredConfiguration, InstanceReusePolicy, LaunchTemplateSpecification,
+    LifecycleHookSpecification, MetricType, PredefinedMetricSpecification, RefreshPreferences,
+    StepAdjustment, Tag as GroupTagInput, TargetTrackingConfiguration, WarmPoolState,
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag as AlarmTag};
 use aws_sdk_ec2::types::{
@@ -428,6 +428,38 @@ async fn apply_one(
                 .send()
                 .await
                 .map_err(|e| aws_error("AutoScaling", "PutLifecycleHook", e))?;
+        }
+        Change::PutWarmPool { .. } => {
+            let pool = desired
+                .warm_pool
+                .as_ref()
+                .expect("the plan puts only a warm pool the spec has");
+            autoscaling
+                .put_warm_pool()
+                .auto_scaling_group_name(group)
+                .min_size(pool.min_size)
+                // -1 is Auto Scaling's "the group's maximum size".
+                .max_group_prepared_capacity(pool.max_group_prepared_capacity.unwrap_or(-1))
+                .pool_state(WarmPoolState::from(pool.pool_state.as_str()))
+                .instance_reuse_policy(
+                    InstanceReusePolicy::builder()
+                        .reuse_on_scale_in(pool.reuse_on_scale_in)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "PutWarmPool", e))?;
+        }
+        Change::DeleteWarmPool { .. } => {
+            deleted(
+                "DeleteWarmPool",
+                autoscaling
+                    .delete_warm_pool()
+                    .auto_scaling_group_name(group)
+                    .force_delete(true)
+                    .send()
+                    .await,
+            )?;
         }
         Change::PutScheduledUpdateGroupAction { name, .. } => {
             let action = &desired.scheduled[name];

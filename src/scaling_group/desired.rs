@@ -80,6 +80,10 @@ pub struct Desired {
     pub policies: Vec<DesiredPolicy>,
     pub notifications: Option<DesiredNotifications>,
     pub hooks: BTreeMap<String, Hook>,
+    /// The warm pool the spec asks for.
+    pub warm_pool: Option<WarmPool>,
+    /// The last status showed a warm pool: it may be left to delete.
+    pub had_warm_pool: bool,
     /// Scheduled actions by name.
     pub scheduled: BTreeMap<String, Scheduled>,
     /// The last status counted scheduled actions: some may be left to delete.
@@ -300,6 +304,16 @@ impl Desired {
             "spec.scheduledActions",
             spec.scheduled_actions.iter().map(|a| a.name.as_str()),
         )?;
+        let warm_pool = spec.warm_pool.as_ref().map(warm_pool).transpose()?;
+        if let Some(pool) = &warm_pool
+            && let Some(capacity) = pool.max_group_prepared_capacity
+            && capacity < spec.min_size
+        {
+            return Err(Error::invalid(
+                "spec.warmPool.maxGroupPreparedCapacity",
+                "must be at least spec.minSize",
+            ));
+        }
         let scheduled = spec
             .scheduled_actions
             .iter()
@@ -362,6 +376,8 @@ impl Desired {
             policies,
             notifications,
             hooks,
+            warm_pool,
+            had_warm_pool: status.is_some_and(|s| s.warm_pool.is_some()),
             scheduled,
             had_scheduled: status
                 .and_then(|s| s.scheduled_actions)
@@ -579,6 +595,45 @@ pub struct Hook {
     pub role_arn: Option<String>,
     pub heartbeat_timeout: i32,
     pub default_result: String,
+}
+
+/// A warm pool as Auto Scaling keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WarmPool {
+    pub min_size: i32,
+    /// `None`: the group's maximum size.
+    pub max_group_prepared_capacity: Option<i32>,
+    pub pool_state: String,
+    pub reuse_on_scale_in: bool,
+}
+
+fn warm_pool(spec: &super::WarmPoolSpec) -> Result<WarmPool> {
+    const FIELD: &str = "spec.warmPool";
+    let pool_state = spec.pool_state.clone().unwrap_or_else(|| "Stopped".into());
+    one_of(
+        &format!("{FIELD}.poolState"),
+        &pool_state,
+        &["Stopped", "Running", "Hibernated"],
+    )?;
+    let min_size = spec.min_size.unwrap_or(0);
+    if min_size < 0 {
+        return Err(Error::invalid(
+            format!("{FIELD}.minSize"),
+            "must be 0 or more",
+        ));
+    }
+    if spec.max_group_prepared_capacity.is_some_and(|n| n < 0) {
+        return Err(Error::invalid(
+            format!("{FIELD}.maxGroupPreparedCapacity"),
+            "must be 0 or more (leave it out for the group's maximum size)",
+        ));
+    }
+    Ok(WarmPool {
+        min_size,
+        max_group_prepared_capacity: spec.max_group_prepared_capacity,
+        pool_state,
+        reuse_on_scale_in: spec.reuse_on_scale_in,
+    })
 }
 
 /// A scheduled action as Auto Scaling keeps it; times in seconds since the epoch.

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
-use super::desired::{Desired, Hook, Scheduled, Step, TemplateSource, Topic, sorted_steps};
+use super::desired::{
+    Desired, Hook, Scheduled, Step, TemplateSource, Topic, WarmPool, sorted_steps,
+};
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
 
@@ -24,6 +26,9 @@ pub struct Observed {
     pub topic_arn: Option<String>,
     pub topic_exists: bool,
     pub hooks: BTreeMap<String, Hook>,
+    /// The warm pool and the instances in it, when it was read (the spec has one, or
+    /// had); `Some((None, 0))`: none (or one being deleted).
+    pub warm_pool: Option<(Option<WarmPool>, i32)>,
     /// Scheduled actions by name, when they were read (the spec has some, or had).
     pub scheduled: Option<BTreeMap<String, Scheduled>>,
     /// The newest instance refresh, when it was read.
@@ -156,6 +161,9 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
         observed.policies = describe_policies(clients, &desired.name).await?;
         observed.notifications = describe_notifications(clients, &desired.name).await?;
         observed.hooks = describe_hooks(clients, &desired.name).await?;
+        if desired.warm_pool.is_some() || desired.had_warm_pool {
+            observed.warm_pool = Some(describe_warm_pool(clients, &desired.name).await?);
+        }
         if !desired.scheduled.is_empty() || desired.had_scheduled {
             observed.scheduled = Some(describe_scheduled(clients, &desired.name).await?);
         }
@@ -574,6 +582,34 @@ async fn describe_hooks(clients: &AccountClients, group: &str) -> Result<BTreeMa
             ))
         })
         .collect())
+}
+
+async fn describe_warm_pool(
+    clients: &AccountClients,
+    group: &str,
+) -> Result<(Option<WarmPool>, i32)> {
+    let answer = clients
+        .autoscaling
+        .describe_warm_pool()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .map_err(|e| aws_error("AutoScaling", "DescribeWarmPool", e))?;
+    let size = i32::try_from(answer.instances().len()).unwrap_or(i32::MAX);
+    let pool = answer
+        .warm_pool_configuration()
+        // A pool being deleted is gone as far as the spec is concerned.
+        .filter(|c| c.status().is_none_or(|s| s.as_str() != "PendingDelete"))
+        .map(|c| WarmPool {
+            min_size: c.min_size().unwrap_or(0),
+            max_group_prepared_capacity: c.max_group_prepared_capacity().filter(|n| *n >= 0),
+            pool_state: c.pool_state().map_or("Stopped", |s| s.as_str()).to_string(),
+            reuse_on_scale_in: c
+                .instance_reuse_policy()
+                .and_then(|p| p.reuse_on_scale_in())
+                .unwrap_or(false),
+        });
+    Ok((pool, size))
 }
 
 async fn describe_scheduled(

@@ -77,6 +77,12 @@ pub enum Change {
         name: String,
         drift: bool,
     },
+    PutWarmPool {
+        drift: bool,
+    },
+    DeleteWarmPool {
+        drift: bool,
+    },
     PutScheduledUpdateGroupAction {
         name: String,
         drift: bool,
@@ -103,6 +109,8 @@ impl runtime::Change for Change {
             | Change::DeleteNotificationConfiguration { drift, .. }
             | Change::PutLifecycleHook { drift, .. }
             | Change::DeleteLifecycleHook { drift, .. }
+            | Change::PutWarmPool { drift }
+            | Change::DeleteWarmPool { drift }
             | Change::PutScheduledUpdateGroupAction { drift, .. }
             | Change::DeleteScheduledAction { drift, .. } => *drift,
             Change::CreateLaunchTemplate
@@ -202,6 +210,16 @@ impl runtime::Change for Change {
             Change::DeleteLifecycleHook { name, .. } => (
                 "DeleteLifecycleHook",
                 format!("hook/{name}"),
+                "not in the spec".to_string(),
+            ),
+            Change::PutWarmPool { .. } => (
+                "PutWarmPool",
+                "warm-pool".to_string(),
+                "create or update the warm pool".to_string(),
+            ),
+            Change::DeleteWarmPool { .. } => (
+                "DeleteWarmPool",
+                "warm-pool".to_string(),
                 "not in the spec".to_string(),
             ),
             Change::PutScheduledUpdateGroupAction { name, .. } => (
@@ -405,6 +423,20 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     plan_policies(desired, observed, drift, &mut changes)?;
     plan_notifications(desired, observed, drift, &mut changes);
     plan_hooks(desired, observed, drift, &mut changes);
+    if let Some((live, _)) = &observed.warm_pool {
+        match (&desired.warm_pool, live) {
+            (Some(wanted), live) if live.as_ref() != Some(wanted) => {
+                changes.push(Change::PutWarmPool {
+                    drift: drift && desired.had_warm_pool,
+                });
+            }
+            (None, Some(_)) => changes.push(Change::DeleteWarmPool { drift }),
+            _ => {}
+        }
+    } else if desired.warm_pool.is_some() {
+        // Not read: the group is being created in this plan.
+        changes.push(Change::PutWarmPool { drift: false });
+    }
     plan_scheduled(desired, observed, drift, &mut changes);
     Ok(changes)
 }

@@ -56,6 +56,13 @@ pub fn outcome(
                 },
             })
             .collect(),
+        warm_pool: desired
+            .warm_pool
+            .as_ref()
+            .map(|pool| super::WarmPoolStatus {
+                size: observed.warm_pool.as_ref().map_or(0, |(_, size)| *size),
+                pool_state: Some(pool.pool_state.clone()),
+            }),
         scheduled_actions: u32::try_from(desired.scheduled.len())
             .ok()
             .filter(|n| *n > 0),

@@ -566,6 +566,20 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.scheduledActions[0].startTime",
         ),
         (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
+                "  warmPool: {poolState: Frozen}\n  lifecycleHooks:\n",
+            ),
+            "spec.warmPool.poolState",
+        ),
+        (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
+                "  warmPool: {maxGroupPreparedCapacity: 0}\n  lifecycleHooks:\n",
+            ),
+            "spec.warmPool.maxGroupPreparedCapacity",
+        ),
+        (
             scheduled("{name: n, startTime: \"next monday\", minSize: 0}"),
             "spec.scheduledActions[0].startTime",
         ),
@@ -874,6 +888,79 @@ async fn scheduled_actions_are_added_repaired_and_removed_like_policies() {
     );
     assert!(actions().await.is_empty());
     assert_eq!(obj.status.as_ref().unwrap().scheduled_actions, None);
+    let before = reads();
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+    assert_eq!(reads() - before, 8);
+}
+
+/// A warm pool: created with the group, in sync at one more read, changed by hand and set
+/// back, and deleted once the spec drops it; then it is not read again.
+#[tokio::test]
+async fn a_warm_pool_is_created_kept_and_deleted_with_the_spec() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let pooled = EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        "  warmPool: {minSize: 1, maxGroupPreparedCapacity: 5, poolState: Hibernated, reuseOnScaleIn: true}\n  lifecycleHooks:\n",
+    );
+    let mut obj = group(&pooled);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let pool = || async {
+        aws.autoscaling
+            .describe_warm_pool()
+            .auto_scaling_group_name(GROUP)
+            .send()
+            .await
+            .unwrap()
+            .warm_pool_configuration()
+            .cloned()
+    };
+    let live = pool().await.expect("the warm pool");
+    assert_eq!(live.min_size(), Some(1));
+    assert_eq!(live.max_group_prepared_capacity(), Some(5));
+    assert_eq!(live.pool_state().map(|s| s.as_str()), Some("Hibernated"));
+    assert_eq!(
+        live.instance_reuse_policy()
+            .and_then(|p| p.reuse_on_scale_in()),
+        Some(true)
+    );
+    let status = obj.status.as_ref().unwrap().warm_pool.clone().unwrap();
+    assert_eq!(status.pool_state.as_deref(), Some("Hibernated"));
+    let reads = || -> u64 { aws.pipeline.env.metrics().aws_requests().values().sum() };
+    let before = reads();
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+    assert_eq!(
+        reads() - before,
+        9,
+        "one read more than a group without one"
+    );
+
+    // By hand: the pool kept running. Set back.
+    aws.autoscaling
+        .put_warm_pool()
+        .auto_scaling_group_name(GROUP)
+        .min_size(1)
+        .max_group_prepared_capacity(5)
+        .pool_state(aws_sdk_autoscaling::types::WarmPoolState::Running)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["PutWarmPool"]
+    );
+    assert_eq!(
+        pool().await.unwrap().pool_state().map(|s| s.as_str()),
+        Some("Hibernated")
+    );
+
+    obj = edited(&obj, EXAMPLE);
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["DeleteWarmPool"]
+    );
+    assert!(pool().await.is_none());
+    assert!(obj.status.as_ref().unwrap().warm_pool.is_none());
     let before = reads();
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
     assert_eq!(reads() - before, 8);

@@ -153,6 +153,8 @@ fn in_sync(desired: &Desired) -> Observed {
         topic_arn: desired.notifications.as_ref().map(|_| TOPIC.to_string()),
         topic_exists: desired.notifications.is_some(),
         hooks: desired.hooks.clone(),
+        warm_pool: desired.warm_pool.clone().map(|pool| (Some(pool), 0)),
+        scheduled: (!desired.scheduled.is_empty()).then(|| desired.scheduled.clone()),
         refresh: None,
     }
 }
@@ -729,5 +731,44 @@ fn an_alarm_of_the_same_name_that_is_not_ours_is_refused_unless_adopted() {
             .iter()
             .any(|c| matches!(c, Change::PutMetricAlarm { adopt: None, .. })),
         "{changes:?}"
+    );
+}
+
+/// Scheduled actions as Auto Scaling keeps them: the start time and time zone it fills
+/// in are no difference unless the spec gives them; a changed size is put back; one the
+/// spec no longer has is deleted.
+#[test]
+fn scheduled_actions_compare_what_the_spec_gives() {
+    let spec = desired(&EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        "  scheduledActions:\n    - {name: night, recurrence: \"0 20 * * *\", desiredCapacity: 0}\n  lifecycleHooks:\n",
+    ));
+    let mut live = in_sync(&spec);
+    let night = live.scheduled.as_mut().unwrap().get_mut("night").unwrap();
+    night.start_time = Some(1_800_000_000);
+    night.time_zone = Some("UTC".into());
+    assert!(
+        plan(&spec, &live).unwrap().is_empty(),
+        "filled in by Auto Scaling"
+    );
+
+    live.scheduled
+        .as_mut()
+        .unwrap()
+        .get_mut("night")
+        .unwrap()
+        .desired_capacity = Some(2);
+    live.scheduled.as_mut().unwrap().insert(
+        "old".into(),
+        crate::scaling_group::desired::Scheduled::default(),
+    );
+    let actions: Vec<String> = plan(&spec, &live)
+        .unwrap()
+        .iter()
+        .map(|c| c.describe().action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["PutScheduledUpdateGroupAction", "DeleteScheduledAction"]
     );
 }
