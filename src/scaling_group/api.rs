@@ -84,6 +84,26 @@ pub struct ScalingGroupSpec {
     /// e.g. `OldestLaunchTemplate`, `OldestInstance`, `Default`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub termination_policies: Vec<String>,
+    /// Replace Spot instances at an elevated risk of interruption ahead of time.
+    /// Unset leaves Auto Scaling's value, as for the settings below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rebalance: Option<bool>,
+    /// Seconds a new instance warms up before its metrics count (default warmup for
+    /// scaling and instance refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub default_instance_warmup: Option<i32>,
+    /// The longest an instance may serve, in seconds: 0 (no limit) or 86400–31536000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 31536000))]
+    pub max_instance_lifetime: Option<i32>,
+    /// New instances start protected from scale-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_instances_protected_from_scale_in: Option<bool>,
+    /// How many instances stay healthy while instances are replaced (health check,
+    /// rebalancing, lifetime), in percent of the desired capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_maintenance_policy: Option<InstanceMaintenancePolicySpec>,
     /// Target groups the instances are registered with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_group_arns: Vec<String>,
@@ -483,6 +503,18 @@ pub struct LifecycleHookSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["CONTINUE", "ABANDON"]))]
     pub default_result: Option<String>,
+}
+
+/// The group's instance maintenance policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceMaintenancePolicySpec {
+    /// At least this share stays in service (0–100).
+    #[schemars(range(min = 0, max = 100))]
+    pub min_healthy_percentage: i32,
+    /// At most this share is in service at once (100–200).
+    #[schemars(range(min = 100, max = 200))]
+    pub max_healthy_percentage: i32,
 }
 
 /// The group's warm pool (Auto Scaling's `PutWarmPool`).

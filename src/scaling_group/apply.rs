@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
-    DesiredConfiguration, InstanceReusePolicy, LaunchTemplateSpecification,
-    LifecycleHookSpecification, MetricType, PredefinedMetricSpecification, RefreshPreferences,
-    StepAdjustment, Tag as GroupTagInput, TargetTrackingConfiguration, WarmPoolState,
+    DesiredConfiguration, InstanceMaintenancePolicy, InstanceReusePolicy,
+    LaunchTemplateSpecification, LifecycleHookSpecification, MetricType,
+    PredefinedMetricSpecification, RefreshPreferences, StepAdjustment, Tag as GroupTagInput,
+    TargetTrackingConfiguration, WarmPoolState,
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag as AlarmTag};
 use aws_sdk_ec2::types::{
@@ -21,7 +22,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::ScalingGroup;
 use super::desired::{
-    Adjustment, Desired, DesiredPolicy, DesiredTemplate, PolicyKind, TemplateSource,
+    Adjustment, Desired, DesiredPolicy, DesiredTemplate, GroupSettings, PolicyKind, TemplateSource,
 };
 use super::observe::{Observed, describe_policies, wanted_template_version};
 use super::plan::Change;
@@ -154,6 +155,13 @@ async fn apply_one(
                 .health_check_type(&desired.health_check_type)
                 .set_health_check_grace_period(desired.health_check_grace_period)
                 .set_default_cooldown(desired.default_cooldown)
+                .set_capacity_rebalance(desired.settings.capacity_rebalance)
+                .set_default_instance_warmup(desired.settings.default_instance_warmup)
+                .set_max_instance_lifetime(desired.settings.max_instance_lifetime)
+                .set_new_instances_protected_from_scale_in(
+                    desired.settings.new_instances_protected_from_scale_in,
+                )
+                .set_instance_maintenance_policy(maintenance_policy(&desired.settings))
                 .set_termination_policies(
                     (!desired.termination_policies.is_empty())
                         .then(|| desired.termination_policies.clone()),
@@ -224,6 +232,24 @@ async fn apply_one(
             if has("terminationPolicies") {
                 request =
                     request.set_termination_policies(Some(desired.termination_policies.clone()));
+            }
+            let settings = &desired.settings;
+            if has("capacityRebalance") {
+                request = request.set_capacity_rebalance(settings.capacity_rebalance);
+            }
+            if has("defaultInstanceWarmup") {
+                request = request.set_default_instance_warmup(settings.default_instance_warmup);
+            }
+            if has("maxInstanceLifetime") {
+                request = request.set_max_instance_lifetime(settings.max_instance_lifetime);
+            }
+            if has("newInstancesProtectedFromScaleIn") {
+                request = request.set_new_instances_protected_from_scale_in(
+                    settings.new_instances_protected_from_scale_in,
+                );
+            }
+            if has("instanceMaintenancePolicy") {
+                request = request.set_instance_maintenance_policy(maintenance_policy(settings));
             }
             request
                 .send()
@@ -503,6 +529,15 @@ async fn apply_one(
         }
     }
     Ok(())
+}
+
+fn maintenance_policy(settings: &GroupSettings) -> Option<InstanceMaintenancePolicy> {
+    settings.instance_maintenance_policy.map(|(min, max)| {
+        InstanceMaintenancePolicy::builder()
+            .min_healthy_percentage(min)
+            .max_healthy_percentage(max)
+            .build()
+    })
 }
 
 /// Auto Scaling answers a missing resource with a `ValidationError` saying so.

@@ -72,6 +72,8 @@ pub struct Desired {
     pub health_check_type: String,
     pub health_check_grace_period: Option<i32>,
     pub default_cooldown: Option<i32>,
+    /// Settings compared only when the spec gives them.
+    pub settings: GroupSettings,
     pub termination_policies: Vec<String>,
     pub target_group_arns: BTreeSet<String>,
     /// Key → (value, propagate at launch), with the ownership tags.
@@ -369,6 +371,7 @@ impl Desired {
                 .as_ref()
                 .and_then(|h| h.grace_period_seconds),
             default_cooldown: spec.default_cooldown_seconds,
+            settings: group_settings(spec)?,
             termination_policies: spec.termination_policies.clone(),
             target_group_arns: spec.target_group_arns.iter().cloned().collect(),
             tags,
@@ -595,6 +598,100 @@ pub struct Hook {
     pub role_arn: Option<String>,
     pub heartbeat_timeout: i32,
     pub default_result: String,
+}
+
+/// Group settings that Auto Scaling gives a value when the spec has none: each is
+/// compared (and set) only when the spec gives it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupSettings {
+    pub capacity_rebalance: Option<bool>,
+    pub default_instance_warmup: Option<i32>,
+    pub max_instance_lifetime: Option<i32>,
+    pub new_instances_protected_from_scale_in: Option<bool>,
+    /// (min, max) healthy percentage.
+    pub instance_maintenance_policy: Option<(i32, i32)>,
+}
+
+impl GroupSettings {
+    /// The fields of `self` (the spec's) that `live` does not have, as the spec names them.
+    pub fn differing(&self, live: &GroupSettings) -> Vec<&'static str> {
+        fn differs<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
+            wanted.is_some() && wanted != live
+        }
+        [
+            (
+                "capacityRebalance",
+                differs(&self.capacity_rebalance, &live.capacity_rebalance),
+            ),
+            (
+                "defaultInstanceWarmup",
+                differs(&self.default_instance_warmup, &live.default_instance_warmup),
+            ),
+            (
+                "maxInstanceLifetime",
+                differs(&self.max_instance_lifetime, &live.max_instance_lifetime),
+            ),
+            (
+                "newInstancesProtectedFromScaleIn",
+                differs(
+                    &self.new_instances_protected_from_scale_in,
+                    &live.new_instances_protected_from_scale_in,
+                ),
+            ),
+            (
+                "instanceMaintenancePolicy",
+                differs(
+                    &self.instance_maintenance_policy,
+                    &live.instance_maintenance_policy,
+                ),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(field, _)| field)
+        .collect()
+    }
+}
+
+fn group_settings(spec: &super::ScalingGroupSpec) -> Result<GroupSettings> {
+    if let Some(lifetime) = spec.max_instance_lifetime
+        && lifetime != 0
+        && !(86_400..=31_536_000).contains(&lifetime)
+    {
+        return Err(Error::invalid(
+            "spec.maxInstanceLifetime",
+            "0 (no limit) or 86400–31536000 seconds (one day to one year)",
+        ));
+    }
+    if spec.default_instance_warmup.is_some_and(|w| w < 0) {
+        return Err(Error::invalid(
+            "spec.defaultInstanceWarmup",
+            "must be 0 or more",
+        ));
+    }
+    let policy = spec.instance_maintenance_policy.as_ref();
+    if let Some(policy) = policy {
+        if !(0..=100).contains(&policy.min_healthy_percentage) {
+            return Err(Error::invalid(
+                "spec.instanceMaintenancePolicy.minHealthyPercentage",
+                "must be 0–100",
+            ));
+        }
+        if !(100..=200).contains(&policy.max_healthy_percentage) {
+            return Err(Error::invalid(
+                "spec.instanceMaintenancePolicy.maxHealthyPercentage",
+                "must be 100–200",
+            ));
+        }
+    }
+    Ok(GroupSettings {
+        capacity_rebalance: spec.capacity_rebalance,
+        default_instance_warmup: spec.default_instance_warmup,
+        max_instance_lifetime: spec.max_instance_lifetime,
+        new_instances_protected_from_scale_in: spec.new_instances_protected_from_scale_in,
+        instance_maintenance_policy: policy
+            .map(|p| (p.min_healthy_percentage, p.max_healthy_percentage)),
+    })
 }
 
 /// A warm pool as Auto Scaling keeps it.

@@ -8,7 +8,7 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
 use super::desired::{
-    Desired, Hook, Scheduled, Step, TemplateSource, Topic, WarmPool, sorted_steps,
+    Desired, GroupSettings, Hook, Scheduled, Step, TemplateSource, Topic, WarmPool, sorted_steps,
 };
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
@@ -85,6 +85,7 @@ pub struct ObservedGroup {
     pub health_check_grace_period: Option<i32>,
     pub default_cooldown: Option<i32>,
     pub termination_policies: Vec<String>,
+    pub settings: GroupSettings,
     pub target_group_arns: BTreeSet<String>,
     pub tags: BTreeMap<String, (String, bool)>,
     pub instances: Vec<ObservedInstance>,
@@ -283,6 +284,18 @@ pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
         health_check_type: group.health_check_type().unwrap_or("EC2").to_string(),
         health_check_grace_period: group.health_check_grace_period(),
         default_cooldown: group.default_cooldown(),
+        settings: GroupSettings {
+            capacity_rebalance: group.capacity_rebalance(),
+            default_instance_warmup: group.default_instance_warmup(),
+            max_instance_lifetime: group.max_instance_lifetime(),
+            new_instances_protected_from_scale_in: group.new_instances_protected_from_scale_in(),
+            instance_maintenance_policy: group.instance_maintenance_policy().map(|p| {
+                (
+                    p.min_healthy_percentage().unwrap_or(-1),
+                    p.max_healthy_percentage().unwrap_or(-1),
+                )
+            }),
+        },
         termination_policies: group.termination_policies().to_vec(),
         target_group_arns: strings(group.target_group_arns()),
         tags: group

@@ -381,6 +381,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
             {
                 fields.push("terminationPolicies");
             }
+            fields.extend(desired.settings.differing(&group.settings));
             if !fields.is_empty() {
                 // Following a spec change (capacity, a new template version) is no drift.
                 let follows_spec = capacity_changed || template_version_changes;

@@ -568,6 +568,13 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         (
             EXAMPLE.replace(
                 "  lifecycleHooks:\n",
+                "  maxInstanceLifetime: 3600\n  lifecycleHooks:\n",
+            ),
+            "spec.maxInstanceLifetime",
+        ),
+        (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
                 "  warmPool: {poolState: Frozen}\n  lifecycleHooks:\n",
             ),
             "spec.warmPool.poolState",
@@ -964,4 +971,45 @@ async fn a_warm_pool_is_created_kept_and_deleted_with_the_spec() {
     let before = reads();
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
     assert_eq!(reads() - before, 8);
+}
+
+/// Capacity rebalancing, instance warmup, lifetime, scale-in protection of new instances
+/// and the maintenance policy: set on create, set back when changed by hand, and left as
+/// Auto Scaling has them when the spec does not say.
+#[tokio::test]
+async fn group_settings_are_set_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let settings = EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        "  capacityRebalance: true\n  defaultInstanceWarmup: 120\n  maxInstanceLifetime: 604800\n  newInstancesProtectedFromScaleIn: true\n  instanceMaintenancePolicy: {minHealthyPercentage: 90, maxHealthyPercentage: 120}\n  lifecycleHooks:\n",
+    );
+    let mut obj = group(&settings);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let live = aws.group().await.unwrap();
+    assert_eq!(live.capacity_rebalance(), Some(true));
+    assert_eq!(live.default_instance_warmup(), Some(120));
+    assert_eq!(live.max_instance_lifetime(), Some(604800));
+    assert_eq!(live.new_instances_protected_from_scale_in(), Some(true));
+    let policy = live.instance_maintenance_policy().unwrap();
+    assert_eq!(policy.min_healthy_percentage(), Some(90));
+    assert_eq!(policy.max_healthy_percentage(), Some(120));
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(GROUP)
+        .max_instance_lifetime(0)
+        .capacity_rebalance(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["UpdateAutoScalingGroup"]
+    );
+    let live = aws.group().await.unwrap();
+    assert_eq!(live.max_instance_lifetime(), Some(604800));
+    assert_eq!(live.capacity_rebalance(), Some(true));
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
 }

@@ -37,7 +37,10 @@ Auto Scaling
 - CreateLaunchTemplateVersion stores UserData as CreateLaunchTemplate does (moto keeps
   the raw text, and launching from that version then fails an assertion).
 - UpdateAutoScalingGroup applies DefaultCooldown and TerminationPolicies (moto ignores
-  them on update).
+  them on update); CreateAutoScalingGroup and UpdateAutoScalingGroup keep
+  CapacityRebalance, DefaultInstanceWarmup, MaxInstanceLifetime and
+  InstanceMaintenancePolicy (moto drops some of them), so DescribeAutoScalingGroups
+  echoes them.
 - Left as moto has it on purpose: PutScalingPolicy answers PolicyArn instead of
   PolicyARN, so the SDK sees no ARN and ecsfleet must read it back with
   DescribePolicies, as it would if AWS ever omitted it.
@@ -299,17 +302,44 @@ def put_lifecycle_hook(self):
 _original_update_group = as_responses.AutoScalingResponse.update_auto_scaling_group
 
 
+# Group settings moto drops on create and update, by the attribute its serializer reads.
+_KEPT_GROUP_SETTINGS = {
+    "CapacityRebalance": "capacity_rebalance",
+    "DefaultInstanceWarmup": "default_instance_warmup",
+    "MaxInstanceLifetime": "max_instance_lifetime",
+    "InstanceMaintenancePolicy": "instance_maintenance_policy",
+}
+
+
+def _keep_group_settings(response):
+    group = response.autoscaling_backend.autoscaling_groups[
+        response._get_param("AutoScalingGroupName")
+    ]
+    params = response._get_params()
+    for param, attribute in _KEPT_GROUP_SETTINGS.items():
+        if params.get(param) is not None:
+            setattr(group, attribute, params[param])
+    return group
+
+
 def update_auto_scaling_group(self):
     result = _original_update_group(self)
-    group = self.autoscaling_backend.autoscaling_groups[
-        self._get_param("AutoScalingGroupName")
-    ]
+    group = _keep_group_settings(self)
     cooldown = self._get_int_param("DefaultCooldown")
     if cooldown is not None:
         group.default_cooldown = cooldown
     policies = self._get_param("TerminationPolicies")
     if policies:
         group.termination_policies = policies
+    return result
+
+
+_original_create_group = as_responses.AutoScalingResponse.create_auto_scaling_group
+
+
+def create_auto_scaling_group(self):
+    result = _original_create_group(self)
+    _keep_group_settings(self)
     return result
 
 
@@ -371,6 +401,7 @@ for _name, _function in [
     ("describe_instance_refreshes", describe_instance_refreshes),
     ("put_lifecycle_hook", put_lifecycle_hook),
     ("update_auto_scaling_group", update_auto_scaling_group),
+    ("create_auto_scaling_group", create_auto_scaling_group),
 ]:
     setattr(as_responses.AutoScalingResponse, _name, _function)
 as_models.AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group

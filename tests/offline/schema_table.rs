@@ -428,6 +428,11 @@ spec:
   targetGroupArns: ["arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"]
   tags:
     - {key: team, value: edge, propagateAtLaunch: false}
+  capacityRebalance: true
+  defaultInstanceWarmup: 120
+  maxInstanceLifetime: 604800
+  newInstancesProtectedFromScaleIn: false
+  instanceMaintenancePolicy: {minHealthyPercentage: 90, maxHealthyPercentage: 120}
   warmPool: {minSize: 1, maxGroupPreparedCapacity: 5, poolState: Hibernated, reuseOnScaleIn: true}
   scheduledActions:
     - {name: night, recurrence: "0 20 * * 1-5", timeZone: Europe/Berlin, startTime: "2027-01-04T07:00:00Z", endTime: "2027-12-31T00:00:00Z", minSize: 0, maxSize: 0, desiredCapacity: 0}

@@ -138,6 +138,7 @@ fn in_sync(desired: &Desired) -> Observed {
             health_check_grace_period: desired.health_check_grace_period,
             default_cooldown: desired.default_cooldown,
             termination_policies: desired.termination_policies.clone(),
+            settings: desired.settings.clone(),
             target_group_arns: desired.target_group_arns.clone(),
             tags: desired.tags.clone(),
             instances: vec![instance("i-1"), instance("i-2")],
