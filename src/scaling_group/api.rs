@@ -57,6 +57,11 @@ pub struct ScalingGroupSpec {
     /// An existing launch template, used as it is. Exclusive with `launchTemplate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template_ref: Option<LaunchTemplateRef>,
+    /// Several instance types, On-Demand and Spot: the template (`launchTemplate` or
+    /// `launchTemplateRef`) with instance type overrides, and how instances are
+    /// distributed between On-Demand and Spot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_instances_policy: Option<MixedInstancesPolicySpec>,
     /// Fewest instances the group keeps.
     #[schemars(range(min = 0))]
     pub min_size: i32,
@@ -503,6 +508,72 @@ pub struct LifecycleHookSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["CONTINUE", "ABANDON"]))]
     pub default_result: Option<String>,
+}
+
+/// The mixed instances policy, as Auto Scaling's API has it (the template itself is the
+/// group's `launchTemplate` or `launchTemplateRef`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MixedInstancesPolicySpec {
+    /// The instance types the group may launch.
+    #[serde(default)]
+    pub launch_template: MixedLaunchTemplateSpec,
+    /// How instances are split between On-Demand and Spot, and chosen within each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_distribution: Option<InstancesDistributionSpec>,
+}
+
+/// The overrides of the group's template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MixedLaunchTemplateSpec {
+    /// Instance types in priority order (for the `prioritized` strategies).
+    #[schemars(length(min = 1, max = 40))]
+    pub overrides: Vec<InstanceOverrideSpec>,
+}
+
+/// One instance type of a mixed group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceOverrideSpec {
+    /// e.g. `m6i.large`.
+    #[schemars(length(min = 1, max = 255))]
+    pub instance_type: String,
+    /// Capacity units an instance of this type counts for (1–999), e.g. its vCPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,2}$"))]
+    pub weighted_capacity: Option<String>,
+}
+
+/// On-Demand and Spot. Fields left out keep Auto Scaling's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstancesDistributionSpec {
+    /// `prioritized` (the overrides' order) or `lowest-price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["prioritized", "lowest-price"]))]
+    pub on_demand_allocation_strategy: Option<String>,
+    /// On-Demand capacity the group keeps before any Spot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub on_demand_base_capacity: Option<i32>,
+    /// The On-Demand share of the capacity above the base (0–100; the rest is Spot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub on_demand_percentage_above_base_capacity: Option<i32>,
+    /// `price-capacity-optimized`, `capacity-optimized`, `capacity-optimized-prioritized`
+    /// or `lowest-price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["lowest-price", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"]))]
+    pub spot_allocation_strategy: Option<String>,
+    /// Spot pools to spread over (1–20, with `lowest-price`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub spot_instance_pools: Option<i32>,
+    /// The most to pay an hour for a Spot instance (default: the On-Demand price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub spot_max_price: Option<String>,
 }
 
 /// The group's instance maintenance policy.

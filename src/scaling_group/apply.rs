@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
-    DesiredConfiguration, InstanceMaintenancePolicy, InstanceReusePolicy,
-    LaunchTemplateSpecification, LifecycleHookSpecification, MetricType,
-    PredefinedMetricSpecification, RefreshPreferences, StepAdjustment, Tag as GroupTagInput,
-    TargetTrackingConfiguration, WarmPoolState,
+    DesiredConfiguration, InstanceMaintenancePolicy, InstanceReusePolicy, InstancesDistribution,
+    LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
+    LifecycleHookSpecification, MetricType, MixedInstancesPolicy, PredefinedMetricSpecification,
+    RefreshPreferences, StepAdjustment, Tag as GroupTagInput, TargetTrackingConfiguration,
+    WarmPoolState,
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag as AlarmTag};
 use aws_sdk_ec2::types::{
@@ -148,7 +149,6 @@ async fn apply_one(
             let mut request = autoscaling
                 .create_auto_scaling_group()
                 .auto_scaling_group_name(group)
-                .launch_template(group_template(desired, progress))
                 .min_size(desired.min_size)
                 .max_size(desired.max_size)
                 .set_desired_capacity(desired.desired_capacity)
@@ -174,6 +174,10 @@ async fn apply_one(
                 // Hooks exist before the first instance launches; PutLifecycleHook
                 // follows in the plan and changes nothing where this was honoured.
                 .set_lifecycle_hook_specification_list(Some(hook_specifications(desired)));
+            request = match mixed_policy(desired, progress) {
+                Some(policy) => request.mixed_instances_policy(policy),
+                None => request.launch_template(group_template(desired, progress)),
+            };
             request = if desired.subnet_ids.is_empty() {
                 request.set_availability_zones(Some(
                     desired.availability_zones.iter().cloned().collect(),
@@ -210,8 +214,12 @@ async fn apply_one(
             if has("desiredCapacity") {
                 request = request.set_desired_capacity(desired.desired_capacity);
             }
-            if has("launchTemplate") {
-                request = request.launch_template(group_template(desired, progress));
+            if has("launchTemplate") || has("mixedInstancesPolicy") {
+                // With a mixed instances policy the template goes inside it.
+                request = match mixed_policy(desired, progress) {
+                    Some(policy) => request.mixed_instances_policy(policy),
+                    None => request.launch_template(group_template(desired, progress)),
+                };
             }
             if has("availabilityZones") {
                 request = request.set_availability_zones(Some(
@@ -529,6 +537,44 @@ async fn apply_one(
         }
     }
     Ok(())
+}
+
+/// The group's template inside the spec's mixed instances policy, if it has one.
+fn mixed_policy(desired: &Desired, progress: &Progress) -> Option<MixedInstancesPolicy> {
+    let mixed = desired.mixed.as_ref()?;
+    let overrides = mixed
+        .overrides
+        .iter()
+        .map(|(instance_type, weight)| {
+            LaunchTemplateOverrides::builder()
+                .instance_type(instance_type)
+                .set_weighted_capacity(weight.clone())
+                .build()
+        })
+        .collect();
+    let d = &mixed.distribution;
+    Some(
+        MixedInstancesPolicy::builder()
+            .launch_template(
+                AsgLaunchTemplate::builder()
+                    .launch_template_specification(group_template(desired, progress))
+                    .set_overrides(Some(overrides))
+                    .build(),
+            )
+            .instances_distribution(
+                InstancesDistribution::builder()
+                    .set_on_demand_allocation_strategy(d.on_demand_allocation_strategy.clone())
+                    .set_on_demand_base_capacity(d.on_demand_base_capacity)
+                    .set_on_demand_percentage_above_base_capacity(
+                        d.on_demand_percentage_above_base_capacity,
+                    )
+                    .set_spot_allocation_strategy(d.spot_allocation_strategy.clone())
+                    .set_spot_instance_pools(d.spot_instance_pools)
+                    .set_spot_max_price(d.spot_max_price.clone())
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 fn maintenance_policy(settings: &GroupSettings) -> Option<InstanceMaintenancePolicy> {

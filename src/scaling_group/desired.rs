@@ -74,6 +74,8 @@ pub struct Desired {
     pub default_cooldown: Option<i32>,
     /// Settings compared only when the spec gives them.
     pub settings: GroupSettings,
+    /// Several instance types, On-Demand and Spot.
+    pub mixed: Option<Mixed>,
     pub termination_policies: Vec<String>,
     pub target_group_arns: BTreeSet<String>,
     /// Key → (value, propagate at launch), with the ownership tags.
@@ -372,6 +374,11 @@ impl Desired {
                 .and_then(|h| h.grace_period_seconds),
             default_cooldown: spec.default_cooldown_seconds,
             settings: group_settings(spec)?,
+            mixed: spec
+                .mixed_instances_policy
+                .as_ref()
+                .map(mixed)
+                .transpose()?,
             termination_policies: spec.termination_policies.clone(),
             target_group_arns: spec.target_group_arns.iter().cloned().collect(),
             tags,
@@ -598,6 +605,134 @@ pub struct Hook {
     pub role_arn: Option<String>,
     pub heartbeat_timeout: i32,
     pub default_result: String,
+}
+
+/// A mixed instances policy as Auto Scaling keeps it: the overrides (instance type,
+/// weight) in order, and the distribution.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mixed {
+    pub overrides: Vec<(String, Option<String>)>,
+    pub distribution: super::InstancesDistributionSpec,
+}
+
+impl Mixed {
+    /// Whether `live` is this policy: the overrides as given, and the distribution's
+    /// fields the spec gives (Auto Scaling fills in the others).
+    pub fn matches(&self, live: &Mixed) -> bool {
+        fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
+            wanted.is_none() || wanted == live
+        }
+        let (w, l) = (&self.distribution, &live.distribution);
+        self.overrides == live.overrides
+            && given(
+                &w.on_demand_allocation_strategy,
+                &l.on_demand_allocation_strategy,
+            )
+            && given(&w.on_demand_base_capacity, &l.on_demand_base_capacity)
+            && given(
+                &w.on_demand_percentage_above_base_capacity,
+                &l.on_demand_percentage_above_base_capacity,
+            )
+            && given(&w.spot_allocation_strategy, &l.spot_allocation_strategy)
+            && given(&w.spot_instance_pools, &l.spot_instance_pools)
+            && given(&w.spot_max_price, &l.spot_max_price)
+    }
+}
+
+fn mixed(spec: &super::MixedInstancesPolicySpec) -> Result<Mixed> {
+    const FIELD: &str = "spec.mixedInstancesPolicy";
+    let overrides = &spec.launch_template.overrides;
+    if overrides.is_empty() {
+        return Err(Error::invalid(
+            format!("{FIELD}.launchTemplate.overrides"),
+            "name at least one instance type",
+        ));
+    }
+    let mut types = BTreeSet::new();
+    for (index, o) in overrides.iter().enumerate() {
+        if !types.insert(o.instance_type.as_str()) {
+            return Err(Error::invalid(
+                format!("{FIELD}.launchTemplate.overrides[{index}].instanceType"),
+                format!("{:?} is named twice", o.instance_type),
+            ));
+        }
+    }
+    let weighted = overrides
+        .iter()
+        .filter(|o| o.weighted_capacity.is_some())
+        .count();
+    for (index, o) in overrides.iter().enumerate() {
+        let at = format!("{FIELD}.launchTemplate.overrides[{index}]");
+        if o.instance_type.trim().is_empty() {
+            return Err(Error::invalid(format!("{at}.instanceType"), "is required"));
+        }
+        if let Some(weight) = &o.weighted_capacity
+            && !weight.parse::<u16>().is_ok_and(|w| (1..=999).contains(&w))
+        {
+            return Err(Error::invalid(
+                format!("{at}.weightedCapacity"),
+                format!("{weight:?} is not 1–999"),
+            ));
+        }
+    }
+    if weighted != 0 && weighted != overrides.len() {
+        return Err(Error::invalid(
+            format!("{FIELD}.launchTemplate.overrides"),
+            "give every override a weightedCapacity, or none",
+        ));
+    }
+    let distribution = spec.instances_distribution.clone().unwrap_or_default();
+    let at = format!("{FIELD}.instancesDistribution");
+    if let Some(strategy) = &distribution.on_demand_allocation_strategy {
+        one_of(
+            &format!("{at}.onDemandAllocationStrategy"),
+            strategy,
+            &["prioritized", "lowest-price"],
+        )?;
+    }
+    if let Some(strategy) = &distribution.spot_allocation_strategy {
+        one_of(
+            &format!("{at}.spotAllocationStrategy"),
+            strategy,
+            &[
+                "lowest-price",
+                "capacity-optimized",
+                "capacity-optimized-prioritized",
+                "price-capacity-optimized",
+            ],
+        )?;
+    }
+    if distribution.on_demand_base_capacity.is_some_and(|n| n < 0) {
+        return Err(Error::invalid(
+            format!("{at}.onDemandBaseCapacity"),
+            "must be 0 or more",
+        ));
+    }
+    if distribution
+        .on_demand_percentage_above_base_capacity
+        .is_some_and(|n| !(0..=100).contains(&n))
+    {
+        return Err(Error::invalid(
+            format!("{at}.onDemandPercentageAboveBaseCapacity"),
+            "must be 0–100",
+        ));
+    }
+    if distribution
+        .spot_instance_pools
+        .is_some_and(|n| !(1..=20).contains(&n))
+    {
+        return Err(Error::invalid(
+            format!("{at}.spotInstancePools"),
+            "must be 1–20",
+        ));
+    }
+    Ok(Mixed {
+        overrides: overrides
+            .iter()
+            .map(|o| (o.instance_type.clone(), o.weighted_capacity.clone()))
+            .collect(),
+        distribution,
+    })
 }
 
 /// Group settings that Auto Scaling gives a value when the spec has none: each is

@@ -8,7 +8,8 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
 use super::desired::{
-    Desired, GroupSettings, Hook, Scheduled, Step, TemplateSource, Topic, WarmPool, sorted_steps,
+    Desired, GroupSettings, Hook, Mixed, Scheduled, Step, TemplateSource, Topic, WarmPool,
+    sorted_steps,
 };
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
@@ -86,6 +87,7 @@ pub struct ObservedGroup {
     pub default_cooldown: Option<i32>,
     pub termination_policies: Vec<String>,
     pub settings: GroupSettings,
+    pub mixed: Option<Mixed>,
     pub target_group_arns: BTreeSet<String>,
     pub tags: BTreeMap<String, (String, bool)>,
     pub instances: Vec<ObservedInstance>,
@@ -265,10 +267,50 @@ pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
         min_size: group.min_size().unwrap_or_default(),
         max_size: group.max_size().unwrap_or_default(),
         desired_capacity: group.desired_capacity().unwrap_or_default(),
-        template: group.launch_template().map(|t| GroupTemplate {
-            id: t.launch_template_id().unwrap_or_default().to_string(),
-            name: t.launch_template_name().unwrap_or_default().to_string(),
-            version: t.version().unwrap_or("$Default").to_string(),
+        template: group
+            .launch_template()
+            .or_else(|| {
+                group
+                    .mixed_instances_policy()
+                    .and_then(|m| m.launch_template())
+                    .and_then(|t| t.launch_template_specification())
+            })
+            .map(|t| GroupTemplate {
+                id: t.launch_template_id().unwrap_or_default().to_string(),
+                name: t.launch_template_name().unwrap_or_default().to_string(),
+                version: t.version().unwrap_or("$Default").to_string(),
+            }),
+        mixed: group.mixed_instances_policy().map(|policy| {
+            let distribution = policy.instances_distribution();
+            Mixed {
+                overrides: policy
+                    .launch_template()
+                    .map(|t| t.overrides())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|o| {
+                        (
+                            o.instance_type().unwrap_or_default().to_string(),
+                            o.weighted_capacity().map(str::to_string),
+                        )
+                    })
+                    .collect(),
+                distribution: crate::scaling_group::InstancesDistributionSpec {
+                    on_demand_allocation_strategy: distribution
+                        .and_then(|d| d.on_demand_allocation_strategy())
+                        .map(str::to_string),
+                    on_demand_base_capacity: distribution.and_then(|d| d.on_demand_base_capacity()),
+                    on_demand_percentage_above_base_capacity: distribution
+                        .and_then(|d| d.on_demand_percentage_above_base_capacity()),
+                    spot_allocation_strategy: distribution
+                        .and_then(|d| d.spot_allocation_strategy())
+                        .map(str::to_string),
+                    spot_instance_pools: distribution.and_then(|d| d.spot_instance_pools()),
+                    spot_max_price: distribution
+                        .and_then(|d| d.spot_max_price())
+                        .map(str::to_string),
+                },
+            }
         }),
         availability_zones: strings(group.availability_zones()),
         subnet_ids: group

@@ -382,6 +382,14 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
                 fields.push("terminationPolicies");
             }
             fields.extend(desired.settings.differing(&group.settings));
+            let mixed_differs = match (&desired.mixed, &group.mixed) {
+                (Some(wanted), Some(live)) => !wanted.matches(live),
+                (None, None) => false,
+                _ => true,
+            };
+            if mixed_differs {
+                fields.push("mixedInstancesPolicy");
+            }
             if !fields.is_empty() {
                 // Following a spec change (capacity, a new template version) is no drift.
                 let follows_spec = capacity_changed || template_version_changes;

@@ -575,6 +575,20 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         (
             EXAMPLE.replace(
                 "  lifecycleHooks:\n",
+                "  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large}, {instanceType: m5.large}]}}\n  lifecycleHooks:\n",
+            ),
+            "spec.mixedInstancesPolicy.launchTemplate.overrides[1].instanceType",
+        ),
+        (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
+                "  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large, weightedCapacity: \"2\"}, {instanceType: m6i.large}]}}\n  lifecycleHooks:\n",
+            ),
+            "spec.mixedInstancesPolicy.launchTemplate.overrides",
+        ),
+        (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
                 "  warmPool: {poolState: Frozen}\n  lifecycleHooks:\n",
             ),
             "spec.warmPool.poolState",
@@ -1012,4 +1026,123 @@ async fn group_settings_are_set_and_kept() {
     assert_eq!(live.max_instance_lifetime(), Some(604800));
     assert_eq!(live.capacity_rebalance(), Some(true));
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}
+
+/// Spot and several instance types: the group is created with the mixed instances
+/// policy around its managed template, a hand edit of the distribution is set back, a new
+/// template version goes inside the policy, and dropping the policy returns the group to
+/// its plain template.
+#[tokio::test]
+async fn a_mixed_instances_policy_is_created_kept_and_removed() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mixed = EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        r#"  mixedInstancesPolicy:
+    launchTemplate:
+      overrides:
+        - {instanceType: m6i.large, weightedCapacity: "2"}
+        - {instanceType: m5.large, weightedCapacity: "2"}
+    instancesDistribution:
+      onDemandBaseCapacity: 1
+      onDemandPercentageAboveBaseCapacity: 25
+      spotAllocationStrategy: price-capacity-optimized
+  lifecycleHooks:
+"#,
+    );
+    let mut obj = group(&mixed);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let live = aws.group().await.unwrap();
+    let policy = live
+        .mixed_instances_policy()
+        .expect("a mixed instances policy");
+    let template = policy.launch_template().unwrap();
+    let types: Vec<_> = template
+        .overrides()
+        .iter()
+        .map(|o| (o.instance_type().unwrap(), o.weighted_capacity().unwrap()))
+        .collect();
+    assert_eq!(types, [("m6i.large", "2"), ("m5.large", "2")]);
+    assert!(template.launch_template_specification().is_some());
+    let distribution = policy.instances_distribution().unwrap();
+    assert_eq!(distribution.on_demand_base_capacity(), Some(1));
+    assert_eq!(
+        distribution.on_demand_percentage_above_base_capacity(),
+        Some(25)
+    );
+    assert_eq!(
+        distribution.spot_allocation_strategy(),
+        Some("price-capacity-optimized")
+    );
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    // By hand: all On-Demand. Set back.
+    use aws_sdk_autoscaling::types::{
+        InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+        LaunchTemplateSpecification, MixedInstancesPolicy,
+    };
+    let status = obj.status.clone().unwrap();
+    let edited_policy = MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(
+                    LaunchTemplateSpecification::builder()
+                        .set_launch_template_id(status.launch_template_id.clone())
+                        .set_version(status.launch_template_version.clone())
+                        .build(),
+                )
+                .overrides(
+                    LaunchTemplateOverrides::builder()
+                        .instance_type("m6i.large")
+                        .weighted_capacity("2")
+                        .build(),
+                )
+                .overrides(
+                    LaunchTemplateOverrides::builder()
+                        .instance_type("m5.large")
+                        .weighted_capacity("2")
+                        .build(),
+                )
+                .build(),
+        )
+        .instances_distribution(
+            InstancesDistribution::builder()
+                .on_demand_base_capacity(1)
+                .on_demand_percentage_above_base_capacity(100)
+                .spot_allocation_strategy("price-capacity-optimized")
+                .build(),
+        )
+        .build();
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(GROUP)
+        .mixed_instances_policy(edited_policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["UpdateAutoScalingGroup"]
+    );
+    let live = aws.group().await.unwrap();
+    let distribution = live
+        .mixed_instances_policy()
+        .and_then(|p| p.instances_distribution())
+        .unwrap();
+    assert_eq!(
+        distribution.on_demand_percentage_above_base_capacity(),
+        Some(25)
+    );
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    // Dropped from the spec: the group runs its plain template again.
+    obj = edited(&obj, EXAMPLE);
+    assert!(
+        sync(&mut obj, &aws.pipeline)
+            .await
+            .unwrap()
+            .contains(&"UpdateAutoScalingGroup".to_string())
+    );
+    let live = aws.group().await.unwrap();
+    assert!(live.launch_template().is_some(), "{live:?}");
 }

@@ -428,6 +428,16 @@ spec:
   targetGroupArns: ["arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"]
   tags:
     - {key: team, value: edge, propagateAtLaunch: false}
+  mixedInstancesPolicy:
+    launchTemplate:
+      overrides: [{instanceType: m6i.large, weightedCapacity: "2"}, {instanceType: m5.large, weightedCapacity: "2"}]
+    instancesDistribution:
+      onDemandAllocationStrategy: prioritized
+      onDemandBaseCapacity: 1
+      onDemandPercentageAboveBaseCapacity: 25
+      spotAllocationStrategy: lowest-price
+      spotInstancePools: 2
+      spotMaxPrice: "0.05"
   capacityRebalance: true
   defaultInstanceWarmup: 120
   maxInstanceLifetime: 604800

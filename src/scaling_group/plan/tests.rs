@@ -139,6 +139,7 @@ fn in_sync(desired: &Desired) -> Observed {
             default_cooldown: desired.default_cooldown,
             termination_policies: desired.termination_policies.clone(),
             settings: desired.settings.clone(),
+            mixed: desired.mixed.clone(),
             target_group_arns: desired.target_group_arns.clone(),
             tags: desired.tags.clone(),
             instances: vec![instance("i-1"), instance("i-2")],
