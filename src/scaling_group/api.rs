@@ -441,6 +441,28 @@ pub struct AlarmSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 30, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
     pub dimensions: BTreeMap<String, String>,
+    /// How many of the `evaluationPeriods` must breach to alarm (M of N; default all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub datapoints_to_alarm: Option<i32>,
+    /// What missing data counts as: `missing` (CloudWatch's default), `breaching`,
+    /// `notBreaching` or `ignore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["missing", "breaching", "notBreaching", "ignore"]))]
+    pub treat_missing_data: Option<String>,
+    /// SNS topics told when the alarm fires, next to the policy it executes (a paging
+    /// topic).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    pub alarm_actions: Vec<String>,
+    /// SNS topics told when the alarm returns to OK.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub ok_actions: Vec<String>,
+    /// SNS topics told when the alarm has too little data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub insufficient_data_actions: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

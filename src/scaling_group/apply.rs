@@ -373,7 +373,17 @@ async fn apply_one(
                         .map(|(k, v)| Dimension::builder().name(k).value(v).build())
                         .collect(),
                 ))
-                .alarm_actions(arn)
+                .set_alarm_actions(Some(
+                    std::iter::once(arn.clone())
+                        .chain(alarm.options.alarm_actions.iter().cloned())
+                        .collect(),
+                ))
+                .set_ok_actions(Some(alarm.options.ok_actions.clone()))
+                .set_insufficient_data_actions(Some(
+                    alarm.options.insufficient_data_actions.clone(),
+                ))
+                .set_datapoints_to_alarm(alarm.options.datapoints_to_alarm)
+                .set_treat_missing_data(alarm.options.treat_missing_data.clone())
                 .set_tags(Some(tags.clone()))
                 .send()
                 .await

@@ -134,7 +134,7 @@ pub enum PolicyKind {
         adjustment_type: String,
         adjustment: Adjustment,
         cooldown: Option<i32>,
-        alarm: DesiredAlarm,
+        alarm: Box<DesiredAlarm>,
     },
     TargetTracking {
         predefined_metric: String,
@@ -180,6 +180,33 @@ pub struct DesiredAlarm {
     pub threshold: f64,
     pub comparison_operator: String,
     pub dimensions: BTreeMap<String, String>,
+    pub options: AlarmOptions,
+}
+
+/// An alarm's options besides its metric and threshold, as comparable values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlarmOptions {
+    /// Compared only when the spec gives it.
+    pub datapoints_to_alarm: Option<i32>,
+    /// Compared only when the spec gives it.
+    pub treat_missing_data: Option<String>,
+    /// SNS topics told besides the policy, sorted.
+    pub alarm_actions: Vec<String>,
+    pub ok_actions: Vec<String>,
+    pub insufficient_data_actions: Vec<String>,
+}
+
+impl AlarmOptions {
+    /// Whether `live` has these options (the two CloudWatch defaults only when given).
+    pub fn matches(&self, live: &AlarmOptions) -> bool {
+        fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
+            wanted.is_none() || wanted == live
+        }
+        given(&self.datapoints_to_alarm, &live.datapoints_to_alarm)
+            && given(&self.treat_missing_data, &live.treat_missing_data)
+            && self.ok_actions == live.ok_actions
+            && self.insufficient_data_actions == live.insufficient_data_actions
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -8,8 +8,8 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
 use super::desired::{
-    Desired, GroupSettings, Hook, Mixed, Scheduled, Step, TemplateSource, Topic, WarmPool,
-    sorted_steps,
+    AlarmOptions, Desired, GroupSettings, Hook, Mixed, Scheduled, Step, TemplateSource, Topic,
+    WarmPool, sorted_steps,
 };
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
@@ -119,6 +119,8 @@ pub struct ObservedAlarm {
     pub comparison_operator: String,
     pub dimensions: BTreeMap<String, String>,
     pub actions: Vec<String>,
+    /// The options, `alarm_actions` without the policy's ARN.
+    pub options: AlarmOptions,
     pub arn: String,
     /// Read only for an alarm the spec names that does not execute one of this group's
     /// policies: it may be someone else's (an administrator's paging alarm of the same
@@ -145,6 +147,10 @@ impl Observed {
         instances.sort();
         instances
     }
+}
+
+fn sorted(values: &[String]) -> Vec<String> {
+    strings(values).into_iter().collect()
 }
 
 fn strings(values: &[String]) -> BTreeSet<String> {
@@ -563,6 +569,13 @@ pub async fn describe_alarms(
                         .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
                         .collect(),
                     actions: alarm.alarm_actions().to_vec(),
+                    options: AlarmOptions {
+                        datapoints_to_alarm: alarm.datapoints_to_alarm(),
+                        treat_missing_data: alarm.treat_missing_data().map(str::to_string),
+                        alarm_actions: Vec::new(),
+                        ok_actions: sorted(alarm.ok_actions()),
+                        insufficient_data_actions: sorted(alarm.insufficient_data_actions()),
+                    },
                     arn: alarm.alarm_arn().unwrap_or_default().to_string(),
                     tags: None,
                 },

@@ -539,7 +539,16 @@ fn alarm_matches(wanted: &DesiredAlarm, live: &ObservedAlarm, policy_arn: &str) 
         && live.threshold == wanted.threshold
         && live.comparison_operator == wanted.comparison_operator
         && live.dimensions == wanted.dimensions
-        && live.actions == [policy_arn.to_string()]
+        && wanted.options.matches(&live.options)
+        && {
+            // The policy, then the topics told besides it, in any order.
+            let mut wanted_actions = wanted.options.alarm_actions.clone();
+            wanted_actions.push(policy_arn.to_string());
+            wanted_actions.sort();
+            let mut live_actions = live.actions.clone();
+            live_actions.sort();
+            live_actions == wanted_actions
+        }
 }
 
 fn plan_policies(

@@ -573,6 +573,22 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.maxInstanceLifetime",
         ),
         (
+            EXAMPLE.replacen(
+                "        evaluationPeriods: 2\n",
+                "        evaluationPeriods: 2\n        datapointsToAlarm: 3\n",
+                1,
+            ),
+            "spec.scalingPolicies[0].alarm.datapointsToAlarm",
+        ),
+        (
+            EXAMPLE.replacen(
+                "        evaluationPeriods: 2\n",
+                "        evaluationPeriods: 2\n        alarmActions: [\"arn:aws:automate:eu-west-1:ec2:terminate\"]\n",
+                1,
+            ),
+            "spec.scalingPolicies[0].alarm.alarmActions[0]",
+        ),
+        (
             EXAMPLE.replace(
                 "  lifecycleHooks:\n",
                 "  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large}, {instanceType: m5.large}]}}\n  lifecycleHooks:\n",
@@ -1145,4 +1161,81 @@ async fn a_mixed_instances_policy_is_created_kept_and_removed() {
     );
     let live = aws.group().await.unwrap();
     assert!(live.launch_template().is_some(), "{live:?}");
+}
+
+/// An alarm's M-of-N, missing-data treatment and the paging topics told next to the
+/// policy reach CloudWatch, are kept, and a hand edit of them is set back.
+#[tokio::test]
+async fn alarm_options_and_paging_topics_are_set_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let paging = "arn:aws:sns:eu-west-1:123456789012:paging";
+    let options = EXAMPLE.replacen(
+        "        evaluationPeriods: 2\n",
+        &format!(
+            "        evaluationPeriods: 2\n        datapointsToAlarm: 1\n        treatMissingData: breaching\n        alarmActions: [\"{paging}\"]\n        okActions: [\"{paging}\"]\n"
+        ),
+        1,
+    );
+    let mut obj = group(&options);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let alarm = || async {
+        aws.cloudwatch
+            .describe_alarms()
+            .alarm_names("haproxy-staging-haproxy-cpu-high")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()[0]
+            .clone()
+    };
+    let live = alarm().await;
+    assert_eq!(live.datapoints_to_alarm(), Some(1));
+    assert_eq!(live.treat_missing_data(), Some("breaching"));
+    assert_eq!(
+        live.alarm_actions().len(),
+        2,
+        "the policy and the paging topic"
+    );
+    assert!(live.alarm_actions().iter().any(|a| a == paging));
+    assert_eq!(live.ok_actions(), [paging]);
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    // By hand: the paging topic dropped. Set back.
+    let policy_arn = live
+        .alarm_actions()
+        .iter()
+        .find(|a| *a != paging)
+        .unwrap()
+        .clone();
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name("haproxy-staging-haproxy-cpu-high")
+        .metric_name("CPUUtilization")
+        .namespace("AWS/EC2")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(2)
+        .datapoints_to_alarm(1)
+        .treat_missing_data("breaching")
+        .threshold(70.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("AutoScalingGroupName")
+                .value(GROUP)
+                .build(),
+        )
+        .alarm_actions(policy_arn)
+        .ok_actions(paging)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["PutMetricAlarm"]
+    );
+    assert!(alarm().await.alarm_actions().iter().any(|a| a == paging));
 }

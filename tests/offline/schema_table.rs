@@ -464,6 +464,11 @@ spec:
         evaluationPeriods: 1
         threshold: 70
         comparisonOperator: GreaterThanOrEqualToThreshold
+        datapointsToAlarm: 1
+        treatMissingData: notBreaching
+        alarmActions: ["arn:aws:sns:eu-west-1:123456789012:paging"]
+        okActions: ["arn:aws:sns:eu-west-1:123456789012:paging"]
+        insufficientDataActions: ["arn:aws:sns:eu-west-1:123456789012:paging"]
     - name: cpu-target
       targetTracking: {predefinedMetric: ASGAverageCPUUtilization, targetValue: 50}
 "#;

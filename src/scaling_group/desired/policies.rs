@@ -118,7 +118,7 @@ pub(super) fn desired_policy(
                 adjustment_type,
                 adjustment,
                 cooldown: policy.cooldown_seconds,
-                alarm: DesiredAlarm {
+                alarm: Box::new(DesiredAlarm {
                     name: format!("{group}-{}", policy.name),
                     metric_name: alarm.metric_name.clone(),
                     namespace: alarm.namespace.clone().unwrap_or_else(|| "AWS/EC2".into()),
@@ -128,7 +128,8 @@ pub(super) fn desired_policy(
                     threshold: alarm.threshold,
                     comparison_operator: alarm.comparison_operator.clone(),
                     dimensions,
-                },
+                    options: alarm_options(&format!("{field}.alarm"), alarm, evaluation_periods)?,
+                }),
             }
         }
     };
@@ -173,4 +174,54 @@ fn steps(field: &str, specs: &[crate::scaling_group::StepSpec]) -> Result<Vec<St
         ));
     }
     Ok(steps)
+}
+
+/// The alarm's options, checked: M of N within the evaluation periods, a treatment
+/// CloudWatch has, and actions that only notify (SNS topics): an alarm action may not
+/// execute another group's policy or stop an instance.
+fn alarm_options(
+    field: &str,
+    alarm: &crate::scaling_group::AlarmSpec,
+    evaluation_periods: i32,
+) -> Result<AlarmOptions> {
+    if let Some(m) = alarm.datapoints_to_alarm
+        && !(1..=evaluation_periods).contains(&m)
+    {
+        return Err(Error::invalid(
+            format!("{field}.datapointsToAlarm"),
+            format!("must be 1–{evaluation_periods} (the evaluation periods)"),
+        ));
+    }
+    if let Some(treatment) = &alarm.treat_missing_data {
+        one_of(
+            &format!("{field}.treatMissingData"),
+            treatment,
+            &["missing", "breaching", "notBreaching", "ignore"],
+        )?;
+    }
+    let topics = |key: &str, arns: &[String]| -> Result<Vec<String>> {
+        for (index, arn) in arns.iter().enumerate() {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+                return Err(Error::invalid(
+                    format!("{field}.{key}[{index}]"),
+                    format!("{arn:?} is not an SNS topic ARN (alarm actions here only notify)"),
+                ));
+            }
+        }
+        let mut sorted = arns.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        Ok(sorted)
+    };
+    Ok(AlarmOptions {
+        datapoints_to_alarm: alarm.datapoints_to_alarm,
+        treat_missing_data: alarm.treat_missing_data.clone(),
+        alarm_actions: topics("alarmActions", &alarm.alarm_actions)?,
+        ok_actions: topics("okActions", &alarm.ok_actions)?,
+        insufficient_data_actions: topics(
+            "insufficientDataActions",
+            &alarm.insufficient_data_actions,
+        )?,
+    })
 }

@@ -102,6 +102,7 @@ fn in_sync(desired: &Desired) -> Observed {
                     comparison_operator: alarm.comparison_operator.clone(),
                     dimensions: alarm.dimensions.clone(),
                     actions: vec![policy_arn(&p.name)],
+                    options: alarm.options.clone(),
                     arn: format!("arn:aws:cloudwatch:eu-west-1:1:alarm:{}", alarm.name),
                     tags: None,
                 },
