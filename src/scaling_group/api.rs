@@ -389,6 +389,23 @@ pub struct ScalingPolicySpec {
     /// Keep a metric at a target value instead (AWS manages the alarms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_tracking: Option<TargetTrackingSpec>,
+    /// `false` keeps the policy but stops it from scaling. Unset leaves Auto Scaling's
+    /// value (enabled), as for the fields below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Seconds a new instance takes before its metrics count (step and target tracking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub estimated_instance_warmup: Option<i32>,
+    /// The fewest instances a `PercentChangeInCapacity` adjustment changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_adjustment_magnitude: Option<i32>,
+    /// How the alarm's datapoints are aggregated for step scaling: `Average` (default),
+    /// `Minimum` or `Maximum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Average", "Minimum", "Maximum"]))]
+    pub metric_aggregation_type: Option<String>,
 }
 
 /// One step of a step scaling policy.
@@ -474,6 +491,14 @@ pub struct TargetTrackingSpec {
     pub predefined_metric: String,
     /// The value the policy keeps the metric at.
     pub target_value: f64,
+    /// For `ALBRequestCountPerTarget`: the target group,
+    /// `app/<load-balancer>/<id>/targetgroup/<target-group>/<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1023))]
+    pub resource_label: Option<String>,
+    /// Only scale out; scaling in is left to other policies or to hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_scale_in: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -629,11 +629,16 @@ async fn put_policy(
     group: &str,
     policy: &DesiredPolicy,
 ) -> Result<Option<String>> {
+    let extras = &policy.extras;
     let request = clients
         .autoscaling
         .put_scaling_policy()
         .auto_scaling_group_name(group)
-        .policy_name(&policy.name);
+        .policy_name(&policy.name)
+        .set_enabled(extras.enabled)
+        .set_estimated_instance_warmup(extras.estimated_instance_warmup)
+        .set_min_adjustment_magnitude(extras.min_adjustment_magnitude)
+        .set_metric_aggregation_type(extras.metric_aggregation_type.clone());
     let request = match &policy.kind {
         PolicyKind::Alarm {
             adjustment_type,
@@ -674,9 +679,11 @@ async fn put_policy(
                     .predefined_metric_specification(
                         PredefinedMetricSpecification::builder()
                             .predefined_metric_type(MetricType::from(predefined_metric.as_str()))
+                            .set_resource_label(extras.resource_label.clone())
                             .build(),
                     )
                     .target_value(*target_value)
+                    .set_disable_scale_in(extras.disable_scale_in)
                     .build(),
             ),
     };

@@ -125,6 +125,39 @@ pub struct DesiredTemplate {
 pub struct DesiredPolicy {
     pub name: String,
     pub kind: PolicyKind,
+    pub extras: PolicyExtras,
+}
+
+/// A policy's settings besides its kind, each compared only when the spec gives it
+/// (Auto Scaling has a value for each).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PolicyExtras {
+    pub enabled: Option<bool>,
+    pub estimated_instance_warmup: Option<i32>,
+    pub min_adjustment_magnitude: Option<i32>,
+    pub metric_aggregation_type: Option<String>,
+    pub disable_scale_in: Option<bool>,
+    pub resource_label: Option<String>,
+}
+
+impl PolicyExtras {
+    pub fn matches(&self, live: &PolicyExtras) -> bool {
+        fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
+            wanted.is_none() || wanted == live
+        }
+        given(&self.enabled, &live.enabled)
+            && given(
+                &self.estimated_instance_warmup,
+                &live.estimated_instance_warmup,
+            )
+            && given(
+                &self.min_adjustment_magnitude,
+                &live.min_adjustment_magnitude,
+            )
+            && given(&self.metric_aggregation_type, &live.metric_aggregation_type)
+            && given(&self.disable_scale_in, &live.disable_scale_in)
+            && given(&self.resource_label, &live.resource_label)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -8,8 +8,8 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use super::InstanceRefreshStatus;
 use super::desired::{
-    AlarmOptions, Desired, GroupSettings, Hook, Mixed, Scheduled, Step, TemplateSource, Topic,
-    WarmPool, sorted_steps,
+    AlarmOptions, Desired, GroupSettings, Hook, Mixed, PolicyExtras, Scheduled, Step,
+    TemplateSource, Topic, WarmPool, sorted_steps,
 };
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
@@ -106,6 +106,7 @@ pub struct ObservedPolicy {
     pub cooldown: Option<i32>,
     pub predefined_metric: Option<String>,
     pub target_value: Option<f64>,
+    pub extras: PolicyExtras,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -501,6 +502,19 @@ pub async fn describe_policies(
                         .and_then(|m| m.predefined_metric_type())
                         .map(|m| m.as_str().to_string()),
                     target_value: tracking.and_then(|t| t.target_value()),
+                    extras: PolicyExtras {
+                        enabled: policy.enabled(),
+                        estimated_instance_warmup: policy.estimated_instance_warmup(),
+                        min_adjustment_magnitude: policy.min_adjustment_magnitude(),
+                        metric_aggregation_type: policy
+                            .metric_aggregation_type()
+                            .map(str::to_string),
+                        disable_scale_in: tracking.and_then(|t| t.disable_scale_in()),
+                        resource_label: tracking
+                            .and_then(|t| t.predefined_metric_specification())
+                            .and_then(|m| m.resource_label())
+                            .map(str::to_string),
+                    },
                 },
             );
         }

@@ -500,6 +500,10 @@ fn needs_instance_refresh(desired: &Desired, observed: &Observed, version_change
 }
 
 fn policy_matches(wanted: &DesiredPolicy, live: &ObservedPolicy) -> bool {
+    wanted.extras.matches(&live.extras) && kind_matches(wanted, live)
+}
+
+fn kind_matches(wanted: &DesiredPolicy, live: &ObservedPolicy) -> bool {
     match &wanted.kind {
         PolicyKind::Alarm {
             adjustment_type,

@@ -574,6 +574,21 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         ),
         (
             EXAMPLE.replacen(
+                "      cooldownSeconds: 300\n",
+                "      cooldownSeconds: 300\n      minAdjustmentMagnitude: 2\n",
+                1,
+            ),
+            "spec.scalingPolicies[0].minAdjustmentMagnitude",
+        ),
+        (
+            EXAMPLE.replace(
+                "  notifications:\n",
+                "    - {name: requests, targetTracking: {predefinedMetric: ALBRequestCountPerTarget, targetValue: 1000}}\n  notifications:\n",
+            ),
+            "spec.scalingPolicies[2].targetTracking.resourceLabel",
+        ),
+        (
+            EXAMPLE.replacen(
                 "        evaluationPeriods: 2\n",
                 "        evaluationPeriods: 2\n        datapointsToAlarm: 3\n",
                 1,
@@ -1238,4 +1253,56 @@ async fn alarm_options_and_paging_topics_are_set_and_kept() {
         ["PutMetricAlarm"]
     );
     assert!(alarm().await.alarm_actions().iter().any(|a| a == paging));
+}
+
+/// Policy settings beyond the kind (enabled, warmup, minimum magnitude, aggregation) and
+/// target tracking on ALBRequestCountPerTarget with its resource label and scale-in
+/// disabled: put as given, and in sync afterwards.
+#[tokio::test]
+async fn policy_settings_and_request_count_tracking_are_put_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let label = "app/edge/0123456789abcdef/targetgroup/haproxy/fedcba9876543210";
+    let yaml = EXAMPLE.replace(
+        "  notifications:\n",
+        &format!(
+            r#"    - name: requests
+      targetTracking: {{predefinedMetric: ALBRequestCountPerTarget, targetValue: 1000, resourceLabel: "{label}", disableScaleIn: true}}
+      estimatedInstanceWarmup: 180
+    - name: steps
+      adjustmentType: PercentChangeInCapacity
+      minAdjustmentMagnitude: 2
+      metricAggregationType: Maximum
+      enabled: false
+      steps: [{{lowerBound: 0, scalingAdjustment: 20}}]
+      alarm: {{metricName: CPUUtilization, threshold: 90, comparisonOperator: GreaterThanOrEqualToThreshold}}
+  notifications:
+"#
+        ),
+    );
+    let mut obj = group(&yaml);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let policies = aws.policies().await;
+    let named = |name: &str| {
+        policies
+            .iter()
+            .find(|p| p.policy_name() == Some(name))
+            .unwrap()
+            .clone()
+    };
+    let requests = named("requests");
+    assert_eq!(requests.estimated_instance_warmup(), Some(180));
+    let tracking = requests.target_tracking_configuration().unwrap();
+    assert_eq!(tracking.disable_scale_in(), Some(true));
+    assert_eq!(
+        tracking
+            .predefined_metric_specification()
+            .and_then(|m| m.resource_label()),
+        Some(label)
+    );
+    let steps = named("steps");
+    assert_eq!(steps.min_adjustment_magnitude(), Some(2));
+    assert_eq!(steps.metric_aggregation_type(), Some("Maximum"));
+    assert_eq!(steps.enabled(), Some(false));
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
 }

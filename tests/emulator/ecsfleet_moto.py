@@ -32,6 +32,7 @@ Auto Scaling
   with InstanceRefreshInProgress, as on AWS.
 - Instances report the launch template version they were launched from (moto reports
   the template's default version for every instance).
+- PutScalingPolicy keeps Enabled (moto drops it; a policy is enabled unless told).
 - PutLifecycleHook keeps NotificationTargetARN and RoleARN (moto echoes a fixed pair);
   hooks are deleted with their group.
 - CreateLaunchTemplateVersion stores UserData as CreateLaunchTemplate does (moto keeps
@@ -287,6 +288,17 @@ def describe_instance_refreshes(self):
     return ActionResult({"InstanceRefreshes": refreshes[:limit]})
 
 
+_original_put_scaling_policy = as_responses.AutoScalingResponse.put_scaling_policy
+
+
+def put_scaling_policy(self):
+    result = _original_put_scaling_policy(self)
+    enabled = self._get_params().get("Enabled")
+    policy = self.autoscaling_backend.policies[self._get_param("PolicyName")]
+    policy.enabled = True if enabled is None else enabled
+    return result
+
+
 _original_put_lifecycle_hook = as_responses.AutoScalingResponse.put_lifecycle_hook
 
 
@@ -400,6 +412,7 @@ for _name, _function in [
     ("start_instance_refresh", start_instance_refresh),
     ("describe_instance_refreshes", describe_instance_refreshes),
     ("put_lifecycle_hook", put_lifecycle_hook),
+    ("put_scaling_policy", put_scaling_policy),
     ("update_auto_scaling_group", update_auto_scaling_group),
     ("create_auto_scaling_group", create_auto_scaling_group),
 ]:

@@ -470,7 +470,17 @@ spec:
         okActions: ["arn:aws:sns:eu-west-1:123456789012:paging"]
         insufficientDataActions: ["arn:aws:sns:eu-west-1:123456789012:paging"]
     - name: cpu-target
-      targetTracking: {predefinedMetric: ASGAverageCPUUtilization, targetValue: 50}
+      targetTracking: {predefinedMetric: ASGAverageCPUUtilization, targetValue: 50, disableScaleIn: false}
+      estimatedInstanceWarmup: 120
+      enabled: true
+    - name: requests
+      targetTracking: {predefinedMetric: ALBRequestCountPerTarget, targetValue: 1000, resourceLabel: "app/edge/0123456789abcdef/targetgroup/haproxy/fedcba9876543210"}
+    - name: percent
+      adjustmentType: PercentChangeInCapacity
+      minAdjustmentMagnitude: 2
+      metricAggregationType: Maximum
+      steps: [{lowerBound: 0, scalingAdjustment: 20}]
+      alarm: {metricName: CPUUtilization, threshold: 90, comparisonOperator: GreaterThanOrEqualToThreshold}
 "#;
 
 const SCALING_GROUP_TEMPLATE_ID: &str = r#"

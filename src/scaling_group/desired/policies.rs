@@ -37,11 +37,23 @@ pub(super) fn desired_policy(
                 &tracking.predefined_metric,
                 PREDEFINED_METRICS,
             )?;
-            if tracking.predefined_metric == "ALBRequestCountPerTarget" {
+            let per_target = tracking.predefined_metric == "ALBRequestCountPerTarget";
+            if per_target != tracking.resource_label.is_some() {
                 return Err(Error::invalid(
-                    format!("{field}.targetTracking.predefinedMetric"),
-                    "ALBRequestCountPerTarget needs a resource label, which ecsfleet does not support yet",
+                    format!("{field}.targetTracking.resourceLabel"),
+                    "is required with ALBRequestCountPerTarget, and applies to no other metric",
                 ));
+            }
+            if let Some(label) = &tracking.resource_label {
+                let parts: Vec<&str> = label.split('/').collect();
+                if parts.len() != 6 || parts[0] != "app" || parts[3] != "targetgroup" {
+                    return Err(Error::invalid(
+                        format!("{field}.targetTracking.resourceLabel"),
+                        format!(
+                            "{label:?} is not app/<load-balancer>/<id>/targetgroup/<target-group>/<id>"
+                        ),
+                    ));
+                }
             }
             PolicyKind::TargetTracking {
                 predefined_metric: tracking.predefined_metric.clone(),
@@ -133,9 +145,65 @@ pub(super) fn desired_policy(
             }
         }
     };
+    let extras = policy_extras(&field, policy, &kind)?;
     Ok(DesiredPolicy {
         name: policy.name.clone(),
         kind,
+        extras,
+    })
+}
+
+/// The settings besides the kind, refused where Auto Scaling does not take them.
+fn policy_extras(
+    field: &str,
+    policy: &crate::scaling_group::ScalingPolicySpec,
+    kind: &PolicyKind,
+) -> Result<PolicyExtras> {
+    let (simple, steps, percent) = match kind {
+        PolicyKind::Alarm {
+            adjustment,
+            adjustment_type,
+            ..
+        } => (
+            matches!(adjustment, Adjustment::Simple(_)),
+            matches!(adjustment, Adjustment::Steps(_)),
+            adjustment_type == "PercentChangeInCapacity",
+        ),
+        PolicyKind::TargetTracking { .. } => (false, false, false),
+    };
+    if policy.estimated_instance_warmup.is_some() && simple {
+        return Err(Error::invalid(
+            format!("{field}.estimatedInstanceWarmup"),
+            "applies to step and target tracking policies (simple scaling has cooldownSeconds)",
+        ));
+    }
+    if policy.min_adjustment_magnitude.is_some() && !percent {
+        return Err(Error::invalid(
+            format!("{field}.minAdjustmentMagnitude"),
+            "applies only with adjustmentType PercentChangeInCapacity",
+        ));
+    }
+    if let Some(aggregation) = &policy.metric_aggregation_type {
+        if !steps {
+            return Err(Error::invalid(
+                format!("{field}.metricAggregationType"),
+                "applies only to step scaling",
+            ));
+        }
+        one_of(
+            &format!("{field}.metricAggregationType"),
+            aggregation,
+            &["Average", "Minimum", "Maximum"],
+        )?;
+    }
+    let tracking = policy.target_tracking.as_ref();
+    Ok(PolicyExtras {
+        enabled: policy.enabled,
+        estimated_instance_warmup: policy.estimated_instance_warmup,
+        min_adjustment_magnitude: policy.min_adjustment_magnitude,
+        metric_aggregation_type: policy.metric_aggregation_type.clone(),
+        disable_scale_in: tracking.and_then(|t| t.disable_scale_in),
+        resource_label: tracking.and_then(|t| t.resource_label.clone()),
     })
 }
 
