@@ -102,6 +102,17 @@ pub struct ScalingGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 31536000))]
     pub max_instance_lifetime: Option<i32>,
+    /// Auto Scaling processes to keep suspended, e.g. `[AZRebalance]`: exactly these are
+    /// suspended, the others resumed. Unset leaves the group's as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "enum": ["Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance", "HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions"]}))]
+    pub suspended_processes: Option<Vec<String>>,
+    /// Group metrics sent to CloudWatch every minute, e.g. `[GroupInServiceInstances,
+    /// GroupDesiredCapacity]`: exactly these are collected. Unset leaves the group's as
+    /// they are; `[]` collects none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 30))]
+    pub metrics_collection: Option<Vec<String>>,
     /// New instances start protected from scale-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_instances_protected_from_scale_in: Option<bool>,

@@ -473,6 +473,43 @@ async fn apply_one(
                 .await
                 .map_err(|e| aws_error("AutoScaling", "PutLifecycleHook", e))?;
         }
+        Change::SuspendProcesses { processes, .. } => {
+            autoscaling
+                .suspend_processes()
+                .auto_scaling_group_name(group)
+                .set_scaling_processes(Some(processes.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "SuspendProcesses", e))?;
+        }
+        Change::ResumeProcesses { processes, .. } => {
+            autoscaling
+                .resume_processes()
+                .auto_scaling_group_name(group)
+                .set_scaling_processes(Some(processes.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "ResumeProcesses", e))?;
+        }
+        Change::EnableMetricsCollection { metrics, .. } => {
+            autoscaling
+                .enable_metrics_collection()
+                .auto_scaling_group_name(group)
+                .granularity("1Minute")
+                .set_metrics(Some(metrics.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "EnableMetricsCollection", e))?;
+        }
+        Change::DisableMetricsCollection { metrics, .. } => {
+            autoscaling
+                .disable_metrics_collection()
+                .auto_scaling_group_name(group)
+                .set_metrics(Some(metrics.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("AutoScaling", "DisableMetricsCollection", e))?;
+        }
         Change::PutWarmPool { .. } => {
             let pool = desired
                 .warm_pool

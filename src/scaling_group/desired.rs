@@ -805,6 +805,10 @@ pub struct GroupSettings {
     pub new_instances_protected_from_scale_in: Option<bool>,
     /// (min, max) healthy percentage.
     pub instance_maintenance_policy: Option<(i32, i32)>,
+    /// Processes kept suspended, when the spec says.
+    pub suspended_processes: Option<BTreeSet<String>>,
+    /// Metrics collected, when the spec says.
+    pub metrics: Option<BTreeSet<String>>,
 }
 
 impl GroupSettings {
@@ -879,7 +883,46 @@ fn group_settings(spec: &super::ScalingGroupSpec) -> Result<GroupSettings> {
             ));
         }
     }
+    const PROCESSES: &[&str] = &[
+        "Launch",
+        "Terminate",
+        "AddToLoadBalancer",
+        "AlarmNotification",
+        "AZRebalance",
+        "HealthCheck",
+        "InstanceRefresh",
+        "ReplaceUnhealthy",
+        "ScheduledActions",
+    ];
+    for (index, process) in spec.suspended_processes.iter().flatten().enumerate() {
+        one_of(
+            &format!("spec.suspendedProcesses[{index}]"),
+            process,
+            PROCESSES,
+        )?;
+    }
+    for (index, metric) in spec.metrics_collection.iter().flatten().enumerate() {
+        let known = metric.starts_with("Group")
+            && metric.len() <= 255
+            && metric.chars().all(|c| c.is_ascii_alphanumeric());
+        if !known {
+            return Err(Error::invalid(
+                format!("spec.metricsCollection[{index}]"),
+                format!(
+                    "{metric:?} is not an Auto Scaling group metric (e.g. GroupInServiceInstances)"
+                ),
+            ));
+        }
+    }
     Ok(GroupSettings {
+        suspended_processes: spec
+            .suspended_processes
+            .as_ref()
+            .map(|p| p.iter().cloned().collect()),
+        metrics: spec
+            .metrics_collection
+            .as_ref()
+            .map(|m| m.iter().cloned().collect()),
         capacity_rebalance: spec.capacity_rebalance,
         default_instance_warmup: spec.default_instance_warmup,
         max_instance_lifetime: spec.max_instance_lifetime,

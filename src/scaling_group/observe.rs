@@ -334,6 +334,20 @@ pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
         health_check_grace_period: group.health_check_grace_period(),
         default_cooldown: group.default_cooldown(),
         settings: GroupSettings {
+            suspended_processes: Some(
+                group
+                    .suspended_processes()
+                    .iter()
+                    .filter_map(|p| p.process_name().map(str::to_string))
+                    .collect(),
+            ),
+            metrics: Some(
+                group
+                    .enabled_metrics()
+                    .iter()
+                    .filter_map(|m| m.metric().map(str::to_string))
+                    .collect(),
+            ),
             capacity_rebalance: group.capacity_rebalance(),
             default_instance_warmup: group.default_instance_warmup(),
             max_instance_lifetime: group.max_instance_lifetime(),

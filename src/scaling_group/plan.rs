@@ -1,6 +1,8 @@
 //! The plan: a pure function of the validated spec and the observation. No I/O, no
 //! clock. A group in sync yields an empty plan.
 
+use std::collections::BTreeSet;
+
 use super::desired::{
     Adjustment, DESIRED_CAPACITY_TAG, Desired, DesiredAlarm, DesiredPolicy, PolicyKind,
     TemplateSource, Topic, is_active_refresh,
@@ -77,6 +79,22 @@ pub enum Change {
         name: String,
         drift: bool,
     },
+    SuspendProcesses {
+        processes: Vec<String>,
+        drift: bool,
+    },
+    ResumeProcesses {
+        processes: Vec<String>,
+        drift: bool,
+    },
+    EnableMetricsCollection {
+        metrics: Vec<String>,
+        drift: bool,
+    },
+    DisableMetricsCollection {
+        metrics: Vec<String>,
+        drift: bool,
+    },
     PutWarmPool {
         drift: bool,
     },
@@ -109,6 +127,10 @@ impl runtime::Change for Change {
             | Change::DeleteNotificationConfiguration { drift, .. }
             | Change::PutLifecycleHook { drift, .. }
             | Change::DeleteLifecycleHook { drift, .. }
+            | Change::SuspendProcesses { drift, .. }
+            | Change::ResumeProcesses { drift, .. }
+            | Change::EnableMetricsCollection { drift, .. }
+            | Change::DisableMetricsCollection { drift, .. }
             | Change::PutWarmPool { drift }
             | Change::DeleteWarmPool { drift }
             | Change::PutScheduledUpdateGroupAction { drift, .. }
@@ -212,6 +234,20 @@ impl runtime::Change for Change {
                 format!("hook/{name}"),
                 "not in the spec".to_string(),
             ),
+            Change::SuspendProcesses { processes, .. } => {
+                ("SuspendProcesses", String::new(), processes.join(", "))
+            }
+            Change::ResumeProcesses { processes, .. } => {
+                ("ResumeProcesses", String::new(), processes.join(", "))
+            }
+            Change::EnableMetricsCollection { metrics, .. } => {
+                ("EnableMetricsCollection", String::new(), metrics.join(", "))
+            }
+            Change::DisableMetricsCollection { metrics, .. } => (
+                "DisableMetricsCollection",
+                String::new(),
+                metrics.join(", "),
+            ),
             Change::PutWarmPool { .. } => (
                 "PutWarmPool",
                 "warm-pool".to_string(),
@@ -295,6 +331,58 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
                     template_version_changes = true;
                 }
             }
+        }
+    }
+
+    // Suspended processes and collected metrics have calls of their own: exactly the
+    // spec's, when it says (a new group has none of either).
+    let live_settings = observed.group.as_ref().map(|g| &g.settings);
+    let set_difference = |wanted: &Option<BTreeSet<String>>, live: Option<&BTreeSet<String>>| {
+        let empty = BTreeSet::new();
+        let live = live.unwrap_or(&empty);
+        wanted.as_ref().map(|wanted| {
+            (
+                wanted.difference(live).cloned().collect::<Vec<_>>(),
+                live.difference(wanted).cloned().collect::<Vec<_>>(),
+            )
+        })
+    };
+    let processes = set_difference(
+        &desired.settings.suspended_processes,
+        live_settings.and_then(|s| s.suspended_processes.as_ref()),
+    );
+    let metrics = set_difference(
+        &desired.settings.metrics,
+        live_settings.and_then(|s| s.metrics.as_ref()),
+    );
+    let exists = observed.group.is_some();
+    let mut after_group = Vec::new();
+    if let Some((suspend, resume)) = processes {
+        if !suspend.is_empty() {
+            after_group.push(Change::SuspendProcesses {
+                processes: suspend,
+                drift: drift && exists,
+            });
+        }
+        if !resume.is_empty() {
+            after_group.push(Change::ResumeProcesses {
+                processes: resume,
+                drift: drift && exists,
+            });
+        }
+    }
+    if let Some((enable, disable)) = metrics {
+        if !enable.is_empty() {
+            after_group.push(Change::EnableMetricsCollection {
+                metrics: enable,
+                drift: drift && exists,
+            });
+        }
+        if !disable.is_empty() {
+            after_group.push(Change::DisableMetricsCollection {
+                metrics: disable,
+                drift: drift && exists,
+            });
         }
     }
 
@@ -431,6 +519,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Change>> {
     let drift = drift && observed.group.is_some();
     plan_policies(desired, observed, drift, &mut changes)?;
     plan_notifications(desired, observed, drift, &mut changes);
+    changes.extend(after_group);
     plan_hooks(desired, observed, drift, &mut changes);
     if let Some((live, _)) = &observed.warm_pool {
         match (&desired.warm_pool, live) {

@@ -573,6 +573,20 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.maxInstanceLifetime",
         ),
         (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
+                "  suspendedProcesses: [Sleep]\n  lifecycleHooks:\n",
+            ),
+            "spec.suspendedProcesses[0]",
+        ),
+        (
+            EXAMPLE.replace(
+                "  lifecycleHooks:\n",
+                "  metricsCollection: [CPUUtilization]\n  lifecycleHooks:\n",
+            ),
+            "spec.metricsCollection[0]",
+        ),
+        (
             EXAMPLE.replacen(
                 "      cooldownSeconds: 300\n",
                 "      cooldownSeconds: 300\n      minAdjustmentMagnitude: 2\n",
@@ -1304,5 +1318,67 @@ async fn policy_settings_and_request_count_tracking_are_put_and_kept() {
     assert_eq!(steps.min_adjustment_magnitude(), Some(2));
     assert_eq!(steps.metric_aggregation_type(), Some("Maximum"));
     assert_eq!(steps.enabled(), Some(false));
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}
+
+/// Suspended processes and collected metrics: exactly the spec's, set after the group is
+/// created, a hand change set back, and nothing written once in sync.
+#[tokio::test]
+async fn suspended_processes_and_metrics_are_exactly_the_specs() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let yaml = EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        "  suspendedProcesses: [AZRebalance]\n  metricsCollection: [GroupInServiceInstances, GroupDesiredCapacity]\n  lifecycleHooks:\n",
+    );
+    let mut obj = group(&yaml);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let state = || async {
+        let group = aws.group().await.unwrap();
+        let mut processes: Vec<String> = group
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(str::to_string))
+            .collect();
+        processes.sort();
+        let mut metrics: Vec<String> = group
+            .enabled_metrics()
+            .iter()
+            .filter_map(|m| m.metric().map(str::to_string))
+            .collect();
+        metrics.sort();
+        (processes, metrics)
+    };
+    let expected = (
+        vec!["AZRebalance".to_string()],
+        vec![
+            "GroupDesiredCapacity".to_string(),
+            "GroupInServiceInstances".to_string(),
+        ],
+    );
+    assert_eq!(state().await, expected);
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    // By hand: launches suspended too, and one metric more.
+    aws.autoscaling
+        .suspend_processes()
+        .auto_scaling_group_name(GROUP)
+        .scaling_processes("Launch")
+        .send()
+        .await
+        .unwrap();
+    aws.autoscaling
+        .enable_metrics_collection()
+        .auto_scaling_group_name(GROUP)
+        .granularity("1Minute")
+        .metrics("GroupTotalInstances")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["ResumeProcesses", "DisableMetricsCollection"]
+    );
+    assert_eq!(state().await, expected);
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
 }

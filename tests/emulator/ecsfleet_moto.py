@@ -32,6 +32,8 @@ Auto Scaling
   with InstanceRefreshInProgress, as on AWS.
 - Instances report the launch template version they were launched from (moto reports
   the template's default version for every instance).
+- EnableMetricsCollection adds the metrics named (moto replaces the list with them);
+  DisableMetricsCollection, missing in moto, removes them.
 - PutScalingPolicy keeps Enabled (moto drops it; a policy is enabled unless told).
 - PutLifecycleHook keeps NotificationTargetARN and RoleARN (moto echoes a fixed pair);
   hooks are deleted with their group.
@@ -288,6 +290,21 @@ def describe_instance_refreshes(self):
     return ActionResult({"InstanceRefreshes": refreshes[:limit]})
 
 
+def enable_metrics_collection(self):
+    """Adds the metrics named (moto replaces the list with them)."""
+    group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+    group.metrics = sorted(set(group.metrics or []) | set(self._get_param("Metrics") or []))
+    return EmptyResult()
+
+
+def disable_metrics_collection(self):
+    """Missing in moto: stops collecting the metrics named (all when none are)."""
+    group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+    named = self._get_param("Metrics") or []
+    group.metrics = [m for m in (group.metrics or []) if named and m not in named]
+    return EmptyResult()
+
+
 _original_put_scaling_policy = as_responses.AutoScalingResponse.put_scaling_policy
 
 
@@ -413,6 +430,8 @@ for _name, _function in [
     ("describe_instance_refreshes", describe_instance_refreshes),
     ("put_lifecycle_hook", put_lifecycle_hook),
     ("put_scaling_policy", put_scaling_policy),
+    ("enable_metrics_collection", enable_metrics_collection),
+    ("disable_metrics_collection", disable_metrics_collection),
     ("update_auto_scaling_group", update_auto_scaling_group),
     ("create_auto_scaling_group", create_auto_scaling_group),
 ]:

@@ -438,6 +438,8 @@ spec:
       spotAllocationStrategy: lowest-price
       spotInstancePools: 2
       spotMaxPrice: "0.05"
+  suspendedProcesses: [AZRebalance]
+  metricsCollection: [GroupInServiceInstances]
   capacityRebalance: true
   defaultInstanceWarmup: 120
   maxInstanceLifetime: 604800
