@@ -142,9 +142,6 @@ pub struct PolicyExtras {
 
 impl PolicyExtras {
     pub fn matches(&self, live: &PolicyExtras) -> bool {
-        fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
-            wanted.is_none() || wanted == live
-        }
         given(&self.enabled, &live.enabled)
             && given(
                 &self.estimated_instance_warmup,
@@ -232,9 +229,6 @@ pub struct AlarmOptions {
 impl AlarmOptions {
     /// Whether `live` has these options (the two CloudWatch defaults only when given).
     pub fn matches(&self, live: &AlarmOptions) -> bool {
-        fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
-            wanted.is_none() || wanted == live
-        }
         given(&self.datapoints_to_alarm, &live.datapoints_to_alarm)
             && given(&self.treat_missing_data, &live.treat_missing_data)
             && self.ok_actions == live.ok_actions
@@ -667,6 +661,12 @@ pub struct Hook {
     pub default_result: String,
 }
 
+/// Whether `live` has the value the spec `wanted`, where a value the spec leaves out is
+/// Auto Scaling's to choose (it fills one in, and that is no difference).
+fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
+    wanted.is_none() || wanted == live
+}
+
 /// A mixed instances policy as Auto Scaling keeps it: the overrides (instance type,
 /// weight) in order, and the distribution.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -679,9 +679,6 @@ impl Mixed {
     /// Whether `live` is this policy: the overrides as given, and the distribution's
     /// fields the spec gives (Auto Scaling fills in the others).
     pub fn matches(&self, live: &Mixed) -> bool {
-        fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
-            wanted.is_none() || wanted == live
-        }
         let (w, l) = (&self.distribution, &live.distribution);
         self.overrides == live.overrides
             && given(
@@ -814,32 +811,29 @@ pub struct GroupSettings {
 impl GroupSettings {
     /// The fields of `self` (the spec's) that `live` does not have, as the spec names them.
     pub fn differing(&self, live: &GroupSettings) -> Vec<&'static str> {
-        fn differs<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
-            wanted.is_some() && wanted != live
-        }
         [
             (
                 "capacityRebalance",
-                differs(&self.capacity_rebalance, &live.capacity_rebalance),
+                !given(&self.capacity_rebalance, &live.capacity_rebalance),
             ),
             (
                 "defaultInstanceWarmup",
-                differs(&self.default_instance_warmup, &live.default_instance_warmup),
+                !given(&self.default_instance_warmup, &live.default_instance_warmup),
             ),
             (
                 "maxInstanceLifetime",
-                differs(&self.max_instance_lifetime, &live.max_instance_lifetime),
+                !given(&self.max_instance_lifetime, &live.max_instance_lifetime),
             ),
             (
                 "newInstancesProtectedFromScaleIn",
-                differs(
+                !given(
                     &self.new_instances_protected_from_scale_in,
                     &live.new_instances_protected_from_scale_in,
                 ),
             ),
             (
                 "instanceMaintenancePolicy",
-                differs(
+                !given(
                     &self.instance_maintenance_policy,
                     &live.instance_maintenance_policy,
                 ),
@@ -987,9 +981,8 @@ impl Scheduled {
     /// Whether `live` is this action. Auto Scaling fills in a start time (now) and a
     /// time zone (UTC) the spec may leave out: those are compared only when given.
     pub fn matches(&self, live: &Scheduled) -> bool {
-        let given = |wanted: &Option<i64>, live: &Option<i64>| wanted.is_none() || wanted == live;
         self.recurrence == live.recurrence
-            && (self.time_zone.is_none() || self.time_zone == live.time_zone)
+            && given(&self.time_zone, &live.time_zone)
             && given(&self.start_time, &live.start_time)
             && self.end_time == live.end_time
             && self.min_size == live.min_size

@@ -11,6 +11,14 @@ use ecsfleet::scaling_group::ScalingGroup;
 const EXAMPLE: &str = include_str!("../../examples/haproxy-scaling-group.yaml");
 const GROUP: &str = "haproxy-staging";
 
+/// The example with `fields` (spec lines, each ending in a line break) added.
+fn example_with(fields: &str) -> String {
+    EXAMPLE.replace(
+        "  lifecycleHooks:\n",
+        &format!("{fields}  lifecycleHooks:\n"),
+    )
+}
+
 fn group(yaml: &str) -> ScalingGroup {
     let mut obj: ScalingGroup = serde_yaml_ng::from_str(yaml).unwrap();
     obj.metadata.uid = Some("group-uid-1".into());
@@ -46,6 +54,14 @@ async fn aws(emulator: &Emulator) -> Aws {
 }
 
 impl Aws {
+    /// One more sync of an object in sync: nothing written; the AWS reads it took.
+    async fn in_sync_reads(&self, obj: &mut ScalingGroup) -> u64 {
+        let reads = || -> u64 { self.pipeline.env.metrics().aws_requests().values().sum() };
+        let before = reads();
+        crate::support::assert_in_sync(obj, &self.pipeline).await;
+        reads() - before
+    }
+
     async fn group(&self) -> Option<aws_sdk_autoscaling::types::AutoScalingGroup> {
         self.autoscaling
             .describe_auto_scaling_groups()
@@ -566,24 +582,15 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.scheduledActions[0].startTime",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  maxInstanceLifetime: 3600\n  lifecycleHooks:\n",
-            ),
+            example_with("  maxInstanceLifetime: 3600\n"),
             "spec.maxInstanceLifetime",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  suspendedProcesses: [Sleep]\n  lifecycleHooks:\n",
-            ),
+            example_with("  suspendedProcesses: [Sleep]\n"),
             "spec.suspendedProcesses[0]",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  metricsCollection: [CPUUtilization]\n  lifecycleHooks:\n",
-            ),
+            example_with("  metricsCollection: [CPUUtilization]\n"),
             "spec.metricsCollection[0]",
         ),
         (
@@ -618,31 +625,19 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.scalingPolicies[0].alarm.alarmActions[0]",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large}, {instanceType: m5.large}]}}\n  lifecycleHooks:\n",
-            ),
+            example_with("  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large}, {instanceType: m5.large}]}}\n"),
             "spec.mixedInstancesPolicy.launchTemplate.overrides[1].instanceType",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large, weightedCapacity: \"2\"}, {instanceType: m6i.large}]}}\n  lifecycleHooks:\n",
-            ),
+            example_with("  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large, weightedCapacity: \"2\"}, {instanceType: m6i.large}]}}\n"),
             "spec.mixedInstancesPolicy.launchTemplate.overrides",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  warmPool: {poolState: Frozen}\n  lifecycleHooks:\n",
-            ),
+            example_with("  warmPool: {poolState: Frozen}\n"),
             "spec.warmPool.poolState",
         ),
         (
-            EXAMPLE.replace(
-                "  lifecycleHooks:\n",
-                "  warmPool: {maxGroupPreparedCapacity: 0}\n  lifecycleHooks:\n",
-            ),
+            example_with("  warmPool: {maxGroupPreparedCapacity: 0}\n"),
             "spec.warmPool.maxGroupPreparedCapacity",
         ),
         (
@@ -911,11 +906,8 @@ async fn scheduled_actions_are_added_repaired_and_removed_like_policies() {
     assert_eq!(night.time_zone(), Some("Europe/Berlin"));
     assert_eq!(night.desired_capacity(), Some(0));
     assert_eq!(obj.status.as_ref().unwrap().scheduled_actions, Some(2));
-    let reads = || -> u64 { aws.pipeline.env.metrics().aws_requests().values().sum() };
-    let before = reads();
-    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
     assert_eq!(
-        reads() - before,
+        aws.in_sync_reads(&mut obj).await,
         9,
         "one read more than a group without them"
     );
@@ -954,9 +946,7 @@ async fn scheduled_actions_are_added_repaired_and_removed_like_policies() {
     );
     assert!(actions().await.is_empty());
     assert_eq!(obj.status.as_ref().unwrap().scheduled_actions, None);
-    let before = reads();
-    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
-    assert_eq!(reads() - before, 8);
+    assert_eq!(aws.in_sync_reads(&mut obj).await, 8);
 }
 
 /// A warm pool: created with the group, in sync at one more read, changed by hand and set
@@ -965,9 +955,8 @@ async fn scheduled_actions_are_added_repaired_and_removed_like_policies() {
 async fn a_warm_pool_is_created_kept_and_deleted_with_the_spec() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
-    let pooled = EXAMPLE.replace(
-        "  lifecycleHooks:\n",
-        "  warmPool: {minSize: 1, maxGroupPreparedCapacity: 5, poolState: Hibernated, reuseOnScaleIn: true}\n  lifecycleHooks:\n",
+    let pooled = example_with(
+        "  warmPool: {minSize: 1, maxGroupPreparedCapacity: 5, poolState: Hibernated, reuseOnScaleIn: true}\n",
     );
     let mut obj = group(&pooled);
     sync(&mut obj, &aws.pipeline).await.unwrap();
@@ -992,11 +981,8 @@ async fn a_warm_pool_is_created_kept_and_deleted_with_the_spec() {
     );
     let status = obj.status.as_ref().unwrap().warm_pool.clone().unwrap();
     assert_eq!(status.pool_state.as_deref(), Some("Hibernated"));
-    let reads = || -> u64 { aws.pipeline.env.metrics().aws_requests().values().sum() };
-    let before = reads();
-    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
     assert_eq!(
-        reads() - before,
+        aws.in_sync_reads(&mut obj).await,
         9,
         "one read more than a group without one"
     );
@@ -1027,9 +1013,7 @@ async fn a_warm_pool_is_created_kept_and_deleted_with_the_spec() {
     );
     assert!(pool().await.is_none());
     assert!(obj.status.as_ref().unwrap().warm_pool.is_none());
-    let before = reads();
-    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
-    assert_eq!(reads() - before, 8);
+    assert_eq!(aws.in_sync_reads(&mut obj).await, 8);
 }
 
 /// Capacity rebalancing, instance warmup, lifetime, scale-in protection of new instances
@@ -1039,9 +1023,8 @@ async fn a_warm_pool_is_created_kept_and_deleted_with_the_spec() {
 async fn group_settings_are_set_and_kept() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
-    let settings = EXAMPLE.replace(
-        "  lifecycleHooks:\n",
-        "  capacityRebalance: true\n  defaultInstanceWarmup: 120\n  maxInstanceLifetime: 604800\n  newInstancesProtectedFromScaleIn: true\n  instanceMaintenancePolicy: {minHealthyPercentage: 90, maxHealthyPercentage: 120}\n  lifecycleHooks:\n",
+    let settings = example_with(
+        "  capacityRebalance: true\n  defaultInstanceWarmup: 120\n  maxInstanceLifetime: 604800\n  newInstancesProtectedFromScaleIn: true\n  instanceMaintenancePolicy: {minHealthyPercentage: 90, maxHealthyPercentage: 120}\n",
     );
     let mut obj = group(&settings);
     sync(&mut obj, &aws.pipeline).await.unwrap();
@@ -1327,9 +1310,8 @@ async fn policy_settings_and_request_count_tracking_are_put_and_kept() {
 async fn suspended_processes_and_metrics_are_exactly_the_specs() {
     let emulator = Emulator::start();
     let aws = aws(&emulator).await;
-    let yaml = EXAMPLE.replace(
-        "  lifecycleHooks:\n",
-        "  suspendedProcesses: [AZRebalance]\n  metricsCollection: [GroupInServiceInstances, GroupDesiredCapacity]\n  lifecycleHooks:\n",
+    let yaml = example_with(
+        "  suspendedProcesses: [AZRebalance]\n  metricsCollection: [GroupInServiceInstances, GroupDesiredCapacity]\n",
     );
     let mut obj = group(&yaml);
     sync(&mut obj, &aws.pipeline).await.unwrap();
