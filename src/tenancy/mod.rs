@@ -51,11 +51,15 @@ pub struct TenancyPolicySpec {
 /// One set of namespaces and what its objects may do.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// Required by the schema (a list-map key must be), read leniently: a policy stored
+// before rules had names still reads, so the controller keeps enforcing it.
+#[schemars(extend("required" = ["name", "namespaces"]))]
 pub struct TenancyRule {
     /// The rule's name, unique within the policy: the key by which server-side apply
     /// merges rules, so that several managers (a GitOps tool, an administrator) can each
     /// own their rules.
-    #[schemars(length(min = 1, max = 63))]
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 63), transform = crate::common::no_stored_default)]
     pub name: String,
     /// Namespace names; a trailing `*` matches every name that starts with what precedes it
     /// (`team-a-*`), `*` alone every namespace.

@@ -201,3 +201,16 @@ fn roles_carry_a_read_only_boundary_unless_the_administrator_says_otherwise() {
     assert_eq!(none.boundary(), None);
     assert_eq!(Grants::everything().boundary(), None);
 }
+
+/// A policy stored before rules had names still reads (the schema requires a name for
+/// new writes), so upgrading does not leave the controller without its policy.
+#[test]
+fn a_policy_written_before_rules_had_names_still_reads() {
+    let tenancy = policy("rules: [{namespaces: [monitoring], grants: {allowAdoption: true}}]");
+    assert!(tenancy.grant("monitoring").grants.allow_adoption);
+    let crd = serde_json::to_value(<TenancyPolicy as kube::CustomResourceExt>::crd()).unwrap();
+    let required = crd
+        .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/rules/items/required")
+        .cloned();
+    assert_eq!(required, Some(serde_json::json!(["name", "namespaces"])));
+}
