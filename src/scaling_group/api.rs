@@ -574,7 +574,6 @@ pub struct LifecycleHookSpec {
 #[serde(rename_all = "camelCase")]
 pub struct MixedInstancesPolicySpec {
     /// The instance types the group may launch.
-    #[serde(default)]
     pub launch_template: MixedLaunchTemplateSpec,
     /// How instances are split between On-Demand and Spot, and chosen within each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
