@@ -142,4 +142,48 @@ mod description_tests {
             "defaults in atomic lists' items: {found:#?}"
         );
     }
+
+    /// Every default, with the schema it is the default of, by path.
+    fn defaults<'a>(schema: &'a Value, path: &str, out: &mut Vec<(String, &'a Value, &'a Value)>) {
+        if let Some(default) = schema.get("default") {
+            out.push((path.to_string(), schema, default));
+        }
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                defaults(property, &format!("{path}.{name}"), out);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            defaults(items, &format!("{path}[]"), out);
+        }
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            defaults(values, &format!("{path}.*"), out);
+        }
+    }
+
+    /// The API server refuses a CRD whose default breaks its own schema (a default list
+    /// under its minItems, say): each default is checked by ecsfleet's schema check.
+    #[test]
+    fn every_default_satisfies_its_own_schema() {
+        let mut broken = Vec::new();
+        for crd in super::crds() {
+            let kind = crd.spec.names.kind.clone();
+            for version in &crd.spec.versions {
+                let schema =
+                    serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema)
+                        .unwrap();
+                let mut found = Vec::new();
+                defaults(&schema, &kind, &mut found);
+                for (path, schema, default) in found {
+                    if let Err(error) = crate::runtime::schema::check(schema, default, &path) {
+                        broken.push(error.to_string());
+                    }
+                }
+            }
+        }
+        assert!(
+            broken.is_empty(),
+            "defaults their schema refuses: {broken:#?}"
+        );
+    }
 }
