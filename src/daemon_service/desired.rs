@@ -506,6 +506,19 @@ pub fn check_grant(obj: &DaemonService, grant: &Grant) -> Result<()> {
             "ecs.executionRoleArns",
         )?;
     }
+    for (index, lb) in obj.spec.load_balancers.iter().enumerate() {
+        let target = lb
+            .target_group_arn
+            .as_deref()
+            .or(lb.load_balancer_name.as_deref())
+            .unwrap_or_default();
+        grant.require_match(
+            &ecs.load_balancers,
+            target,
+            format!("spec.loadBalancers[{index}]"),
+            "ecs.loadBalancers",
+        )?;
+    }
     if ecs.host_access == HostAccess::Privileged {
         return Ok(());
     }

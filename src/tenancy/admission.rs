@@ -224,6 +224,21 @@ pub fn rules() -> Vec<Rule> {
                 allows("ecs.executionRoleArns", "object.spec.taskDefinition.executionRoleArn"),
             ),
         ),
+        rule(
+            ds,
+            "spec.loadBalancers",
+            "ecs.loadBalancers",
+            unset_or(
+                "loadBalancers",
+                format!(
+                    "object.spec.loadBalancers.all(lb, {})",
+                    allows(
+                        "ecs.loadBalancers",
+                        "has(lb.targetGroupArn) ? lb.targetGroupArn : (has(lb.loadBalancerName) ? lb.loadBalancerName : '')"
+                    )
+                ),
+            ),
+        ),
         not_host("spec.taskDefinition.networkMode", "taskDefinition.networkMode"),
         not_host("spec.taskDefinition.pidMode", "taskDefinition.pidMode"),
         not_host("spec.taskDefinition.ipcMode", "taskDefinition.ipcMode"),

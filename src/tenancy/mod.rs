@@ -157,6 +157,11 @@ pub struct EcsGrants {
     /// What task definitions may ask of the host. Default: `Restricted`.
     #[serde(default)]
     pub host_access: HostAccess,
+    /// Load balancers a DaemonService's tasks may register with (`spec.loadBalancers`:
+    /// target group ARNs, or Classic load balancer names): registering with another
+    /// team's would take its traffic. Default: none.
+    #[serde(default)]
+    pub load_balancers: Vec<String>,
 }
 
 /// What a task definition may ask of the host, in the spirit of Pod Security Standards.
@@ -242,6 +247,7 @@ impl Default for EcsGrants {
             task_role_arns: Vec::new(),
             execution_role_arns: Vec::new(),
             host_access: HostAccess::Restricted,
+            load_balancers: Vec::new(),
         }
     }
 }
@@ -281,6 +287,7 @@ impl Grants {
                 task_role_arns: anything(),
                 execution_role_arns: anything(),
                 host_access: HostAccess::Privileged,
+                load_balancers: anything(),
                 ..EcsGrants::default()
             },
             auto_scaling: AutoScalingGrants {

@@ -210,6 +210,15 @@ fn cases() -> Vec<Case> {
             "ecs.hostAccess",
         ),
         case(
+            "another team's target group",
+            "DaemonService",
+            json!({"loadBalancers": [{
+                "targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/other/0123456789abcdef",
+                "containerName": "agent", "containerPort": 8126}]}),
+            "spec.loadBalancers",
+            "ecs.loadBalancers",
+        ),
+        case(
             "another team's task role",
             "DaemonService",
             json!({"taskDefinition": {"taskRoleArn": other_role}}),
