@@ -145,31 +145,40 @@ fn placement_constraints(constraints: &[(String, Option<String>)]) -> Vec<Placem
         .collect()
 }
 
-/// The deployment configuration: limits, circuit breaker and alarms. The breaker and
-/// the alarms are always sent (disabled when the spec has none), so that removing them
-/// from the spec turns them off.
-fn deployment_configuration(desired: &Desired) -> Result<DeploymentConfiguration> {
+/// The deployment configuration: limits, circuit breaker and alarms. The breaker is
+/// always sent (disabled when the spec has none), so removing it from the spec turns it
+/// off; alarms are sent when the spec has them, or disabled when `disable_alarms` (the
+/// live service has some the spec dropped).
+fn deployment_configuration(
+    desired: &Desired,
+    disable_alarms: bool,
+) -> Result<DeploymentConfiguration> {
     let guards = desired.deployment_guards();
     let (enable, rollback) = guards.circuit_breaker;
     let breaker = DeploymentCircuitBreaker::builder()
         .enable(enable)
         .rollback(rollback)
         .build();
-    let (names, rollback, enable) = match guards.alarms {
-        Some((names, rollback)) => (names, rollback, true),
-        None => (Vec::new(), false, false),
+    let alarms = match guards.alarms {
+        Some((names, rollback)) => Some((names, rollback, true)),
+        None if disable_alarms => Some((Vec::new(), false, false)),
+        None => None,
     };
-    let alarms = DeploymentAlarms::builder()
-        .set_alarm_names(Some(names))
-        .enable(enable)
-        .rollback(rollback)
-        .build()
-        .map_err(|e| Error::invalid("spec.deployment.alarms", e.to_string()))?;
+    let alarms = alarms
+        .map(|(names, rollback, enable)| {
+            DeploymentAlarms::builder()
+                .set_alarm_names(Some(names))
+                .enable(enable)
+                .rollback(rollback)
+                .build()
+                .map_err(|e| Error::invalid("spec.deployment.alarms", e.to_string()))
+        })
+        .transpose()?;
     Ok(DeploymentConfiguration::builder()
         .minimum_healthy_percent(desired.deployment.minimum_healthy_percent)
         .maximum_percent(desired.deployment.maximum_percent)
         .deployment_circuit_breaker(breaker)
-        .alarms(alarms)
+        .set_alarms(alarms)
         .build())
 }
 
@@ -246,7 +255,7 @@ async fn create_service(
         .set_placement_constraints(Some(placement_constraints(
             &desired.placement_constraints(scheduling),
         )))
-        .deployment_configuration(deployment_configuration(desired)?)
+        .deployment_configuration(deployment_configuration(desired, false)?)
         // DAEMON runs with the EC2 launch type only: say so, or a cluster's default
         // capacity provider strategy would apply and ECS refuse the service.
         .set_launch_type(
@@ -313,7 +322,8 @@ async fn update_service(
         request = request.set_placement_constraints(Some(placement_constraints(constraints)));
     }
     if update.deployment_limits.is_some() {
-        request = request.deployment_configuration(deployment_configuration(desired)?);
+        request = request
+            .deployment_configuration(deployment_configuration(desired, update.disable_alarms)?);
     }
     if let Some(options) = &update.options {
         request = request

@@ -69,6 +69,8 @@ pub struct ServiceUpdate {
     pub options: Option<ServiceOptions>,
     /// A new deployment of the same revision, answering the redeploy annotation.
     pub force_new_deployment: bool,
+    /// The live service has deployment alarms the spec no longer has: turn them off.
+    pub disable_alarms: bool,
     /// Which of the differences were made outside ecsfleet (drift), not by a spec change.
     pub drift: Vec<&'static str>,
 }
@@ -366,6 +368,8 @@ fn service_update(
         || service.deployment_guards != desired.deployment_guards()
     {
         update.deployment_limits = Some(limits);
+        update.disable_alarms =
+            desired.deployment.alarms.is_none() && service.deployment_guards.alarms.is_some();
         if previous.spec_unchanged {
             update.drift.push("deploymentConfiguration");
         }

@@ -746,3 +746,19 @@ fn options_a_mode_cannot_take_are_refused() {
         "{error}"
     );
 }
+
+/// Deployment alarms are sent only when the spec has them, or disabled when the live
+/// service has some the spec dropped (an empty alarm list is not sent otherwise).
+#[test]
+fn dropped_deployment_alarms_are_turned_off() {
+    let desired = with_previous(desired_from(serde_json::json!({})), 3);
+    let mut live = in_sync(&desired);
+    assert!(plan(&desired, &live).unwrap().is_empty());
+    live.service.as_mut().unwrap().deployment_guards.alarms =
+        Some((vec!["agent-errors".into()], false));
+    let changes = plan(&desired, &live).unwrap();
+    let [Change::UpdateService(update)] = changes.as_slice() else {
+        panic!("{changes:?}")
+    };
+    assert!(update.disable_alarms);
+}
