@@ -57,67 +57,100 @@ pub fn write_crds(out_dir: Option<&std::path::Path>) -> Result<ExitCode> {
 mod description_tests {
     use serde_json::Value;
 
-    /// Every property of `schema` without a description, by path.
-    fn undescribed(schema: &Value, path: &str, out: &mut Vec<String>) {
+    /// One node of a CRD schema: its path, whether it has a description of its own (a
+    /// property), and whether it lies within the items of an atomic (unkeyed) list.
+    struct Node<'a> {
+        path: String,
+        schema: &'a Value,
+        described: Option<bool>,
+        in_atomic: bool,
+    }
+
+    fn walk<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
+        let (schema, path, in_atomic) = (node.schema, node.path.clone(), node.in_atomic);
+        out.push(node);
         if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
             for (name, property) in properties {
-                let at = format!("{path}.{name}");
-                if property.get("description").is_none() {
-                    out.push(at.clone());
-                }
-                undescribed(property, &at, out);
+                let described = Some(property.get("description").is_some());
+                let path = format!("{path}.{name}");
+                walk(
+                    Node {
+                        path,
+                        schema: property,
+                        described,
+                        in_atomic,
+                    },
+                    out,
+                );
             }
         }
         if let Some(items) = schema.get("items") {
-            undescribed(items, &format!("{path}[]"), out);
+            let keyed = schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map");
+            let path = format!("{path}[]");
+            walk(
+                Node {
+                    path,
+                    schema: items,
+                    described: None,
+                    in_atomic: in_atomic || !keyed,
+                },
+                out,
+            );
         }
         if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
-            undescribed(values, &format!("{path}.*"), out);
+            let path = format!("{path}.*");
+            walk(
+                Node {
+                    path,
+                    schema: values,
+                    described: None,
+                    in_atomic,
+                },
+                out,
+            );
         }
+    }
+
+    /// Every CRD's schema as JSON, by kind.
+    fn schemas() -> Vec<(String, Value)> {
+        super::crds()
+            .into_iter()
+            .flat_map(|crd| {
+                let kind = crd.spec.names.kind.clone();
+                crd.spec.versions.into_iter().map(move |version| {
+                    let schema = version.schema.unwrap().open_api_v3_schema;
+                    (kind.clone(), serde_json::to_value(schema).unwrap())
+                })
+            })
+            .collect()
+    }
+
+    /// What `report` says of every node of every CRD schema, where it says something.
+    fn every(report: impl Fn(&Node) -> Option<String>) -> Vec<String> {
+        let mut found = Vec::new();
+        for (kind, schema) in schemas() {
+            let mut nodes = Vec::new();
+            let root = Node {
+                path: kind,
+                schema: &schema,
+                described: None,
+                in_atomic: false,
+            };
+            walk(root, &mut nodes);
+            found.extend(nodes.iter().filter_map(&report));
+        }
+        found
     }
 
     /// `kubectl explain` shows the description: a field without one is a field users
     /// cannot learn about from the cluster.
     #[test]
     fn every_crd_field_has_a_description() {
-        let mut missing = Vec::new();
-        for crd in super::crds() {
-            let kind = crd.spec.names.kind.clone();
-            for version in &crd.spec.versions {
-                let schema =
-                    serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema)
-                        .unwrap();
-                undescribed(&schema, &kind, &mut missing);
-            }
-        }
+        let missing = every(|n| (n.described == Some(false)).then(|| n.path.clone()));
         assert!(
             missing.is_empty(),
             "fields without a description: {missing:#?}"
         );
-    }
-
-    /// Every default below an atomic list's items, by path.
-    fn defaults_in_atomic_items(
-        schema: &Value,
-        path: &str,
-        in_atomic: bool,
-        out: &mut Vec<String>,
-    ) {
-        if in_atomic && schema.get("default").is_some() {
-            out.push(path.to_string());
-        }
-        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-            for (name, property) in properties {
-                defaults_in_atomic_items(property, &format!("{path}.{name}"), in_atomic, out);
-            }
-        }
-        if let Some(items) = schema.get("items") {
-            let keyed = schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map");
-            defaults_in_atomic_items(items, &format!("{path}[]"), in_atomic || !keyed, out);
-        }
-        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
-            defaults_in_atomic_items(values, &format!("{path}.*"), in_atomic, out);
-        }
     }
 
     /// A default the API server writes into an atomic list's item makes the stored list
@@ -127,60 +160,24 @@ mod description_tests {
     /// left to ecsfleet (`common::no_stored_default`).
     #[test]
     fn no_atomic_list_item_holds_a_default() {
-        let mut found = Vec::new();
-        for crd in super::crds() {
-            let kind = crd.spec.names.kind.clone();
-            for version in &crd.spec.versions {
-                let schema =
-                    serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema)
-                        .unwrap();
-                defaults_in_atomic_items(&schema, &kind, false, &mut found);
-            }
-        }
+        let found =
+            every(|n| (n.in_atomic && n.schema.get("default").is_some()).then(|| n.path.clone()));
         assert!(
             found.is_empty(),
             "defaults in atomic lists' items: {found:#?}"
         );
     }
 
-    /// Every default, with the schema it is the default of, by path.
-    fn defaults<'a>(schema: &'a Value, path: &str, out: &mut Vec<(String, &'a Value, &'a Value)>) {
-        if let Some(default) = schema.get("default") {
-            out.push((path.to_string(), schema, default));
-        }
-        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-            for (name, property) in properties {
-                defaults(property, &format!("{path}.{name}"), out);
-            }
-        }
-        if let Some(items) = schema.get("items") {
-            defaults(items, &format!("{path}[]"), out);
-        }
-        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
-            defaults(values, &format!("{path}.*"), out);
-        }
-    }
-
     /// The API server refuses a CRD whose default breaks its own schema (a default list
     /// under its minItems, say): each default is checked by ecsfleet's schema check.
     #[test]
     fn every_default_satisfies_its_own_schema() {
-        let mut broken = Vec::new();
-        for crd in super::crds() {
-            let kind = crd.spec.names.kind.clone();
-            for version in &crd.spec.versions {
-                let schema =
-                    serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema)
-                        .unwrap();
-                let mut found = Vec::new();
-                defaults(&schema, &kind, &mut found);
-                for (path, schema, default) in found {
-                    if let Err(error) = crate::runtime::schema::check(schema, default, &path) {
-                        broken.push(error.to_string());
-                    }
-                }
-            }
-        }
+        let broken = every(|n| {
+            let default = n.schema.get("default")?;
+            crate::runtime::schema::check(n.schema, default, &n.path)
+                .err()
+                .map(|e| e.to_string())
+        });
         assert!(
             broken.is_empty(),
             "defaults their schema refuses: {broken:#?}"
