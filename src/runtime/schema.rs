@@ -132,7 +132,7 @@ fn check_string(schema: &Value, text: &str, path: &str) -> Result<()> {
 /// Whether `text` matches `pattern`; each pattern is compiled once per process. A
 /// pattern the engine cannot compile (none of ours) matches everything: the API server
 /// still checks it in a cluster.
-fn matches(pattern: &str, text: &str) -> bool {
+pub fn matches(pattern: &str, text: &str) -> bool {
     static COMPILED: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
     let mut compiled = COMPILED
         .get_or_init(Mutex::default)

@@ -42,7 +42,9 @@ use crate::common::{CommonSpec, CommonStatus};
     {"rule": "(has(self.availabilityZones) && size(self.availabilityZones) > 0) != (has(self.subnetIds) && size(self.subnetIds) > 0)",
      "message": "set exactly one of spec.availabilityZones and spec.subnetIds"},
     {"rule": "!has(self.tags) || self.tags.all(t, !t.key.startsWith('ecsfleet.dev/'))",
-     "message": "spec.tags: keys under ecsfleet.dev/ are reserved"}
+     "message": "spec.tags: keys under ecsfleet.dev/ are reserved"},
+    {"rule": "!(has(self.mixedInstancesPolicy) && has(self.launchTemplate) && has(self.launchTemplate.instanceMarketOptions))",
+     "message": "spec.launchTemplate.instanceMarketOptions: a mixed instances policy chooses Spot itself (instancesDistribution)"}
 ]))]
 pub struct ScalingGroupSpec {
     /// Name of the Auto Scaling group (and of its managed launch template). Defaults to
@@ -86,8 +88,15 @@ pub struct ScalingGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub default_cooldown_seconds: Option<i32>,
-    /// e.g. `OldestLaunchTemplate`, `OldestInstance`, `Default`.
+    /// Which instances scale-in terminates first, in order: Auto Scaling's `Default`,
+    /// `AllocationStrategy`, `OldestLaunchTemplate`, `OldestLaunchConfiguration`,
+    /// `ClosestToNextInstanceHour`, `NewestInstance`, `OldestInstance`, or a Lambda
+    /// function's ARN (a custom termination policy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 10),
+        extend("items" = {"type": "string", "maxLength": 1600, "pattern": TERMINATION_POLICY})
+    )]
     pub termination_policies: Vec<String>,
     /// Replace Spot instances at an elevated risk of interruption ahead of time.
     /// Unset leaves Auto Scaling's value, as for the settings below.
@@ -113,6 +122,13 @@ pub struct ScalingGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 30))]
     pub metrics_collection: Option<Vec<String>>,
+    /// Guards the group against deletion: `none`, `prevent-force-deletion` (not while it
+    /// has instances) or `prevent-all-deletion`. ecsfleet honours it too: while it is not
+    /// `none`, deleting this object deletes nothing and says so (set it to `none`, or
+    /// `deletionPolicy: Orphan`, to let the object go). Unset leaves the group's as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["none", "prevent-force-deletion", "prevent-all-deletion"]))]
+    pub deletion_protection: Option<String>,
     /// New instances start protected from scale-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_instances_protected_from_scale_in: Option<bool>,
@@ -176,9 +192,17 @@ pub struct ScalingGroupSpec {
     pub common: CommonSpec,
 }
 
+/// A termination policy: one of Auto Scaling's, or a Lambda function (optionally a
+/// version or alias of it).
+pub const TERMINATION_POLICY: &str = r"^(Default|AllocationStrategy|OldestLaunchTemplate|OldestLaunchConfiguration|ClosestToNextInstanceHour|NewestInstance|OldestInstance|arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?)$";
+
 /// The inline launch template.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!(has(self.securityGroupIds) && size(self.securityGroupIds) > 0 && has(self.networkInterfaces) && size(self.networkInterfaces) > 0)",
+     "message": "set security groups either in securityGroupIds or on the networkInterfaces, not both"}
+]))]
 pub struct LaunchTemplateSpec {
     /// AMI ID, e.g. `ami-0123456789abcdef0`.
     #[schemars(regex(pattern = r"^ami-[0-9a-f]+$"))]
@@ -205,6 +229,38 @@ pub struct LaunchTemplateSpec {
     /// Instance metadata service settings; IMDSv2 (tokens) is required by default.
     #[serde(default)]
     pub metadata_options: MetadataOptions,
+    /// Network interfaces, each with its own security groups (then `securityGroupIds` is
+    /// left out: EC2 takes groups in one place only). The group's subnets place them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 8),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["deviceIndex"])
+    )]
+    pub network_interfaces: Vec<NetworkInterfaceSpec>,
+    /// Detailed (one-minute) CloudWatch monitoring of the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<bool>,
+    /// CPU credits of burstable instances (T family): `standard` or `unlimited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["standard", "unlimited"]))]
+    pub credit_specification: Option<String>,
+    /// CPU cores and threads per core the instances get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_options: Option<CpuOptionsSpec>,
+    /// EBS-optimized instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs_optimized: Option<bool>,
+    /// Where the instances run: tenancy and placement group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementSpec>,
+    /// Request Spot instances for the whole group (exclusive with
+    /// `mixedInstancesPolicy`, which splits On-Demand and Spot itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_market_options: Option<InstanceMarketOptionsSpec>,
+    /// Whether instances launch into open capacity reservations: `open`, `none` or
+    /// `capacity-reservations-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservation_specification: Option<CapacityReservationSpec>,
     /// Tags put on the instances and volumes launched from the template (at most 50, as
     /// EC2 allows a resource).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -239,6 +295,95 @@ pub struct BlockDeviceMapping {
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_on_termination: Option<bool>,
+    /// The KMS key that encrypts the volume (ID, alias or ARN; implies `encrypted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub kms_key_id: Option<String>,
+    /// A snapshot the volume starts from, e.g. `snap-0123456789abcdef0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"))]
+    pub snapshot_id: Option<String>,
+}
+
+/// A network interface of the template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterfaceSpec {
+    /// The interface's position (0 is the primary).
+    #[schemars(range(min = 0, max = 31))]
+    pub device_index: i32,
+    /// Give the instance a public IPv4 address (primary interface only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_public_ip_address: Option<bool>,
+    /// Security groups of this interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 16),
+        extend("items" = {"type": "string", "pattern": "^sg-[0-9a-f]{1,17}$"})
+    )]
+    pub security_group_ids: Vec<String>,
+    /// IPv6 addresses to assign from the subnet's range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 50))]
+    pub ipv6_address_count: Option<i32>,
+    /// Delete the interface when the instance terminates (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_on_termination: Option<bool>,
+    /// A description of the interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub description: Option<String>,
+}
+
+/// CPU options of the template.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CpuOptionsSpec {
+    /// CPU cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 448))]
+    pub core_count: Option<i32>,
+    /// Threads per core: 1 turns simultaneous multithreading off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2))]
+    pub threads_per_core: Option<i32>,
+}
+
+/// Placement of the template's instances.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// `default`, `dedicated` or `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["default", "dedicated", "host"]))]
+    pub tenancy: Option<String>,
+    /// A placement group (cluster, spread or partition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub group_name: Option<String>,
+}
+
+/// Spot for every instance of the group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceMarketOptionsSpec {
+    /// `spot`.
+    #[schemars(extend("enum" = ["spot"]))]
+    pub market_type: String,
+    /// The most to pay an hour (default: the On-Demand price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
+    pub max_price: Option<String>,
+}
+
+/// Capacity reservations the instances may use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityReservationSpec {
+    /// `open` (any open reservation; EC2's default), `none` or
+    /// `capacity-reservations-only`.
+    #[schemars(extend("enum" = ["open", "none", "capacity-reservations-only"]))]
+    pub capacity_reservation_preference: String,
 }
 
 /// Instance metadata service options.
@@ -256,6 +401,15 @@ pub struct MetadataOptions {
     /// Expose the instance's tags in the metadata service.
     #[serde(default)]
     pub instance_metadata_tags: bool,
+    /// `enabled` (EC2's default) or `disabled`: whether the metadata service answers at
+    /// all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["enabled", "disabled"]))]
+    pub http_endpoint: Option<String>,
+    /// `enabled` or `disabled` (EC2's default): the metadata service's IPv6 endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["enabled", "disabled"]))]
+    pub http_protocol_ipv6: Option<String>,
 }
 
 fn required() -> String {
@@ -272,6 +426,8 @@ impl Default for MetadataOptions {
             http_tokens: required(),
             http_put_response_hop_limit: two(),
             instance_metadata_tags: false,
+            http_endpoint: None,
+            http_protocol_ipv6: None,
         }
     }
 }
@@ -439,6 +595,10 @@ pub struct StepSpec {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!(has(self.statistic) && has(self.extendedStatistic))",
+     "message": "set at most one of statistic and extendedStatistic"}
+]))]
 pub struct AlarmSpec {
     /// e.g. `CPUUtilization`.
     #[schemars(length(min = 1, max = 255))]
@@ -446,10 +606,23 @@ pub struct AlarmSpec {
     /// Default `AWS/EC2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Average (default), Sum, Minimum, Maximum or SampleCount.
+    /// Average (default), Sum, Minimum, Maximum or SampleCount. Exclusive with
+    /// `extendedStatistic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Average", "Sum", "Minimum", "Maximum", "SampleCount"]))]
     pub statistic: Option<String>,
+    /// A percentile or trimmed statistic instead, e.g. `p99`, `p99.9`, `tm90`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(p|tm|wm|tc|ts)(100|[0-9]{1,2}(\.[0-9]{1,10})?)$"))]
+    pub extended_statistic: Option<String>,
+    /// The metric's unit, when it is published in several (e.g. `Seconds`, `Count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None"]))]
+    pub unit: Option<String>,
+    /// The alarm's description (default: which policy of which group it executes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
     /// Default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 10))]
@@ -527,7 +700,10 @@ pub struct NotificationsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_topic: Option<CreateTopic>,
     /// Launch, Terminate, LaunchError, TerminateError.
-    #[schemars(length(min = 1))]
+    #[schemars(
+        length(min = 1, max = 4),
+        extend("items" = {"type": "string", "enum": ["Launch", "Terminate", "LaunchError", "TerminateError"]})
+    )]
     pub types: Vec<String>,
 }
 
@@ -554,9 +730,13 @@ pub struct LifecycleHookSpec {
     pub transition: String,
     /// Where the lifecycle notification goes: an SQS queue or SNS topic ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$"
+    ))]
     pub target_arn: Option<String>,
     /// The role Auto Scaling assumes to publish to `targetArn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\x21-\x7E]{1,512}$"))]
     pub role_arn: Option<String>,
     /// Seconds the instance waits for completion (30–7200, default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,19 +3,27 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
-    DesiredConfiguration, InstanceMaintenancePolicy, InstanceReusePolicy, InstancesDistribution,
-    LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
-    LifecycleHookSpecification, MetricType, MixedInstancesPolicy, PredefinedMetricSpecification,
-    RefreshPreferences, StepAdjustment, Tag as GroupTagInput, TargetTrackingConfiguration,
-    WarmPoolState,
+    DeletionProtection, DesiredConfiguration, InstanceMaintenancePolicy, InstanceReusePolicy,
+    InstancesDistribution, LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, LifecycleHookSpecification, MetricType, MixedInstancesPolicy,
+    PredefinedMetricSpecification, RefreshPreferences, StepAdjustment, Tag as GroupTagInput,
+    TargetTrackingConfiguration, WarmPoolState,
 };
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag as AlarmTag};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, StandardUnit, Statistic, Tag as AlarmTag,
+};
 use aws_sdk_ec2::types::{
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    CapacityReservationPreference, CreditSpecificationRequest,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateCapacityReservationSpecificationRequest,
+    LaunchTemplateCpuOptionsRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState,
-    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag as Ec2Tag,
-    TagSpecification, VolumeType,
+    LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataProtocolIpv6,
+    LaunchTemplateInstanceMetadataTagsState,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplatePlacementRequest,
+    LaunchTemplateSpotMarketOptionsRequest, LaunchTemplateTagSpecificationRequest,
+    LaunchTemplatesMonitoringRequest, MarketType, RequestLaunchTemplateData, ResourceType,
+    Tag as Ec2Tag, TagSpecification, Tenancy, VolumeType,
 };
 
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
@@ -162,6 +170,13 @@ async fn apply_one(
                     desired.settings.new_instances_protected_from_scale_in,
                 )
                 .set_instance_maintenance_policy(maintenance_policy(&desired.settings))
+                .set_deletion_protection(
+                    desired
+                        .settings
+                        .deletion_protection
+                        .as_deref()
+                        .map(DeletionProtection::from),
+                )
                 .set_termination_policies(
                     (!desired.termination_policies.is_empty())
                         .then(|| desired.termination_policies.clone()),
@@ -188,7 +203,10 @@ async fn apply_one(
             request.customize()
                 .config_override(crate::single_attempt!(aws_sdk_autoscaling))
                 .send().await.map_err(|error| {
-                match aws_error("AutoScaling", "CreateAutoScalingGroup", error) {
+                match template_not_visible_yet(
+                    desired,
+                    aws_error("AutoScaling", "CreateAutoScalingGroup", error),
+                ) {
                     Error::Aws { code, .. } if code == "AlreadyExists" => Error::NotReady(format!(
                         "Auto Scaling group {group} appeared while being created; will look again"
                     )),
@@ -256,13 +274,23 @@ async fn apply_one(
                     settings.new_instances_protected_from_scale_in,
                 );
             }
+            if has("deletionProtection") {
+                request = request.set_deletion_protection(
+                    settings
+                        .deletion_protection
+                        .as_deref()
+                        .map(DeletionProtection::from),
+                );
+            }
             if has("instanceMaintenancePolicy") {
                 request = request.set_instance_maintenance_policy(maintenance_policy(settings));
             }
-            request
-                .send()
-                .await
-                .map_err(|e| aws_error("AutoScaling", "UpdateAutoScalingGroup", e))?;
+            request.send().await.map_err(|e| {
+                template_not_visible_yet(
+                    desired,
+                    aws_error("AutoScaling", "UpdateAutoScalingGroup", e),
+                )
+            })?;
         }
         Change::AttachTargetGroups { arns, .. } => {
             autoscaling
@@ -355,13 +383,20 @@ async fn apply_one(
                 .cloudwatch
                 .put_metric_alarm()
                 .alarm_name(&alarm.name)
-                .alarm_description(format!(
-                    "Executes scaling policy {policy} of {group}; managed by ecsfleet for {}",
-                    desired.owner.key()
-                ))
+                .alarm_description(alarm.options.description.clone().unwrap_or_else(|| {
+                    format!(
+                        "Executes scaling policy {policy} of {group}; managed by ecsfleet for {}",
+                        desired.owner.key()
+                    )
+                }))
                 .metric_name(&alarm.metric_name)
                 .namespace(&alarm.namespace)
-                .statistic(Statistic::from(alarm.statistic.as_str()))
+                .set_statistic(
+                    (!alarm.statistic.is_empty())
+                        .then(|| Statistic::from(alarm.statistic.as_str())),
+                )
+                .set_extended_statistic(alarm.options.extended_statistic.clone())
+                .set_unit(alarm.options.unit.as_deref().map(StandardUnit::from))
                 .period(alarm.period)
                 .evaluation_periods(alarm.evaluation_periods)
                 .threshold(alarm.threshold)
@@ -633,6 +668,37 @@ fn maintenance_policy(settings: &GroupSettings) -> Option<InstanceMaintenancePol
     })
 }
 
+/// Auto Scaling sees a launch template or version EC2 has just created only after a
+/// moment, and until then answers a `ValidationError` that it does not exist. For the
+/// managed template, which this object created a moment ago, that is a dependency not
+/// ready yet (retried), not the user's mistake.
+fn template_not_visible_yet(desired: &Desired, error: Error) -> Error {
+    match error {
+        Error::Aws {
+            ref code,
+            ref message,
+            ..
+        } if code == "ValidationError"
+            && matches!(desired.template, TemplateSource::Managed(_))
+            && is_missing_template(message) =>
+        {
+            Error::NotReady(format!(
+                "Auto Scaling does not see launch template {} yet; will try again",
+                managed_template(desired).name
+            ))
+        }
+        other => other,
+    }
+}
+
+fn is_missing_template(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("launch template")
+        && (message.contains("does not exist")
+            || message.contains("not found")
+            || message.contains("could not be found"))
+}
+
 /// Auto Scaling answers a missing resource with a `ValidationError` saying so.
 fn is_not_found<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     let message = error
@@ -839,8 +905,79 @@ fn template_data(spec: &super::LaunchTemplateSpec) -> Result<RequestLaunchTempla
                 } else {
                     LaunchTemplateInstanceMetadataTagsState::Disabled
                 })
+                .set_http_endpoint(
+                    metadata
+                        .http_endpoint
+                        .as_deref()
+                        .map(LaunchTemplateInstanceMetadataEndpointState::from),
+                )
+                .set_http_protocol_ipv6(
+                    metadata
+                        .http_protocol_ipv6
+                        .as_deref()
+                        .map(LaunchTemplateInstanceMetadataProtocolIpv6::from),
+                )
+                .build(),
+        )
+        .set_ebs_optimized(spec.ebs_optimized)
+        .set_monitoring(spec.monitoring.map(|enabled| {
+            LaunchTemplatesMonitoringRequest::builder()
+                .enabled(enabled)
+                .build()
+        }))
+        .set_credit_specification(spec.credit_specification.as_ref().map(|credits| {
+            CreditSpecificationRequest::builder()
+                .cpu_credits(credits)
+                .build()
+        }))
+        .set_cpu_options(spec.cpu_options.as_ref().map(|cpu| {
+            LaunchTemplateCpuOptionsRequest::builder()
+                .set_core_count(cpu.core_count)
+                .set_threads_per_core(cpu.threads_per_core)
+                .build()
+        }))
+        .set_placement(spec.placement.as_ref().map(|placement| {
+            LaunchTemplatePlacementRequest::builder()
+                .set_tenancy(placement.tenancy.as_deref().map(Tenancy::from))
+                .set_group_name(placement.group_name.clone())
+                .build()
+        }))
+        .set_instance_market_options(spec.instance_market_options.as_ref().map(|market| {
+            LaunchTemplateInstanceMarketOptionsRequest::builder()
+                .market_type(MarketType::from(market.market_type.as_str()))
+                .set_spot_options(market.max_price.as_ref().map(|price| {
+                    LaunchTemplateSpotMarketOptionsRequest::builder()
+                        .max_price(price)
+                        .build()
+                }))
+                .build()
+        }))
+        .set_capacity_reservation_specification(
+            spec.capacity_reservation_specification
+                .as_ref()
+                .map(|reservation| {
+                    LaunchTemplateCapacityReservationSpecificationRequest::builder()
+                        .capacity_reservation_preference(CapacityReservationPreference::from(
+                            reservation.capacity_reservation_preference.as_str(),
+                        ))
+                        .build()
+                }),
+        );
+    for interface in &spec.network_interfaces {
+        data = data.network_interfaces(
+            LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                .device_index(interface.device_index)
+                .set_associate_public_ip_address(interface.associate_public_ip_address)
+                .set_groups(
+                    (!interface.security_group_ids.is_empty())
+                        .then(|| interface.security_group_ids.clone()),
+                )
+                .set_ipv6_address_count(interface.ipv6_address_count)
+                .delete_on_termination(interface.delete_on_termination.unwrap_or(true))
+                .set_description(interface.description.clone())
                 .build(),
         );
+    }
     if let Some(profile) = &spec.iam_instance_profile {
         let builder = LaunchTemplateIamInstanceProfileSpecificationRequest::builder();
         data = data.iam_instance_profile(if profile.starts_with("arn:") {
@@ -861,7 +998,13 @@ fn template_data(spec: &super::LaunchTemplateSpec) -> Result<RequestLaunchTempla
                         ))
                         .set_iops(mapping.iops)
                         .set_throughput(mapping.throughput)
-                        .set_encrypted(mapping.encrypted)
+                        .set_encrypted(
+                            mapping
+                                .encrypted
+                                .or(mapping.kms_key_id.as_ref().map(|_| true)),
+                        )
+                        .set_kms_key_id(mapping.kms_key_id.clone())
+                        .set_snapshot_id(mapping.snapshot_id.clone())
                         .delete_on_termination(mapping.delete_on_termination.unwrap_or(true))
                         .build(),
                 )
@@ -879,4 +1022,51 @@ fn template_data(spec: &super::LaunchTemplateSpec) -> Result<RequestLaunchTempla
         }
     }
     Ok(data.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(template: &str) -> Desired {
+        let yaml = format!(
+            "apiVersion: ecsfleet.dev/v1alpha1\nkind: ScalingGroup\nmetadata: {{name: web, namespace: team-a, uid: u1}}\nspec: {{region: eu-west-1, minSize: 0, maxSize: 1, availabilityZones: [eu-west-1a], {template}}}\n"
+        );
+        let obj: ScalingGroup = serde_yaml_ng::from_str(&yaml).unwrap();
+        Desired::from_spec(&obj).unwrap()
+    }
+
+    fn refusal(message: &str) -> Error {
+        Error::Aws {
+            service: "AutoScaling",
+            operation: "CreateAutoScalingGroup",
+            code: "ValidationError".into(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    const NOT_YET: &str = "You must use a valid fully-formed launch template. The specified launch template, with template ID lt-0123456789abcdef0, does not exist.";
+
+    #[test]
+    fn a_managed_template_auto_scaling_does_not_see_yet_is_not_ready() {
+        let managed =
+            group("launchTemplate: {imageId: ami-0123456789abcdef0, instanceType: t3.small}");
+        assert!(matches!(
+            template_not_visible_yet(&managed, refusal(NOT_YET)),
+            Error::NotReady(_)
+        ));
+        // Another validation error stays what it is.
+        let other = template_not_visible_yet(
+            &managed,
+            refusal("Max bound, 5, must be greater than or equal to min bound, 6"),
+        );
+        assert!(matches!(other, Error::Aws { ref code, .. } if code == "ValidationError"));
+        // A referenced template is the user's: its absence is reported as AWS said.
+        let referenced = group("launchTemplateRef: {name: someone-elses}");
+        assert!(matches!(
+            template_not_visible_yet(&referenced, refusal(NOT_YET)),
+            Error::Aws { .. }
+        ));
+    }
 }

@@ -224,6 +224,11 @@ pub struct AlarmOptions {
     pub alarm_actions: Vec<String>,
     pub ok_actions: Vec<String>,
     pub insufficient_data_actions: Vec<String>,
+    /// A percentile statistic (then `DesiredAlarm::statistic` is empty).
+    pub extended_statistic: Option<String>,
+    pub unit: Option<String>,
+    /// Compared only when the spec gives it (else ecsfleet's own description is written).
+    pub description: Option<String>,
 }
 
 impl AlarmOptions {
@@ -233,6 +238,9 @@ impl AlarmOptions {
             && given(&self.treat_missing_data, &live.treat_missing_data)
             && self.ok_actions == live.ok_actions
             && self.insufficient_data_actions == live.insufficient_data_actions
+            && self.extended_statistic == live.extended_statistic
+            && self.unit == live.unit
+            && given(&self.description, &live.description)
     }
 }
 
@@ -433,7 +441,7 @@ impl Desired {
                 .as_ref()
                 .map(mixed)
                 .transpose()?,
-            termination_policies: spec.termination_policies.clone(),
+            termination_policies: termination_policies(&spec.termination_policies)?,
             target_group_arns: spec.target_group_arns.iter().cloned().collect(),
             tags,
             instance_refresh: spec.instance_refresh.clone(),
@@ -574,6 +582,7 @@ fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
                     ));
                 }
             }
+            check_template_extras(template, obj.spec.mixed_instances_policy.is_some())?;
             if template.user_data.as_ref().is_some_and(|u| u.len() > 16384) {
                 return Err(Error::invalid(
                     format!("{field}.userData"),
@@ -590,6 +599,99 @@ fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
             })))
         }
     }
+}
+
+/// The template's network, CPU, placement, market and volume options, as EC2 and Auto
+/// Scaling take them.
+fn check_template_extras(template: &LaunchTemplateSpec, mixed: bool) -> Result<()> {
+    let field = "spec.launchTemplate";
+    let interfaces = &template.network_interfaces;
+    if !interfaces.is_empty() && !template.security_group_ids.is_empty() {
+        return Err(Error::invalid(
+            format!("{field}.networkInterfaces"),
+            "set security groups either in securityGroupIds or on the networkInterfaces, not both",
+        ));
+    }
+    let mut indexes = BTreeSet::new();
+    for (index, interface) in interfaces.iter().enumerate() {
+        let at = format!("{field}.networkInterfaces[{index}]");
+        if !indexes.insert(interface.device_index) {
+            return Err(Error::invalid(
+                format!("{at}.deviceIndex"),
+                format!("device index {} is used twice", interface.device_index),
+            ));
+        }
+        if interface.associate_public_ip_address == Some(true) && interface.device_index != 0 {
+            return Err(Error::invalid(
+                format!("{at}.associatePublicIpAddress"),
+                "EC2 gives a public IP to the primary interface (deviceIndex 0) only",
+            ));
+        }
+        for (i, group) in interface.security_group_ids.iter().enumerate() {
+            if !crate::runtime::schema::matches(r"^sg-[0-9a-f]{1,17}$", group) {
+                return Err(Error::invalid(
+                    format!("{at}.securityGroupIds[{i}]"),
+                    format!("{group:?} is not a security group ID"),
+                ));
+            }
+        }
+    }
+    if let Some(credits) = &template.credit_specification {
+        one_of(
+            &format!("{field}.creditSpecification"),
+            credits,
+            &["standard", "unlimited"],
+        )?;
+    }
+    if let Some(tenancy) = template.placement.as_ref().and_then(|p| p.tenancy.as_ref()) {
+        one_of(
+            &format!("{field}.placement.tenancy"),
+            tenancy,
+            &["default", "dedicated", "host"],
+        )?;
+    }
+    if let Some(market) = &template.instance_market_options {
+        if mixed {
+            return Err(Error::invalid(
+                format!("{field}.instanceMarketOptions"),
+                "a mixed instances policy chooses Spot itself (instancesDistribution)",
+            ));
+        }
+        one_of(
+            &format!("{field}.instanceMarketOptions.marketType"),
+            &market.market_type,
+            &["spot"],
+        )?;
+    }
+    if let Some(reservation) = &template.capacity_reservation_specification {
+        one_of(
+            &format!("{field}.capacityReservationSpecification.capacityReservationPreference"),
+            &reservation.capacity_reservation_preference,
+            &["open", "none", "capacity-reservations-only"],
+        )?;
+    }
+    let metadata = &template.metadata_options;
+    for (member, value) in [
+        ("httpEndpoint", &metadata.http_endpoint),
+        ("httpProtocolIpv6", &metadata.http_protocol_ipv6),
+    ] {
+        if let Some(value) = value {
+            one_of(
+                &format!("{field}.metadataOptions.{member}"),
+                value,
+                &["enabled", "disabled"],
+            )?;
+        }
+    }
+    for (index, mapping) in template.block_device_mappings.iter().enumerate() {
+        if mapping.kms_key_id.is_some() && mapping.encrypted == Some(false) {
+            return Err(Error::invalid(
+                format!("{field}.blockDeviceMappings[{index}].kmsKeyId"),
+                "encrypts the volume; leave encrypted unset or true",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn desired_notifications(spec: &super::NotificationsSpec) -> Result<DesiredNotifications> {
@@ -802,6 +904,7 @@ pub struct GroupSettings {
     pub new_instances_protected_from_scale_in: Option<bool>,
     /// (min, max) healthy percentage.
     pub instance_maintenance_policy: Option<(i32, i32)>,
+    pub deletion_protection: Option<String>,
     /// Processes kept suspended, when the spec says.
     pub suspended_processes: Option<BTreeSet<String>>,
     /// Metrics collected, when the spec says.
@@ -830,6 +933,10 @@ impl GroupSettings {
                     &self.new_instances_protected_from_scale_in,
                     &live.new_instances_protected_from_scale_in,
                 ),
+            ),
+            (
+                "deletionProtection",
+                !given(&self.deletion_protection, &live.deletion_protection),
             ),
             (
                 "instanceMaintenancePolicy",
@@ -917,6 +1024,17 @@ fn group_settings(spec: &super::ScalingGroupSpec) -> Result<GroupSettings> {
             .metrics_collection
             .as_ref()
             .map(|m| m.iter().cloned().collect()),
+        deletion_protection: match &spec.deletion_protection {
+            Some(protection) => {
+                one_of(
+                    "spec.deletionProtection",
+                    protection,
+                    &["none", "prevent-force-deletion", "prevent-all-deletion"],
+                )?;
+                Some(protection.clone())
+            }
+            None => None,
+        },
         capacity_rebalance: spec.capacity_rebalance,
         default_instance_warmup: spec.default_instance_warmup,
         max_instance_lifetime: spec.max_instance_lifetime,
@@ -1086,6 +1204,32 @@ fn scheduled_action(index: usize, spec: &super::ScheduledActionSpec) -> Result<S
     })
 }
 
+const HOOK_TARGET: &str = r"^arn:aws[a-z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$";
+const ROLE_ARN: &str = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\x21-\x7E]{1,512}$";
+
+/// Auto Scaling's termination policy names or Lambda function ARNs, refused before the
+/// template and group are created (AWS would refuse them only after).
+fn termination_policies(policies: &[String]) -> Result<Vec<String>> {
+    if policies.len() > 10 {
+        return Err(Error::invalid(
+            "spec.terminationPolicies",
+            "at most 10 policies",
+        ));
+    }
+    for (index, policy) in policies.iter().enumerate() {
+        if !crate::runtime::schema::matches(super::TERMINATION_POLICY, policy) {
+            let shown: String = policy.chars().take(64).collect();
+            return Err(Error::invalid(
+                format!("spec.terminationPolicies[{index}]"),
+                format!(
+                    "{shown:?} is neither one of Auto Scaling's termination policies nor a Lambda function ARN"
+                ),
+            ));
+        }
+    }
+    Ok(policies.to_vec())
+}
+
 fn desired_hook(index: usize, spec: &super::LifecycleHookSpec) -> Result<Hook> {
     let field = format!("spec.lifecycleHooks[{index}]");
     let transition = lifecycle_transition(&spec.transition).ok_or_else(|| {
@@ -1109,6 +1253,24 @@ fn desired_hook(index: usize, spec: &super::LifecycleHookSpec) -> Result<Hook> {
             format!("{field}.heartbeatTimeoutSeconds"),
             "must be 30–7200",
         ));
+    }
+    for (member, value, pattern, what) in [
+        (
+            "targetArn",
+            &spec.target_arn,
+            HOOK_TARGET,
+            "an SQS queue or SNS topic ARN",
+        ),
+        ("roleArn", &spec.role_arn, ROLE_ARN, "an IAM role ARN"),
+    ] {
+        if let Some(value) = value
+            && !crate::runtime::schema::matches(pattern, value)
+        {
+            return Err(Error::invalid(
+                format!("{field}.{member}"),
+                format!("{value:?} is not {what}"),
+            ));
+        }
     }
     if spec.target_arn.is_some() != spec.role_arn.is_some() {
         return Err(Error::invalid(

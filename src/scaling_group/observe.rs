@@ -348,6 +348,7 @@ pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
                     .filter_map(|m| m.metric().map(str::to_string))
                     .collect(),
             ),
+            deletion_protection: group.deletion_protection().map(|p| p.as_str().to_string()),
             capacity_rebalance: group.capacity_rebalance(),
             default_instance_warmup: group.default_instance_warmup(),
             max_instance_lifetime: group.max_instance_lifetime(),
@@ -603,6 +604,9 @@ pub async fn describe_alarms(
                         alarm_actions: Vec::new(),
                         ok_actions: sorted(alarm.ok_actions()),
                         insufficient_data_actions: sorted(alarm.insufficient_data_actions()),
+                        extended_statistic: alarm.extended_statistic().map(str::to_string),
+                        unit: alarm.unit().map(|u| u.as_str().to_string()),
+                        description: alarm.alarm_description().map(str::to_string),
                     },
                     arn: alarm.alarm_arn().unwrap_or_default().to_string(),
                     tags: None,

@@ -641,6 +641,20 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.warmPool.maxGroupPreparedCapacity",
         ),
         (
+            EXAMPLE.replace(
+                "terminationPolicies: [OldestLaunchTemplate, Default]",
+                "terminationPolicies: [OldestLaunchTemplate, YoungestFirst]",
+            ),
+            "spec.terminationPolicies[1]",
+        ),
+        (
+            EXAMPLE.replace(
+                "targetArn: arn:aws:sqs:eu-west-1:123456789012:node-teardown",
+                "targetArn: node-teardown",
+            ),
+            "spec.lifecycleHooks[0].targetArn",
+        ),
+        (
             scheduled("{name: n, startTime: \"next monday\", minSize: 0}"),
             "spec.scheduledActions[0].startTime",
         ),
@@ -1362,5 +1376,208 @@ async fn suspended_processes_and_metrics_are_exactly_the_specs() {
         ["ResumeProcesses", "DisableMetricsCollection"]
     );
     assert_eq!(state().await, expected);
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}
+
+/// A percentile alarm with a unit and a description of its own: put as given, in sync
+/// afterwards, and set back after a hand edit turns it into an average.
+#[tokio::test]
+async fn percentile_alarms_with_unit_and_description_are_put_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let percentile = EXAMPLE.replacen(
+        "        statistic: Average\n",
+        "        extendedStatistic: p90\n        unit: Percent\n        description: Pages the edge team when haproxy runs hot\n",
+        1,
+    );
+    let mut obj = group(&percentile);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let alarm = || async {
+        aws.cloudwatch
+            .describe_alarms()
+            .alarm_names("haproxy-staging-haproxy-cpu-high")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()[0]
+            .clone()
+    };
+    let live = alarm().await;
+    assert_eq!(live.extended_statistic(), Some("p90"));
+    assert_eq!(live.statistic(), None);
+    assert_eq!(
+        live.unit(),
+        Some(&aws_sdk_cloudwatch::types::StandardUnit::Percent)
+    );
+    assert_eq!(
+        live.alarm_description(),
+        Some("Pages the edge team when haproxy runs hot")
+    );
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name("haproxy-staging-haproxy-cpu-high")
+        .metric_name("CPUUtilization")
+        .namespace("AWS/EC2")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(2)
+        .threshold(70.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .set_alarm_actions(Some(live.alarm_actions().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["PutMetricAlarm"]
+    );
+    let live = alarm().await;
+    assert_eq!(live.extended_statistic(), Some("p90"));
+    assert_eq!(
+        live.alarm_description(),
+        Some("Pages the edge team when haproxy runs hot")
+    );
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}
+
+/// Deletion protection is set, repaired and honoured: while the group is protected,
+/// deleting the object deletes nothing (alarms included) and names the field; once the
+/// spec lifts it, the delete goes through.
+#[tokio::test]
+async fn deletion_protection_is_kept_and_honoured_by_delete() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let protected = example_with("  deletionProtection: prevent-all-deletion\n");
+    let mut obj = group(&protected);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let protection = || async {
+        aws.group()
+            .await
+            .unwrap()
+            .deletion_protection()
+            .map(|p| p.as_str().to_string())
+    };
+    assert_eq!(protection().await.as_deref(), Some("prevent-all-deletion"));
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(GROUP)
+        .deletion_protection(aws_sdk_autoscaling::types::DeletionProtection::None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["UpdateAutoScalingGroup"]
+    );
+    assert_eq!(protection().await.as_deref(), Some("prevent-all-deletion"));
+
+    let before = writes(&aws.pipeline.env);
+    let error = aws.pipeline.delete(&obj).await.unwrap_err();
+    assert!(
+        error.to_string().starts_with("spec.deletionProtection:"),
+        "{error}"
+    );
+    assert_eq!(writes(&aws.pipeline.env), before, "nothing deleted");
+    assert_eq!(aws.alarms().await.len(), 2);
+
+    let mut lifted = edited(&obj, &example_with("  deletionProtection: none\n"));
+    sync(&mut lifted, &aws.pipeline).await.unwrap();
+    aws.pipeline.delete(&lifted).await.unwrap();
+    assert!(aws.group().await.is_none());
+}
+
+/// The launch template's network interfaces, monitoring, credits, CPU options,
+/// placement, Spot market, capacity reservation preference, metadata endpoint and KMS /
+/// snapshot volumes reach EC2 as given, and the group stays in sync.
+#[tokio::test]
+async fn launch_template_options_reach_ec2() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    // The snapshot a volume starts from exists (EC2 checks it at launch).
+    let volume = aws
+        .ec2
+        .create_volume()
+        .availability_zone("eu-west-1a")
+        .size(8)
+        .send()
+        .await
+        .unwrap();
+    let snapshot = aws
+        .ec2
+        .create_snapshot()
+        .volume_id(volume.volume_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let snapshot = snapshot.snapshot_id().unwrap();
+    let template = EXAMPLE
+        .replace(
+            "        encrypted: true\n",
+            &format!("        encrypted: true\n        kmsKeyId: alias/fleet-volumes\n      - {{deviceName: /dev/xvdb, snapshotId: {snapshot}}}\n"),
+        )
+        .replace(
+            "      httpPutResponseHopLimit: 2\n",
+            "      httpPutResponseHopLimit: 2\n      httpEndpoint: enabled\n      httpProtocolIpv6: enabled\n    networkInterfaces:\n      - {deviceIndex: 0, associatePublicIpAddress: false, securityGroupIds: [sg-0123456789abcdef0], ipv6AddressCount: 1, description: primary}\n    monitoring: true\n    creditSpecification: unlimited\n    cpuOptions: {coreCount: 1, threadsPerCore: 2}\n    ebsOptimized: true\n    placement: {tenancy: default, groupName: edge-spread}\n    instanceMarketOptions: {marketType: spot, maxPrice: \"0.02\"}\n    capacityReservationSpecification: {capacityReservationPreference: none}\n",
+        );
+    let mut obj = group(&template);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let versions = aws.template_versions().await;
+    let data = versions[0].launch_template_data().unwrap();
+    let interface = &data.network_interfaces()[0];
+    assert_eq!(interface.device_index(), Some(0));
+    assert_eq!(interface.associate_public_ip_address(), Some(false));
+    assert_eq!(interface.groups(), ["sg-0123456789abcdef0"]);
+    assert_eq!(interface.ipv6_address_count(), Some(1));
+    assert_eq!(interface.delete_on_termination(), Some(true));
+    assert_eq!(data.monitoring().and_then(|m| m.enabled()), Some(true));
+    assert_eq!(
+        data.credit_specification().and_then(|c| c.cpu_credits()),
+        Some("unlimited")
+    );
+    let cpu = data.cpu_options().unwrap();
+    assert_eq!(
+        (cpu.core_count(), cpu.threads_per_core()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(data.ebs_optimized(), Some(true));
+    assert_eq!(
+        data.placement().and_then(|p| p.group_name()),
+        Some("edge-spread")
+    );
+    let market = data.instance_market_options().unwrap();
+    assert_eq!(market.market_type().map(|m| m.as_str()), Some("spot"));
+    assert_eq!(
+        market.spot_options().and_then(|s| s.max_price()),
+        Some("0.02")
+    );
+    assert_eq!(
+        data.capacity_reservation_specification()
+            .and_then(|c| c.capacity_reservation_preference())
+            .map(|p| p.as_str()),
+        Some("none")
+    );
+    let metadata = data.metadata_options().unwrap();
+    assert_eq!(
+        metadata.http_endpoint().map(|e| e.as_str()),
+        Some("enabled")
+    );
+    assert_eq!(
+        metadata.http_protocol_ipv6().map(|e| e.as_str()),
+        Some("enabled")
+    );
+    let volumes = data.block_device_mappings();
+    let root = volumes[0].ebs().unwrap();
+    assert_eq!(root.kms_key_id(), Some("alias/fleet-volumes"));
+    assert_eq!(root.encrypted(), Some(true));
+    assert_eq!(
+        volumes[1].ebs().and_then(|e| e.snapshot_id()),
+        Some(snapshot)
+    );
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
 }

@@ -362,6 +362,33 @@ fn cases() -> Vec<Case> {
             api: Api::Cel("a step's lowerBound must be below its upperBound"),
         },
         Case {
+            what: "an alarm with a statistic and a percentile",
+            kind: "ScalingGroup",
+            spec: json!({"scalingPolicies": [{"name": "p", "adjustmentType": "ChangeInCapacity", "scalingAdjustment": 1,
+                "alarm": {"metricName": "CPUUtilization", "statistic": "Average", "extendedStatistic": "p99",
+                          "threshold": 70, "comparisonOperator": "GreaterThanThreshold"}}]}),
+            field: "spec.scalingPolicies[0].alarm.extendedStatistic",
+            api: Api::Cel("set at most one of statistic and extendedStatistic"),
+        },
+        Case {
+            what: "security groups on the template and on its interfaces",
+            kind: "ScalingGroup",
+            spec: json!({"launchTemplate": {"securityGroupIds": ["sg-1"],
+                "networkInterfaces": [{"deviceIndex": 0, "securityGroupIds": ["sg-2"]}]}}),
+            field: "spec.launchTemplate.networkInterfaces",
+            api: Api::Cel(
+                "set security groups either in securityGroupIds or on the networkInterfaces",
+            ),
+        },
+        Case {
+            what: "Spot market options with a mixed instances policy",
+            kind: "ScalingGroup",
+            spec: json!({"launchTemplate": {"instanceMarketOptions": {"marketType": "spot"}},
+                "mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "m5.large"}]}}}),
+            field: "spec.launchTemplate.instanceMarketOptions",
+            api: Api::Cel("a mixed instances policy chooses Spot itself"),
+        },
+        Case {
             what: "a topic and a topic to create",
             kind: "ScalingGroup",
             spec: json!({"notifications": {"topicArn": "arn:aws:sns:eu-west-1:123456789012:t",

@@ -337,6 +337,7 @@ _KEPT_GROUP_SETTINGS = {
     "DefaultInstanceWarmup": "default_instance_warmup",
     "MaxInstanceLifetime": "max_instance_lifetime",
     "InstanceMaintenancePolicy": "instance_maintenance_policy",
+    "DeletionProtection": "deletion_protection",
 }
 
 
@@ -376,6 +377,16 @@ _original_delete_group = as_models.AutoScalingBackend.delete_auto_scaling_group
 
 
 def delete_auto_scaling_group(self, group_name):
+    # AWS refuses to delete a protected group (prevent-force-deletion: while it has
+    # instances); moto has no deletion protection.
+    group = self.autoscaling_groups.get(group_name)
+    protection = getattr(group, "deletion_protection", "none") if group else "none"
+    if protection == "prevent-all-deletion" or (
+        protection == "prevent-force-deletion" and group.instance_states
+    ):
+        raise ValidationError(
+            f"Auto Scaling group {group_name} has deletion protection {protection}"
+        )
     _original_delete_group(self, group_name)
     backend = _extras(self)
     for key in [k for k in backend.ecsfleet_notifications if k[0] == group_name]:

@@ -291,6 +291,7 @@ async fn every_scaling_group_field_refuses_its_bad_value() {
             SCALING_GROUP,
             SCALING_GROUP_MORE,
             SCALING_GROUP_TEMPLATE,
+            SCALING_GROUP_TEMPLATE_MORE,
             SCALING_GROUP_TEMPLATE_ID,
         ],
         Secrets::Files(Default::default()),
@@ -482,7 +483,8 @@ spec:
       minAdjustmentMagnitude: 2
       metricAggregationType: Maximum
       steps: [{lowerBound: 0, scalingAdjustment: 20}]
-      alarm: {metricName: CPUUtilization, threshold: 90, comparisonOperator: GreaterThanOrEqualToThreshold}
+      alarm: {metricName: CPUUtilization, threshold: 90, comparisonOperator: GreaterThanOrEqualToThreshold, extendedStatistic: p99, unit: Percent, description: Hot}
+  deletionProtection: prevent-force-deletion
 "#;
 
 const SCALING_GROUP_TEMPLATE_ID: &str = r#"
@@ -500,6 +502,31 @@ spec:
         - {upperBound: 0, scalingAdjustment: -1}
         - {lowerBound: 0, scalingAdjustment: 1}
       alarm: {metricName: CPUUtilization, threshold: 50, comparisonOperator: GreaterThanThreshold}
+"#;
+
+const SCALING_GROUP_TEMPLATE_MORE: &str = r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: ScalingGroup
+metadata: {name: template-more, namespace: edge}
+spec:
+  launchTemplate:
+    imageId: ami-760aaa0f
+    instanceType: t3.small
+    metadataOptions: {httpEndpoint: enabled, httpProtocolIpv6: disabled}
+    networkInterfaces:
+      - {deviceIndex: 0, associatePublicIpAddress: true, securityGroupIds: [sg-0123], ipv6AddressCount: 1, deleteOnTermination: true, description: primary}
+    monitoring: true
+    creditSpecification: standard
+    cpuOptions: {coreCount: 2, threadsPerCore: 1}
+    ebsOptimized: true
+    placement: {tenancy: dedicated, groupName: spread}
+    instanceMarketOptions: {marketType: spot, maxPrice: "0.05"}
+    capacityReservationSpecification: {capacityReservationPreference: open}
+    blockDeviceMappings:
+      - {deviceName: /dev/xvda, kmsKeyId: alias/volumes, snapshotId: snap-0123456789abcdef0}
+  minSize: 1
+  maxSize: 5
+  availabilityZones: [eu-west-1a]
 "#;
 
 const SCALING_GROUP_TEMPLATE: &str = r#"

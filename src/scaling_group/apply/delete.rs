@@ -45,6 +45,21 @@ pub async fn delete(obj: &ScalingGroup, clients: &AccountClients) -> Result<Vec<
         return Ok(done);
     }
 
+    // A protected group is left whole, alarms included: protection guards against this
+    // object's deletion too (a GitOps mishap is what it is for).
+    if let Some(protection) = group
+        .as_ref()
+        .and_then(|g| g.settings.deletion_protection.as_deref())
+        .filter(|p| *p != "none")
+    {
+        return Err(Error::invalid(
+            "spec.deletionProtection",
+            format!(
+                "the group is protected ({protection}); nothing was deleted: set deletionProtection: none, or deletionPolicy: Orphan, to let the object go"
+            ),
+        ));
+    }
+
     // Alarms first: they execute the group's policies.
     if group.is_some() {
         let policies = describe_policies(clients, &name).await?;

@@ -99,8 +99,30 @@ pub(super) fn desired_policy(
                 &alarm.comparison_operator,
                 COMPARISON_OPERATORS,
             )?;
-            let statistic = alarm.statistic.clone().unwrap_or_else(|| "Average".into());
-            one_of(&format!("{field}.alarm.statistic"), &statistic, STATISTICS)?;
+            let statistic = match (&alarm.statistic, &alarm.extended_statistic) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        format!("{field}.alarm.extendedStatistic"),
+                        "set at most one of statistic and extendedStatistic",
+                    ));
+                }
+                (_, Some(extended)) => {
+                    if !crate::runtime::schema::matches(EXTENDED_STATISTIC, extended) {
+                        return Err(Error::invalid(
+                            format!("{field}.alarm.extendedStatistic"),
+                            format!(
+                                "{extended:?} is not a percentile or trimmed statistic such as p99 or tm90"
+                            ),
+                        ));
+                    }
+                    String::new()
+                }
+                (statistic, None) => {
+                    let statistic = statistic.clone().unwrap_or_else(|| "Average".into());
+                    one_of(&format!("{field}.alarm.statistic"), &statistic, STATISTICS)?;
+                    statistic
+                }
+            };
             let period = alarm.period_seconds.unwrap_or(300);
             if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
                 return Err(Error::invalid(
@@ -244,6 +266,39 @@ fn steps(field: &str, specs: &[crate::scaling_group::StepSpec]) -> Result<Vec<St
     Ok(steps)
 }
 
+const EXTENDED_STATISTIC: &str = r"^(p|tm|wm|tc|ts)(100|[0-9]{1,2}(\.[0-9]{1,10})?)$";
+
+/// CloudWatch's units (`StandardUnit`).
+const UNITS: &[&str] = &[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
 /// The alarm's options, checked: M of N within the evaluation periods, a treatment
 /// CloudWatch has, and actions that only notify (SNS topics): an alarm action may not
 /// execute another group's policy or stop an instance.
@@ -282,7 +337,21 @@ fn alarm_options(
         sorted.dedup();
         Ok(sorted)
     };
+    if let Some(description) = &alarm.description
+        && description.chars().count() > 1024
+    {
+        return Err(Error::invalid(
+            format!("{field}.description"),
+            "is longer than the 1024 characters CloudWatch allows",
+        ));
+    }
+    if let Some(unit) = &alarm.unit {
+        one_of(&format!("{field}.unit"), unit, UNITS)?;
+    }
     Ok(AlarmOptions {
+        extended_statistic: alarm.extended_statistic.clone(),
+        unit: alarm.unit.clone(),
+        description: alarm.description.clone(),
         datapoints_to_alarm: alarm.datapoints_to_alarm,
         treat_missing_data: alarm.treat_missing_data.clone(),
         alarm_actions: topics("alarmActions", &alarm.alarm_actions)?,
