@@ -522,8 +522,8 @@ impl Default for InstanceRefreshSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "has(self.alarm) != has(self.targetTracking)",
-     "message": "a scaling policy needs exactly one of alarm and targetTracking"},
+    {"rule": "[has(self.alarm), has(self.targetTracking), has(self.predictiveScaling)].filter(x, x).size() == 1",
+     "message": "a scaling policy needs exactly one of alarm, targetTracking and predictiveScaling"},
     {"rule": "!has(self.alarm) || has(self.scalingAdjustment) != (has(self.steps) && size(self.steps) > 0)",
      "message": "a policy with an alarm needs exactly one of scalingAdjustment and steps"},
     {"rule": "!has(self.steps) || (self.steps.filter(s, !has(s.lowerBound) || !self.steps.exists(t, has(t.upperBound) && t.upperBound == s.lowerBound)).size() <= 1 && self.steps.filter(s, !has(s.upperBound) || !self.steps.exists(t, has(t.lowerBound) && t.lowerBound == s.upperBound)).size() <= 1 && self.steps.all(s, !has(s.upperBound) || self.steps.filter(t, has(t.lowerBound) && t.lowerBound == s.upperBound).size() <= 1))",
@@ -556,6 +556,9 @@ pub struct ScalingPolicySpec {
     /// Keep a metric at a target value instead (AWS manages the alarms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_tracking: Option<TargetTrackingSpec>,
+    /// Or scale ahead of a forecast of the load, learnt from its history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive_scaling: Option<PredictiveScalingSpec>,
     /// `false` keeps the policy but stops it from scaling. Unset leaves Auto Scaling's
     /// value (enabled), as for the fields below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -668,11 +671,20 @@ pub struct AlarmSpec {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.predefinedMetric) != has(self.customizedMetric)",
+     "message": "set exactly one of predefinedMetric and customizedMetric"}
+]))]
 pub struct TargetTrackingSpec {
     /// ASGAverageCPUUtilization, ASGAverageNetworkIn, ASGAverageNetworkOut or
-    /// ALBRequestCountPerTarget.
+    /// ALBRequestCountPerTarget. Exclusive with `customizedMetric`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["ASGAverageCPUUtilization", "ASGAverageNetworkIn", "ASGAverageNetworkOut", "ALBRequestCountPerTarget"]))]
-    pub predefined_metric: String,
+    pub predefined_metric: Option<String>,
+    /// Any CloudWatch metric, or metric math over several (e.g. a queue's backlog per
+    /// instance). Exclusive with `predefinedMetric`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customized_metric: Option<CustomizedMetricSpec>,
     /// The value the policy keeps the metric at.
     pub target_value: f64,
     /// For `ALBRequestCountPerTarget`: the target group,
@@ -683,6 +695,139 @@ pub struct TargetTrackingSpec {
     /// Only scale out; scaling in is left to other policies or to hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_scale_in: Option<bool>,
+}
+
+/// A target tracking metric of CloudWatch's: one metric (`metricName`, `namespace`,
+/// `statistic`) or `metrics`, a metric math expression over queries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.metricName) != (has(self.metrics) && size(self.metrics) > 0)",
+     "message": "set either metricName (one metric) or metrics (metric math)"},
+    {"rule": "!has(self.metrics) || size(self.metrics) == 0 || self.metrics.filter(q, !has(q.returnData) || q.returnData).size() == 1",
+     "message": "exactly one query is the tracked value (returnData unset or true)"}
+]))]
+pub struct CustomizedMetricSpec {
+    /// The metric's name, e.g. `ApproximateNumberOfMessagesVisible`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub metric_name: Option<String>,
+    /// The metric's namespace, e.g. `AWS/SQS` (required with `metricName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub namespace: Option<String>,
+    /// The metric's dimensions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 30, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
+    pub dimensions: BTreeMap<String, String>,
+    /// Average, Minimum, Maximum, SampleCount or Sum (required with `metricName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Average", "Minimum", "Maximum", "SampleCount", "Sum"]))]
+    pub statistic: Option<String>,
+    /// The metric's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1023))]
+    pub unit: Option<String>,
+    /// Metric math: the queries, exactly one of them returning the tracked value
+    /// (`returnData` unset or true; the others `returnData: false`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub metrics: Vec<MetricQuerySpec>,
+}
+
+/// One query of a metric math target: a metric, or an expression over other queries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.expression) != has(self.metricStat)",
+     "message": "a query has exactly one of expression and metricStat"}
+]))]
+pub struct MetricQuerySpec {
+    /// The query's name in expressions: a lowercase letter, then letters, digits, `_`.
+    #[schemars(regex(pattern = r"^[a-z][a-zA-Z0-9_]{0,254}$"))]
+    pub id: String,
+    /// Metric math over other queries' ids, e.g. `visible / inService`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2047))]
+    pub expression: Option<String>,
+    /// A metric and the statistic taken of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_stat: Option<MetricStatSpec>,
+    /// A label for the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2047))]
+    pub label: Option<String>,
+    /// Whether this query is the tracked value (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_data: Option<bool>,
+}
+
+/// A metric and its statistic, in a metric math query.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatSpec {
+    /// The metric.
+    pub metric: MetricSpec,
+    /// Average, Minimum, Maximum, SampleCount or Sum.
+    #[schemars(extend("enum" = ["Average", "Minimum", "Maximum", "SampleCount", "Sum"]))]
+    pub stat: String,
+    /// The metric's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1023))]
+    pub unit: Option<String>,
+}
+
+/// A CloudWatch metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricSpec {
+    /// The metric's name.
+    #[schemars(length(min = 1, max = 255))]
+    pub metric_name: String,
+    /// The metric's namespace.
+    #[schemars(length(min = 1, max = 255))]
+    pub namespace: String,
+    /// The metric's dimensions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 30, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// A predictive scaling policy (Auto Scaling's `PredictiveScalingConfiguration`) on a
+/// predefined metric pair. Fields left out keep Auto Scaling's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictiveScalingSpec {
+    /// `ASGCPUUtilization`, `ASGNetworkIn`, `ASGNetworkOut` or `ALBRequestCount`: the
+    /// load forecast and the metric scaled on.
+    #[schemars(extend("enum" = ["ASGCPUUtilization", "ASGNetworkIn", "ASGNetworkOut", "ALBRequestCount"]))]
+    pub predefined_metric_pair: String,
+    /// For `ALBRequestCount`: the target group,
+    /// `app/<load-balancer>/<id>/targetgroup/<target-group>/<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1023))]
+    pub resource_label: Option<String>,
+    /// The value the forecast capacity keeps the metric at per instance.
+    pub target_value: f64,
+    /// `ForecastOnly` (Auto Scaling's default: forecasts are made, nothing scales) or
+    /// `ForecastAndScale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ForecastOnly", "ForecastAndScale"]))]
+    pub mode: Option<String>,
+    /// Seconds ahead of the forecast that instances launch (0–3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub scheduling_buffer_time: Option<i32>,
+    /// `HonorMaxCapacity` (default) or `IncreaseMaxCapacity` when the forecast is above
+    /// the group's maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["HonorMaxCapacity", "IncreaseMaxCapacity"]))]
+    pub max_capacity_breach_behavior: Option<String>,
+    /// With `IncreaseMaxCapacity`: how far above the forecast the maximum may go, in
+    /// percent (0–100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_capacity_buffer: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -3,11 +3,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
-    DeletionProtection, DesiredConfiguration, InstanceMaintenancePolicy, InstanceReusePolicy,
-    InstancesDistribution, LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides,
-    LaunchTemplateSpecification, LifecycleHookSpecification, MetricType, MixedInstancesPolicy,
-    PredefinedMetricSpecification, RefreshPreferences, StepAdjustment, Tag as GroupTagInput,
-    TargetTrackingConfiguration, WarmPoolState,
+    CustomizedMetricSpecification, DeletionProtection, DesiredConfiguration,
+    InstanceMaintenancePolicy, InstanceReusePolicy, InstancesDistribution,
+    LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
+    LifecycleHookSpecification, Metric, MetricDimension, MetricStatistic, MetricType,
+    MixedInstancesPolicy, PredefinedMetricPairType, PredefinedMetricSpecification,
+    PredictiveScalingConfiguration, PredictiveScalingMaxCapacityBreachBehavior,
+    PredictiveScalingMetricSpecification, PredictiveScalingMode,
+    PredictiveScalingPredefinedMetricPair, RefreshPreferences, StepAdjustment,
+    Tag as GroupTagInput, TargetTrackingConfiguration, TargetTrackingMetricDataQuery,
+    TargetTrackingMetricStat, WarmPoolState,
 };
 use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, StandardUnit, Statistic, Tag as AlarmTag,
@@ -32,6 +37,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use super::ScalingGroup;
 use super::desired::{
     Adjustment, Desired, DesiredPolicy, DesiredTemplate, GroupSettings, PolicyKind, TemplateSource,
+    TrackedMetric,
 };
 use super::observe::{Observed, describe_policies, wanted_template_version};
 use super::plan::Change;
@@ -727,6 +733,78 @@ where
     }
 }
 
+fn metric_dimensions(dimensions: &BTreeMap<String, String>) -> Option<Vec<MetricDimension>> {
+    (!dimensions.is_empty()).then(|| {
+        dimensions
+            .iter()
+            .map(|(name, value)| MetricDimension::builder().name(name).value(value).build())
+            .collect()
+    })
+}
+
+fn customized_metric(spec: &super::CustomizedMetricSpec) -> CustomizedMetricSpecification {
+    let metrics = spec
+        .metrics
+        .iter()
+        .map(|query| {
+            let stat = query.metric_stat.as_ref().map(|stat| {
+                TargetTrackingMetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .metric_name(&stat.metric.metric_name)
+                            .namespace(&stat.metric.namespace)
+                            .set_dimensions(metric_dimensions(&stat.metric.dimensions))
+                            .build(),
+                    )
+                    .stat(&stat.stat)
+                    .set_unit(stat.unit.clone())
+                    .build()
+            });
+            TargetTrackingMetricDataQuery::builder()
+                .id(&query.id)
+                .set_expression(query.expression.clone())
+                .set_metric_stat(stat)
+                .set_label(query.label.clone())
+                .set_return_data(query.return_data)
+                .build()
+        })
+        .collect::<Vec<_>>();
+    CustomizedMetricSpecification::builder()
+        .set_metric_name(spec.metric_name.clone())
+        .set_namespace(spec.namespace.clone())
+        .set_dimensions(metric_dimensions(&spec.dimensions))
+        .set_statistic(spec.statistic.as_deref().map(MetricStatistic::from))
+        .set_unit(spec.unit.clone())
+        .set_metrics((!metrics.is_empty()).then_some(metrics))
+        .build()
+}
+
+fn predictive_configuration(spec: &super::PredictiveScalingSpec) -> PredictiveScalingConfiguration {
+    PredictiveScalingConfiguration::builder()
+        .metric_specifications(
+            PredictiveScalingMetricSpecification::builder()
+                .target_value(spec.target_value)
+                .predefined_metric_pair_specification(
+                    PredictiveScalingPredefinedMetricPair::builder()
+                        .predefined_metric_type(PredefinedMetricPairType::from(
+                            spec.predefined_metric_pair.as_str(),
+                        ))
+                        .set_resource_label(spec.resource_label.clone())
+                        .build(),
+                )
+                .build(),
+        )
+        .set_mode(spec.mode.as_deref().map(PredictiveScalingMode::from))
+        .set_scheduling_buffer_time(spec.scheduling_buffer_time)
+        .set_max_capacity_breach_behavior(
+            spec.max_capacity_breach_behavior
+                .as_deref()
+                .map(PredictiveScalingMaxCapacityBreachBehavior::from),
+        )
+        .set_max_capacity_buffer(spec.max_capacity_buffer)
+        .build()
+}
+
 async fn put_policy(
     clients: &AccountClients,
     group: &str,
@@ -773,22 +851,31 @@ async fn put_policy(
                     .collect(),
             )),
         PolicyKind::TargetTracking {
-            predefined_metric,
+            metric,
             target_value,
-        } => request
-            .policy_type("TargetTrackingScaling")
-            .target_tracking_configuration(
-                TargetTrackingConfiguration::builder()
+        } => {
+            let configuration = TargetTrackingConfiguration::builder()
+                .target_value(*target_value)
+                .set_disable_scale_in(extras.disable_scale_in);
+            let configuration = match metric {
+                TrackedMetric::Predefined(predefined) => configuration
                     .predefined_metric_specification(
                         PredefinedMetricSpecification::builder()
-                            .predefined_metric_type(MetricType::from(predefined_metric.as_str()))
+                            .predefined_metric_type(MetricType::from(predefined.as_str()))
                             .set_resource_label(extras.resource_label.clone())
                             .build(),
-                    )
-                    .target_value(*target_value)
-                    .set_disable_scale_in(extras.disable_scale_in)
-                    .build(),
-            ),
+                    ),
+                TrackedMetric::Customized(customized) => {
+                    configuration.customized_metric_specification(customized_metric(customized))
+                }
+            };
+            request
+                .policy_type("TargetTrackingScaling")
+                .target_tracking_configuration(configuration.build())
+        }
+        PolicyKind::Predictive(predictive) => request
+            .policy_type("PredictiveScaling")
+            .predictive_scaling_configuration(predictive_configuration(predictive)),
     };
     let answer = request
         .send()

@@ -167,9 +167,33 @@ pub enum PolicyKind {
         alarm: Box<DesiredAlarm>,
     },
     TargetTracking {
-        predefined_metric: String,
+        metric: TrackedMetric,
         target_value: f64,
     },
+    /// Scaling ahead of a forecast.
+    Predictive(Box<super::PredictiveScalingSpec>),
+}
+
+/// What a target tracking policy tracks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrackedMetric {
+    Predefined(String),
+    Customized(Box<super::CustomizedMetricSpec>),
+}
+
+impl PolicyKind {
+    /// Auto Scaling's policy type.
+    pub fn policy_type(&self) -> &'static str {
+        match self {
+            PolicyKind::Alarm {
+                adjustment: Adjustment::Simple(_),
+                ..
+            } => "SimpleScaling",
+            PolicyKind::Alarm { .. } => "StepScaling",
+            PolicyKind::TargetTracking { .. } => "TargetTrackingScaling",
+            PolicyKind::Predictive(_) => "PredictiveScaling",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -469,7 +493,7 @@ impl Desired {
             .iter()
             .filter_map(|p| match &p.kind {
                 PolicyKind::Alarm { alarm, .. } => Some(alarm.name.clone()),
-                PolicyKind::TargetTracking { .. } => None,
+                PolicyKind::TargetTracking { .. } | PolicyKind::Predictive(_) => None,
             })
             .collect()
     }
@@ -765,7 +789,7 @@ pub struct Hook {
 
 /// Whether `live` has the value the spec `wanted`, where a value the spec leaves out is
 /// Auto Scaling's to choose (it fills one in, and that is no difference).
-fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
+pub fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
     wanted.is_none() || wanted == live
 }
 

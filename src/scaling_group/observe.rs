@@ -9,7 +9,7 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 use super::InstanceRefreshStatus;
 use super::desired::{
     AlarmOptions, Desired, GroupSettings, Hook, Mixed, PolicyExtras, Scheduled, Step,
-    TemplateSource, Topic, WarmPool, sorted_steps,
+    TemplateSource, Topic, TrackedMetric, WarmPool, sorted_steps,
 };
 use crate::Result;
 use crate::aws::{AccountClients, aws_error, error_code};
@@ -104,7 +104,8 @@ pub struct ObservedPolicy {
     /// Step adjustments, sorted as the plan sorts them.
     pub steps: Vec<Step>,
     pub cooldown: Option<i32>,
-    pub predefined_metric: Option<String>,
+    pub tracked: Option<TrackedMetric>,
+    pub predictive: Option<crate::scaling_group::PredictiveScalingSpec>,
     pub target_value: Option<f64>,
     pub extras: PolicyExtras,
 }
@@ -512,10 +513,10 @@ pub async fn describe_policies(
                             .collect(),
                     ),
                     cooldown: policy.cooldown(),
-                    predefined_metric: tracking
-                        .and_then(|t| t.predefined_metric_specification())
-                        .and_then(|m| m.predefined_metric_type())
-                        .map(|m| m.as_str().to_string()),
+                    tracked: tracking.and_then(tracked_metric),
+                    predictive: policy
+                        .predictive_scaling_configuration()
+                        .and_then(predictive_spec),
                     target_value: tracking.and_then(|t| t.target_value()),
                     extras: PolicyExtras {
                         enabled: policy.enabled(),
@@ -538,6 +539,86 @@ pub async fn describe_policies(
             return Ok(policies);
         }
     }
+}
+
+fn dimensions_of(
+    dimensions: &[aws_sdk_autoscaling::types::MetricDimension],
+) -> BTreeMap<String, String> {
+    dimensions
+        .iter()
+        .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+        .collect()
+}
+
+/// A target tracking policy's metric, in the spec's terms.
+fn tracked_metric(
+    tracking: &aws_sdk_autoscaling::types::TargetTrackingConfiguration,
+) -> Option<TrackedMetric> {
+    use crate::scaling_group::{CustomizedMetricSpec, MetricQuerySpec, MetricSpec, MetricStatSpec};
+    if let Some(predefined) = tracking
+        .predefined_metric_specification()
+        .and_then(|m| m.predefined_metric_type())
+    {
+        return Some(TrackedMetric::Predefined(predefined.as_str().to_string()));
+    }
+    let customized = tracking.customized_metric_specification()?;
+    Some(TrackedMetric::Customized(Box::new(CustomizedMetricSpec {
+        metric_name: customized.metric_name().map(str::to_string),
+        namespace: customized.namespace().map(str::to_string),
+        dimensions: dimensions_of(customized.dimensions()),
+        statistic: customized.statistic().map(|s| s.as_str().to_string()),
+        unit: customized.unit().map(str::to_string),
+        metrics: customized
+            .metrics()
+            .iter()
+            .map(|query| MetricQuerySpec {
+                id: query.id().unwrap_or_default().to_string(),
+                expression: query.expression().map(str::to_string),
+                metric_stat: query.metric_stat().map(|stat| {
+                    let metric = stat.metric();
+                    MetricStatSpec {
+                        metric: MetricSpec {
+                            metric_name: metric
+                                .and_then(|m| m.metric_name())
+                                .unwrap_or_default()
+                                .to_string(),
+                            namespace: metric
+                                .and_then(|m| m.namespace())
+                                .unwrap_or_default()
+                                .to_string(),
+                            dimensions: metric
+                                .map(|m| dimensions_of(m.dimensions()))
+                                .unwrap_or_default(),
+                        },
+                        stat: stat.stat().unwrap_or_default().to_string(),
+                        unit: stat.unit().map(str::to_string),
+                    }
+                }),
+                label: query.label().map(str::to_string),
+                return_data: query.return_data(),
+            })
+            .collect(),
+    })))
+}
+
+/// A predictive scaling policy's configuration, in the spec's terms (its first metric
+/// specification: Auto Scaling takes one).
+fn predictive_spec(
+    configuration: &aws_sdk_autoscaling::types::PredictiveScalingConfiguration,
+) -> Option<crate::scaling_group::PredictiveScalingSpec> {
+    let metric = configuration.metric_specifications().first()?;
+    let pair = metric.predefined_metric_pair_specification()?;
+    Some(crate::scaling_group::PredictiveScalingSpec {
+        predefined_metric_pair: pair.predefined_metric_type()?.as_str().to_string(),
+        resource_label: pair.resource_label().map(str::to_string),
+        target_value: metric.target_value()?,
+        mode: configuration.mode().map(|m| m.as_str().to_string()),
+        scheduling_buffer_time: configuration.scheduling_buffer_time(),
+        max_capacity_breach_behavior: configuration
+            .max_capacity_breach_behavior()
+            .map(|b| b.as_str().to_string()),
+        max_capacity_buffer: configuration.max_capacity_buffer(),
+    })
 }
 
 /// The tags of the alarm `arn`.

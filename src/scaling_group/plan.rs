@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use super::CustomizedMetricSpec;
 use super::desired::{
     Adjustment, DESIRED_CAPACITY_TAG, Desired, DesiredAlarm, DesiredPolicy, PolicyKind,
-    TemplateSource, Topic, is_active_refresh,
+    TemplateSource, Topic, TrackedMetric, given, is_active_refresh,
 };
 use super::observe::{Observed, ObservedAlarm, ObservedPolicy, wanted_template_version};
 use crate::common::Claim;
@@ -613,14 +614,49 @@ fn kind_matches(wanted: &DesiredPolicy, live: &ObservedPolicy) -> bool {
                 }
         }
         PolicyKind::TargetTracking {
-            predefined_metric,
+            metric,
             target_value,
         } => {
             live.policy_type == "TargetTrackingScaling"
-                && live.predefined_metric.as_deref() == Some(predefined_metric.as_str())
                 && live.target_value == Some(*target_value)
+                && match (metric, &live.tracked) {
+                    (TrackedMetric::Predefined(wanted), Some(TrackedMetric::Predefined(live))) => {
+                        wanted == live
+                    }
+                    (TrackedMetric::Customized(wanted), Some(TrackedMetric::Customized(live))) => {
+                        customized_matches(wanted, live)
+                    }
+                    _ => false,
+                }
+        }
+        PolicyKind::Predictive(wanted) => {
+            live.policy_type == "PredictiveScaling"
+                && live.predictive.as_ref().is_some_and(|live| {
+                    wanted.predefined_metric_pair == live.predefined_metric_pair
+                        && wanted.resource_label == live.resource_label
+                        && wanted.target_value == live.target_value
+                        && given(&wanted.mode, &live.mode)
+                        && given(&wanted.scheduling_buffer_time, &live.scheduling_buffer_time)
+                        && given(
+                            &wanted.max_capacity_breach_behavior,
+                            &live.max_capacity_breach_behavior,
+                        )
+                        && given(&wanted.max_capacity_buffer, &live.max_capacity_buffer)
+                })
         }
     }
+}
+
+/// A customized metric as the spec gives it; a query's `returnData` left out is true.
+fn customized_matches(wanted: &CustomizedMetricSpec, live: &CustomizedMetricSpec) -> bool {
+    let normal = |metric: &CustomizedMetricSpec| {
+        let mut metric = metric.clone();
+        for query in &mut metric.metrics {
+            query.return_data = Some(query.return_data.unwrap_or(true));
+        }
+        metric
+    };
+    normal(wanted) == normal(live)
 }
 
 fn alarm_matches(wanted: &DesiredAlarm, live: &ObservedAlarm, policy_arn: &str) -> bool {

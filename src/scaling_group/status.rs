@@ -52,7 +52,7 @@ pub fn outcome(
                     .filter(|arn| !arn.is_empty()),
                 alarm: match &p.kind {
                     PolicyKind::Alarm { alarm, .. } => Some(alarm.name.clone()),
-                    PolicyKind::TargetTracking { .. } => None,
+                    PolicyKind::TargetTracking { .. } | PolicyKind::Predictive(_) => None,
                 },
             })
             .collect(),

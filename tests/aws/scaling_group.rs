@@ -642,6 +642,27 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         ),
         (
             EXAMPLE.replace(
+                "  notifications:\n",
+                "    - {name: q, targetTracking: {targetValue: 5, customizedMetric: {metricName: Backlog, statistic: Sum}}}\n  notifications:\n",
+            ),
+            "spec.scalingPolicies[2].targetTracking.customizedMetric.namespace",
+        ),
+        (
+            EXAMPLE.replace(
+                "  notifications:\n",
+                "    - {name: q, targetTracking: {targetValue: 5, customizedMetric: {metrics: [{id: a, expression: \"1\"}, {id: b, expression: \"2\"}]}}}\n  notifications:\n",
+            ),
+            "spec.scalingPolicies[2].targetTracking.customizedMetric.metrics",
+        ),
+        (
+            EXAMPLE.replace(
+                "  notifications:\n",
+                "    - {name: f, predictiveScaling: {predefinedMetricPair: ASGCPUUtilization, targetValue: 50, maxCapacityBuffer: 10}}\n  notifications:\n",
+            ),
+            "spec.scalingPolicies[2].predictiveScaling.maxCapacityBuffer",
+        ),
+        (
+            EXAMPLE.replace(
                 "terminationPolicies: [OldestLaunchTemplate, Default]",
                 "terminationPolicies: [OldestLaunchTemplate, YoungestFirst]",
             ),
@@ -1578,6 +1599,132 @@ async fn launch_template_options_reach_ec2() {
     assert_eq!(
         volumes[1].ebs().and_then(|e| e.snapshot_id()),
         Some(snapshot)
+    );
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}
+
+/// Target tracking on a queue's backlog per instance (metric math over the queue's depth
+/// and the group's in-service instances) and a predictive policy: put as given, in sync
+/// afterwards, and set back after a hand edit.
+#[tokio::test]
+async fn backlog_tracking_and_predictive_policies_are_put_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let policies = EXAMPLE.replace(
+        "  notifications:\n",
+        r#"    - name: backlog
+      targetTracking:
+        targetValue: 100
+        customizedMetric:
+          metrics:
+            - id: visible
+              metricStat:
+                metric: {metricName: ApproximateNumberOfMessagesVisible, namespace: AWS/SQS, dimensions: {QueueName: jobs}}
+                stat: Sum
+              returnData: false
+            - id: hosts
+              metricStat:
+                metric: {metricName: GroupInServiceInstances, namespace: AWS/AutoScaling, dimensions: {AutoScalingGroupName: haproxy-staging}}
+                stat: Average
+              returnData: false
+            - {id: backlog, expression: "visible / hosts", label: Backlog per instance}
+    - name: forecast
+      predictiveScaling:
+        predefinedMetricPair: ASGCPUUtilization
+        targetValue: 50
+        mode: ForecastAndScale
+        schedulingBufferTime: 300
+        maxCapacityBreachBehavior: IncreaseMaxCapacity
+        maxCapacityBuffer: 10
+  notifications:
+"#,
+    );
+    let mut obj = group(&policies);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let find = |name: &str, all: &[aws_sdk_autoscaling::types::ScalingPolicy]| {
+        all.iter()
+            .find(|p| p.policy_name() == Some(name))
+            .cloned()
+            .unwrap()
+    };
+    let live = aws.policies().await;
+    let backlog = find("backlog", &live);
+    let metrics = backlog
+        .target_tracking_configuration()
+        .and_then(|t| t.customized_metric_specification())
+        .unwrap()
+        .metrics();
+    assert_eq!(metrics.len(), 3);
+    assert_eq!(metrics[2].expression(), Some("visible / hosts"));
+    assert_eq!(
+        metrics[0]
+            .metric_stat()
+            .and_then(|s| s.metric())
+            .and_then(|m| m.metric_name()),
+        Some("ApproximateNumberOfMessagesVisible")
+    );
+    let forecast = find("forecast", &live);
+    assert_eq!(forecast.policy_type(), Some("PredictiveScaling"));
+    let configuration = forecast.predictive_scaling_configuration().unwrap();
+    assert_eq!(
+        configuration.mode().map(|m| m.as_str()),
+        Some("ForecastAndScale")
+    );
+    assert_eq!(configuration.max_capacity_buffer(), Some(10));
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    // By hand: the backlog policy tracks CPU instead, the forecast only forecasts.
+    aws.autoscaling
+        .put_scaling_policy()
+        .auto_scaling_group_name(GROUP)
+        .policy_name("backlog")
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            aws_sdk_autoscaling::types::TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(
+                    aws_sdk_autoscaling::types::PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(
+                            aws_sdk_autoscaling::types::MetricType::AsgAverageCpuUtilization,
+                        )
+                        .build(),
+                )
+                .target_value(100.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.autoscaling
+        .put_scaling_policy()
+        .auto_scaling_group_name(GROUP)
+        .policy_name("forecast")
+        .policy_type("PredictiveScaling")
+        .predictive_scaling_configuration(
+            aws_sdk_autoscaling::types::PredictiveScalingConfiguration::builder()
+                .set_metric_specifications(Some(configuration.metric_specifications().to_vec()))
+                .mode(aws_sdk_autoscaling::types::PredictiveScalingMode::ForecastOnly)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["PutScalingPolicy", "PutScalingPolicy"]
+    );
+    let live = aws.policies().await;
+    assert!(
+        find("backlog", &live)
+            .target_tracking_configuration()
+            .and_then(|t| t.customized_metric_specification())
+            .is_some()
+    );
+    assert_eq!(
+        find("forecast", &live)
+            .predictive_scaling_configuration()
+            .and_then(|c| c.mode())
+            .map(|m| m.as_str()),
+        Some("ForecastAndScale")
     );
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
 }

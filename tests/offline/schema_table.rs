@@ -484,6 +484,19 @@ spec:
       metricAggregationType: Maximum
       steps: [{lowerBound: 0, scalingAdjustment: 20}]
       alarm: {metricName: CPUUtilization, threshold: 90, comparisonOperator: GreaterThanOrEqualToThreshold, extendedStatistic: p99, unit: Percent, description: Hot}
+    - name: queue
+      targetTracking:
+        targetValue: 10
+        customizedMetric: {metricName: ApproximateNumberOfMessagesVisible, namespace: AWS/SQS, dimensions: {QueueName: jobs}, statistic: Sum, unit: Count}
+    - name: backlog
+      targetTracking:
+        targetValue: 10
+        customizedMetric:
+          metrics:
+            - {id: visible, metricStat: {metric: {metricName: ApproximateNumberOfMessagesVisible, namespace: AWS/SQS, dimensions: {QueueName: jobs}}, stat: Sum, unit: Count}, returnData: false}
+            - {id: backlog, expression: visible / 2, label: Backlog, returnData: true}
+    - name: forecast
+      predictiveScaling: {predefinedMetricPair: ALBRequestCount, resourceLabel: "app/edge/0123456789abcdef/targetgroup/haproxy/fedcba9876543210", targetValue: 1000, mode: ForecastAndScale, schedulingBufferTime: 300, maxCapacityBreachBehavior: IncreaseMaxCapacity, maxCapacityBuffer: 10}
   deletionProtection: prevent-force-deletion
 "#;
 

@@ -18,49 +18,22 @@ pub(super) fn desired_policy(
             "makes the alarm name <group>-<policy> longer than the 255 characters CloudWatch allows",
         ));
     }
-    let kind = match (&policy.alarm, &policy.target_tracking) {
-        (Some(_), Some(_)) => {
+    let kind = match (
+        &policy.alarm,
+        &policy.target_tracking,
+        &policy.predictive_scaling,
+    ) {
+        (None, None, None) => {
             return Err(Error::invalid(
                 &field,
-                "has both alarm and targetTracking; a policy is either simple scaling with an alarm or target tracking",
+                "needs an alarm (simple or step scaling), targetTracking or predictiveScaling",
             ));
         }
-        (None, None) => {
-            return Err(Error::invalid(
-                &field,
-                "needs an alarm (simple scaling) or targetTracking",
-            ));
+        (None, Some(tracking), None) => target_tracking(&field, tracking)?,
+        (None, None, Some(predictive)) => {
+            PolicyKind::Predictive(Box::new(predictive_scaling(&field, predictive)?))
         }
-        (None, Some(tracking)) => {
-            one_of(
-                &format!("{field}.targetTracking.predefinedMetric"),
-                &tracking.predefined_metric,
-                PREDEFINED_METRICS,
-            )?;
-            let per_target = tracking.predefined_metric == "ALBRequestCountPerTarget";
-            if per_target != tracking.resource_label.is_some() {
-                return Err(Error::invalid(
-                    format!("{field}.targetTracking.resourceLabel"),
-                    "is required with ALBRequestCountPerTarget, and applies to no other metric",
-                ));
-            }
-            if let Some(label) = &tracking.resource_label {
-                let parts: Vec<&str> = label.split('/').collect();
-                if parts.len() != 6 || parts[0] != "app" || parts[3] != "targetgroup" {
-                    return Err(Error::invalid(
-                        format!("{field}.targetTracking.resourceLabel"),
-                        format!(
-                            "{label:?} is not app/<load-balancer>/<id>/targetgroup/<target-group>/<id>"
-                        ),
-                    ));
-                }
-            }
-            PolicyKind::TargetTracking {
-                predefined_metric: tracking.predefined_metric.clone(),
-                target_value: tracking.target_value,
-            }
-        }
-        (Some(alarm), None) => {
+        (Some(alarm), None, None) => {
             let adjustment_type = policy
                 .adjustment_type
                 .clone()
@@ -166,6 +139,12 @@ pub(super) fn desired_policy(
                 }),
             }
         }
+        _ => {
+            return Err(Error::invalid(
+                &field,
+                "has more than one of alarm, targetTracking and predictiveScaling; a policy is one kind",
+            ));
+        }
     };
     let extras = policy_extras(&field, policy, &kind)?;
     Ok(DesiredPolicy {
@@ -175,12 +154,236 @@ pub(super) fn desired_policy(
     })
 }
 
+fn resource_label(field: &str, label: &str) -> Result<()> {
+    let parts: Vec<&str> = label.split('/').collect();
+    if parts.len() != 6 || parts[0] != "app" || parts[3] != "targetgroup" {
+        return Err(Error::invalid(
+            field,
+            format!("{label:?} is not app/<load-balancer>/<id>/targetgroup/<target-group>/<id>"),
+        ));
+    }
+    Ok(())
+}
+
+fn target_tracking(
+    field: &str,
+    tracking: &crate::scaling_group::TargetTrackingSpec,
+) -> Result<PolicyKind> {
+    let field = format!("{field}.targetTracking");
+    let metric = match (&tracking.predefined_metric, &tracking.customized_metric) {
+        (Some(predefined), None) => {
+            one_of(
+                &format!("{field}.predefinedMetric"),
+                predefined,
+                PREDEFINED_METRICS,
+            )?;
+            let per_target = predefined == "ALBRequestCountPerTarget";
+            if per_target != tracking.resource_label.is_some() {
+                return Err(Error::invalid(
+                    format!("{field}.resourceLabel"),
+                    "is required with ALBRequestCountPerTarget, and applies to no other metric",
+                ));
+            }
+            TrackedMetric::Predefined(predefined.clone())
+        }
+        (None, Some(customized)) => {
+            if tracking.resource_label.is_some() {
+                return Err(Error::invalid(
+                    format!("{field}.resourceLabel"),
+                    "applies to ALBRequestCountPerTarget only",
+                ));
+            }
+            customized_metric(&format!("{field}.customizedMetric"), customized)?;
+            TrackedMetric::Customized(Box::new(customized.clone()))
+        }
+        _ => {
+            return Err(Error::invalid(
+                &field,
+                "set exactly one of predefinedMetric and customizedMetric",
+            ));
+        }
+    };
+    if let Some(label) = &tracking.resource_label {
+        resource_label(&format!("{field}.resourceLabel"), label)?;
+    }
+    if !tracking.target_value.is_finite() {
+        return Err(Error::invalid(
+            format!("{field}.targetValue"),
+            "must be a number",
+        ));
+    }
+    Ok(PolicyKind::TargetTracking {
+        metric,
+        target_value: tracking.target_value,
+    })
+}
+
+const METRIC_STATISTICS: &[&str] = &["Average", "Minimum", "Maximum", "SampleCount", "Sum"];
+
+/// One metric, or metric math whose queries have ids of their own and one result.
+fn customized_metric(
+    field: &str,
+    metric: &crate::scaling_group::CustomizedMetricSpec,
+) -> Result<()> {
+    let single = metric.metric_name.is_some();
+    if single == !metric.metrics.is_empty() {
+        return Err(Error::invalid(
+            field,
+            "set either metricName (one metric) or metrics (metric math)",
+        ));
+    }
+    if single {
+        if metric.namespace.is_none() {
+            return Err(Error::invalid(
+                format!("{field}.namespace"),
+                "is required with metricName",
+            ));
+        }
+        match &metric.statistic {
+            Some(statistic) => one_of(&format!("{field}.statistic"), statistic, METRIC_STATISTICS)?,
+            None => {
+                return Err(Error::invalid(
+                    format!("{field}.statistic"),
+                    "is required with metricName",
+                ));
+            }
+        }
+        return Ok(());
+    }
+    for (member, present) in [
+        ("namespace", metric.namespace.is_some()),
+        ("statistic", metric.statistic.is_some()),
+        ("unit", metric.unit.is_some()),
+        ("dimensions", !metric.dimensions.is_empty()),
+    ] {
+        if present {
+            return Err(Error::invalid(
+                format!("{field}.{member}"),
+                "belongs to metricName; with metrics, each query names its own",
+            ));
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for (index, query) in metric.metrics.iter().enumerate() {
+        let at = format!("{field}.metrics[{index}]");
+        if !crate::runtime::schema::matches(r"^[a-z][a-zA-Z0-9_]{0,254}$", &query.id) {
+            return Err(Error::invalid(
+                format!("{at}.id"),
+                format!(
+                    "{:?} must start with a lowercase letter, then letters, digits or _",
+                    query.id
+                ),
+            ));
+        }
+        if !ids.insert(query.id.as_str()) {
+            return Err(Error::invalid(
+                format!("{at}.id"),
+                format!("{:?} is used by another query", query.id),
+            ));
+        }
+        match (&query.expression, &query.metric_stat) {
+            (Some(_), None) => {}
+            (None, Some(stat)) => one_of(
+                &format!("{at}.metricStat.stat"),
+                &stat.stat,
+                METRIC_STATISTICS,
+            )?,
+            _ => {
+                return Err(Error::invalid(
+                    &at,
+                    "a query has exactly one of expression and metricStat",
+                ));
+            }
+        }
+    }
+    let results = metric
+        .metrics
+        .iter()
+        .filter(|q| q.return_data != Some(false))
+        .count();
+    if results != 1 {
+        return Err(Error::invalid(
+            format!("{field}.metrics"),
+            format!(
+                "exactly one query is the tracked value (returnData unset or true), not {results}: set returnData: false on the others"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn predictive_scaling(
+    field: &str,
+    spec: &crate::scaling_group::PredictiveScalingSpec,
+) -> Result<crate::scaling_group::PredictiveScalingSpec> {
+    let field = format!("{field}.predictiveScaling");
+    one_of(
+        &format!("{field}.predefinedMetricPair"),
+        &spec.predefined_metric_pair,
+        &[
+            "ASGCPUUtilization",
+            "ASGNetworkIn",
+            "ASGNetworkOut",
+            "ALBRequestCount",
+        ],
+    )?;
+    let per_target = spec.predefined_metric_pair == "ALBRequestCount";
+    if per_target != spec.resource_label.is_some() {
+        return Err(Error::invalid(
+            format!("{field}.resourceLabel"),
+            "is required with ALBRequestCount, and applies to no other metric pair",
+        ));
+    }
+    if let Some(label) = &spec.resource_label {
+        resource_label(&format!("{field}.resourceLabel"), label)?;
+    }
+    if !(spec.target_value.is_finite() && spec.target_value > 0.0) {
+        return Err(Error::invalid(
+            format!("{field}.targetValue"),
+            "must be a number above 0",
+        ));
+    }
+    if let Some(mode) = &spec.mode {
+        one_of(
+            &format!("{field}.mode"),
+            mode,
+            &["ForecastOnly", "ForecastAndScale"],
+        )?;
+    }
+    if let Some(behavior) = &spec.max_capacity_breach_behavior {
+        one_of(
+            &format!("{field}.maxCapacityBreachBehavior"),
+            behavior,
+            &["HonorMaxCapacity", "IncreaseMaxCapacity"],
+        )?;
+    }
+    if spec.max_capacity_buffer.is_some()
+        && spec.max_capacity_breach_behavior.as_deref() != Some("IncreaseMaxCapacity")
+    {
+        return Err(Error::invalid(
+            format!("{field}.maxCapacityBuffer"),
+            "applies only with maxCapacityBreachBehavior IncreaseMaxCapacity",
+        ));
+    }
+    if spec
+        .scheduling_buffer_time
+        .is_some_and(|t| !(0..=3600).contains(&t))
+    {
+        return Err(Error::invalid(
+            format!("{field}.schedulingBufferTime"),
+            "must be 0–3600 seconds",
+        ));
+    }
+    Ok(spec.clone())
+}
+
 /// The settings besides the kind, refused where Auto Scaling does not take them.
 fn policy_extras(
     field: &str,
     policy: &crate::scaling_group::ScalingPolicySpec,
     kind: &PolicyKind,
 ) -> Result<PolicyExtras> {
+    let predictive = matches!(kind, PolicyKind::Predictive(_));
     let (simple, steps, percent) = match kind {
         PolicyKind::Alarm {
             adjustment,
@@ -191,9 +394,9 @@ fn policy_extras(
             matches!(adjustment, Adjustment::Steps(_)),
             adjustment_type == "PercentChangeInCapacity",
         ),
-        PolicyKind::TargetTracking { .. } => (false, false, false),
+        PolicyKind::TargetTracking { .. } | PolicyKind::Predictive(_) => (false, false, false),
     };
-    if policy.estimated_instance_warmup.is_some() && simple {
+    if policy.estimated_instance_warmup.is_some() && (simple || predictive) {
         return Err(Error::invalid(
             format!("{field}.estimatedInstanceWarmup"),
             "applies to step and target tracking policies (simple scaling has cooldownSeconds)",

@@ -73,13 +73,19 @@ fn in_sync(desired: &Desired) -> Observed {
                     ..ObservedPolicy::default()
                 },
                 PolicyKind::TargetTracking {
-                    predefined_metric,
+                    metric,
                     target_value,
                 } => ObservedPolicy {
                     arn: policy_arn(&p.name),
                     policy_type: "TargetTrackingScaling".into(),
-                    predefined_metric: Some(predefined_metric.clone()),
+                    tracked: Some(metric.clone()),
                     target_value: Some(*target_value),
+                    ..ObservedPolicy::default()
+                },
+                PolicyKind::Predictive(predictive) => ObservedPolicy {
+                    arn: policy_arn(&p.name),
+                    policy_type: "PredictiveScaling".into(),
+                    predictive: Some((**predictive).clone()),
                     ..ObservedPolicy::default()
                 },
             };
@@ -107,7 +113,7 @@ fn in_sync(desired: &Desired) -> Observed {
                     tags: None,
                 },
             )),
-            PolicyKind::TargetTracking { .. } => None,
+            PolicyKind::TargetTracking { .. } | PolicyKind::Predictive(_) => None,
         })
         .collect();
     let instance = |id: &str| ObservedInstance {
