@@ -503,6 +503,49 @@ pub struct InstanceRefreshSpec {
     #[serde(default = "ninety")]
     #[schemars(range(min = 0, max = 100))]
     pub min_healthy_percentage: i32,
+    /// Share of capacity in service at most, to launch replacements before terminating
+    /// (100–200; at most 100 above `minHealthyPercentage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 200))]
+    pub max_healthy_percentage: Option<i32>,
+    /// Seconds a new instance warms up before the refresh counts it (default: the
+    /// group's `defaultInstanceWarmup`, else its health check grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub instance_warmup: Option<i32>,
+    /// Leave instances that already run the new template version alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_matching: Option<bool>,
+    /// Pause at these shares of instances replaced, ascending, e.g. `[20, 100]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10), extend("items" = {"type": "integer", "minimum": 1, "maximum": 100}))]
+    pub checkpoint_percentages: Vec<i32>,
+    /// Seconds each checkpoint pauses (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 172800))]
+    pub checkpoint_delay: Option<i32>,
+    /// Roll back to the previous version when the refresh fails or an alarm of `alarms`
+    /// fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<bool>,
+    /// CloudWatch alarms (names) that fail the refresh when they go to ALARM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10), extend("items" = {"type": "string", "minLength": 1, "maxLength": 255}))]
+    pub alarms: Vec<String>,
+    /// What to do with instances protected from scale-in: `Refresh` (default), `Ignore`
+    /// or `Wait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Refresh", "Ignore", "Wait"]))]
+    pub scale_in_protected_instances: Option<String>,
+    /// What to do with instances in Standby: `Terminate`, `Ignore` (default) or `Wait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Terminate", "Ignore", "Wait"]))]
+    pub standby_instances: Option<String>,
+    /// Seconds to wait after the last replacement before the refresh counts as done
+    /// (0–172800), so an alarm has time to fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 172800))]
+    pub bake_time: Option<i32>,
 }
 
 fn ninety() -> i32 {
@@ -514,6 +557,16 @@ impl Default for InstanceRefreshSpec {
         InstanceRefreshSpec {
             on_template_change: true,
             min_healthy_percentage: ninety(),
+            max_healthy_percentage: None,
+            instance_warmup: None,
+            skip_matching: None,
+            checkpoint_percentages: Vec::new(),
+            checkpoint_delay: None,
+            auto_rollback: None,
+            alarms: Vec::new(),
+            scale_in_protected_instances: None,
+            standby_instances: None,
+            bake_time: None,
         }
     }
 }

@@ -3,16 +3,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_autoscaling::types::{
-    CustomizedMetricSpecification, DeletionProtection, DesiredConfiguration,
+    AlarmSpecification, CustomizedMetricSpecification, DeletionProtection, DesiredConfiguration,
     InstanceMaintenancePolicy, InstanceReusePolicy, InstancesDistribution,
     LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
     LifecycleHookSpecification, Metric, MetricDimension, MetricStatistic, MetricType,
     MixedInstancesPolicy, PredefinedMetricPairType, PredefinedMetricSpecification,
     PredictiveScalingConfiguration, PredictiveScalingMaxCapacityBreachBehavior,
     PredictiveScalingMetricSpecification, PredictiveScalingMode,
-    PredictiveScalingPredefinedMetricPair, RefreshPreferences, StepAdjustment,
-    Tag as GroupTagInput, TargetTrackingConfiguration, TargetTrackingMetricDataQuery,
-    TargetTrackingMetricStat, WarmPoolState,
+    PredictiveScalingPredefinedMetricPair, RefreshPreferences, ScaleInProtectedInstances,
+    StandbyInstances, StepAdjustment, Tag as GroupTagInput, TargetTrackingConfiguration,
+    TargetTrackingMetricDataQuery, TargetTrackingMetricStat, WarmPoolState,
 };
 use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, StandardUnit, Statistic, Tag as AlarmTag,
@@ -320,11 +320,7 @@ async fn apply_one(
             let result = autoscaling
                 .start_instance_refresh()
                 .auto_scaling_group_name(group)
-                .preferences(
-                    RefreshPreferences::builder()
-                        .min_healthy_percentage(desired.instance_refresh.min_healthy_percentage)
-                        .build(),
-                )
+                .preferences(refresh_preferences(&desired.instance_refresh))
                 // Naming the version lets the next observation tell which version a
                 // refresh rolled out.
                 .desired_configuration(
@@ -663,6 +659,37 @@ fn mixed_policy(desired: &Desired, progress: &Progress) -> Option<MixedInstances
             )
             .build(),
     )
+}
+
+fn refresh_preferences(refresh: &super::InstanceRefreshSpec) -> RefreshPreferences {
+    let checkpoints = &refresh.checkpoint_percentages;
+    RefreshPreferences::builder()
+        .min_healthy_percentage(refresh.min_healthy_percentage)
+        .set_max_healthy_percentage(refresh.max_healthy_percentage)
+        .set_instance_warmup(refresh.instance_warmup)
+        .set_skip_matching(refresh.skip_matching)
+        .set_checkpoint_percentages((!checkpoints.is_empty()).then(|| checkpoints.clone()))
+        .set_checkpoint_delay(refresh.checkpoint_delay)
+        .set_auto_rollback(refresh.auto_rollback)
+        .set_alarm_specification((!refresh.alarms.is_empty()).then(|| {
+            AlarmSpecification::builder()
+                .set_alarms(Some(refresh.alarms.clone()))
+                .build()
+        }))
+        .set_scale_in_protected_instances(
+            refresh
+                .scale_in_protected_instances
+                .as_deref()
+                .map(ScaleInProtectedInstances::from),
+        )
+        .set_standby_instances(
+            refresh
+                .standby_instances
+                .as_deref()
+                .map(StandbyInstances::from),
+        )
+        .set_bake_time(refresh.bake_time)
+        .build()
 }
 
 fn maintenance_policy(settings: &GroupSettings) -> Option<InstanceMaintenancePolicy> {

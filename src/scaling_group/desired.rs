@@ -376,12 +376,7 @@ impl Desired {
                 ));
             }
         }
-        if !(0..=100).contains(&spec.instance_refresh.min_healthy_percentage) {
-            return Err(Error::invalid(
-                "spec.instanceRefresh.minHealthyPercentage",
-                "must be 0–100",
-            ));
-        }
+        check_refresh(&spec.instance_refresh)?;
         unique(
             "spec.scalingPolicies",
             spec.scaling_policies.iter().map(|p| p.name.as_str()),
@@ -623,6 +618,78 @@ fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
             })))
         }
     }
+}
+
+/// Instance refresh preferences as Auto Scaling takes them.
+fn check_refresh(refresh: &super::InstanceRefreshSpec) -> Result<()> {
+    let field = "spec.instanceRefresh";
+    let min = refresh.min_healthy_percentage;
+    if !(0..=100).contains(&min) {
+        return Err(Error::invalid(
+            format!("{field}.minHealthyPercentage"),
+            "must be 0–100",
+        ));
+    }
+    if let Some(max) = refresh.max_healthy_percentage
+        && !(100..=200).contains(&max)
+    {
+        return Err(Error::invalid(
+            format!("{field}.maxHealthyPercentage"),
+            "must be 100–200",
+        ));
+    }
+    if let Some(max) = refresh.max_healthy_percentage
+        && max - min > 100
+    {
+        return Err(Error::invalid(
+            format!("{field}.maxHealthyPercentage"),
+            format!("may be at most 100 above minHealthyPercentage ({min})"),
+        ));
+    }
+    let checkpoints = &refresh.checkpoint_percentages;
+    for (index, checkpoint) in checkpoints.iter().enumerate() {
+        if !(1..=100).contains(checkpoint) {
+            return Err(Error::invalid(
+                format!("{field}.checkpointPercentages[{index}]"),
+                "must be 1–100",
+            ));
+        }
+        if index > 0 && checkpoints[index - 1] >= *checkpoint {
+            return Err(Error::invalid(
+                format!("{field}.checkpointPercentages[{index}]"),
+                "checkpoints go up",
+            ));
+        }
+    }
+    if refresh.checkpoint_delay.is_some() && checkpoints.is_empty() {
+        return Err(Error::invalid(
+            format!("{field}.checkpointDelay"),
+            "applies only with checkpointPercentages",
+        ));
+    }
+    if !refresh.alarms.is_empty() && refresh.auto_rollback != Some(true) {
+        return Err(Error::invalid(
+            format!("{field}.alarms"),
+            "fail the refresh by rolling it back: set autoRollback: true",
+        ));
+    }
+    for (member, value, allowed) in [
+        (
+            "scaleInProtectedInstances",
+            &refresh.scale_in_protected_instances,
+            &["Refresh", "Ignore", "Wait"],
+        ),
+        (
+            "standbyInstances",
+            &refresh.standby_instances,
+            &["Terminate", "Ignore", "Wait"],
+        ),
+    ] {
+        if let Some(value) = value {
+            one_of(&format!("{field}.{member}"), value, allowed)?;
+        }
+    }
+    Ok(())
 }
 
 /// The template's network, CPU, placement, market and volume options, as EC2 and Auto

@@ -663,6 +663,20 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         ),
         (
             EXAMPLE.replace(
+                "    minHealthyPercentage: 50\n",
+                "    minHealthyPercentage: 50\n    alarms: [haproxy-5xx]\n",
+            ),
+            "spec.instanceRefresh.alarms",
+        ),
+        (
+            EXAMPLE.replace(
+                "    minHealthyPercentage: 50\n",
+                "    minHealthyPercentage: 50\n    checkpointPercentages: [50, 20]\n",
+            ),
+            "spec.instanceRefresh.checkpointPercentages[1]",
+        ),
+        (
+            EXAMPLE.replace(
                 "terminationPolicies: [OldestLaunchTemplate, Default]",
                 "terminationPolicies: [OldestLaunchTemplate, YoungestFirst]",
             ),
@@ -1727,4 +1741,52 @@ async fn backlog_tracking_and_predictive_policies_are_put_and_kept() {
         Some("ForecastAndScale")
     );
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}
+
+/// The refresh a template change starts carries every preference of the spec.
+#[tokio::test]
+async fn a_refresh_carries_the_specs_preferences() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let preferences = EXAMPLE.replace(
+        "    minHealthyPercentage: 50\n",
+        "    minHealthyPercentage: 50\n    maxHealthyPercentage: 150\n    instanceWarmup: 60\n    skipMatching: true\n    checkpointPercentages: [50, 100]\n    checkpointDelay: 600\n    autoRollback: true\n    alarms: [haproxy-5xx]\n    scaleInProtectedInstances: Wait\n    standbyInstances: Terminate\n    bakeTime: 300\n",
+    );
+    let mut obj = group(&preferences);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let mut obj = edited(&obj, &preferences.replace("t3.small", "t3.medium"));
+    assert!(
+        sync(&mut obj, &aws.pipeline)
+            .await
+            .unwrap()
+            .contains(&"StartInstanceRefresh".to_string())
+    );
+    let refreshes = aws
+        .autoscaling
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(GROUP)
+        .send()
+        .await
+        .unwrap();
+    let sent = refreshes.instance_refreshes()[0].preferences().unwrap();
+    assert_eq!(sent.min_healthy_percentage(), Some(50));
+    assert_eq!(sent.max_healthy_percentage(), Some(150));
+    assert_eq!(sent.instance_warmup(), Some(60));
+    assert_eq!(sent.skip_matching(), Some(true));
+    assert_eq!(sent.checkpoint_percentages(), [50, 100]);
+    assert_eq!(sent.checkpoint_delay(), Some(600));
+    assert_eq!(sent.auto_rollback(), Some(true));
+    assert_eq!(
+        sent.alarm_specification().map(|a| a.alarms()),
+        Some(&["haproxy-5xx".to_string()][..])
+    );
+    assert_eq!(
+        sent.scale_in_protected_instances().map(|p| p.as_str()),
+        Some("Wait")
+    );
+    assert_eq!(
+        sent.standby_instances().map(|p| p.as_str()),
+        Some("Terminate")
+    );
+    assert_eq!(sent.bake_time(), Some(300));
 }

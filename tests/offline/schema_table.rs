@@ -498,6 +498,7 @@ spec:
     - name: forecast
       predictiveScaling: {predefinedMetricPair: ALBRequestCount, resourceLabel: "app/edge/0123456789abcdef/targetgroup/haproxy/fedcba9876543210", targetValue: 1000, mode: ForecastAndScale, schedulingBufferTime: 300, maxCapacityBreachBehavior: IncreaseMaxCapacity, maxCapacityBuffer: 10}
   deletionProtection: prevent-force-deletion
+  instanceRefresh: {onTemplateChange: true, minHealthyPercentage: 90, maxHealthyPercentage: 110, instanceWarmup: 60, skipMatching: true, checkpointPercentages: [50, 100], checkpointDelay: 600, autoRollback: true, alarms: [edge-5xx], scaleInProtectedInstances: Ignore, standbyInstances: Wait, bakeTime: 60}
 "#;
 
 const SCALING_GROUP_TEMPLATE_ID: &str = r#"
