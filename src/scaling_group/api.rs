@@ -967,17 +967,186 @@ pub struct MixedLaunchTemplateSpec {
     pub overrides: Vec<InstanceOverrideSpec>,
 }
 
-/// One instance type of a mixed group.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// One override of a mixed group: an instance type, or the attributes instance types
+/// must have; optionally launched from a template of its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.instanceType) != has(self.instanceRequirements)",
+     "message": "an override has exactly one of instanceType and instanceRequirements"}
+]))]
 pub struct InstanceOverrideSpec {
     /// e.g. `m6i.large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
-    pub instance_type: String,
+    pub instance_type: Option<String>,
+    /// Attribute-based selection: every instance type with these attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsSpec>,
     /// Capacity units an instance of this type counts for (1–999), e.g. its vCPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[1-9][0-9]{0,2}$"))]
     pub weighted_capacity: Option<String>,
+    /// An existing launch template for this override (e.g. an ARM image for Graviton
+    /// types) instead of the group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<OverrideTemplate>,
+}
+
+/// An existing launch template of one override.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.name) != has(self.id)",
+     "message": "set exactly one of name and id"}
+]))]
+pub struct OverrideTemplate {
+    /// The template's name (set this or `id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The template's ID (set this or `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A version number, `$Latest` or `$Default` (when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(\d+|\$Latest|\$Default)$"))]
+    pub version: Option<String>,
+}
+
+/// Instance type attributes, as Auto Scaling's `InstanceRequirements` has them. Left out:
+/// no constraint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.vCpuCount.min) && has(self.memoryMiB.min)",
+     "message": "vCpuCount.min and memoryMiB.min are required"},
+    {"rule": "!(has(self.excludedInstanceTypes) && size(self.excludedInstanceTypes) > 0 && has(self.allowedInstanceTypes) && size(self.allowedInstanceTypes) > 0)",
+     "message": "set at most one of excludedInstanceTypes and allowedInstanceTypes"}
+]))]
+pub struct InstanceRequirementsSpec {
+    /// vCPUs per instance.
+    pub v_cpu_count: CountRange,
+    /// Memory per instance, in MiB.
+    pub memory_mi_b: CountRange,
+    /// Memory per vCPU, in GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_gi_b_per_v_cpu: Option<AmountRange>,
+    /// `intel`, `amd`, `amazon-web-services`, `apple`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4), extend("items" = {"type": "string", "enum": ["intel", "amd", "amazon-web-services", "apple"]}))]
+    pub cpu_manufacturers: Vec<String>,
+    /// `current`, `previous`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), extend("items" = {"type": "string", "enum": ["current", "previous"]}))]
+    pub instance_generations: Vec<String>,
+    /// Instance types (wildcards allowed, e.g. `m5.*`) never to launch. Exclusive with
+    /// `allowedInstanceTypes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 400), extend("items" = {"type": "string", "minLength": 1, "maxLength": 30}))]
+    pub excluded_instance_types: Vec<String>,
+    /// Only these instance types (wildcards allowed). Exclusive with
+    /// `excludedInstanceTypes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 400), extend("items" = {"type": "string", "minLength": 1, "maxLength": 30}))]
+    pub allowed_instance_types: Vec<String>,
+    /// Spot instance types priced at most this percent above the cheapest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub spot_max_price_percentage_over_lowest_price: Option<i32>,
+    /// Spot instance types priced at most this percent of the optimal On-Demand price.
+    /// Exclusive with `spotMaxPricePercentageOverLowestPrice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_spot_price_as_percentage_of_optimal_on_demand_price: Option<i32>,
+    /// On-Demand instance types priced at most this percent above the cheapest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub on_demand_max_price_percentage_over_lowest_price: Option<i32>,
+    /// Bare metal types: `included`, `excluded` (default) or `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["included", "excluded", "required"]))]
+    pub bare_metal: Option<String>,
+    /// Burstable (T) types: `included`, `excluded` (default) or `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["included", "excluded", "required"]))]
+    pub burstable_performance: Option<String>,
+    /// Only types that support hibernation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_hibernate_support: Option<bool>,
+    /// Network interfaces per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_count: Option<CountRange>,
+    /// Instance store volumes: `included` (default), `excluded` or `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["included", "excluded", "required"]))]
+    pub local_storage: Option<String>,
+    /// `hdd`, `ssd`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), extend("items" = {"type": "string", "enum": ["hdd", "ssd"]}))]
+    pub local_storage_types: Vec<String>,
+    /// Instance store per instance, in GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_local_storage_g_b: Option<AmountRange>,
+    /// Baseline EBS bandwidth, in Mbps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_ebs_bandwidth_mbps: Option<CountRange>,
+    /// `gpu`, `fpga`, `inference`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 3), extend("items" = {"type": "string", "enum": ["gpu", "fpga", "inference"]}))]
+    pub accelerator_types: Vec<String>,
+    /// Accelerators per instance (`max: 0` excludes accelerated types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_count: Option<CountRange>,
+    /// `nvidia`, `amd`, `amazon-web-services`, `xilinx`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4), extend("items" = {"type": "string", "enum": ["nvidia", "amd", "amazon-web-services", "xilinx"]}))]
+    pub accelerator_manufacturers: Vec<String>,
+    /// e.g. `a100`, `t4`, `inferentia`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), extend("items" = {"type": "string", "enum": ["a100", "v100", "k80", "t4", "m60", "radeon-pro-v520", "vu9p"]}))]
+    pub accelerator_names: Vec<String>,
+    /// Accelerator memory per instance, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_total_memory_mi_b: Option<CountRange>,
+    /// Network bandwidth, in Gbps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_bandwidth_gbps: Option<AmountRange>,
+}
+
+/// A whole-number range; `min` defaults to 0, `max` to no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+     "message": "min must not exceed max"}
+]))]
+pub struct CountRange {
+    /// The least (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min: Option<i32>,
+    /// The most (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max: Option<i32>,
+}
+
+/// A decimal range; `min` defaults to 0, `max` to no limit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+     "message": "min must not exceed max"}
+]))]
+pub struct AmountRange {
+    /// The least (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min: Option<f64>,
+    /// The most (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max: Option<f64>,
 }
 
 /// On-Demand and Spot. Fields left out keep Auto Scaling's defaults.

@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_autoscaling::types::{
     AlarmSpecification, CustomizedMetricSpecification, DeletionProtection, DesiredConfiguration,
     InstanceMaintenancePolicy, InstanceReusePolicy, InstancesDistribution,
-    LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
-    LifecycleHookSpecification, Metric, MetricDimension, MetricStatistic, MetricType,
-    MixedInstancesPolicy, PredefinedMetricPairType, PredefinedMetricSpecification,
-    PredictiveScalingConfiguration, PredictiveScalingMaxCapacityBreachBehavior,
-    PredictiveScalingMetricSpecification, PredictiveScalingMode,
-    PredictiveScalingPredefinedMetricPair, RefreshPreferences, ScaleInProtectedInstances,
-    StandbyInstances, StepAdjustment, Tag as GroupTagInput, TargetTrackingConfiguration,
-    TargetTrackingMetricDataQuery, TargetTrackingMetricStat, WarmPoolState,
+    LaunchTemplate as AsgLaunchTemplate, LaunchTemplateSpecification, LifecycleHookSpecification,
+    Metric, MetricDimension, MetricStatistic, MetricType, MixedInstancesPolicy,
+    PredefinedMetricPairType, PredefinedMetricSpecification, PredictiveScalingConfiguration,
+    PredictiveScalingMaxCapacityBreachBehavior, PredictiveScalingMetricSpecification,
+    PredictiveScalingMode, PredictiveScalingPredefinedMetricPair, RefreshPreferences,
+    ScaleInProtectedInstances, StandbyInstances, StepAdjustment, Tag as GroupTagInput,
+    TargetTrackingConfiguration, TargetTrackingMetricDataQuery, TargetTrackingMetricStat,
+    WarmPoolState,
 };
 use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, StandardUnit, Statistic, Tag as AlarmTag,
@@ -629,12 +629,7 @@ fn mixed_policy(desired: &Desired, progress: &Progress) -> Option<MixedInstances
     let overrides = mixed
         .overrides
         .iter()
-        .map(|(instance_type, weight)| {
-            LaunchTemplateOverrides::builder()
-                .instance_type(instance_type)
-                .set_weighted_capacity(weight.clone())
-                .build()
-        })
+        .map(super::overrides::to_sdk)
         .collect();
     let d = &mixed.distribution;
     Some(

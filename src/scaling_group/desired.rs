@@ -529,26 +529,15 @@ fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
             "one of launchTemplate and launchTemplateRef is required",
         )),
         (None, Some(reference)) => {
-            if reference.name.is_some() == reference.id.is_some() {
-                return Err(Error::invalid(
-                    "spec.launchTemplateRef",
-                    "set exactly one of name and id",
-                ));
-            }
-            let version = reference.version.clone();
-            if !(version == "$Latest"
-                || version == "$Default"
-                || (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit())))
-            {
-                return Err(Error::invalid(
-                    "spec.launchTemplateRef.version",
-                    format!("{version:?} is neither a version number, $Latest nor $Default"),
-                ));
-            }
+            template_reference(
+                "spec.launchTemplateRef",
+                reference.name.is_some() == reference.id.is_some(),
+                &reference.version,
+            )?;
             Ok(TemplateSource::Reference {
                 id: reference.id.clone(),
                 name: reference.name.clone(),
-                version,
+                version: reference.version.clone(),
             })
         }
         (Some(template), None) => {
@@ -618,6 +607,160 @@ fn template_source(obj: &ScalingGroup, name: &str) -> Result<TemplateSource> {
             })))
         }
     }
+}
+
+/// A reference to an existing launch template: its name or ID, and a version.
+fn template_reference(field: &str, ambiguous: bool, version: &str) -> Result<()> {
+    if ambiguous {
+        return Err(Error::invalid(field, "set exactly one of name and id"));
+    }
+    if !(version == "$Latest"
+        || version == "$Default"
+        || (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit())))
+    {
+        return Err(Error::invalid(
+            format!("{field}.version"),
+            format!("{version:?} is neither a version number, $Latest nor $Default"),
+        ));
+    }
+    Ok(())
+}
+
+/// Attribute-based instance selection: the two required minimums, ranges that are
+/// ranges, and one list of instance types at most.
+fn instance_requirements(field: &str, spec: &super::InstanceRequirementsSpec) -> Result<()> {
+    for (member, range) in [
+        ("vCpuCount", &spec.v_cpu_count),
+        ("memoryMiB", &spec.memory_mi_b),
+    ] {
+        if range.min.is_none() {
+            return Err(Error::invalid(
+                format!("{field}.{member}.min"),
+                "is required",
+            ));
+        }
+    }
+    let counts = [
+        ("vCpuCount", Some(&spec.v_cpu_count)),
+        ("memoryMiB", Some(&spec.memory_mi_b)),
+        (
+            "networkInterfaceCount",
+            spec.network_interface_count.as_ref(),
+        ),
+        (
+            "baselineEbsBandwidthMbps",
+            spec.baseline_ebs_bandwidth_mbps.as_ref(),
+        ),
+        ("acceleratorCount", spec.accelerator_count.as_ref()),
+        (
+            "acceleratorTotalMemoryMiB",
+            spec.accelerator_total_memory_mi_b.as_ref(),
+        ),
+    ];
+    for (member, range) in counts {
+        if let Some(range) = range
+            && (range.min.is_some_and(|n| n < 0)
+                || range.max.is_some_and(|n| n < 0)
+                || range.min.zip(range.max).is_some_and(|(lo, hi)| lo > hi))
+        {
+            return Err(Error::invalid(
+                format!("{field}.{member}"),
+                "min and max are 0 or more, min not above max",
+            ));
+        }
+    }
+    let amounts = [
+        ("memoryGiBPerVCpu", spec.memory_gi_b_per_v_cpu.as_ref()),
+        ("totalLocalStorageGB", spec.total_local_storage_g_b.as_ref()),
+        ("networkBandwidthGbps", spec.network_bandwidth_gbps.as_ref()),
+    ];
+    for (member, range) in amounts {
+        if let Some(range) = range
+            && (range.min.is_some_and(|n| !(n >= 0.0))
+                || range.max.is_some_and(|n| !(n >= 0.0))
+                || range.min.zip(range.max).is_some_and(|(lo, hi)| lo > hi))
+        {
+            return Err(Error::invalid(
+                format!("{field}.{member}"),
+                "min and max are 0 or more, min not above max",
+            ));
+        }
+    }
+    if !spec.excluded_instance_types.is_empty() && !spec.allowed_instance_types.is_empty() {
+        return Err(Error::invalid(
+            format!("{field}.allowedInstanceTypes"),
+            "set at most one of excludedInstanceTypes and allowedInstanceTypes",
+        ));
+    }
+    if spec.spot_max_price_percentage_over_lowest_price.is_some()
+        && spec
+            .max_spot_price_as_percentage_of_optimal_on_demand_price
+            .is_some()
+    {
+        return Err(Error::invalid(
+            format!("{field}.maxSpotPriceAsPercentageOfOptimalOnDemandPrice"),
+            "set at most one of the two Spot price protections",
+        ));
+    }
+    let lists: [(&str, &Vec<String>, &[&str]); 6] = [
+        (
+            "cpuManufacturers",
+            &spec.cpu_manufacturers,
+            &["intel", "amd", "amazon-web-services", "apple"],
+        ),
+        (
+            "instanceGenerations",
+            &spec.instance_generations,
+            &["current", "previous"],
+        ),
+        (
+            "localStorageTypes",
+            &spec.local_storage_types,
+            &["hdd", "ssd"],
+        ),
+        (
+            "acceleratorTypes",
+            &spec.accelerator_types,
+            &["gpu", "fpga", "inference"],
+        ),
+        (
+            "acceleratorManufacturers",
+            &spec.accelerator_manufacturers,
+            &["nvidia", "amd", "amazon-web-services", "xilinx"],
+        ),
+        (
+            "acceleratorNames",
+            &spec.accelerator_names,
+            &[
+                "a100",
+                "v100",
+                "k80",
+                "t4",
+                "m60",
+                "radeon-pro-v520",
+                "vu9p",
+            ],
+        ),
+    ];
+    for (member, values, allowed) in lists {
+        for (index, value) in values.iter().enumerate() {
+            one_of(&format!("{field}.{member}[{index}]"), value, allowed)?;
+        }
+    }
+    for (member, value) in [
+        ("bareMetal", &spec.bare_metal),
+        ("burstablePerformance", &spec.burstable_performance),
+        ("localStorage", &spec.local_storage),
+    ] {
+        if let Some(value) = value {
+            one_of(
+                &format!("{field}.{member}"),
+                value,
+                &["included", "excluded", "required"],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Instance refresh preferences as Auto Scaling takes them.
@@ -862,9 +1005,9 @@ pub fn given<T: PartialEq>(wanted: &Option<T>, live: &Option<T>) -> bool {
 
 /// A mixed instances policy as Auto Scaling keeps it: the overrides (instance type,
 /// weight) in order, and the distribution.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Mixed {
-    pub overrides: Vec<(String, Option<String>)>,
+    pub overrides: Vec<super::InstanceOverrideSpec>,
     pub distribution: super::InstancesDistributionSpec,
 }
 
@@ -898,23 +1041,44 @@ fn mixed(spec: &super::MixedInstancesPolicySpec) -> Result<Mixed> {
             "name at least one instance type",
         ));
     }
-    let mut types = BTreeSet::new();
-    for (index, o) in overrides.iter().enumerate() {
-        if !types.insert(o.instance_type.as_str()) {
-            return Err(Error::invalid(
-                format!("{FIELD}.launchTemplate.overrides[{index}].instanceType"),
-                format!("{:?} is named twice", o.instance_type),
-            ));
-        }
+    let by_attributes = overrides
+        .iter()
+        .filter(|o| o.instance_requirements.is_some())
+        .count();
+    if by_attributes != 0 && by_attributes != overrides.len() {
+        return Err(Error::invalid(
+            format!("{FIELD}.launchTemplate.overrides"),
+            "choose instances by instanceType or by instanceRequirements, not both in one group",
+        ));
     }
     let weighted = overrides
         .iter()
         .filter(|o| o.weighted_capacity.is_some())
         .count();
+    let mut types = BTreeSet::new();
     for (index, o) in overrides.iter().enumerate() {
         let at = format!("{FIELD}.launchTemplate.overrides[{index}]");
-        if o.instance_type.trim().is_empty() {
-            return Err(Error::invalid(format!("{at}.instanceType"), "is required"));
+        match (&o.instance_type, &o.instance_requirements) {
+            (Some(instance_type), None) => {
+                if instance_type.trim().is_empty() {
+                    return Err(Error::invalid(format!("{at}.instanceType"), "is required"));
+                }
+                if !types.insert(instance_type.as_str()) {
+                    return Err(Error::invalid(
+                        format!("{at}.instanceType"),
+                        format!("{instance_type:?} is named twice"),
+                    ));
+                }
+            }
+            (None, Some(requirements)) => {
+                instance_requirements(&format!("{at}.instanceRequirements"), requirements)?
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &at,
+                    "an override has exactly one of instanceType and instanceRequirements",
+                ));
+            }
         }
         if let Some(weight) = &o.weighted_capacity
             && !weight.parse::<u16>().is_ok_and(|w| (1..=999).contains(&w))
@@ -923,6 +1087,13 @@ fn mixed(spec: &super::MixedInstancesPolicySpec) -> Result<Mixed> {
                 format!("{at}.weightedCapacity"),
                 format!("{weight:?} is not 1–999"),
             ));
+        }
+        if let Some(reference) = &o.launch_template {
+            template_reference(
+                &format!("{at}.launchTemplate"),
+                reference.name.is_some() == reference.id.is_some(),
+                reference.version.as_deref().unwrap_or("$Default"),
+            )?;
         }
     }
     if weighted != 0 && weighted != overrides.len() {
@@ -977,9 +1148,16 @@ fn mixed(spec: &super::MixedInstancesPolicySpec) -> Result<Mixed> {
         ));
     }
     Ok(Mixed {
+        // A template's version left out is `$Default`, as Auto Scaling reports it.
         overrides: overrides
             .iter()
-            .map(|o| (o.instance_type.clone(), o.weighted_capacity.clone()))
+            .cloned()
+            .map(|mut o| {
+                if let Some(template) = &mut o.launch_template {
+                    template.version.get_or_insert_with(|| "$Default".into());
+                }
+                o
+            })
             .collect(),
         distribution,
     })

@@ -10,6 +10,7 @@ pub mod api;
 pub mod apply;
 pub mod desired;
 pub mod observe;
+pub mod overrides;
 pub mod plan;
 pub mod status;
 

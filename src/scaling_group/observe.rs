@@ -296,12 +296,7 @@ pub fn observed_group(group: &AutoScalingGroup) -> ObservedGroup {
                     .map(|t| t.overrides())
                     .unwrap_or_default()
                     .iter()
-                    .map(|o| {
-                        (
-                            o.instance_type().unwrap_or_default().to_string(),
-                            o.weighted_capacity().map(str::to_string),
-                        )
-                    })
+                    .map(super::overrides::from_sdk)
                     .collect(),
                 distribution: crate::scaling_group::InstancesDistributionSpec {
                     on_demand_allocation_strategy: distribution

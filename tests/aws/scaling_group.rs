@@ -1790,3 +1790,115 @@ async fn a_refresh_carries_the_specs_preferences() {
     );
     assert_eq!(sent.bake_time(), Some(300));
 }
+
+/// Attribute-based instance selection, and an override with a template of its own (an
+/// ARM image for Graviton types): created as given, in sync afterwards, set back after a
+/// hand edit of the requirements.
+#[tokio::test]
+async fn instance_requirements_and_override_templates_are_created_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    aws.ec2
+        .create_launch_template()
+        .launch_template_name("haproxy-arm")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-760aaa0f")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let by_attributes = example_with(
+        r#"  mixedInstancesPolicy:
+    launchTemplate:
+      overrides:
+        - instanceRequirements:
+            vCpuCount: {min: 2, max: 8}
+            memoryMiB: {min: 4096}
+            memoryGiBPerVCpu: {min: 2, max: 4.5}
+            cpuManufacturers: [intel, amd]
+            instanceGenerations: [current]
+            excludedInstanceTypes: ["t2.*"]
+            spotMaxPricePercentageOverLowestPrice: 50
+            burstablePerformance: excluded
+            localStorage: excluded
+            acceleratorCount: {max: 0}
+        - instanceRequirements:
+            vCpuCount: {min: 2, max: 8}
+            memoryMiB: {min: 4096}
+            cpuManufacturers: [amazon-web-services]
+          launchTemplate: {name: haproxy-arm, version: $Latest}
+    instancesDistribution: {onDemandBaseCapacity: 1, spotAllocationStrategy: price-capacity-optimized}
+"#,
+    );
+    let mut obj = group(&by_attributes);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let overrides = || async {
+        aws.group()
+            .await
+            .unwrap()
+            .mixed_instances_policy()
+            .and_then(|p| p.launch_template())
+            .map(|t| t.overrides().to_vec())
+            .unwrap()
+    };
+    let live = overrides().await;
+    let first = live[0].instance_requirements().unwrap();
+    assert_eq!(first.v_cpu_count().and_then(|v| v.max()), Some(8));
+    assert_eq!(
+        first.memory_gib_per_v_cpu().and_then(|m| m.max()),
+        Some(4.5)
+    );
+    assert_eq!(first.excluded_instance_types(), ["t2.*"]);
+    assert_eq!(first.accelerator_count().and_then(|a| a.max()), Some(0));
+    assert_eq!(
+        live[1]
+            .launch_template_specification()
+            .and_then(|t| t.launch_template_name()),
+        Some("haproxy-arm")
+    );
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+
+    // By hand: the overrides become one plain instance type.
+    let policy = aws
+        .group()
+        .await
+        .unwrap()
+        .mixed_instances_policy()
+        .unwrap()
+        .clone();
+    let template = policy.launch_template().unwrap();
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(GROUP)
+        .mixed_instances_policy(
+            aws_sdk_autoscaling::types::MixedInstancesPolicy::builder()
+                .launch_template(
+                    aws_sdk_autoscaling::types::LaunchTemplate::builder()
+                        .launch_template_specification(
+                            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                                .launch_template_name(GROUP)
+                                .version("1")
+                                .build(),
+                        )
+                        .overrides(
+                            aws_sdk_autoscaling::types::LaunchTemplateOverrides::builder()
+                                .instance_type("m5.large")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .set_instances_distribution(policy.instances_distribution().cloned())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&mut obj, &aws.pipeline).await.unwrap(),
+        ["UpdateAutoScalingGroup"]
+    );
+    assert_eq!(overrides().await, live);
+    crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
+}

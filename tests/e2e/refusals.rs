@@ -364,6 +364,47 @@ fn cases() -> Vec<Case> {
             api: Api::Cel("a step's lowerBound must be below its upperBound"),
         },
         Case {
+            what: "an override with an instance type and requirements",
+            kind: "ScalingGroup",
+            spec: json!({"mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "m5.large",
+                "instanceRequirements": {"vCpuCount": {"min": 2}, "memoryMiB": {"min": 4096}}}]}}}),
+            field: "spec.mixedInstancesPolicy.launchTemplate.overrides[0]",
+            api: Api::Cel("an override has exactly one of instanceType and instanceRequirements"),
+        },
+        Case {
+            what: "an override's template by name and ID",
+            kind: "ScalingGroup",
+            spec: json!({"mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "m6g.large",
+                "launchTemplate": {"name": "arm", "id": "lt-0123456789abcdef0"}}]}}}),
+            field: "spec.mixedInstancesPolicy.launchTemplate.overrides[0].launchTemplate",
+            api: Api::Cel("set exactly one of name and id"),
+        },
+        Case {
+            what: "instance requirements without a vCPU minimum",
+            kind: "ScalingGroup",
+            spec: json!({"mixedInstancesPolicy": {"launchTemplate": {"overrides": [{
+                "instanceRequirements": {"vCpuCount": {"max": 8}, "memoryMiB": {"min": 4096}}}]}}}),
+            field: "spec.mixedInstancesPolicy.launchTemplate.overrides[0].instanceRequirements.vCpuCount.min",
+            api: Api::Cel("vCpuCount.min and memoryMiB.min are required"),
+        },
+        Case {
+            what: "instance requirements that allow and exclude types",
+            kind: "ScalingGroup",
+            spec: json!({"mixedInstancesPolicy": {"launchTemplate": {"overrides": [{
+                "instanceRequirements": {"vCpuCount": {"min": 2}, "memoryMiB": {"min": 4096},
+                    "allowedInstanceTypes": ["m6g.*"], "excludedInstanceTypes": ["t2.*"]}}]}}}),
+            field: "spec.mixedInstancesPolicy.launchTemplate.overrides[0].instanceRequirements.allowedInstanceTypes",
+            api: Api::Cel("set at most one of excludedInstanceTypes and allowedInstanceTypes"),
+        },
+        Case {
+            what: "a count range whose minimum exceeds its maximum",
+            kind: "ScalingGroup",
+            spec: json!({"mixedInstancesPolicy": {"launchTemplate": {"overrides": [{
+                "instanceRequirements": {"vCpuCount": {"min": 8, "max": 2}, "memoryMiB": {"min": 4096}}}]}}}),
+            field: "spec.mixedInstancesPolicy.launchTemplate.overrides[0].instanceRequirements.vCpuCount",
+            api: Api::Cel("min must not exceed max"),
+        },
+        Case {
             what: "target tracking on a predefined and a customized metric",
             kind: "ScalingGroup",
             spec: json!({"scalingPolicies": [{"name": "t", "targetTracking": {"targetValue": 5,

@@ -83,7 +83,14 @@ const READING_ORDER: &[(&str, &[&str])] = &[
     (
         "scaling_group",
         &[
-            "api", "desired", "observe", "plan", "apply", "status", "mod",
+            "api",
+            "overrides",
+            "desired",
+            "observe",
+            "plan",
+            "apply",
+            "status",
+            "mod",
         ],
     ),
 ];

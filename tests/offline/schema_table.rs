@@ -292,6 +292,7 @@ async fn every_scaling_group_field_refuses_its_bad_value() {
             SCALING_GROUP_MORE,
             SCALING_GROUP_TEMPLATE,
             SCALING_GROUP_TEMPLATE_MORE,
+            SCALING_GROUP_ATTRIBUTES,
             SCALING_GROUP_TEMPLATE_ID,
         ],
         Secrets::Files(Default::default()),
@@ -516,6 +517,52 @@ spec:
         - {upperBound: 0, scalingAdjustment: -1}
         - {lowerBound: 0, scalingAdjustment: 1}
       alarm: {metricName: CPUUtilization, threshold: 50, comparisonOperator: GreaterThanThreshold}
+"#;
+
+const SCALING_GROUP_ATTRIBUTES: &str = r#"
+apiVersion: ecsfleet.dev/v1alpha1
+kind: ScalingGroup
+metadata: {name: attributes, namespace: edge}
+spec:
+  launchTemplateRef: {name: shared-template}
+  minSize: 1
+  maxSize: 5
+  availabilityZones: [eu-west-1a]
+  mixedInstancesPolicy:
+    launchTemplate:
+      overrides:
+        - weightedCapacity: "1"
+          launchTemplate: {name: arm, version: $Latest}
+          instanceRequirements:
+            vCpuCount: {min: 2, max: 8}
+            memoryMiB: {min: 4096, max: 32768}
+            memoryGiBPerVCpu: {min: 2, max: 4}
+            cpuManufacturers: [amazon-web-services]
+            instanceGenerations: [current]
+            excludedInstanceTypes: ["t2.*"]
+            spotMaxPricePercentageOverLowestPrice: 50
+            onDemandMaxPricePercentageOverLowestPrice: 20
+            bareMetal: excluded
+            burstablePerformance: excluded
+            requireHibernateSupport: false
+            networkInterfaceCount: {min: 1, max: 4}
+            localStorage: included
+            localStorageTypes: [ssd]
+            totalLocalStorageGB: {min: 10, max: 100}
+            baselineEbsBandwidthMbps: {min: 100, max: 10000}
+            acceleratorTypes: [gpu]
+            acceleratorCount: {min: 0, max: 1}
+            acceleratorManufacturers: [nvidia]
+            acceleratorNames: [t4]
+            acceleratorTotalMemoryMiB: {min: 0, max: 16384}
+            networkBandwidthGbps: {min: 1, max: 25}
+        - weightedCapacity: "1"
+          launchTemplate: {id: lt-0123456789abcdef0, version: "2"}
+          instanceRequirements:
+            vCpuCount: {min: 2}
+            memoryMiB: {min: 4096}
+            allowedInstanceTypes: ["m6g.*"]
+            maxSpotPriceAsPercentageOfOptimalOnDemandPrice: 60
 "#;
 
 const SCALING_GROUP_TEMPLATE_MORE: &str = r#"
