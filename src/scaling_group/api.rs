@@ -1305,6 +1305,13 @@ pub struct InstanceCounts {
     pub terminating: i32,
     /// Every instance of the group.
     pub total: i32,
+    /// Of the running and launching ones, how many are On-Demand (a group that may run
+    /// Spot: a mixed instances policy, or Spot market options).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<i32>,
+    /// Of the running and launching ones, how many are Spot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

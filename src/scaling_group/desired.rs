@@ -501,6 +501,13 @@ impl Desired {
     }
 
     /// The prefix of the alarms this group's policies get: `<group>-`.
+    /// Whether the group may run Spot instances: a mixed instances policy, or a managed
+    /// template that asks for Spot.
+    pub fn may_run_spot(&self) -> bool {
+        self.mixed.is_some()
+            || matches!(&self.template, TemplateSource::Managed(t) if t.spec.instance_market_options.is_some())
+    }
+
     pub fn alarm_prefix(&self) -> String {
         format!("{}-", self.name)
     }
@@ -676,8 +683,8 @@ fn instance_requirements(field: &str, spec: &super::InstanceRequirementsSpec) ->
     ];
     for (member, range) in amounts {
         if let Some(range) = range
-            && (range.min.is_some_and(|n| !(n >= 0.0))
-                || range.max.is_some_and(|n| !(n >= 0.0))
+            && (range.min.is_some_and(|n| n.is_nan() || n < 0.0)
+                || range.max.is_some_and(|n| n.is_nan() || n < 0.0)
                 || range.min.zip(range.max).is_some_and(|(lo, hi)| lo > hi))
         {
             return Err(Error::invalid(

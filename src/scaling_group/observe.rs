@@ -34,6 +34,9 @@ pub struct Observed {
     pub scheduled: Option<BTreeMap<String, Scheduled>>,
     /// The newest instance refresh, when it was read.
     pub refresh: Option<InstanceRefreshStatus>,
+    /// How many of the group's running or launching instances are Spot, when it was
+    /// read (a mixed group, or a template that asks for Spot).
+    pub spot_instances: Option<i32>,
 }
 
 /// The managed launch template.
@@ -181,6 +184,14 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
         if wants_refresh_state(desired, &observed) {
             observed.refresh = newest_refresh(clients, &desired.name).await?;
         }
+        if desired.may_run_spot()
+            && observed
+                .group
+                .as_ref()
+                .is_some_and(|g| !g.instances.is_empty())
+        {
+            observed.spot_instances = Some(count_spot(clients, &desired.name).await?);
+        }
     }
     observed.alarms = describe_alarms(clients, &desired.alarm_prefix()).await?;
     for name in desired.alarm_names() {
@@ -204,6 +215,47 @@ pub async fn observe(desired: &Desired, clients: &AccountClients) -> Result<Obse
         }
     }
     Ok(observed)
+}
+
+/// The group's running or launching Spot instances, from EC2 (Auto Scaling does not say
+/// which of its instances are Spot): one read, paged only past 1000 instances.
+async fn count_spot(clients: &AccountClients, group: &str) -> Result<i32> {
+    use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
+    let mut spot = 0;
+    let mut token = None;
+    loop {
+        let page = clients
+            .ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("tag:aws:autoscaling:groupName")
+                    .values(group)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error("EC2", "DescribeInstances", e))?;
+        spot += page
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot))
+            .count() as i32;
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(spot);
+        }
+    }
 }
 
 /// The ARN a topic named `name` has in this account and region.

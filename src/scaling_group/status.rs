@@ -25,6 +25,10 @@ pub fn outcome(
             pending: count(&["Pending"]),
             terminating: count(&["Terminating"]),
             total: g.instances.len() as i32,
+            on_demand: observed
+                .spot_instances
+                .map(|spot| (count(&["InService", "Pending"]) - spot).max(0)),
+            spot: observed.spot_instances,
         }
     });
     let status = ScalingGroupStatus {

@@ -209,6 +209,7 @@ pub fn operator_policy(policy: &TenancyPolicySpec) -> Value {
             "autoscaling:DescribePolicies",
             "autoscaling:DescribeScheduledActions",
             "autoscaling:DescribeWarmPool",
+            "ec2:DescribeInstances",
             "ec2:DescribeLaunchTemplateVersions",
             "ec2:DescribeLaunchTemplates",
         ],

@@ -1902,3 +1902,33 @@ async fn instance_requirements_and_override_templates_are_created_and_kept() {
     assert_eq!(overrides().await, live);
     crate::support::assert_in_sync(&mut obj, &aws.pipeline).await;
 }
+
+/// A Spot-first group reports how many of its instances are On-Demand and how many Spot
+/// (Auto Scaling does not say; EC2 does), at one read more than a plain group.
+#[tokio::test]
+async fn the_on_demand_and_spot_split_is_in_status() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let spot_first = example_with(
+        "  mixedInstancesPolicy:\n    launchTemplate:\n      overrides: [{instanceType: m6i.large}, {instanceType: m5.large}]\n    instancesDistribution: {onDemandBaseCapacity: 1, onDemandPercentageAboveBaseCapacity: 0}\n",
+    )
+    .replace("desiredCapacity: 2", "desiredCapacity: 4");
+    let mut obj = group(&spot_first);
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let instances = obj.status.as_ref().unwrap().instances.clone().unwrap();
+    assert_eq!(instances.total, 4);
+    assert_eq!((instances.on_demand, instances.spot), (Some(1), Some(3)));
+    assert_eq!(
+        aws.in_sync_reads(&mut obj).await,
+        9,
+        "8 as a plain group, and EC2's one"
+    );
+
+    // A plain group reads nothing more and says nothing of Spot.
+    let emulator = Emulator::start();
+    let aws = self::aws(&emulator).await;
+    let mut plain = group(EXAMPLE);
+    sync(&mut plain, &aws.pipeline).await.unwrap();
+    let instances = plain.status.as_ref().unwrap().instances.clone().unwrap();
+    assert_eq!((instances.on_demand, instances.spot), (None, None));
+}

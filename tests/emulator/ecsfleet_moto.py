@@ -39,6 +39,12 @@ Auto Scaling
   hooks are deleted with their group.
 - CreateLaunchTemplateVersion stores UserData as CreateLaunchTemplate does (moto keeps
   the raw text, and launching from that version then fails an assertion).
+- Mixed groups: the Spot share of the instances (moto computes the On-Demand/Spot split
+  but launches every instance alike) reports InstanceLifecycle "spot" in
+  DescribeInstances, the oldest instances being the On-Demand ones.
+- DeleteAutoScalingGroup refuses a group with deletion protection (prevent-all-deletion,
+  or prevent-force-deletion while it has instances); CreateAutoScalingGroup and
+  UpdateAutoScalingGroup keep DeletionProtection.
 - UpdateAutoScalingGroup applies DefaultCooldown and TerminationPolicies (moto ignores
   them on update); CreateAutoScalingGroup and UpdateAutoScalingGroup keep
   CapacityRebalance, DefaultInstanceWarmup, MaxInstanceLifetime and
@@ -262,6 +268,7 @@ def start_instance_refresh(self):
         group.instance_states = [s for s in group.instance_states if s not in old]
         backend.ec2_backend.terminate_instances([s.instance.id for s in old])
         ecsfleet_events.instances_removed(group, [s.instance.id for s in old])
+        _mark_spot(group)
     now = datetime.now(timezone.utc)
     refresh = {
         "InstanceRefreshId": str(uuid.uuid4()),
@@ -432,6 +439,32 @@ def create_version(self, data, description):
 
 
 lt_models.LaunchTemplate.create_version = create_version
+
+
+_original_set_desired_capacity = as_models.FakeAutoScalingGroup.set_desired_capacity
+
+
+def _mark_spot(group):
+    """Marks the Spot share of a mixed group's instances as EC2 does (InstanceLifecycle
+    spot), by the split moto itself computes: the On-Demand base, then the On-Demand
+    percentage of the rest; the oldest instances are the On-Demand ones."""
+    policy = group.mixed_instances_policy or {}
+    active = [s for s in group.instance_states if s.instance.state != "terminated"]
+    total = len(active)
+    distribution = policy.get("InstancesDistribution", {}) if policy else {}
+    base = int(distribution.get("OnDemandBaseCapacity", 0))
+    percent = int(distribution.get("OnDemandPercentageAboveBaseCapacity", 100))
+    on_demand = total if not policy or base >= total else base + int((total - base) * percent / 100)
+    for index, state in enumerate(active):
+        state.instance.instance_lifecycle = None if index < on_demand else "spot"
+
+
+def set_desired_capacity(self, new_capacity):
+    _original_set_desired_capacity(self, new_capacity)
+    _mark_spot(self)
+
+
+as_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
 
 for _name, _function in [
     ("put_notification_configuration", put_notification_configuration),

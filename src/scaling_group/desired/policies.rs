@@ -226,7 +226,7 @@ fn customized_metric(
     metric: &crate::scaling_group::CustomizedMetricSpec,
 ) -> Result<()> {
     let single = metric.metric_name.is_some();
-    if single == !metric.metrics.is_empty() {
+    if single != metric.metrics.is_empty() {
         return Err(Error::invalid(
             field,
             "set either metricName (one metric) or metrics (metric math)",

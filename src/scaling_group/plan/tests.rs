@@ -165,6 +165,7 @@ fn in_sync(desired: &Desired) -> Observed {
         warm_pool: desired.warm_pool.clone().map(|pool| (Some(pool), 0)),
         scheduled: (!desired.scheduled.is_empty()).then(|| desired.scheduled.clone()),
         refresh: None,
+        spot_instances: None,
     }
 }
 
