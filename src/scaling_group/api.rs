@@ -43,6 +43,8 @@ use crate::common::{CommonSpec, CommonStatus};
      "message": "set exactly one of spec.availabilityZones and spec.subnetIds"},
     {"rule": "!has(self.tags) || self.tags.all(t, !t.key.startsWith('ecsfleet.dev/'))",
      "message": "spec.tags: keys under ecsfleet.dev/ are reserved"},
+    {"rule": "!(has(self.warmPool) && (has(self.mixedInstancesPolicy) || (has(self.launchTemplate) && has(self.launchTemplate.instanceMarketOptions))))",
+     "message": "spec.warmPool: Auto Scaling keeps no warm pool for a group that runs Spot (mixedInstancesPolicy or Spot market options)"},
     {"rule": "!(has(self.mixedInstancesPolicy) && has(self.launchTemplate) && has(self.launchTemplate.instanceMarketOptions))",
      "message": "spec.launchTemplate.instanceMarketOptions: a mixed instances policy chooses Spot itself (instancesDistribution)"}
 ]))]

@@ -389,6 +389,17 @@ impl Desired {
             "spec.scheduledActions",
             spec.scheduled_actions.iter().map(|a| a.name.as_str()),
         )?;
+        let runs_spot = spec.mixed_instances_policy.is_some()
+            || spec
+                .launch_template
+                .as_ref()
+                .is_some_and(|t| t.instance_market_options.is_some());
+        if spec.warm_pool.is_some() && runs_spot {
+            return Err(Error::invalid(
+                "spec.warmPool",
+                "Auto Scaling keeps no warm pool for a group that runs Spot (mixedInstancesPolicy or Spot market options)",
+            ));
+        }
         let warm_pool = spec.warm_pool.as_ref().map(warm_pool).transpose()?;
         if let Some(pool) = &warm_pool
             && let Some(capacity) = pool.max_group_prepared_capacity
@@ -1596,6 +1607,14 @@ pub fn check_grant(obj: &ScalingGroup, grant: &Grant) -> Result<()> {
                 "autoScaling.lifecycleHookRoleArns",
             )?;
         }
+    }
+    for (index, arn) in spec.target_group_arns.iter().enumerate() {
+        grant.require_match(
+            &auto_scaling.target_group_arns,
+            arn,
+            format!("spec.targetGroupArns[{index}]"),
+            "autoScaling.targetGroupArns",
+        )?;
     }
     if let Some(cluster) = &spec.ecs_cluster {
         grant.require_match(

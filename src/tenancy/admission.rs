@@ -293,6 +293,18 @@ pub fn rules() -> Vec<Rule> {
         ),
         rule(
             sg,
+            "spec.targetGroupArns",
+            "autoScaling.targetGroupArns",
+            unset_or(
+                "targetGroupArns",
+                format!(
+                    "object.spec.targetGroupArns.all(arn, {})",
+                    allows("autoScaling.targetGroupArns", "arn")
+                ),
+            ),
+        ),
+        rule(
+            sg,
             "spec.ecsCluster",
             "ecs.clusters",
             unset_or(

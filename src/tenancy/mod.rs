@@ -190,6 +190,10 @@ pub struct AutoScalingGrants {
     /// Default: none.
     #[serde(default)]
     pub lifecycle_hook_role_arns: Vec<String>,
+    /// Target groups a group's instances may register with (`targetGroupArns`):
+    /// registering with another team's would take its traffic. Default: none.
+    #[serde(default)]
+    pub target_group_arns: Vec<String>,
 }
 
 fn anything() -> Vec<String> {
@@ -258,6 +262,7 @@ impl Default for AutoScalingGrants {
             group_names: anything(),
             instance_profiles: Vec::new(),
             lifecycle_hook_role_arns: Vec::new(),
+            target_group_arns: Vec::new(),
         }
     }
 }
@@ -293,6 +298,7 @@ impl Grants {
             auto_scaling: AutoScalingGrants {
                 instance_profiles: anything(),
                 lifecycle_hook_role_arns: anything(),
+                target_group_arns: anything(),
                 ..AutoScalingGrants::default()
             },
         }

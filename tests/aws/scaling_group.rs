@@ -633,6 +633,10 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "spec.mixedInstancesPolicy.launchTemplate.overrides",
         ),
         (
+            example_with("  warmPool: {minSize: 1}\n  mixedInstancesPolicy: {launchTemplate: {overrides: [{instanceType: m5.large}]}}\n"),
+            "spec.warmPool",
+        ),
+        (
             example_with("  warmPool: {poolState: Frozen}\n"),
             "spec.warmPool.poolState",
         ),
@@ -1868,7 +1872,6 @@ async fn instance_requirements_and_override_templates_are_created_and_kept() {
         .mixed_instances_policy()
         .unwrap()
         .clone();
-    let template = policy.launch_template().unwrap();
     aws.autoscaling
         .update_auto_scaling_group()
         .auto_scaling_group_name(GROUP)
@@ -1931,4 +1934,35 @@ async fn the_on_demand_and_spot_split_is_in_status() {
     sync(&mut plain, &aws.pipeline).await.unwrap();
     let instances = plain.status.as_ref().unwrap().instances.clone().unwrap();
     assert_eq!((instances.on_demand, instances.spot), (None, None));
+}
+
+/// The Spot-first ECS host group of examples/: created whole (mixed instances, capacity
+/// rebalance, schedules, backlog tracking, encrypted root volume), split 1 On-Demand / 2
+/// Spot, and in sync afterwards at one read more per part it uses.
+#[tokio::test]
+async fn the_spot_first_example_is_created_and_kept() {
+    let emulator = Emulator::start();
+    let aws = aws(&emulator).await;
+    let mut obj = group(include_str!("../../examples/spot-ecs-hosts.yaml"));
+    sync(&mut obj, &aws.pipeline).await.unwrap();
+    let live = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("ecs-workers")
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .clone();
+    assert_eq!(live.capacity_rebalance(), Some(true));
+    let policy = live.mixed_instances_policy().unwrap();
+    assert_eq!(policy.launch_template().unwrap().overrides().len(), 4);
+    let status = obj.status.clone().unwrap();
+    let instances = status.instances.unwrap();
+    assert_eq!((instances.on_demand, instances.spot), (Some(1), Some(2)));
+    assert_eq!(status.scheduled_actions, Some(2));
+    assert_eq!(status.policies.len(), 1);
+    // The haproxy example's 8 reads less its topic's one, plus one for the scheduled
+    // actions and EC2's one for the split.
+    assert_eq!(aws.in_sync_reads(&mut obj).await, 9);
 }

@@ -117,6 +117,24 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
     assert_eq!(group["status"]["instances"]["inService"], 2);
     assert_eq!(group["status"]["policies"].as_array().unwrap().len(), 2);
 
+    // And the Spot-first ECS hosts: one On-Demand host, the rest Spot.
+    let spot_first = eventually(
+        "the Spot-first ScalingGroup to become Ready",
+        Duration::from_secs(60),
+        Some(&operator),
+        || {
+            Some(json(
+                &plane,
+                &["get", "scalinggroup", "ecs-workers", "-n", "platform"],
+            ))
+            .filter(ready_and_current)
+        },
+    )
+    .await;
+    assert_eq!(spot_first["status"]["instances"]["onDemand"], 1);
+    assert_eq!(spot_first["status"]["instances"]["spot"], 2);
+    assert_eq!(spot_first["status"]["scheduledActions"], 2);
+
     // `ecsfleet plan` as a GitOps pull-request check: from files alone the objects have
     // no identity, and it says so (pointing at --from-cluster rather than at adoption);
     // with --from-cluster it sees what the controller sees.

@@ -364,6 +364,16 @@ fn cases() -> Vec<Case> {
             api: Api::Cel("a step's lowerBound must be below its upperBound"),
         },
         Case {
+            what: "a warm pool for a group that runs Spot",
+            kind: "ScalingGroup",
+            spec: json!({"warmPool": {"minSize": 1},
+                "mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "m5.large"}]}}}),
+            field: "spec.warmPool",
+            api: Api::Cel(
+                "spec.warmPool: Auto Scaling keeps no warm pool for a group that runs Spot",
+            ),
+        },
+        Case {
             what: "an override with an instance type and requirements",
             kind: "ScalingGroup",
             spec: json!({"mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "m5.large",
@@ -464,7 +474,9 @@ fn cases() -> Vec<Case> {
             spec: json!({"launchTemplate": {"instanceMarketOptions": {"marketType": "spot"}},
                 "mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "m5.large"}]}}}),
             field: "spec.launchTemplate.instanceMarketOptions",
-            api: Api::Cel("a mixed instances policy chooses Spot itself"),
+            api: Api::Cel(
+                "spec.launchTemplate.instanceMarketOptions: a mixed instances policy chooses Spot",
+            ),
         },
         Case {
             what: "a topic and a topic to create",

@@ -247,6 +247,13 @@ fn cases() -> Vec<Case> {
             "autoScaling.instanceProfiles",
         ),
         case(
+            "another team's target group for the instances",
+            "ScalingGroup",
+            json!({"targetGroupArns": ["arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/other/0123456789abcdef"]}),
+            "spec.targetGroupArns",
+            "autoScaling.targetGroupArns",
+        ),
+        case(
             "a lifecycle hook passing another role",
             "ScalingGroup",
             json!({"lifecycleHooks": [{"name": "drain", "transition": "Terminating",

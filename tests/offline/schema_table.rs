@@ -447,7 +447,6 @@ spec:
   maxInstanceLifetime: 604800
   newInstancesProtectedFromScaleIn: false
   instanceMaintenancePolicy: {minHealthyPercentage: 90, maxHealthyPercentage: 120}
-  warmPool: {minSize: 1, maxGroupPreparedCapacity: 5, poolState: Hibernated, reuseOnScaleIn: true}
   scheduledActions:
     - {name: night, recurrence: "0 20 * * 1-5", timeZone: Europe/Berlin, startTime: "2027-01-04T07:00:00Z", endTime: "2027-12-31T00:00:00Z", minSize: 0, maxSize: 0, desiredCapacity: 0}
   notifications:
@@ -511,6 +510,7 @@ spec:
   minSize: 0
   maxSize: 2
   availabilityZones: [eu-west-1a]
+  warmPool: {minSize: 1, maxGroupPreparedCapacity: 5, poolState: Hibernated, reuseOnScaleIn: true}
   scalingPolicies:
     - name: steps
       steps:
