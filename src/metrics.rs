@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -24,6 +25,11 @@ struct AwsRequest {
     service: String,
     operation: String,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +103,9 @@ struct Inner {
     reconcile_duration: DurationFamily,
     object_ready: Family<ObjectLabels, Gauge>,
     events: Family<EventResult, Counter>,
+    budget_waits: Family<ServiceLabel, Counter>,
+    budget_wait_seconds: Family<ServiceLabel, Counter<f64, AtomicU64>>,
+    budget_rate: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
 }
 
 /// A cheap, cloneable handle on the process's metrics.
@@ -149,6 +158,24 @@ impl Default for Metrics {
             "AWS events read from the SQS queues, by result: triggered (objects told to look again), ignored (not ours, or ecsfleet's own write), malformed",
             events.clone(),
         );
+        let budget_waits = Family::<ServiceLabel, Counter>::default();
+        registry.register(
+            "ecsfleet_aws_budget_waits",
+            "AWS requests that waited for the call budget (--aws-rate/--aws-burst), by service",
+            budget_waits.clone(),
+        );
+        let budget_wait_seconds = Family::<ServiceLabel, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "ecsfleet_aws_budget_wait_seconds",
+            "Time AWS requests waited for the call budget, by service",
+            budget_wait_seconds.clone(),
+        );
+        let budget_rate = Family::<ServiceLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "ecsfleet_aws_budget_rate",
+            "Requests a second the call budget allows now (lowered by throttling answers), by service, for the last bucket used",
+            budget_rate.clone(),
+        );
         registry.register(
             "ecsfleet_build",
             "The running ecsfleet's version",
@@ -165,11 +192,30 @@ impl Default for Metrics {
             reconcile_duration,
             object_ready,
             events,
+            budget_waits,
+            budget_wait_seconds,
+            budget_rate,
         }))
     }
 }
 
 impl Metrics {
+    /// One request through the call budget: the rate its bucket allows now, and how long it
+    /// waits.
+    pub fn observe_aws_budget(&self, service: &str, rate: f64, wait_seconds: f64) {
+        let label = ServiceLabel {
+            service: service.to_string(),
+        };
+        self.0.budget_rate.get_or_create(&label).set(rate);
+        if wait_seconds > 0.0 {
+            self.0.budget_waits.get_or_create(&label).inc();
+            self.0
+                .budget_wait_seconds
+                .get_or_create(&label)
+                .inc_by(wait_seconds);
+        }
+    }
+
     pub fn count_aws_request(&self, service: &str, operation: &str, outcome: AwsOutcome) {
         self.0
             .aws_requests

@@ -1,6 +1,7 @@
 //! AWS client factory: one SDK configuration and one HTTP connection pool for the whole
 //! process, clients cached per (region, assumed role), every request counted.
 
+pub mod budget;
 mod errors;
 
 pub use errors::{aws_error, error_code};
@@ -75,6 +76,8 @@ pub fn session_name(namespace: Option<&str>) -> String {
 pub struct AwsSettings {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// The AWS call budget, if any ([`budget`]).
+    pub budget: Option<budget::BudgetSettings>,
 }
 
 /// The clients for one (region, role).
@@ -180,16 +183,22 @@ macro_rules! single_attempt {
     };
 }
 
-/// A client of `$sdk` over `$config` that counts its requests in the factory's metrics.
+/// A client of `$sdk` over `$config` that counts its requests in the factory's metrics
+/// and draws them from the call budget of `$account` (when there is one).
 macro_rules! own_client {
-    ($factory:expr, $config:expr, $sdk:ident) => {
-        $sdk::Client::from_conf(
-            $sdk::config::Builder::from(&$config)
-                .interceptor(CountRequests($factory.metrics.clone()))
-                .interceptor(endpoint::NameUnresolvedHost)
-                .build(),
-        )
-    };
+    ($factory:expr, $config:expr, $sdk:ident, $account:expr) => {{
+        let mut builder = $sdk::config::Builder::from(&$config)
+            .interceptor(CountRequests($factory.metrics.clone()))
+            .interceptor(endpoint::NameUnresolvedHost);
+        if let Some(budgets) = &$factory.budgets {
+            builder = builder.interceptor(budget::Budgeted {
+                budgets: budgets.clone(),
+                account: $account,
+                region: $config.region().map(|r| r.to_string()).unwrap_or_default(),
+            });
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
 }
 
 /// Builds and caches AWS clients. Cloning shares the cache and the connection pool.
@@ -198,6 +207,7 @@ pub struct AwsFactory {
     base: SdkConfig,
     metrics: Metrics,
     clients: Arc<Mutex<HashMap<ClientKey, AccountClients>>>,
+    budgets: Option<Arc<budget::Budgets>>,
 }
 
 impl fmt::Debug for AwsFactory {
@@ -218,7 +228,33 @@ impl AwsFactory {
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
-        Self::from_config(loader.load().await, metrics)
+        let factory = Self::from_config(loader.load().await, metrics);
+        match settings.budget {
+            Some(budget) => factory.with_budget(budget),
+            None => factory,
+        }
+    }
+
+    /// Every request of every client made from now on waits for the call budget.
+    pub fn with_budget(mut self, settings: budget::BudgetSettings) -> Self {
+        let budgets = budget::Budgets::new(settings, self.metrics.clone());
+        if let Some(inner) = self.base.http_client() {
+            self.base = self
+                .base
+                .to_builder()
+                .http_client(budget::BudgetedHttpClient {
+                    inner,
+                    budgets: budgets.clone(),
+                })
+                .build();
+        }
+        self.budgets = Some(budgets);
+        self
+    }
+
+    /// The call budget, when there is one (a sharded replica sets its share on it).
+    pub fn budgets(&self) -> Option<&Arc<budget::Budgets>> {
+        self.budgets.as_ref()
     }
 
     /// A factory over an SDK configuration built elsewhere (tests, embedding).
@@ -227,6 +263,7 @@ impl AwsFactory {
             base,
             metrics,
             clients: Arc::default(),
+            budgets: None,
         }
     }
 
@@ -243,13 +280,13 @@ impl AwsFactory {
     /// credentials, the shared connection pool, requests counted).
     pub fn sqs(&self, region: &str) -> aws_sdk_sqs::Client {
         let config = self.regional(region);
-        own_client!(self, config, aws_sdk_sqs)
+        own_client!(self, config, aws_sdk_sqs, OPERATOR.to_string())
     }
 
     /// An EventBridge client in `region`, as [`AwsFactory::sqs`].
     pub fn eventbridge(&self, region: &str) -> aws_sdk_eventbridge::Client {
         let config = self.regional(region);
-        own_client!(self, config, aws_sdk_eventbridge)
+        own_client!(self, config, aws_sdk_eventbridge, OPERATOR.to_string())
     }
 
     fn regional(&self, region: &str) -> SdkConfig {
@@ -286,15 +323,20 @@ impl AwsFactory {
         let config = self.config_for(&region, target).await;
         // Every client of one (region, role) shares the configuration (and so the
         // connection pool), and counts its requests.
+        // The budget is per account: an assumed role's, else the operator's own.
+        let account = target
+            .assume_role_arn
+            .clone()
+            .unwrap_or_else(|| OPERATOR.to_string());
         let clients = AccountClients {
             region,
-            ecs: own_client!(self, config, aws_sdk_ecs),
-            iam: own_client!(self, config, aws_sdk_iam),
-            sts: own_client!(self, config, aws_sdk_sts),
-            autoscaling: own_client!(self, config, aws_sdk_autoscaling),
-            ec2: own_client!(self, config, aws_sdk_ec2),
-            cloudwatch: own_client!(self, config, aws_sdk_cloudwatch),
-            sns: own_client!(self, config, aws_sdk_sns),
+            ecs: own_client!(self, config, aws_sdk_ecs, account.clone()),
+            iam: own_client!(self, config, aws_sdk_iam, account.clone()),
+            sts: own_client!(self, config, aws_sdk_sts, account.clone()),
+            autoscaling: own_client!(self, config, aws_sdk_autoscaling, account.clone()),
+            ec2: own_client!(self, config, aws_sdk_ec2, account.clone()),
+            cloudwatch: own_client!(self, config, aws_sdk_cloudwatch, account.clone()),
+            sns: own_client!(self, config, aws_sdk_sns, account),
             account_id: Arc::default(),
         };
         self.clients
@@ -329,6 +371,9 @@ impl AwsFactory {
     }
 }
 
+/// The call budget's account of requests made with the operator's own credentials.
+const OPERATOR: &str = "operator";
+
 /// The error codes AWS's services use for request-rate refusals (JSON `__type`, XML
 /// `<Code>`), as the SDK's own retry classifier knows them.
 const THROTTLING_CODES: [&str; 8] = [
@@ -345,7 +390,7 @@ const THROTTLING_CODES: [&str; 8] = [
 /// Whether an HTTP answer is AWS refusing the request rate: 429, or an error answer naming
 /// one of [`THROTTLING_CODES`] (in a header, or in its body, buffered by then, whatever the
 /// protocol: JSON, XML or CBOR).
-fn is_throttled(response: &aws_smithy_runtime_api::http::Response) -> bool {
+pub(crate) fn is_throttled(response: &aws_smithy_runtime_api::http::Response) -> bool {
     let status = response.status().as_u16();
     if status == 429 {
         return true;

@@ -93,6 +93,24 @@ pub struct AwsArgs {
     /// Send every AWS call to this endpoint (an emulator).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
+    /// The AWS call budget: requests a second ecsfleet sends at most to each service in
+    /// each account and Region (a client-side token bucket, lowered while AWS throttles;
+    /// with --shards, each replica takes its share). Unset: no budget.
+    #[arg(long, value_parser = positive_rate)]
+    pub aws_rate: Option<f64>,
+    /// Requests the budget lets through at once after a quiet spell (default: twice
+    /// --aws-rate).
+    #[arg(long, requires = "aws_rate", value_parser = positive_rate)]
+    pub aws_burst: Option<f64>,
+}
+
+fn positive_rate(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate above 0 (requests a second)"
+        )),
+    }
 }
 
 impl AwsArgs {
@@ -100,6 +118,12 @@ impl AwsArgs {
         AwsSettings {
             region: self.region.clone(),
             endpoint_url: self.aws_endpoint_url.clone(),
+            budget: self
+                .aws_rate
+                .map(|rate| crate::aws::budget::BudgetSettings {
+                    rate,
+                    burst: self.aws_burst.unwrap_or(rate * 2.0).max(1.0),
+                }),
         }
     }
 }
@@ -214,4 +238,42 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         return Err("must be more than zero".into());
     }
     Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_call_budget_is_off_unless_a_rate_is_given() {
+        let run = |args: &[&str]| Cli::try_parse_from([&["ecsfleet", "run"], args].concat());
+        let budget = |cli: Cli| match cli.command {
+            Command::Run(run) => run.aws.settings().budget,
+            _ => unreachable!(),
+        };
+        assert_eq!(budget(run(&[]).unwrap()), None);
+        assert_eq!(
+            budget(run(&["--aws-rate", "10"]).unwrap()),
+            Some(crate::aws::budget::BudgetSettings {
+                rate: 10.0,
+                burst: 20.0
+            })
+        );
+        assert_eq!(
+            budget(run(&["--aws-rate", "10", "--aws-burst", "5"]).unwrap()),
+            Some(crate::aws::budget::BudgetSettings {
+                rate: 10.0,
+                burst: 5.0
+            })
+        );
+        for refused in [
+            &["--aws-rate", "0"][..],
+            &["--aws-rate", "-3"],
+            &["--aws-rate", "NaN"],
+            &["--aws-burst", "5"],
+        ] {
+            assert!(run(refused).is_err(), "{refused:?}");
+        }
+    }
 }

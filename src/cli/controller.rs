@@ -96,6 +96,22 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     }
 
     let aws = AwsFactory::load(&args.aws.settings(), metrics.clone()).await;
+    if let (Some(budgets), Some((_, shards))) = (aws.budgets(), &sharding) {
+        // A replica's share of the call budget follows the shards it holds.
+        let (budgets, shards) = (budgets.clone(), shards.clone());
+        budgets.set_share(0, shards.count());
+        let mut changes = shards.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        budgets.set_share(shards.held().len() as u32, shards.count());
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
     let queues = args
         .events_queue_urls
         .iter()

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod budget;
 mod cli;
 mod controller;
 mod crash;
