@@ -251,6 +251,24 @@ impl JsonSchema for JsonObjects {
     }
 }
 
+impl CommonSpec {
+    /// The ECS cluster `cluster` (name or ARN) in this spec's Region and account, as
+    /// `<region>/<account>/<name>` (region and account empty when the spec leaves them to
+    /// the operator): what `--shard-key cluster` groups by.
+    pub fn cluster_group(&self, cluster: &str) -> String {
+        let account = self
+            .assume_role_arn
+            .as_deref()
+            .map(crate::tenancy::principal_account)
+            .unwrap_or_default();
+        format!(
+            "{}/{account}/{}",
+            self.region.as_deref().unwrap_or_default(),
+            crate::tenancy::cluster_name(cluster)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

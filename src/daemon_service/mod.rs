@@ -94,6 +94,10 @@ impl Managed for DaemonService {
         ))
     }
 
+    fn shard_group(&self) -> Option<String> {
+        Some(self.spec.common.cluster_group(&self.spec.cluster))
+    }
+
     async fn desired(&self, env: &Env, _intent: Intent) -> Result<Desired> {
         let mut desired = Desired::from_spec(self)?;
         if matches!(desired.task_definition, DesiredTaskDefinition::Reference(_)) {

@@ -384,7 +384,7 @@ fn enter_shard<K: Managed>(guard: &DeserializeGuard<K>, context: &Context<K>) ->
     let Some(shards) = &context.shards else {
         return Entered::Ours(None);
     };
-    match shards.enter(guard.meta()) {
+    match shards.enter(guard) {
         Some(shard) => Entered::Ours(Some(shard)),
         None => {
             context.pipeline.env.metrics().forget_object(

@@ -280,6 +280,12 @@ pub trait Managed:
     fn resync_group(&self) -> Option<String> {
         None
     }
+    /// The ECS cluster the object belongs to, as `<region>/<account>/<cluster name>`
+    /// (region and account as the spec gives them, empty when unset): with
+    /// `--shard-key cluster`, objects of one cluster share a shard. `None`: no cluster.
+    fn shard_group(&self) -> Option<String> {
+        None
+    }
     fn common_status(status: &mut Self::Status) -> &mut CommonStatus;
 
     /// `desired.rs`: refuses, naming the field and the grant, what the namespace's

@@ -44,6 +44,11 @@ pub enum ShardKey {
     Namespace,
     /// Its uid: the most even spread, whatever the namespaces.
     Uid,
+    /// Its ECS cluster (Region, account and cluster): a cluster's DaemonServices and the
+    /// ScalingGroups whose `ecsCluster` names it share a shard, so the cluster's reads are
+    /// made once and a group's host changes reach its DaemonServices. Objects of no
+    /// cluster (IntegrationRoles) go by their namespace.
+    Cluster,
 }
 
 /// FNV-1a, 64 bits: stable across versions and platforms (a shard's objects must not
@@ -67,11 +72,13 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     fnv1a(&[bytes])
 }
 
-/// The shard of an object with `meta`, of `count` shards. Pure.
-pub fn shard_of(meta: &ObjectMeta, key: ShardKey, count: u32) -> u32 {
-    let text = match key {
-        ShardKey::Namespace => meta.namespace.as_deref(),
-        ShardKey::Uid => meta.uid.as_deref(),
+/// The shard of an object with `meta` (and, for [`ShardKey::Cluster`], the ECS cluster it
+/// belongs to, [`Managed::shard_group`]), of `count` shards. Pure.
+pub fn shard_of(meta: &ObjectMeta, cluster: Option<&str>, key: ShardKey, count: u32) -> u32 {
+    let text = match (key, cluster) {
+        (ShardKey::Cluster, Some(cluster)) => Some(cluster),
+        (ShardKey::Namespace | ShardKey::Cluster, _) => meta.namespace.as_deref(),
+        (ShardKey::Uid, _) => meta.uid.as_deref(),
     }
     .unwrap_or_default();
     (fnv1a(&[text.as_bytes()]) % u64::from(count.max(1))) as u32
@@ -127,14 +134,18 @@ impl Shards {
         self.slots.len() as u32
     }
 
-    pub fn shard_of(&self, meta: &ObjectMeta) -> u32 {
-        shard_of(meta, self.key, self.count())
+    pub fn shard_of<K: Managed>(&self, object: &DeserializeGuard<K>) -> u32 {
+        let cluster = match self.key {
+            ShardKey::Cluster => object.0.as_ref().ok().and_then(Managed::shard_group),
+            _ => None,
+        };
+        shard_of(object.meta(), cluster.as_deref(), self.key, self.count())
     }
 
-    /// A guard to hold while reconciling the object of `meta`, or `None` if its shard is
-    /// not held here (another replica reconciles it).
-    pub fn enter(&self, meta: &ObjectMeta) -> Option<ShardGuard> {
-        let slot = self.slot(self.shard_of(meta));
+    /// A guard to hold while reconciling `object`, or `None` if its shard is not held
+    /// here (another replica reconciles it).
+    pub fn enter<K: Managed>(&self, object: &DeserializeGuard<K>) -> Option<ShardGuard> {
+        let slot = self.slot(self.shard_of(object));
         if !slot.held.load(Ordering::SeqCst) {
             return None;
         }
@@ -209,7 +220,7 @@ pub fn reconciles_for_shard_changes<K: Managed>(
         let refs: Vec<_> = store
             .state()
             .iter()
-            .filter(|guard| shards.shard_of(guard.meta()) == shard)
+            .filter(|guard| shards.shard_of(&**guard) == shard)
             .map(|guard| ObjectRef::from_obj(&**guard))
             .collect();
         futures::stream::iter(refs)
@@ -465,16 +476,51 @@ mod tests {
     }
 
     #[test]
+    fn by_cluster_a_clusters_daemons_and_groups_share_a_shard() {
+        use crate::daemon_service::DaemonService;
+        use crate::scaling_group::ScalingGroup;
+        let shards = Shards::new(64, ShardKey::Cluster);
+        let daemon = |namespace: &str, cluster: &str| {
+            DeserializeGuard(Ok(serde_yaml_ng::from_str::<DaemonService>(&format!(
+                "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: agent, namespace: {namespace}}}\nspec: {{cluster: {cluster}, taskDefinition: {{family: a, containerDefinitions: [{{name: a, image: a, memory: 64}}]}}}}\n"
+            ))
+            .unwrap()))
+        };
+        let group = |namespace: &str, cluster: &str| {
+            DeserializeGuard(Ok(serde_yaml_ng::from_str::<ScalingGroup>(&format!(
+                "apiVersion: ecsfleet.dev/v1alpha1\nkind: ScalingGroup\nmetadata: {{name: hosts, namespace: {namespace}}}\nspec: {{ecsCluster: {cluster}, minSize: 0, maxSize: 1, availabilityZones: [eu-west-1a], launchTemplateRef: {{name: t}}}}\n"
+            ))
+            .unwrap()))
+        };
+        let workers = shards.shard_of(&daemon("monitoring", "workers"));
+        // Another team's DaemonService of the cluster, by name or ARN, and the group.
+        assert_eq!(shards.shard_of(&daemon("security", "workers")), workers);
+        assert_eq!(
+            shards.shard_of(&daemon(
+                "security",
+                "arn:aws:ecs:eu-west-1:123456789012:cluster/workers"
+            )),
+            workers
+        );
+        assert_eq!(shards.shard_of(&group("platform", "workers")), workers);
+        // Clusters spread: of 20 clusters' objects, more than one shard.
+        let spread: std::collections::BTreeSet<u32> = (0..20)
+            .map(|i| shards.shard_of(&daemon("monitoring", &format!("cluster-{i}"))))
+            .collect();
+        assert!(spread.len() > 1);
+    }
+
+    #[test]
     fn the_shard_of_an_object_is_stable() {
         // Fixed values: changing the hash would move objects between replicas mid-upgrade.
         assert_eq!(fnv1a(&[]), 0xcbf2_9ce4_8422_2325);
         let team = meta("team-a", "1");
-        let first = shard_of(&team, ShardKey::Namespace, 7);
+        let first = shard_of(&team, None, ShardKey::Namespace, 7);
         assert_eq!(
             first,
-            shard_of(&meta("team-a", "2"), ShardKey::Namespace, 7)
+            shard_of(&meta("team-a", "2"), None, ShardKey::Namespace, 7)
         );
-        assert_eq!(shard_of(&team, ShardKey::Namespace, 1), 0);
+        assert_eq!(shard_of(&team, None, ShardKey::Namespace, 1), 0);
         assert!(first < 7);
     }
 
@@ -484,7 +530,7 @@ mod tests {
             let mut counts = [0u32; 4];
             for i in 0..4000 {
                 let text = format!("team-{i}");
-                counts[shard_of(&meta(&text, &text), key, 4) as usize] += 1;
+                counts[shard_of(&meta(&text, &text), None, key, 4) as usize] += 1;
             }
             assert!(
                 counts.iter().all(|c| (800..1200).contains(c)),
@@ -515,7 +561,13 @@ mod tests {
     #[tokio::test]
     async fn a_shard_is_handed_over_only_after_its_reconciles_finish() {
         let shards = Shards::new(1, ShardKey::Namespace);
-        let object = meta("team", "1");
+        // An object that does not decode still has its shard (by its namespace).
+        let object = DeserializeGuard::<crate::integration_role::IntegrationRole>(Err(
+            kube::core::error_boundary::InvalidObject {
+                error: "any object".into(),
+                metadata: meta("team", "1"),
+            },
+        ));
         assert!(shards.enter(&object).is_none(), "not held yet");
         let mut changes = shards.subscribe();
         shards.took(0);

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::{Stream, StreamExt};
+use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
 
 use super::Managed;
 use super::shards::{Shards, stable_hash};
@@ -79,7 +79,7 @@ pub fn resync_turns<K: Managed>(
     let ours = move |guard: &DeserializeGuard<K>| {
         shards
             .as_ref()
-            .is_none_or(|shards| shards.holds(shards.shard_of(guard.meta())))
+            .is_none_or(|shards| shards.holds(shards.shard_of(guard)))
     };
     futures::stream::unfold((ticks, since_epoch()), move |(mut ticks, since)| {
         let store = store.clone();

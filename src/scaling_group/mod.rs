@@ -77,6 +77,15 @@ impl Managed for ScalingGroup {
 
     crate::common_fields!(ScalingGroupStatus);
 
+    /// The ECS cluster its hosts join: with `--shard-key cluster`, the group shares a
+    /// shard with that cluster's DaemonServices, which it wakes when its hosts change.
+    fn shard_group(&self) -> Option<String> {
+        self.spec
+            .ecs_cluster
+            .as_deref()
+            .map(|cluster| self.spec.common.cluster_group(cluster))
+    }
+
     fn check_grant(&self, grant: &crate::tenancy::Grant) -> Result<()> {
         desired::check_grant(self, grant)
     }

@@ -161,7 +161,7 @@ async fn daemon_service_lifecycle_on_a_real_control_plane() {
     );
     let (code, text) = plan(&["--from-cluster", "-f", &path("examples")]);
     assert_eq!(code, Some(0), "every example in sync:\n{text}");
-    assert_eq!(text.matches(": in sync").count(), 4, "{text}");
+    assert_eq!(text.matches(": in sync").count(), 5, "{text}");
     let (code, text) = plan(&["--from-cluster", "-n", "monitoring"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(

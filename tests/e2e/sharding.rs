@@ -26,7 +26,7 @@ fn shard_of_namespace(namespace: &str) -> u32 {
         namespace: Some(namespace.into()),
         ..ObjectMeta::default()
     };
-    shard_of(&meta, ShardKey::Namespace, SHARDS)
+    shard_of(&meta, None, ShardKey::Namespace, SHARDS)
 }
 
 /// The holder of each shard Lease, as the API server has it.
