@@ -84,6 +84,17 @@ pub fn shard_of(meta: &ObjectMeta, cluster: Option<&str>, key: ShardKey, count: 
     (fnv1a(&[text.as_bytes()]) % u64::from(count.max(1))) as u32
 }
 
+/// The splitmix64 finalizer: every input bit moves every output bit. FNV-1a alone does
+/// not: members whose names share a prefix (pod names do) keep the same order for every
+/// shard, and one member would win them all.
+fn mix(mut hash: u64) -> u64 {
+    hash ^= hash >> 30;
+    hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash ^= hash >> 27;
+    hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
 /// Which of the live `members` should hold `shard` (rendezvous hashing: the member with
 /// the highest hash of (member, shard)). Pure; `None` only without members.
 pub fn preferred(shard: u32, members: &[String]) -> Option<&str> {
@@ -91,7 +102,7 @@ pub fn preferred(shard: u32, members: &[String]) -> Option<&str> {
         .iter()
         .max_by_key(|member| {
             (
-                fnv1a(&[member.as_bytes(), &shard.to_be_bytes()]),
+                mix(fnv1a(&[member.as_bytes(), &shard.to_be_bytes()])),
                 member.as_str(),
             )
         })
@@ -556,6 +567,33 @@ mod tests {
         }
         assert!(held_by.values().all(|n| *n >= 10), "{held_by:?}");
         assert_eq!(preferred(0, &[]), None);
+    }
+
+    #[test]
+    fn replicas_named_alike_share_the_shards() {
+        // Pod names of one Deployment differ only in their last characters.
+        let two: Vec<String> = ["ecsfleet-6d5f7c9b8-x2k4p", "ecsfleet-6d5f7c9b8-q8r7t"]
+            .map(String::from)
+            .to_vec();
+        let mut held = std::collections::BTreeMap::<&str, u32>::new();
+        for shard in 0..12 {
+            *held.entry(preferred(shard, &two).unwrap()).or_default() += 1;
+        }
+        assert!(
+            held.len() == 2 && held.values().all(|n| *n >= 3),
+            "{held:?}"
+        );
+        let three: Vec<String> = ["replica-a", "replica-b", "replica-c"]
+            .map(String::from)
+            .to_vec();
+        let mut held = std::collections::BTreeMap::<&str, u32>::new();
+        for shard in 0..120 {
+            *held.entry(preferred(shard, &three).unwrap()).or_default() += 1;
+        }
+        assert!(
+            held.len() == 3 && held.values().all(|n| *n >= 25),
+            "{held:?}"
+        );
     }
 
     #[tokio::test]

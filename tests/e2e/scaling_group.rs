@@ -166,3 +166,124 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
     assert!(groups.auto_scaling_groups().is_empty());
     assert!(operator.stop());
 }
+
+/// With `--shard-key cluster`, two replicas: a ScalingGroup and a DaemonService of its
+/// cluster in namespaces that by namespace would belong to different replicas share a
+/// shard, so the group's new host reaches the DaemonService without its resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_cluster_shard_key_a_groups_hosts_reach_daemon_services_of_other_namespaces() {
+    use ecsfleet::runtime::shards::{ShardKey, preferred, shard_of};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    const SHARDS: u32 = 8;
+    let members = ["replica-a".to_string(), "replica-b".to_string()];
+    // Two namespaces whose objects, sharded by namespace, two different replicas would
+    // hold: only the cluster key brings them together.
+    let owner = |namespace: &str| {
+        let meta = ObjectMeta {
+            namespace: Some(namespace.into()),
+            ..ObjectMeta::default()
+        };
+        preferred(shard_of(&meta, None, ShardKey::Namespace, SHARDS), &members)
+            .unwrap()
+            .to_string()
+    };
+    let candidates: Vec<String> = (0..64).map(|i| format!("team-{i}")).collect();
+    let agents = candidates[0].clone();
+    let hosts = candidates
+        .iter()
+        .find(|ns| owner(ns) != owner(&agents))
+        .expect("namespaces of both replicas")
+        .clone();
+
+    let (plane, emulator, kubeconfig) = prepared();
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    let resync = Duration::from_secs(600);
+    let replicas: Vec<Operator> = members
+        .iter()
+        .map(|name| {
+            Operator::start_with_env(
+                ECSFLEET,
+                &kubeconfig,
+                &emulator,
+                plane.dir.path().join(format!("{name}.log")),
+                &[
+                    "--resync",
+                    &format!("{}s", resync.as_secs()),
+                    "--shards",
+                    &SHARDS.to_string(),
+                    "--shard-key",
+                    "cluster",
+                    "--leader-elect-namespace",
+                    "ecsfleet-system",
+                    "--leader-elect-lease-duration",
+                    "6s",
+                ],
+                &[("POD_NAME", name.as_str())],
+            )
+        })
+        .collect();
+    for replica in &replicas {
+        eventually(
+            "every replica to be ready",
+            Duration::from_secs(30),
+            Some(replica),
+            || replica.get("/readyz").filter(|(code, _)| *code == 200),
+        )
+        .await;
+    }
+    for namespace in [&agents, &hosts] {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+    }
+    let group = WORKERS.replace("namespace: edge", &format!("namespace: {hosts}"));
+    for yaml in [daemon_service_yaml("agent", &agents), group] {
+        assert!(
+            plane
+                .kubectl_input(&["apply", "-f", "-"], &yaml)
+                .status
+                .success()
+        );
+    }
+    let workers = || json(&plane, &["get", "asg", "workers", "-n", &hosts]);
+    let agent = || json(&plane, &["get", "dsvc", "agent", "-n", &agents]);
+    eventually(
+        "the group to become Ready",
+        Duration::from_secs(60),
+        replicas.first(),
+        || Some(workers()).filter(ready_and_current),
+    )
+    .await;
+    eventually(
+        "the agent on 1 host",
+        Duration::from_secs(30),
+        replicas.first(),
+        || Some(agent()).filter(|o| ready_and_current(o) && o["status"]["desiredCount"] == 1),
+    )
+    .await;
+
+    plane
+        .clear_of_resync_turn(&agents, "agent", resync, Duration::from_secs(60))
+        .await;
+    cluster.add_instance(&emulator).await;
+    plane.kubectl_ok(&[
+        "patch",
+        "asg",
+        "workers",
+        "-n",
+        &hosts,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"desiredCapacity":2}}"#,
+    ]);
+    eventually(
+        "the agent to follow the group's new host without waiting for its resync",
+        Duration::from_secs(30),
+        replicas.first(),
+        || Some(agent()).filter(|o| o["status"]["desiredCount"] == 2),
+    )
+    .await;
+    for replica in replicas {
+        assert!(replica.stop());
+    }
+}

@@ -146,6 +146,13 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     let expected: BTreeMap<u32, String> = (0..SHARDS)
         .map(|s| (s, preferred(s, &members).unwrap().to_string()))
         .collect();
+    // Each replica has a share (rendezvous hashing spreads the shards over them).
+    for member in &members {
+        assert!(
+            expected.values().any(|m| m == member),
+            "{member} holds none of {expected:?}"
+        );
+    }
     eventually(
         "every shard held by its preferred replica",
         Duration::from_secs(60),
