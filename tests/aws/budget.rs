@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use aws_credential_types::Credentials;
 use ecsfleet::aws::budget::{BudgetKey, BudgetSettings};
 use ecsfleet::aws::{AwsFactory, AwsTarget};
 use ecsfleet::metrics::Metrics;
@@ -12,18 +11,7 @@ use crate::support::faults::FaultProxy;
 use crate::support::{Emulator, REGION};
 
 async fn budgeted(endpoint: &str, rate: f64, burst: f64) -> (AwsFactory, Metrics) {
-    let config = ecsfleet::aws::sdk_loader()
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "ecsfleet-tests",
-        ))
-        .load()
-        .await;
+    let config = crate::support::ecsfleet_sdk_config(endpoint).await;
     let metrics = Metrics::default();
     let factory = AwsFactory::from_config(config, metrics.clone())
         .with_budget(BudgetSettings { rate, burst });

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::support::Cluster;
-use crate::support::control_plane::Operator;
+use crate::support::control_plane::{ControlPlane, Operator};
+use crate::support::{Cluster, Emulator};
 use crate::*;
 
 /// A small ScalingGroup whose hosts join the `production` ECS cluster.
@@ -19,6 +19,59 @@ spec:
   availabilityZones: [eu-west-1a]
   ecsCluster: production
 ";
+
+/// The group `workers` (namespace `hosts`) and the DaemonService `agent` (namespace
+/// `agents`) Ready, the agent on the group's one host; then, with the agent's resync turn
+/// far away, the group grows and a new host joins the cluster: the agent follows at once.
+async fn a_new_host_reaches_the_agent(
+    plane: &ControlPlane,
+    emulator: &Emulator,
+    cluster: &Cluster,
+    operator: &Operator,
+    (agents, hosts): (&str, &str),
+    resync: Duration,
+) {
+    let workers = || json(plane, &["get", "asg", "workers", "-n", hosts]);
+    let agent = || json(plane, &["get", "dsvc", "agent", "-n", agents]);
+    eventually(
+        "the group to become Ready",
+        Duration::from_secs(60),
+        Some(operator),
+        || Some(workers()).filter(ready_and_current),
+    )
+    .await;
+    eventually(
+        "the agent on 1 host",
+        Duration::from_secs(30),
+        Some(operator),
+        || Some(agent()).filter(|o| ready_and_current(o) && o["status"]["desiredCount"] == 1),
+    )
+    .await;
+
+    // The group grows; the new host's ECS agent registers with the cluster.
+    plane
+        .clear_of_resync_turn(agents, "agent", resync, Duration::from_secs(60))
+        .await;
+    cluster.add_instance(emulator).await;
+    plane.kubectl_ok(&[
+        "patch",
+        "asg",
+        "workers",
+        "-n",
+        hosts,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"desiredCapacity":2}}"#,
+    ]);
+    eventually(
+        "the agent to follow the group's new host without waiting for its resync",
+        Duration::from_secs(30),
+        Some(operator),
+        || Some(agent()).filter(|o| o["status"]["desiredCount"] == 2),
+    )
+    .await;
+    assert_eq!(workers()["status"]["instances"]["inService"], 2);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_again() {
@@ -69,46 +122,15 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
             .status
             .success()
     );
-    let workers = || json(&plane, &["get", "asg", "workers", "-n", "edge"]);
-    let agent = || json(&plane, &["get", "dsvc", "agent", "-n", "edge"]);
-    eventually(
-        "the group to become Ready",
-        Duration::from_secs(60),
-        Some(&operator),
-        || Some(workers()).filter(ready_and_current),
+    a_new_host_reaches_the_agent(
+        &plane,
+        &emulator,
+        &cluster,
+        &operator,
+        ("edge", "edge"),
+        resync,
     )
     .await;
-    eventually(
-        "the agent on 1 host",
-        Duration::from_secs(30),
-        Some(&operator),
-        || Some(agent()).filter(|o| ready_and_current(o) && o["status"]["desiredCount"] == 1),
-    )
-    .await;
-
-    // The group grows; the new host's ECS agent registers with the cluster.
-    plane
-        .clear_of_resync_turn("edge", "agent", resync, Duration::from_secs(60))
-        .await;
-    cluster.add_instance(&emulator).await;
-    plane.kubectl_ok(&[
-        "patch",
-        "asg",
-        "workers",
-        "-n",
-        "edge",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"desiredCapacity":2}}"#,
-    ]);
-    eventually(
-        "the agent to follow the group's new host without waiting for its resync",
-        Duration::from_secs(30),
-        Some(&operator),
-        || Some(agent()).filter(|o| o["status"]["desiredCount"] == 2),
-    )
-    .await;
-    assert_eq!(workers()["status"]["instances"]["inService"], 2);
 
     // Keyed lists merge by key under server-side apply: a GitOps tool's field manager
     // adds a tag after a client-side apply without a conflict, and the API server itself
@@ -245,42 +267,13 @@ async fn under_the_cluster_shard_key_a_groups_hosts_reach_daemon_services_of_oth
                 .success()
         );
     }
-    let workers = || json(&plane, &["get", "asg", "workers", "-n", &hosts]);
-    let agent = || json(&plane, &["get", "dsvc", "agent", "-n", &agents]);
-    eventually(
-        "the group to become Ready",
-        Duration::from_secs(60),
-        replicas.first(),
-        || Some(workers()).filter(ready_and_current),
-    )
-    .await;
-    eventually(
-        "the agent on 1 host",
-        Duration::from_secs(30),
-        replicas.first(),
-        || Some(agent()).filter(|o| ready_and_current(o) && o["status"]["desiredCount"] == 1),
-    )
-    .await;
-
-    plane
-        .clear_of_resync_turn(&agents, "agent", resync, Duration::from_secs(60))
-        .await;
-    cluster.add_instance(&emulator).await;
-    plane.kubectl_ok(&[
-        "patch",
-        "asg",
-        "workers",
-        "-n",
-        &hosts,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"desiredCapacity":2}}"#,
-    ]);
-    eventually(
-        "the agent to follow the group's new host without waiting for its resync",
-        Duration::from_secs(30),
-        replicas.first(),
-        || Some(agent()).filter(|o| o["status"]["desiredCount"] == 2),
+    a_new_host_reaches_the_agent(
+        &plane,
+        &emulator,
+        &cluster,
+        &replicas[0],
+        (&agents, &hosts),
+        resync,
     )
     .await;
     for replica in replicas {

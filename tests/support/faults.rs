@@ -7,14 +7,13 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
 use ecsfleet::aws::AwsFactory;
 use ecsfleet::metrics::Metrics;
 use ecsfleet::runtime::Env;
 use ecsfleet::runtime::secrets::Secrets;
 use serde_json::{Value, json};
 
-use super::{Emulator, REGION, emulator_python, repo_root};
+use super::{Emulator, emulator_python, repo_root};
 
 /// Every fault kind the proxy knows.
 pub const ALL: &[&str] = &["throttle", "error", "reset", "lost"];
@@ -102,18 +101,7 @@ impl FaultProxy {
     /// An environment whose AWS calls go through the proxy, with ecsfleet's own retry
     /// and timeout settings.
     pub async fn env(&self, secrets: Secrets) -> Env {
-        let config = ecsfleet::aws::sdk_loader()
-            .region(aws_config::Region::new(REGION))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "ecsfleet-tests",
-            ))
-            .load()
-            .await;
+        let config = super::ecsfleet_sdk_config(&self.endpoint).await;
         Env::new(AwsFactory::from_config(config, Metrics::default()), secrets)
     }
 

@@ -25,6 +25,31 @@ pub mod faults;
 
 pub const REGION: &str = "eu-west-1";
 
+/// `loader` pointed at `endpoint` in [`REGION`], with the tests' credentials.
+fn with_test_identity(
+    loader: aws_config::ConfigLoader,
+    endpoint: &str,
+) -> aws_config::ConfigLoader {
+    loader
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "ecsfleet-tests",
+        ))
+}
+
+/// An SDK configuration with ecsfleet's own retry and timeout settings
+/// ([`ecsfleet::aws::sdk_loader`]), pointed at `endpoint` with the tests' credentials.
+pub async fn ecsfleet_sdk_config(endpoint: &str) -> SdkConfig {
+    with_test_identity(ecsfleet::aws::sdk_loader(), endpoint)
+        .load()
+        .await
+}
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -93,18 +118,12 @@ impl Emulator {
 
     /// An SDK configuration pointed at the emulator with test credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "ecsfleet-tests",
-            ))
-            .load()
-            .await
+        with_test_identity(
+            aws_config::defaults(BehaviorVersion::latest()),
+            &self.endpoint,
+        )
+        .load()
+        .await
     }
 
     /// The environment a spawned `ecsfleet` process needs to reach the emulator.
