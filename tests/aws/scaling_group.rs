@@ -107,6 +107,18 @@ impl Aws {
             .to_vec()
     }
 
+    /// The example's scale-up alarm, as CloudWatch has it.
+    async fn scale_up_alarm(&self) -> aws_sdk_cloudwatch::types::MetricAlarm {
+        self.cloudwatch
+            .describe_alarms()
+            .alarm_names("haproxy-staging-haproxy-cpu-high")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()[0]
+            .clone()
+    }
+
     async fn template_versions(&self) -> Vec<aws_sdk_ec2::types::LaunchTemplateVersion> {
         self.ec2
             .describe_launch_template_versions()
@@ -1244,16 +1256,7 @@ async fn alarm_options_and_paging_topics_are_set_and_kept() {
     );
     let mut obj = group(&options);
     sync(&mut obj, &aws.pipeline).await.unwrap();
-    let alarm = || async {
-        aws.cloudwatch
-            .describe_alarms()
-            .alarm_names("haproxy-staging-haproxy-cpu-high")
-            .send()
-            .await
-            .unwrap()
-            .metric_alarms()[0]
-            .clone()
-    };
+    let alarm = || aws.scale_up_alarm();
     let live = alarm().await;
     assert_eq!(live.datapoints_to_alarm(), Some(1));
     assert_eq!(live.treat_missing_data(), Some("breaching"));
@@ -1431,16 +1434,7 @@ async fn percentile_alarms_with_unit_and_description_are_put_and_kept() {
     );
     let mut obj = group(&percentile);
     sync(&mut obj, &aws.pipeline).await.unwrap();
-    let alarm = || async {
-        aws.cloudwatch
-            .describe_alarms()
-            .alarm_names("haproxy-staging-haproxy-cpu-high")
-            .send()
-            .await
-            .unwrap()
-            .metric_alarms()[0]
-            .clone()
-    };
+    let alarm = || aws.scale_up_alarm();
     let live = alarm().await;
     assert_eq!(live.extended_statistic(), Some("p90"));
     assert_eq!(live.statistic(), None);
