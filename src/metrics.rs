@@ -155,7 +155,7 @@ impl Default for Metrics {
         let events = Family::<EventResult, Counter>::default();
         registry.register(
             "ecsfleet_events",
-            "AWS events read from the SQS queues, by result: triggered (objects told to look again), ignored (not ours, or ecsfleet's own write), malformed",
+            "AWS events read from the SQS queues, by result: triggered (objects told to look again), ignored (not ours, or ecsfleet's own write), malformed; and forwarded: objects of another replica's shard told to look again (an event, or a ScalingGroup's host change)",
             events.clone(),
         );
         let budget_waits = Family::<ServiceLabel, Counter>::default();

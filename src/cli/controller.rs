@@ -17,7 +17,9 @@ use crate::runtime::events::{self, Dispatch, Queue};
 use crate::runtime::http::{self, Health};
 use crate::runtime::lease::{LeaderElector, keep_leading, wait_to_lead};
 use crate::runtime::secrets::Secrets;
-use crate::runtime::shards::{ShardLeases, Shards, keep_shards, reconciles_for_shard_changes};
+use crate::runtime::shards::{
+    ShardLeases, Shards, forward_to_owners, keep_shards, reconciles_for_shard_changes,
+};
 use crate::runtime::triggers::{Trigger, reconciles_for_triggers};
 use crate::runtime::{Directory, Env, Managed, Pipeline};
 use crate::scaling_group::ScalingGroup;
@@ -162,6 +164,47 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
         }),
         shards.as_ref(),
     );
+    if let Some(shards) = &shards {
+        // What concerns another replica's objects is passed on to it.
+        for store in daemon_services.stores() {
+            tokio::spawn(forward_to_owners(
+                client.clone(),
+                store.clone(),
+                daemon_service::reconciles_for_cluster_changes(
+                    store.clone(),
+                    env.hosts.subscribe(),
+                    default_region.clone(),
+                ),
+                shards.clone(),
+                metrics.clone(),
+            ));
+            tokio::spawn(forward_to_owners(
+                client.clone(),
+                store.clone(),
+                reconciles_for_triggers(store, triggers.subscribe(), default_region.clone()),
+                shards.clone(),
+                metrics.clone(),
+            ));
+        }
+        for store in integration_roles.stores() {
+            tokio::spawn(forward_to_owners(
+                client.clone(),
+                store.clone(),
+                reconciles_for_triggers(store, triggers.subscribe(), default_region.clone()),
+                shards.clone(),
+                metrics.clone(),
+            ));
+        }
+        for store in scaling_groups.stores() {
+            tokio::spawn(forward_to_owners(
+                client.clone(),
+                store.clone(),
+                reconciles_for_triggers(store, triggers.subscribe(), default_region.clone()),
+                shards.clone(),
+                metrics.clone(),
+            ));
+        }
+    }
     let dispatch = Dispatch {
         hosts: env.hosts.clone(),
         triggers,

@@ -238,6 +238,69 @@ pub fn reconciles_for_shard_changes<K: Managed>(
     })
 }
 
+/// The annotation a replica sets on another replica's object when an AWS event or a
+/// ScalingGroup's host change concerns it: the owner's watch sees the object change and
+/// reconciles it at once (the value, the time in milliseconds, only makes it change).
+pub const LOOK_AGAIN_ANNOTATION: &str = "ecsfleet.dev/look-again";
+
+/// Passes on to their owners what concerns objects of shards this replica does not hold:
+/// for each object `refs` names (the same stream of events and host changes that makes
+/// this replica's own objects reconcile) whose shard is another replica's, a merge patch
+/// of [`LOOK_AGAIN_ANNOTATION`]. SQS hands each event to one replica, and a group's host
+/// change is seen by the replica of the group: without this, the other replicas' objects
+/// would wait for their resync. A patch that fails is logged; the resync stays the
+/// safety net.
+pub async fn forward_to_owners<K: Managed>(
+    client: kube::Client,
+    store: Store<DeserializeGuard<K>>,
+    refs: impl Stream<Item = ObjectRef<DeserializeGuard<K>>> + Send,
+    shards: Arc<Shards>,
+    metrics: crate::metrics::Metrics,
+) {
+    refs.for_each_concurrent(8, |object| {
+        let (client, store, shards, metrics) = (
+            client.clone(),
+            store.clone(),
+            shards.clone(),
+            metrics.clone(),
+        );
+        async move {
+            let Some(guard) = store.get(&object) else {
+                return;
+            };
+            if shards.holds(shards.shard_of(&*guard)) {
+                return; // Ours: the local reconcile takes care of it.
+            }
+            let Some(namespace) = object.namespace.as_deref() else {
+                return;
+            };
+            let api: Api<K> = Api::namespaced(client, namespace);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+                .to_string();
+            let patch = serde_json::json!({
+                "metadata": {"annotations": {LOOK_AGAIN_ANNOTATION: now}}
+            });
+            match api
+                .patch_metadata(
+                    &object.name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => metrics.count_event("forwarded"),
+                Err(error) => {
+                    tracing::warn!(%error, object = %object, "could not pass an event on to the object's replica");
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// This replica's Leases: its membership and one per shard, in one namespace.
 pub struct ShardLeases {
     api: Api<Lease>,

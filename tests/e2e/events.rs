@@ -323,3 +323,101 @@ spec:
     );
     assert!(operator.stop());
 }
+
+/// Two replicas sharing 8 shards and one queue: SQS hands an event to one of them, and
+/// the DaemonService of the other replica's shard follows the host change as soon as
+/// its own does — the receiving replica passes it on (`ecsfleet.dev/look-again`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_sharding_an_event_reaches_the_objects_of_every_replica() {
+    const SHARDS: u32 = 8;
+    let members = ["replica-a".to_string(), "replica-b".to_string()];
+    let namespaces = namespaces_of_two_replicas(&members, SHARDS);
+    let (plane, emulator, kubeconfig) = prepared();
+    let cluster = Cluster::create(&emulator, "production").await;
+    cluster.add_instance(&emulator).await;
+    cluster.add_instance(&emulator).await;
+    let regional = install(&emulator, "eu-west-1");
+    let resync = format!("{}s", LONG_RESYNC.as_secs());
+    let replicas: Vec<Operator> = members
+        .iter()
+        .map(|name| {
+            Operator::start_with_env(
+                ECSFLEET,
+                &kubeconfig,
+                &emulator,
+                plane.dir.path().join(format!("{name}.log")),
+                &[
+                    "--resync",
+                    &resync,
+                    "--shards",
+                    &SHARDS.to_string(),
+                    "--leader-elect-namespace",
+                    "ecsfleet-system",
+                    "--leader-elect-lease-duration",
+                    "6s",
+                    "--events-queue-url",
+                    &regional,
+                ],
+                &[("POD_NAME", name.as_str())],
+            )
+        })
+        .collect();
+    for replica in &replicas {
+        eventually(
+            "every replica to be ready",
+            Duration::from_secs(30),
+            Some(replica),
+            || replica.get("/readyz").filter(|(code, _)| *code == 200),
+        )
+        .await;
+    }
+    let desired_in = |namespace: &str| {
+        let name = format!("agent-{namespace}");
+        json(&plane, &["get", "dsvc", &name, "-n", namespace])["status"]["desiredCount"].as_i64()
+    };
+    for namespace in [&namespaces.0, &namespaces.1] {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+        // Named apart: one ECS cluster, one service name each.
+        let service = daemon_service_yaml(&format!("agent-{namespace}"), namespace);
+        assert!(
+            plane
+                .kubectl_input(&["apply", "-f", "-"], &service)
+                .status
+                .success()
+        );
+    }
+    for (namespace, replica) in [(&namespaces.0, &replicas[0]), (&namespaces.1, &replicas[1])] {
+        eventually(
+            "agent on 2 hosts",
+            Duration::from_secs(60),
+            Some(replica),
+            || desired_in(namespace).filter(|n| *n == 2),
+        )
+        .await;
+    }
+
+    // A host joins: one event, taken off the queue by one of the two replicas.
+    cluster.add_instance(&emulator).await;
+    for (namespace, replica) in [(&namespaces.0, &replicas[0]), (&namespaces.1, &replicas[1])] {
+        eventually(
+            "each replica's agent to follow the join",
+            WITHIN,
+            Some(replica),
+            || desired_in(namespace).filter(|n| *n == 3),
+        )
+        .await;
+    }
+    let forwarded: u64 = replicas
+        .iter()
+        .filter_map(|replica| replica.get("/metrics"))
+        .filter_map(|(_, text)| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(r#"ecsfleet_events_total{result="forwarded"} "#))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum();
+    assert!(forwarded >= 1, "the receiving replica passed the event on");
+    for replica in replicas {
+        assert!(replica.stop());
+    }
+}

@@ -108,3 +108,27 @@ pub(crate) fn daemon_service_yaml(name: &str, namespace: &str) -> String {
         "apiVersion: ecsfleet.dev/v1alpha1\nkind: DaemonService\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  cluster: production\n  taskDefinition:\n    family: {name}\n    containerDefinitions: [{{name: a, image: 'agent:7', memory: 64}}]\n"
     )
 }
+
+/// Two namespaces whose objects, sharded by namespace over `shards` shards, replicas
+/// `members[0]` and `members[1]` hold respectively (the first of `team-0`, `team-1`, …
+/// for each).
+pub(crate) fn namespaces_of_two_replicas(members: &[String; 2], shards: u32) -> (String, String) {
+    use ecsfleet::runtime::shards::{ShardKey, preferred, shard_of};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let owner = |namespace: &str| {
+        let meta = ObjectMeta {
+            namespace: Some(namespace.into()),
+            ..ObjectMeta::default()
+        };
+        preferred(shard_of(&meta, None, ShardKey::Namespace, shards), members)
+            .unwrap()
+            .to_string()
+    };
+    let of = |member: &String| {
+        (0..256)
+            .map(|i| format!("team-{i}"))
+            .find(|namespace| owner(namespace) == *member)
+            .expect("a namespace of each replica")
+    };
+    (of(&members[0]), of(&members[1]))
+}

@@ -194,29 +194,11 @@ async fn a_scaling_groups_new_instances_make_its_clusters_daemon_services_look_a
 /// shard, so the group's new host reaches the DaemonService without its resync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_the_cluster_shard_key_a_groups_hosts_reach_daemon_services_of_other_namespaces() {
-    use ecsfleet::runtime::shards::{ShardKey, preferred, shard_of};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
     const SHARDS: u32 = 8;
     let members = ["replica-a".to_string(), "replica-b".to_string()];
     // Two namespaces whose objects, sharded by namespace, two different replicas would
     // hold: only the cluster key brings them together.
-    let owner = |namespace: &str| {
-        let meta = ObjectMeta {
-            namespace: Some(namespace.into()),
-            ..ObjectMeta::default()
-        };
-        preferred(shard_of(&meta, None, ShardKey::Namespace, SHARDS), &members)
-            .unwrap()
-            .to_string()
-    };
-    let candidates: Vec<String> = (0..64).map(|i| format!("team-{i}")).collect();
-    let agents = candidates[0].clone();
-    let hosts = candidates
-        .iter()
-        .find(|ns| owner(ns) != owner(&agents))
-        .expect("namespaces of both replicas")
-        .clone();
+    let (agents, hosts) = namespaces_of_two_replicas(&members, SHARDS);
 
     let (plane, emulator, kubeconfig) = prepared();
     let cluster = Cluster::create(&emulator, "production").await;
