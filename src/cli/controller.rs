@@ -171,39 +171,24 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
                 client.clone(),
                 store.clone(),
                 daemon_service::reconciles_for_cluster_changes(
-                    store.clone(),
+                    store,
                     env.hosts.subscribe(),
                     default_region.clone(),
                 ),
                 shards.clone(),
                 metrics.clone(),
             ));
-            tokio::spawn(forward_to_owners(
-                client.clone(),
-                store.clone(),
-                reconciles_for_triggers(store, triggers.subscribe(), default_region.clone()),
-                shards.clone(),
-                metrics.clone(),
-            ));
         }
-        for store in integration_roles.stores() {
-            tokio::spawn(forward_to_owners(
-                client.clone(),
-                store.clone(),
-                reconciles_for_triggers(store, triggers.subscribe(), default_region.clone()),
-                shards.clone(),
-                metrics.clone(),
-            ));
-        }
-        for store in scaling_groups.stores() {
-            tokio::spawn(forward_to_owners(
-                client.clone(),
-                store.clone(),
-                reconciles_for_triggers(store, triggers.subscribe(), default_region.clone()),
-                shards.clone(),
-                metrics.clone(),
-            ));
-        }
+        let forward = Forward {
+            client: &client,
+            triggers: &triggers,
+            default_region: &default_region,
+            shards,
+            metrics: &metrics,
+        };
+        forward.triggers(daemon_services.stores());
+        forward.triggers(integration_roles.stores());
+        forward.triggers(scaling_groups.stores());
     }
     let dispatch = Dispatch {
         hosts: env.hosts.clone(),
@@ -319,6 +304,38 @@ fn context<K: Managed>(
 }
 
 /// Also reconciles, with sharding, the objects of each shard taken or given up here.
+/// What passes AWS events on to the replicas that hold the objects they concern.
+struct Forward<'a> {
+    client: &'a kube::Client,
+    triggers: &'a tokio::sync::broadcast::Sender<Trigger>,
+    default_region: &'a Option<String>,
+    shards: &'a Arc<Shards>,
+    metrics: &'a crate::metrics::Metrics,
+}
+
+impl Forward<'_> {
+    /// One task per watch of kind `K`: the objects of other replicas' shards that an
+    /// event concerns are told to look again.
+    fn triggers<K: Managed + crate::runtime::triggers::Concerns>(
+        &self,
+        stores: Vec<kube::runtime::reflector::Store<kube::core::DeserializeGuard<K>>>,
+    ) {
+        for store in stores {
+            tokio::spawn(forward_to_owners(
+                self.client.clone(),
+                store.clone(),
+                reconciles_for_triggers(
+                    store,
+                    self.triggers.subscribe(),
+                    self.default_region.clone(),
+                ),
+                self.shards.clone(),
+                self.metrics.clone(),
+            ));
+        }
+    }
+}
+
 fn with_shards<K: Managed>(
     controllers: Controllers<K>,
     shards: Option<&Arc<Shards>>,

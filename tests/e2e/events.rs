@@ -338,39 +338,19 @@ async fn under_sharding_an_event_reaches_the_objects_of_every_replica() {
     cluster.add_instance(&emulator).await;
     let regional = install(&emulator, "eu-west-1");
     let resync = format!("{}s", LONG_RESYNC.as_secs());
+    let args = [
+        "--resync",
+        &resync,
+        "--shards",
+        &SHARDS.to_string(),
+        "--events-queue-url",
+        &regional,
+    ];
     let replicas: Vec<Operator> = members
         .iter()
-        .map(|name| {
-            Operator::start_with_env(
-                ECSFLEET,
-                &kubeconfig,
-                &emulator,
-                plane.dir.path().join(format!("{name}.log")),
-                &[
-                    "--resync",
-                    &resync,
-                    "--shards",
-                    &SHARDS.to_string(),
-                    "--leader-elect-namespace",
-                    "ecsfleet-system",
-                    "--leader-elect-lease-duration",
-                    "6s",
-                    "--events-queue-url",
-                    &regional,
-                ],
-                &[("POD_NAME", name.as_str())],
-            )
-        })
+        .map(|name| replica(&plane, &emulator, &kubeconfig, name, &args))
         .collect();
-    for replica in &replicas {
-        eventually(
-            "every replica to be ready",
-            Duration::from_secs(30),
-            Some(replica),
-            || replica.get("/readyz").filter(|(code, _)| *code == 200),
-        )
-        .await;
-    }
+    all_ready(&replicas).await;
     let desired_in = |namespace: &str| {
         let name = format!("agent-{namespace}");
         json(&plane, &["get", "dsvc", &name, "-n", namespace])["status"]["desiredCount"].as_i64()

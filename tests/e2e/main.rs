@@ -132,3 +132,44 @@ pub(crate) fn namespaces_of_two_replicas(members: &[String; 2], shards: u32) -> 
     };
     (of(&members[0]), of(&members[1]))
 }
+
+/// One replica of a sharded installation, named `name` (its pod name), with `args` besides
+/// the Leases' namespace and a six-second lease.
+pub(crate) fn replica(
+    plane: &support::control_plane::ControlPlane,
+    emulator: &support::Emulator,
+    kubeconfig: &std::path::Path,
+    name: &str,
+    args: &[&str],
+) -> support::control_plane::Operator {
+    let mut all = args.to_vec();
+    all.extend([
+        "--leader-elect-namespace",
+        "ecsfleet-system",
+        "--leader-elect-lease-duration",
+        "6s",
+    ]);
+    support::control_plane::Operator::start_with_env(
+        ECSFLEET,
+        kubeconfig,
+        emulator,
+        plane.dir.path().join(format!("{name}.log")),
+        &all,
+        &[("POD_NAME", name)],
+    )
+}
+
+/// Waits until every one of `replicas` answers `/readyz`.
+pub(crate) async fn all_ready<'a>(
+    replicas: impl IntoIterator<Item = &'a support::control_plane::Operator>,
+) {
+    for replica in replicas {
+        eventually(
+            "every replica to be ready",
+            std::time::Duration::from_secs(30),
+            Some(replica),
+            || replica.get("/readyz").filter(|(code, _)| *code == 200),
+        )
+        .await;
+    }
+}

@@ -204,39 +204,20 @@ async fn under_the_cluster_shard_key_a_groups_hosts_reach_daemon_services_of_oth
     let cluster = Cluster::create(&emulator, "production").await;
     cluster.add_instance(&emulator).await;
     let resync = Duration::from_secs(600);
+    let (resync_arg, shards_arg) = (format!("{}s", resync.as_secs()), SHARDS.to_string());
+    let args = [
+        "--resync",
+        &resync_arg,
+        "--shards",
+        &shards_arg,
+        "--shard-key",
+        "cluster",
+    ];
     let replicas: Vec<Operator> = members
         .iter()
-        .map(|name| {
-            Operator::start_with_env(
-                ECSFLEET,
-                &kubeconfig,
-                &emulator,
-                plane.dir.path().join(format!("{name}.log")),
-                &[
-                    "--resync",
-                    &format!("{}s", resync.as_secs()),
-                    "--shards",
-                    &SHARDS.to_string(),
-                    "--shard-key",
-                    "cluster",
-                    "--leader-elect-namespace",
-                    "ecsfleet-system",
-                    "--leader-elect-lease-duration",
-                    "6s",
-                ],
-                &[("POD_NAME", name.as_str())],
-            )
-        })
+        .map(|name| replica(&plane, &emulator, &kubeconfig, name, &args))
         .collect();
-    for replica in &replicas {
-        eventually(
-            "every replica to be ready",
-            Duration::from_secs(30),
-            Some(replica),
-            || replica.get("/readyz").filter(|(code, _)| *code == 200),
-        )
-        .await;
-    }
+    all_ready(&replicas).await;
     for namespace in [&agents, &hosts] {
         plane.kubectl_ok(&["create", "namespace", namespace]);
     }

@@ -122,22 +122,12 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     let names = ["replica-a", "replica-b", "replica-c"];
     let members: Vec<String> = names.map(String::from).to_vec();
     let start = |name: &str| {
-        Operator::start_with_env(
-            ECSFLEET,
-            &kubeconfig,
+        replica(
+            &plane,
             &emulator,
-            plane.dir.path().join(format!("{name}.log")),
-            &[
-                "--resync",
-                "5s",
-                "--shards",
-                "12",
-                "--leader-elect-namespace",
-                "ecsfleet-system",
-                "--leader-elect-lease-duration",
-                "6s",
-            ],
-            &[("POD_NAME", name)],
+            &kubeconfig,
+            name,
+            &["--resync", "5s", "--shards", "12"],
         )
     };
     let mut replicas: BTreeMap<&str, Operator> = names.iter().map(|n| (*n, start(n))).collect();
@@ -172,15 +162,7 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     if lately.elapsed() < Duration::from_secs(9 * LEASE_SECONDS) {
         assert!(member_leases(&plane).contains("gone-lately"));
     }
-    for replica in replicas.values() {
-        eventually(
-            "every replica to be ready",
-            Duration::from_secs(20),
-            Some(replica),
-            || replica.get("/readyz").filter(|(code, _)| *code == 200),
-        )
-        .await;
-    }
+    all_ready(replicas.values()).await;
 
     for namespace in &namespaces {
         let output = plane.kubectl_input(
