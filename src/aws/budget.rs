@@ -121,6 +121,17 @@ impl Budgets {
         wait
     }
 
+    /// Gives back the token of a request that was abandoned before it was sent (its
+    /// attempt timed out while waiting, or its reconcile was cancelled): otherwise each
+    /// abandoned wait would deepen the queue for the requests after it.
+    pub fn refund(&self, key: &BudgetKey) {
+        let configured = self.configured();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(configured.burst);
+        }
+    }
+
     /// AWS answered the request: throttled halves the bucket's rate, anything else wins a
     /// little of it back.
     pub fn answered(&self, key: &BudgetKey, throttled: bool) {
@@ -222,17 +233,41 @@ struct BudgetedConnector {
 
 impl HttpConnector for BudgetedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let wait = request
-            .extension::<BudgetKey>()
-            .map(|key| self.budgets.reserve(key, Instant::now()))
-            .unwrap_or_default();
+        let waiting = request.extension::<BudgetKey>().map(|key| Waiting {
+            wait: self.budgets.reserve(key, Instant::now()),
+            budgets: self.budgets.clone(),
+            key: key.clone(),
+        });
         let inner = self.inner.clone();
         HttpConnectorFuture::new(async move {
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            if let Some(waiting) = waiting {
+                waiting.until_sent().await;
             }
             inner.call(request).await
         })
+    }
+}
+
+/// A request's reserved token while it waits: dropped before the wait is over (the
+/// attempt timed out, the call was cancelled), the token goes back to its bucket.
+struct Waiting {
+    wait: std::time::Duration,
+    budgets: Arc<Budgets>,
+    key: BudgetKey,
+}
+
+impl Waiting {
+    async fn until_sent(self) {
+        if !self.wait.is_zero() {
+            tokio::time::sleep(self.wait).await;
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.budgets.refund(&self.key);
     }
 }
 
@@ -307,6 +342,35 @@ mod tests {
             Some(20.0),
             "back to the configured rate, no more"
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_abandoned_while_waiting_gives_its_token_back() {
+        let budgets = budgets(1.0, 1.0);
+        let ecs = key("ECS");
+        let now = Instant::now();
+        assert_eq!(budgets.reserve(&ecs, now), Duration::ZERO);
+        // The next waits a second; abandoned, its token goes back.
+        let waiting = Waiting {
+            wait: budgets.reserve(&ecs, now),
+            budgets: budgets.clone(),
+            key: ecs.clone(),
+        };
+        assert_eq!(waiting.wait, Duration::from_secs(1));
+        drop(waiting);
+        assert_eq!(
+            budgets.reserve(&ecs, now),
+            Duration::from_secs(1),
+            "not two"
+        );
+        // One that waits its turn keeps its token.
+        let waiting = Waiting {
+            wait: Duration::from_millis(10),
+            budgets: budgets.clone(),
+            key: ecs.clone(),
+        };
+        waiting.until_sent().await;
+        assert_eq!(budgets.reserve(&ecs, now), Duration::from_secs(2));
     }
 
     #[test]
