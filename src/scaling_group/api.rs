@@ -1044,12 +1044,12 @@ pub struct InstanceRequirementsSpec {
     /// Instance types (wildcards allowed, e.g. `m5.*`) never to launch. Exclusive with
     /// `allowedInstanceTypes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 400), extend("items" = {"type": "string", "minLength": 1, "maxLength": 30}))]
+    #[schemars(length(max = 400), extend("items" = {"type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[a-zA-Z0-9.*-]+$"}))]
     pub excluded_instance_types: Vec<String>,
     /// Only these instance types (wildcards allowed). Exclusive with
     /// `excludedInstanceTypes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 400), extend("items" = {"type": "string", "minLength": 1, "maxLength": 30}))]
+    #[schemars(length(max = 400), extend("items" = {"type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[a-zA-Z0-9.*-]+$"}))]
     pub allowed_instance_types: Vec<String>,
     /// Spot instance types priced at most this percent above the cheapest.
     #[serde(default, skip_serializing_if = "Option::is_none")]

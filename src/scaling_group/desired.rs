@@ -704,6 +704,19 @@ fn instance_requirements(field: &str, spec: &super::InstanceRequirementsSpec) ->
             ));
         }
     }
+    for (member, types) in [
+        ("excludedInstanceTypes", &spec.excluded_instance_types),
+        ("allowedInstanceTypes", &spec.allowed_instance_types),
+    ] {
+        for (index, pattern) in types.iter().enumerate() {
+            if !crate::runtime::schema::matches(r"^[a-zA-Z0-9.*-]{1,30}$", pattern) {
+                return Err(Error::invalid(
+                    format!("{field}.{member}[{index}]"),
+                    format!("{pattern:?} is not an instance type or a wildcard of one (e.g. m5.*)"),
+                ));
+            }
+        }
+    }
     if !spec.excluded_instance_types.is_empty() && !spec.allowed_instance_types.is_empty() {
         return Err(Error::invalid(
             format!("{field}.allowedInstanceTypes"),
