@@ -326,19 +326,19 @@ mod tests {
     #[test]
     fn throttling_halves_the_rate_and_success_wins_it_back() {
         let budgets = budgets(20.0, 20.0);
-        let ecs = key("ECS");
-        budgets.reserve(&ecs, Instant::now());
-        budgets.answered(&ecs, true);
-        assert_eq!(budgets.rate(&ecs), Some(10.0));
+        let bucket = key("ECS");
+        budgets.reserve(&bucket, Instant::now());
+        budgets.answered(&bucket, true);
+        assert_eq!(budgets.rate(&bucket), Some(10.0));
         for _ in 0..10 {
-            budgets.answered(&ecs, true);
+            budgets.answered(&bucket, true);
         }
-        assert_eq!(budgets.rate(&ecs), Some(2.0), "never below a tenth");
+        assert_eq!(budgets.rate(&bucket), Some(2.0), "never below a tenth");
         for _ in 0..100 {
-            budgets.answered(&ecs, false);
+            budgets.answered(&bucket, false);
         }
         assert_eq!(
-            budgets.rate(&ecs),
+            budgets.rate(&bucket),
             Some(20.0),
             "back to the configured rate, no more"
         );
@@ -347,19 +347,19 @@ mod tests {
     #[tokio::test]
     async fn a_request_abandoned_while_waiting_gives_its_token_back() {
         let budgets = budgets(1.0, 1.0);
-        let ecs = key("ECS");
+        let bucket = key("ECS");
         let now = Instant::now();
-        assert_eq!(budgets.reserve(&ecs, now), Duration::ZERO);
+        assert_eq!(budgets.reserve(&bucket, now), Duration::ZERO);
         // The next waits a second; abandoned, its token goes back.
         let waiting = Waiting {
-            wait: budgets.reserve(&ecs, now),
+            wait: budgets.reserve(&bucket, now),
             budgets: budgets.clone(),
-            key: ecs.clone(),
+            key: bucket.clone(),
         };
         assert_eq!(waiting.wait, Duration::from_secs(1));
         drop(waiting);
         assert_eq!(
-            budgets.reserve(&ecs, now),
+            budgets.reserve(&bucket, now),
             Duration::from_secs(1),
             "not two"
         );
@@ -367,10 +367,10 @@ mod tests {
         let waiting = Waiting {
             wait: Duration::from_millis(10),
             budgets: budgets.clone(),
-            key: ecs.clone(),
+            key: bucket.clone(),
         };
         waiting.until_sent().await;
-        assert_eq!(budgets.reserve(&ecs, now), Duration::from_secs(2));
+        assert_eq!(budgets.reserve(&bucket, now), Duration::from_secs(2));
     }
 
     #[test]
