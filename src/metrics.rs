@@ -106,6 +106,8 @@ struct Inner {
     budget_waits: Family<ServiceLabel, Counter>,
     budget_wait_seconds: Family<ServiceLabel, Counter<f64, AtomicU64>>,
     budget_rate: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
+    watched_objects: Family<KindLabel, Gauge>,
+    shard_labels: Family<KindLabel, Counter>,
 }
 
 /// A cheap, cloneable handle on the process's metrics.
@@ -155,7 +157,7 @@ impl Default for Metrics {
         let events = Family::<EventResult, Counter>::default();
         registry.register(
             "ecsfleet_events",
-            "AWS events read from the SQS queues, by result: triggered (objects told to look again), ignored (not ours, or ecsfleet's own write), malformed; and forwarded: objects of another replica's shard told to look again (an event, or a ScalingGroup's host change)",
+            "AWS events read from the SQS queues, by result: triggered (objects told to look again), ignored (not ours, or ecsfleet's own write), malformed; with --shards also passed-on (one write to another replica's inbox: an event, or a ScalingGroup's host change) and received (one entry read from this replica's inbox)",
             events.clone(),
         );
         let budget_waits = Family::<ServiceLabel, Counter>::default();
@@ -176,6 +178,18 @@ impl Default for Metrics {
             "Requests a second the call budget allows now (lowered by throttling answers), by service, for the last bucket used",
             budget_rate.clone(),
         );
+        let watched_objects = Family::<KindLabel, Gauge>::default();
+        registry.register(
+            "ecsfleet_watched_objects",
+            "Objects this replica watches and keeps in memory, by kind: all of them, or with --shards those of the shards it holds",
+            watched_objects.clone(),
+        );
+        let shard_labels = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "ecsfleet_shard_labels",
+            "Objects labelled with their shard by this replica (new objects, and objects whose shard changed), by kind",
+            shard_labels.clone(),
+        );
         registry.register(
             "ecsfleet_build",
             "The running ecsfleet's version",
@@ -195,6 +209,8 @@ impl Default for Metrics {
             budget_waits,
             budget_wait_seconds,
             budget_rate,
+            watched_objects,
+            shard_labels,
         }))
     }
 }
@@ -263,6 +279,24 @@ impl Metrics {
             .object_ready
             .get_or_create(&object_labels(kind, namespace, name))
             .set(i64::from(ready));
+    }
+
+    pub fn set_watched_objects(&self, kind: &str, count: usize) {
+        self.0
+            .watched_objects
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    pub fn count_shard_label(&self, kind: &str) {
+        self.0
+            .shard_labels
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one AWS event read from a queue.

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use kube::runtime::reflector::Store;
 
 use super::args::RunArgs;
@@ -15,12 +16,11 @@ use crate::metrics::Metrics;
 use crate::runtime::controller::{Context, Controllers, Settings, wait_until_synced};
 use crate::runtime::events::{self, Dispatch, Queue};
 use crate::runtime::http::{self, Health};
+use crate::runtime::inbox::{self, Outbox, Signal};
 use crate::runtime::lease::{LeaderElector, keep_leading, wait_to_lead};
 use crate::runtime::secrets::Secrets;
-use crate::runtime::shards::{
-    ShardLeases, Shards, forward_to_owners, keep_shards, reconciles_for_shard_changes,
-};
-use crate::runtime::triggers::{Trigger, reconciles_for_triggers};
+use crate::runtime::shards::{ShardKey, ShardLeases, Shards, keep_shards};
+use crate::runtime::triggers::{Trigger, received, reconciles_for_triggers};
 use crate::runtime::{Directory, Env, Managed, Pipeline};
 use crate::scaling_group::ScalingGroup;
 use crate::tenancy::{POLICY_NAME, Tenancy, TenancyPolicy};
@@ -135,7 +135,14 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
     let (triggers, _) = tokio::sync::broadcast::channel::<Trigger>(1024);
     let shards = sharding.as_ref().map(|(_, shards)| shards.clone());
     let clusters = Arc::new(EcsObserver::for_resync(args.resync));
-    let daemon_services = Controllers::<DaemonService>::new(&client, &settings)
+    let controllers = Wiring {
+        client: &client,
+        settings: &settings,
+        shards: shards.as_ref(),
+        metrics: &metrics,
+    };
+    let daemon_services = controllers
+        .of::<DaemonService>()
         .reconcile_on(|store| {
             daemon_service::reconciles_for_cluster_changes(
                 store,
@@ -151,48 +158,42 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
                 clusters.clone(),
             )
         });
-    let daemon_services = with_shards(daemon_services, shards.as_ref());
-    let integration_roles = with_shards(
-        Controllers::<IntegrationRole>::new(&client, &settings).reconcile_on(|store| {
-            reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
-        }),
-        shards.as_ref(),
-    );
-    let scaling_groups = with_shards(
-        Controllers::<ScalingGroup>::new(&client, &settings).reconcile_on(|store| {
-            reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
-        }),
-        shards.as_ref(),
-    );
-    if let Some(shards) = &shards {
-        // What concerns another replica's objects is passed on to it.
-        for store in daemon_services.stores() {
-            tokio::spawn(forward_to_owners(
-                client.clone(),
-                store.clone(),
-                daemon_service::reconciles_for_cluster_changes(
-                    store,
-                    env.hosts.subscribe(),
-                    default_region.clone(),
-                ),
-                shards.clone(),
-                metrics.clone(),
-            ));
+    let integration_roles = controllers.of::<IntegrationRole>().reconcile_on(|store| {
+        reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
+    });
+    let scaling_groups = controllers.of::<ScalingGroup>().reconcile_on(|store| {
+        reconciles_for_triggers(store, triggers.subscribe(), default_region.clone())
+    });
+    // With sharding, each replica's store holds only its shards' objects: what an event
+    // (or a group's host change) concerns is passed on to the other replicas' inboxes.
+    let mut pass_on = None;
+    if let Some((leases, shards)) = &sharding {
+        let (outbox, signals) = Outbox::new();
+        tokio::spawn(inbox::pass_on(leases.clone(), signals, metrics.clone()));
+        tokio::spawn(inbox::receive(
+            leases.clone(),
+            inbox::Delivery {
+                hosts: env.hosts.clone(),
+                triggers: triggers.clone(),
+            },
+            metrics.clone(),
+        ));
+        // Under `--shard-key cluster` a group and its cluster's DaemonServices share a
+        // shard: its host changes stay here.
+        if shards.key() != ShardKey::Cluster {
+            let noted = received(env.hosts.subscribe_noted());
+            let outbox = outbox.clone();
+            tokio::spawn(noted.for_each(move |change| {
+                outbox.send(Signal::Hosts(change));
+                futures::future::ready(())
+            }));
         }
-        let forward = Forward {
-            client: &client,
-            triggers: &triggers,
-            default_region: &default_region,
-            shards,
-            metrics: &metrics,
-        };
-        forward.triggers(daemon_services.stores());
-        forward.triggers(integration_roles.stores());
-        forward.triggers(scaling_groups.stores());
+        pass_on = Some(outbox);
     }
     let dispatch = Dispatch {
         hosts: env.hosts.clone(),
         triggers,
+        pass_on,
     };
     for queue in queues {
         tokio::spawn(events::consume(
@@ -270,7 +271,6 @@ pub async fn run_controller(args: &RunArgs) -> Result<ExitCode> {
 /// built-in defaults). Reconciles start once its first listing has arrived, so that no
 /// object is judged by the defaults while the policy is on its way.
 fn watch_tenancy_policy(client: &kube::Client) -> Store<TenancyPolicy> {
-    use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, reflector, watcher};
     let (store, writer) = reflector::store();
     let config = watcher::Config::default().fields(&format!("metadata.name={POLICY_NAME}"));
@@ -303,48 +303,21 @@ fn context<K: Managed>(
     })
 }
 
-/// Also reconciles, with sharding, the objects of each shard taken or given up here.
-/// What passes AWS events on to the replicas that hold the objects they concern.
-struct Forward<'a> {
+/// What builds a kind's controllers: every object watched, or with sharding only the
+/// held shards'.
+struct Wiring<'a> {
     client: &'a kube::Client,
-    triggers: &'a tokio::sync::broadcast::Sender<Trigger>,
-    default_region: &'a Option<String>,
-    shards: &'a Arc<Shards>,
-    metrics: &'a crate::metrics::Metrics,
+    settings: &'a Settings,
+    shards: Option<&'a Arc<Shards>>,
+    metrics: &'a Metrics,
 }
 
-impl Forward<'_> {
-    /// One task per watch of kind `K`: the objects of other replicas' shards that an
-    /// event concerns are told to look again.
-    fn triggers<K: Managed + crate::runtime::triggers::Concerns>(
-        &self,
-        stores: Vec<kube::runtime::reflector::Store<kube::core::DeserializeGuard<K>>>,
-    ) {
-        for store in stores {
-            tokio::spawn(forward_to_owners(
-                self.client.clone(),
-                store.clone(),
-                reconciles_for_triggers(
-                    store,
-                    self.triggers.subscribe(),
-                    self.default_region.clone(),
-                ),
-                self.shards.clone(),
-                self.metrics.clone(),
-            ));
+impl Wiring<'_> {
+    fn of<K: Managed>(&self) -> Controllers<K> {
+        match self.shards {
+            Some(shards) => Controllers::sharded(self.client, self.settings, shards, self.metrics),
+            None => Controllers::new(self.client, self.settings),
         }
-    }
-}
-
-fn with_shards<K: Managed>(
-    controllers: Controllers<K>,
-    shards: Option<&Arc<Shards>>,
-) -> Controllers<K> {
-    match shards {
-        Some(shards) => {
-            controllers.reconcile_on(|store| reconciles_for_shard_changes(store, shards.clone()))
-        }
-        None => controllers,
     }
 }
 

@@ -178,8 +178,6 @@ pub struct EcsObserver {
     daemon_definitions: Mutex<TaskDefinitionSlots>,
     /// Daemon revision ARN → its daemon task definition (revisions never change).
     daemon_revisions: Mutex<HashMap<String, String>>,
-    /// Object uid → the last `ecsfleet.dev/look-again` value acted on.
-    looked_again: std::sync::Mutex<HashMap<String, String>>,
 }
 
 fn slot<K: Clone + Eq + std::hash::Hash, V: Default>(
@@ -262,7 +260,6 @@ impl EcsObserver {
             peers: Mutex::default(),
             daemon_definitions: Mutex::default(),
             daemon_revisions: Mutex::default(),
-            looked_again: std::sync::Mutex::default(),
         }
     }
 
@@ -496,18 +493,6 @@ impl EcsObserver {
 
     /// Forgets the container instances of `cluster` in `region` (every role), so the next
     /// reconcile reads them again: a ScalingGroup saw its instances change.
-    /// Whether `value` of an object's `ecsfleet.dev/look-again` annotation is new here:
-    /// another replica passed an event on, so what this one holds of the object's
-    /// cluster may be stale.
-    pub fn looks_again(&self, uid: &str, value: &str) -> bool {
-        let mut seen = self.looked_again.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(uid).is_some_and(|last| last == value) {
-            return false;
-        }
-        seen.insert(uid.to_string(), value.to_string());
-        true
-    }
-
     pub fn forget_instances(&self, region: &str, cluster: &str) {
         let name = cluster_name(cluster);
         self.instances
@@ -558,18 +543,6 @@ mod tests {
             role: None,
             cluster: cluster.into(),
         }
-    }
-
-    #[test]
-    fn a_passed_on_event_is_acted_on_once_per_value() {
-        let observer = EcsObserver::new(Duration::from_secs(15));
-        assert!(observer.looks_again("uid-1", "1000"));
-        assert!(
-            !observer.looks_again("uid-1", "1000"),
-            "the same event again"
-        );
-        assert!(observer.looks_again("uid-2", "1000"), "another object");
-        assert!(observer.looks_again("uid-1", "2000"), "a newer event");
     }
 
     #[tokio::test]

@@ -112,23 +112,6 @@ impl Managed for DaemonService {
         pipeline: &Pipeline<Self>,
         aws: &ObjectAws,
     ) -> Result<Observed> {
-        // Another replica passed on an event about this object: what is cached of its
-        // cluster may predate it.
-        let clusters = &pipeline.shared.clusters;
-        if let (Some(value), Some(uid)) = (
-            self.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(crate::runtime::shards::LOOK_AGAIN_ANNOTATION)),
-            self.metadata.uid.as_deref(),
-        ) && clusters.looks_again(uid, value)
-        {
-            let region = &aws.clients.region;
-            clusters.forget_instances(region, &desired.cluster);
-            clusters
-                .forget_service_in(region, &desired.cluster, &desired.service_name)
-                .await;
-        }
         observe::observe(desired, &pipeline.shared, aws).await
     }
 

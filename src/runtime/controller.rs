@@ -201,6 +201,23 @@ pub fn trim<K: Resource>(obj: &mut K) {
 /// `ecsfleet.dev/rotate-external-id`).
 const OWN_ANNOTATIONS: &str = "ecsfleet.dev/";
 
+/// One API per watched namespace, or one for all.
+fn watched_apis<K: Managed>(client: &Client, settings: &Settings) -> Vec<Api<DeserializeGuard<K>>> {
+    if settings.namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        settings
+            .namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    }
+}
+
+fn watch_config() -> watcher::Config {
+    watcher::Config::default().any_semantic()
+}
+
 /// Builds one controller per watched namespace (or one for all). Call `stores()` on the
 /// result to share what is watched, then `run`.
 pub struct Controllers<K: Managed> {
@@ -208,29 +225,45 @@ pub struct Controllers<K: Managed> {
 }
 
 impl<K: Managed> Controllers<K> {
+    /// Watches every object of the kind in `settings`' namespaces.
     pub fn new(client: &Client, settings: &Settings) -> Self {
-        let config = watcher::Config::default().any_semantic();
-        let apis: Vec<Api<DeserializeGuard<K>>> = if settings.namespaces.is_empty() {
-            vec![Api::all(client.clone())]
-        } else {
-            settings
-                .namespaces
-                .iter()
-                .map(|ns| Api::namespaced(client.clone(), ns))
-                .collect()
-        };
         Controllers {
-            controllers: apis
+            controllers: watched_apis(client, settings)
                 .into_iter()
                 .map(|api| {
                     let (reader, writer) = reflector::store();
                     // Backoff on watch errors (an unreachable API server is retried with
                     // growing pauses, not in a loop), and the stored copies trimmed.
-                    let objects = watcher(api, config.clone())
+                    let objects = watcher(api, watch_config())
                         .default_backoff()
                         .modify(trim::<DeserializeGuard<K>>)
                         .reflect(writer)
                         .applied_objects();
+                    Controller::for_stream(objects, reader)
+                })
+                .collect(),
+        }
+    }
+
+    /// Watches only the objects of the shards `shards` holds (see [`super::sharded_watch`]).
+    pub fn sharded(
+        client: &Client,
+        settings: &Settings,
+        shards: &Arc<Shards>,
+        metrics: &crate::metrics::Metrics,
+    ) -> Self {
+        Controllers {
+            controllers: watched_apis(client, settings)
+                .into_iter()
+                .map(|api| {
+                    let (reader, writer) = reflector::store();
+                    let objects = super::sharded_watch::labelled_objects(
+                        api,
+                        watch_config(),
+                        writer,
+                        shards.clone(),
+                        metrics.clone(),
+                    );
                     Controller::for_stream(objects, reader)
                 })
                 .collect(),
@@ -269,6 +302,7 @@ impl<K: Managed> Controllers<K> {
         // Twice the permits: a namespace holds at most as many as there are permits
         // (`Fairness`), so the other half lets another namespace's objects through at once.
         let concurrency = (context.settings.concurrency.max(1) * 2).min(u16::MAX as usize) as u16;
+        let stores = self.stores();
         let runs = self.controllers.into_iter().map(|controller| {
             let turns = resync_turns(
                 controller.store(),
@@ -291,6 +325,16 @@ impl<K: Managed> Controllers<K> {
                     }
                 })
         });
+        let watched = {
+            let metrics = context.pipeline.env.metrics().clone();
+            async move {
+                loop {
+                    let count = stores.iter().map(|store| store.len()).sum::<usize>();
+                    metrics.set_watched_objects(&K::kind(&()), count);
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        };
         let drained = {
             let mut shutdown = shutdown.clone();
             let context = context.clone();
@@ -302,6 +346,7 @@ impl<K: Managed> Controllers<K> {
         tokio::select! {
             _ = futures::future::join_all(runs) => {}
             _ = drained => {}
+            _ = watched => {}
         }
     }
 }
@@ -322,8 +367,9 @@ pub async fn reconcile<K: Managed>(
 ) -> Result<Action, ReconcileError> {
     let _shard = match enter_shard(&*guard, &context) {
         Entered::Ours(shard) => shard,
-        // Another replica's: when this replica takes the shard, its objects are
-        // reconciled at once (`reconciles_for_shard_changes`).
+        // Another replica's (a watch a moment behind a hand-over, or an object being
+        // labelled anew): when this replica takes the shard, its watch lists the
+        // shard's objects and they are reconciled at once.
         Entered::Theirs => return Ok(Action::await_change()),
     };
     let obj = match &guard.0 {

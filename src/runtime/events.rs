@@ -22,6 +22,7 @@ use tokio::sync::broadcast;
 use tracing::{info, warn};
 
 use super::hosts::{ClusterChange, HostsChanged};
+use super::inbox::{Outbox, Signal};
 use super::triggers::Trigger;
 use crate::aws::APP_NAME;
 use crate::metrics::Metrics;
@@ -315,6 +316,8 @@ fn cloudtrail(detail: &Value, region: &str) -> Result<Reaction, Malformed> {
 pub struct Dispatch {
     pub hosts: std::sync::Arc<HostsChanged>,
     pub triggers: broadcast::Sender<Trigger>,
+    /// With sharding: the other replicas, which hold the other shards' objects.
+    pub pass_on: Option<Outbox>,
 }
 
 impl Dispatch {
@@ -322,10 +325,16 @@ impl Dispatch {
     pub fn send(&self, reaction: Reaction) -> &'static str {
         match reaction {
             Reaction::Hosts(change) => {
+                if let Some(outbox) = &self.pass_on {
+                    outbox.send(Signal::Hosts(change.clone()));
+                }
                 self.hosts.announce(change);
                 "triggered"
             }
             Reaction::Reconcile(trigger) => {
+                if let Some(outbox) = &self.pass_on {
+                    outbox.send(Signal::Trigger(trigger.clone()));
+                }
                 // No receiver (a kind not running) is no error.
                 let _ = self.triggers.send(trigger);
                 "triggered"

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 /// Auto Scaling group instances changed in an ECS cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterChange {
     pub region: String,
     /// The cluster's name (or ARN, as the ScalingGroup gives it).
@@ -23,6 +23,8 @@ pub struct HostsChanged {
     last: Mutex<HashMap<String, Vec<(String, String)>>>,
     listeners: Mutex<Vec<Listener>>,
     changes: broadcast::Sender<ClusterChange>,
+    /// The changes this process's groups saw (not those announced from outside).
+    noted: broadcast::Sender<ClusterChange>,
 }
 
 impl Default for HostsChanged {
@@ -31,6 +33,7 @@ impl Default for HostsChanged {
             last: Mutex::default(),
             listeners: Mutex::default(),
             changes: broadcast::channel(256).0,
+            noted: broadcast::channel(256).0,
         }
     }
 }
@@ -48,10 +51,12 @@ impl HostsChanged {
             }
         };
         if changed {
-            self.announce(ClusterChange {
+            let change = ClusterChange {
                 region: region.to_string(),
                 cluster: cluster.to_string(),
-            });
+            };
+            self.announce(change.clone());
+            let _ = self.noted.send(change);
         }
     }
 
@@ -82,6 +87,12 @@ impl HostsChanged {
             .push(Box::new(listener));
     }
 
+    /// The changes this process's groups see from now on (for passing them on to the
+    /// other replicas; the changes they pass on are announced, not noted).
+    pub fn subscribe_noted(&self) -> broadcast::Receiver<ClusterChange> {
+        self.noted.subscribe()
+    }
+
     /// The changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ClusterChange> {
         self.changes.subscribe()
@@ -110,6 +121,7 @@ mod tests {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         let mut changes = hosts.subscribe();
+        let mut noted = hosts.subscribe_noted();
         let one = vec![("i-1".to_string(), "InService".to_string())];
         hosts.note("edge/workers", "eu-west-1", "production", one.clone());
         hosts.note("edge/workers", "eu-west-1", "production", one.clone());
@@ -120,11 +132,16 @@ mod tests {
             "the same instances are no change"
         );
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(noted.try_recv().unwrap(), announced, "noted to pass on");
+        // A change announced from outside (an event, another replica) is not noted.
+        hosts.announce(announced.clone());
+        assert!(noted.try_recv().is_err());
+        assert!(changes.try_recv().is_ok());
 
         let two = vec![one[0].clone(), ("i-2".to_string(), "Pending".to_string())];
         hosts.note("edge/workers", "eu-west-1", "production", two);
         assert!(changes.try_recv().is_ok());
-        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+        assert_eq!(dropped.load(Ordering::SeqCst), 3);
 
         // A deleted group leaves no record behind.
         hosts.forget("edge/workers", "eu-west-1");

@@ -15,25 +15,32 @@
 //! long as a replica that cannot renew stops within the lease's duration (it stops
 //! after two thirds of it).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource};
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, broadcast};
 
 use super::Managed;
 use super::lease::{Decision, LeaderElector, decide, released_spec};
-use super::triggers::received;
 use crate::Result;
+
+/// The label that names an object's shard, set by the replica that holds it (see
+/// [`super::sharded_watch`]); each replica lists and watches only the objects of its
+/// shards, by this label.
+pub const SHARD_LABEL: &str = "ecsfleet.dev/shard";
+
+/// The label that names the number of shards the object's [`SHARD_LABEL`] is of: after a
+/// change of `--shards`, objects labelled for the old number are placed again.
+pub const SHARDS_LABEL: &str = "ecsfleet.dev/shards";
 
 /// What places an object in a shard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -145,6 +152,45 @@ impl Shards {
         self.slots.len() as u32
     }
 
+    pub fn key(&self) -> ShardKey {
+        self.key
+    }
+
+    /// The labels that place an object in `shard` (see [`SHARD_LABEL`]).
+    pub fn labels(&self, shard: u32) -> [(&'static str, String); 2] {
+        [
+            (SHARD_LABEL, shard.to_string()),
+            (SHARDS_LABEL, self.count().to_string()),
+        ]
+    }
+
+    /// Whether `labels` place the object in `shard`.
+    pub fn labelled(&self, labels: Option<&BTreeMap<String, String>>, shard: u32) -> bool {
+        self.labels(shard)
+            .iter()
+            .all(|(key, value)| labels.and_then(|l| l.get(*key)) == Some(value))
+    }
+
+    /// The label selector of the objects of `held` (none when `held` is empty).
+    pub fn selector(&self, held: &[u32]) -> String {
+        let values: Vec<String> = held.iter().map(u32::to_string).collect();
+        let values = if values.is_empty() {
+            "none".to_string()
+        } else {
+            values.join(",")
+        };
+        format!(
+            "{SHARDS_LABEL}={},{SHARD_LABEL} in ({values})",
+            self.count()
+        )
+    }
+
+    /// The label selector of the objects not yet placed in a shard of this many shards
+    /// (new objects, and those labelled for another `--shards`).
+    pub fn unplaced_selector(&self) -> String {
+        format!("{SHARDS_LABEL}!={}", self.count())
+    }
+
     pub fn shard_of<K: Managed>(&self, object: &DeserializeGuard<K>) -> u32 {
         let cluster = match self.key {
             ShardKey::Cluster => object.0.as_ref().ok().and_then(Managed::shard_group),
@@ -220,87 +266,6 @@ impl Shards {
     }
 }
 
-/// The objects in `store` of each shard whose ownership changed here, so that a replica
-/// that takes a shard reconciles its objects at once (and one that gave it up forgets
-/// them at once).
-pub fn reconciles_for_shard_changes<K: Managed>(
-    store: Store<DeserializeGuard<K>>,
-    shards: Arc<Shards>,
-) -> impl Stream<Item = ObjectRef<DeserializeGuard<K>>> + Send + 'static {
-    received(shards.subscribe()).flat_map(move |shard| {
-        let refs: Vec<_> = store
-            .state()
-            .iter()
-            .filter(|guard| shards.shard_of(&**guard) == shard)
-            .map(|guard| ObjectRef::from_obj(&**guard))
-            .collect();
-        futures::stream::iter(refs)
-    })
-}
-
-/// The annotation a replica sets on another replica's object when an AWS event or a
-/// ScalingGroup's host change concerns it: the owner's watch sees the object change and
-/// reconciles it at once (the value, the time in milliseconds, only makes it change).
-pub const LOOK_AGAIN_ANNOTATION: &str = "ecsfleet.dev/look-again";
-
-/// Passes on to their owners what concerns objects of shards this replica does not hold:
-/// for each object `refs` names (the same stream of events and host changes that makes
-/// this replica's own objects reconcile) whose shard is another replica's, a merge patch
-/// of [`LOOK_AGAIN_ANNOTATION`]. SQS hands each event to one replica, and a group's host
-/// change is seen by the replica of the group: without this, the other replicas' objects
-/// would wait for their resync. A patch that fails is logged; the resync stays the
-/// safety net.
-pub async fn forward_to_owners<K: Managed>(
-    client: kube::Client,
-    store: Store<DeserializeGuard<K>>,
-    refs: impl Stream<Item = ObjectRef<DeserializeGuard<K>>> + Send,
-    shards: Arc<Shards>,
-    metrics: crate::metrics::Metrics,
-) {
-    refs.for_each_concurrent(8, |object| {
-        let (client, store, shards, metrics) = (
-            client.clone(),
-            store.clone(),
-            shards.clone(),
-            metrics.clone(),
-        );
-        async move {
-            let Some(guard) = store.get(&object) else {
-                return;
-            };
-            if shards.holds(shards.shard_of(&*guard)) {
-                return; // Ours: the local reconcile takes care of it.
-            }
-            let Some(namespace) = object.namespace.as_deref() else {
-                return;
-            };
-            let api: Api<K> = Api::namespaced(client, namespace);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-                .to_string();
-            let patch = serde_json::json!({
-                "metadata": {"annotations": {LOOK_AGAIN_ANNOTATION: now}}
-            });
-            match api
-                .patch_metadata(
-                    &object.name,
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(&patch),
-                )
-                .await
-            {
-                Ok(_) => metrics.count_event("forwarded"),
-                Err(error) => {
-                    tracing::warn!(%error, object = %object, "could not pass an event on to the object's replica");
-                }
-            }
-        }
-    })
-    .await;
-}
-
 /// This replica's Leases: its membership and one per shard, in one namespace.
 pub struct ShardLeases {
     api: Api<Lease>,
@@ -309,6 +274,8 @@ pub struct ShardLeases {
     prefix: String,
     pub identity: String,
     pub duration: Duration,
+    /// The live members (this replica among them) as of the last round.
+    members: Mutex<Vec<String>>,
 }
 
 impl ShardLeases {
@@ -326,7 +293,28 @@ impl ShardLeases {
             prefix: prefix.to_string(),
             identity,
             duration,
+            members: Mutex::default(),
         }
+    }
+
+    /// The live replicas as of the last round, this one among them.
+    pub fn members(&self) -> Vec<String> {
+        self.members.lock().expect("members lock").clone()
+    }
+
+    /// The ConfigMaps of the replicas' inboxes (see [`super::inbox`]).
+    pub fn inboxes(&self) -> Api<k8s_openapi::api::core::v1::ConfigMap> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The name of `member`'s inbox.
+    pub fn inbox(&self, member: &str) -> String {
+        format!("{}-inbox-{}", self.prefix, member_suffix(member))
+    }
+
+    /// `identity` as a part of a name.
+    pub fn inbox_suffix(&self, identity: &str) -> String {
+        member_suffix(identity)
     }
 
     fn member_prefix(&self) -> String {
@@ -365,12 +353,23 @@ impl ShardLeases {
                 // Long gone: clean up, so that replicas of past Deployments don't pile up.
                 _ if expired_for(lease, now, self.duration * 10) => {
                     let _ = self.api.delete(name, &DeleteParams::default()).await;
+                    if let Some(holder) = lease
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.holder_identity.as_deref())
+                    {
+                        let _ = self
+                            .inboxes()
+                            .delete(&self.inbox(holder), &DeleteParams::default())
+                            .await;
+                    }
                 }
                 _ => {}
             }
         }
         members.sort();
         members.dedup();
+        *self.members.lock().expect("members lock") = members.clone();
         for shard in 0..shards.count() {
             let name = self.shard_lease(shard);
             let current = leases
@@ -485,6 +484,10 @@ impl ShardLeases {
         }
         let member = format!("{}{}", self.member_prefix(), member_suffix(&self.identity));
         let _ = self.api.delete(&member, &DeleteParams::default()).await;
+        let _ = self
+            .inboxes()
+            .delete(&self.inbox(&self.identity), &DeleteParams::default())
+            .await;
     }
 }
 
@@ -699,6 +702,22 @@ mod tests {
         assert!(shards.held().is_empty());
         assert_eq!(changes.try_recv().ok(), Some(1));
         assert!(changes.try_recv().is_err(), "announced once");
+    }
+
+    #[test]
+    fn the_selectors_pick_the_held_shards_and_the_unplaced_objects() {
+        let shards = Shards::new(12, ShardKey::Namespace);
+        assert_eq!(
+            shards.selector(&[1, 5]),
+            "ecsfleet.dev/shards=12,ecsfleet.dev/shard in (1,5)"
+        );
+        // Holding none: a selector no label value matches (shard labels are numbers).
+        assert_eq!(
+            shards.selector(&[]),
+            "ecsfleet.dev/shards=12,ecsfleet.dev/shard in (none)"
+        );
+        // Objects without the label, or labelled for another number of shards.
+        assert_eq!(shards.unplaced_selector(), "ecsfleet.dev/shards!=12");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Managed;
 
 /// Something in AWS changed that an object may own.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Trigger {
     /// An ECS service (its deployment, or a write to it).
     Service {

@@ -326,7 +326,8 @@ spec:
 
 /// Two replicas sharing 8 shards and one queue: SQS hands an event to one of them, and
 /// the DaemonService of the other replica's shard follows the host change as soon as
-/// its own does — the receiving replica passes it on (`ecsfleet.dev/look-again`).
+/// its own does — the receiving replica passes it on to the other's inbox, and each
+/// replica watches only its own shard's objects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_sharding_an_event_reaches_the_objects_of_every_replica() {
     const SHARDS: u32 = 8;
@@ -387,16 +388,25 @@ async fn under_sharding_an_event_reaches_the_objects_of_every_replica() {
         )
         .await;
     }
-    let forwarded: u64 = replicas
-        .iter()
-        .filter_map(|replica| replica.get("/metrics"))
-        .filter_map(|(_, text)| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(r#"ecsfleet_events_total{result="forwarded"} "#))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-        .sum();
-    assert!(forwarded >= 1, "the receiving replica passed the event on");
+    let counted = |result: &str| -> u64 {
+        replicas
+            .iter()
+            .map(|replica| {
+                metric(
+                    replica,
+                    &format!(r#"ecsfleet_events_total{{result="{result}"}}"#),
+                )
+            })
+            .sum()
+    };
+    assert!(
+        counted("passed-on") >= 1,
+        "the receiving replica passed the event on"
+    );
+    assert!(
+        counted("received") >= 1,
+        "the other replica read it from its inbox"
+    );
     for replica in replicas {
         assert!(replica.stop());
     }

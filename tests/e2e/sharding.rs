@@ -1,6 +1,8 @@
 //! Sharding end to end: three replicas share the work through per-shard Leases; every
-//! object is reconciled by exactly one of them; a replica killed with SIGKILL has its
-//! shards taken over once their Leases expire, without a duplicate AWS write.
+//! object is labelled with its shard and watched by its replica alone; every object is
+//! reconciled by exactly one of them; a replica killed with SIGKILL has its shards taken
+//! over once their Leases expire, without a duplicate AWS write; and replicas joining and
+//! leaving while objects are being created lose none and write nothing twice.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -83,6 +85,34 @@ async fn role_ready(plane: &ControlPlane, namespace: &str, what: &str) {
         },
     )
     .await;
+}
+
+/// Waits until each of `replicas` watches exactly the objects of `namespaces` in the
+/// shards `holders` gives it.
+async fn watched_as_held(
+    replicas: &BTreeMap<&str, Operator>,
+    namespaces: &[String],
+    holders: &BTreeMap<u32, String>,
+) {
+    for (name, replica) in replicas {
+        let held = namespaces
+            .iter()
+            .filter(|ns| holders[&shard_of_namespace(ns)] == *name)
+            .count() as u64;
+        eventually(
+            &format!("{name} to watch its {held} objects and no other"),
+            Duration::from_secs(20),
+            Some(replica),
+            || {
+                let watched = metric(
+                    replica,
+                    r#"ecsfleet_watched_objects{kind="IntegrationRole"}"#,
+                );
+                (watched == held).then_some(())
+            },
+        )
+        .await;
+    }
 }
 
 /// The CreateRole calls the replicas made, together.
@@ -188,6 +218,20 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     }
     let created = created_roles(replicas.values());
     assert_eq!(created, NAMESPACES as u64, "one CreateRole per object");
+    // Each object carries its shard; each replica lists and keeps only its shards'.
+    for namespace in &namespaces {
+        let role = json(
+            &plane,
+            &["get", "integrationrole", "vendor", "-n", namespace],
+        );
+        let labels = &role["metadata"]["labels"];
+        assert_eq!(
+            labels["ecsfleet.dev/shard"],
+            shard_of_namespace(namespace).to_string()
+        );
+        assert_eq!(labels["ecsfleet.dev/shards"], SHARDS.to_string());
+    }
+    watched_as_held(&replicas, &namespaces, &expected).await;
 
     // SIGKILL the replica that owns the most objects; its shards go to the others once
     // their Leases expire, and a change to one of its objects is applied by the new owner.
@@ -246,6 +290,8 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
         )
         .await;
     }
+
+    watched_as_held(&replicas, &namespaces, &after).await;
 
     let changed = orphaned[0];
     let output = plane.kubectl_input(&["apply", "-f", "-"], &role_yaml(changed, "logs:Describe*"));
@@ -323,4 +369,174 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
         "handed over in {:?}",
         stopped.elapsed()
     );
+}
+
+/// An IntegrationRole `vendor-{index}` of `namespace`, for the load below.
+fn loaded_role_yaml(namespace: &str, index: usize) -> String {
+    format!(
+        "apiVersion: ecsfleet.dev/v1alpha1\nkind: IntegrationRole\nmetadata: {{name: vendor-{index}, namespace: {namespace}}}\nspec:\n  roleName: load-{namespace}-{index}\n  trust: {{principals: ['464622532012'], allowWithoutExternalId: true}}\n  policy:\n    statements: [{{actions: ['ec2:Describe*']}}]\n"
+    )
+}
+
+/// The AWS writes of every replica's log, by (object, action).
+fn writes_by_object(logs: &[String]) -> BTreeMap<(String, String), usize> {
+    let field = |line: &str, name: &str| {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|rest| rest.split([' ', '}', ':']).next())
+            .map(str::to_string)
+    };
+    let mut writes = BTreeMap::new();
+    for line in logs.iter().flat_map(|log| log.lines()) {
+        if !line.contains(" applied ") {
+            continue;
+        }
+        if let (Some(object), Some(action)) = (field(line, "object"), field(line, "action")) {
+            *writes.entry((object, action)).or_default() += 1;
+        }
+    }
+    writes
+}
+
+/// The longest time any shard had no holder, from samples of the shard Leases.
+fn longest_unheld(samples: &[(Instant, BTreeMap<u32, String>)]) -> Duration {
+    let mut since: BTreeMap<u32, Instant> = BTreeMap::new();
+    let mut longest = Duration::ZERO;
+    for (at, holders) in samples {
+        for shard in 0..SHARDS {
+            if holders.contains_key(&shard) {
+                if let Some(start) = since.remove(&shard) {
+                    longest = longest.max(*at - start);
+                }
+            } else {
+                since.entry(shard).or_insert(*at);
+            }
+        }
+    }
+    if let Some((at, _)) = samples.last() {
+        for start in since.values() {
+            longest = longest.max(*at - *start);
+        }
+    }
+    longest
+}
+
+/// Replicas join and leave while 40 objects are being created: every object ends Ready,
+/// made by exactly one write of each kind, no shard stays without a holder for as long
+/// as a Lease lasts, and each replica ends watching its own shards' objects alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_join_and_leave_under_load_without_loss_or_double_writes() {
+    const TEAMS: usize = 20;
+    const PER_TEAM: usize = 2;
+    let (plane, emulator, kubeconfig) = prepared();
+    plane.kubectl_ok(&[
+        "apply",
+        "-f",
+        &support::repo_root().join("crds").display().to_string(),
+    ]);
+    let namespaces: Vec<String> = (0..TEAMS).map(|i| format!("load-{i}")).collect();
+    for namespace in &namespaces {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+    }
+    let start = |name: &str| {
+        replica(
+            &plane,
+            &emulator,
+            &kubeconfig,
+            name,
+            &["--resync", "5s", "--shards", &SHARDS.to_string()],
+        )
+    };
+    let mut replicas: BTreeMap<&str, Operator> = ["replica-a", "replica-b"]
+        .into_iter()
+        .map(|name| (name, start(name)))
+        .collect();
+    all_ready(replicas.values()).await;
+    eventually("every shard held", Duration::from_secs(30), None, || {
+        (holders(&plane).len() == SHARDS as usize).then_some(())
+    })
+    .await;
+
+    let manifests: Vec<String> = namespaces
+        .iter()
+        .flat_map(|ns| (0..PER_TEAM).map(move |i| loaded_role_yaml(ns, i)))
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let sample = async {
+        let mut samples = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            samples.push((Instant::now(), holders(&plane)));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        samples
+    };
+    let mut logs = Vec::new();
+    let churn = async {
+        let output = plane.kubectl_input(&["apply", "-f", "-"], &manifests.join("---\n"));
+        assert!(output.status.success(), "{output:?}");
+        // A third replica joins while the objects are reconciled: shards move to it.
+        replicas.insert("replica-c", start("replica-c"));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The first leaves while the work goes on: it hands its shards over.
+        let leaving = replicas.remove("replica-a").unwrap();
+        assert!(leaving.stop(), "replica-a exits 0 on SIGTERM");
+        logs.push(std::fs::read_to_string(plane.dir.path().join("replica-a.log")).unwrap());
+        for namespace in &namespaces {
+            for index in 0..PER_TEAM {
+                let name = format!("vendor-{index}");
+                eventually(
+                    &format!("{namespace}/{name} Ready"),
+                    Duration::from_secs(90),
+                    replicas.get("replica-b"),
+                    || {
+                        Some(json(
+                            &plane,
+                            &["get", "integrationrole", &name, "-n", namespace],
+                        ))
+                        .filter(ready_and_current)
+                    },
+                )
+                .await;
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let (samples, ()) = tokio::join!(sample, churn);
+    let left = logs.pop().unwrap();
+    let mut all_logs: Vec<String> = replicas.values().map(Operator::logs).collect();
+    all_logs.push(left);
+
+    // Exactly one of every write, whichever replica made it.
+    let writes = writes_by_object(&all_logs);
+    let created = writes
+        .iter()
+        .filter(|((_, action), _)| action == "CreateRole")
+        .count();
+    assert_eq!(created, TEAMS * PER_TEAM, "{writes:#?}");
+    let twice: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "written twice: {twice:#?}");
+
+    let unheld = longest_unheld(&samples);
+    assert!(
+        unheld < Duration::from_secs(LEASE_SECONDS),
+        "a shard had no holder for {unheld:?}"
+    );
+
+    // The two replicas left hold every shard and watch exactly their objects.
+    let members: Vec<String> = ["replica-b", "replica-c"].map(String::from).to_vec();
+    let last: BTreeMap<u32, String> = (0..SHARDS)
+        .map(|s| (s, preferred(s, &members).unwrap().to_string()))
+        .collect();
+    eventually(
+        "every shard with b or c",
+        Duration::from_secs(30),
+        None,
+        || (holders(&plane) == last).then_some(()),
+    )
+    .await;
+    let objects: Vec<String> = namespaces
+        .iter()
+        .flat_map(|ns| std::iter::repeat_n(ns.clone(), PER_TEAM))
+        .collect();
+    watched_as_held(&replicas, &objects, &last).await;
 }
