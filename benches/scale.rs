@@ -23,7 +23,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::control_plane::{ControlPlane, Operator, calls_since};
+use support::control_plane::{ControlPlane, Memory, Operator, calls_since, memory};
 use support::{Cluster, Emulator};
 
 const OWN_BUILD: &str = env!("CARGO_BIN_EXE_ecsfleet");
@@ -49,48 +49,6 @@ fn manifests(count: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join("---\n")
-}
-
-/// Resident memory of a process, in MiB.
-#[derive(Clone, Copy)]
-struct Memory {
-    /// VmRSS: all of it.
-    rss: f64,
-    /// VmHWM: the peak of VmRSS.
-    peak: f64,
-    /// RssAnon: the process's own memory (heap, stacks): what it cannot give back.
-    anon: f64,
-    /// RssFile: pages of the binary's code and data mapped from the page cache, clean
-    /// and reclaimable.
-    file: f64,
-}
-
-impl std::fmt::Display for Memory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:.1} MiB ({:.1} anon + {:.1} file)",
-            self.rss, self.anon, self.file
-        )
-    }
-}
-
-fn memory(pid: u32) -> Memory {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
-            .map(|kib| kib / 1024.0)
-            .expect("the field")
-    };
-    Memory {
-        rss: field("VmRSS:"),
-        peak: field("VmHWM:"),
-        anon: field("RssAnon:"),
-        file: field("RssFile:"),
-    }
 }
 
 /// The controller measured: the build as it ships when a script names it

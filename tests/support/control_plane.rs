@@ -459,3 +459,45 @@ impl Drop for Operator {
         terminate(&mut self.child, Duration::from_secs(20));
     }
 }
+
+/// Resident memory of a process, in MiB.
+#[derive(Clone, Copy)]
+pub struct Memory {
+    /// VmRSS: all of it.
+    pub rss: f64,
+    /// VmHWM: the peak of VmRSS.
+    pub peak: f64,
+    /// RssAnon: the process's own memory (heap, stacks): what it cannot give back.
+    pub anon: f64,
+    /// RssFile: pages of the binary's code and data mapped from the page cache, clean
+    /// and reclaimable.
+    pub file: f64,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} MiB ({:.1} anon + {:.1} file)",
+            self.rss, self.anon, self.file
+        )
+    }
+}
+
+pub fn memory(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|kib| kib / 1024.0)
+            .expect("the field")
+    };
+    Memory {
+        rss: field("VmRSS:"),
+        peak: field("VmHWM:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+    }
+}
