@@ -185,45 +185,62 @@ async fn label_unplaced<K: Managed>(
     let mut again = tokio::time::interval(RELABEL_AGAIN);
     again.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let place = |unplaced: &HashMap<(String, String), u32>, only: Option<u32>| {
-            for ((namespace, name), shard) in unplaced {
-                if only.is_none_or(|only| only == *shard) && shards.holds(*shard) {
-                    let _ = label.try_send((namespace.clone(), name.clone(), *shard));
-                }
-            }
+        // The objects of held shards among those given, to label.
+        let held = |unplaced: &HashMap<(String, String), u32>, only: Option<u32>| {
+            unplaced
+                .iter()
+                .filter(|(_, shard)| only.is_none_or(|only| only == **shard))
+                .filter(|(_, shard)| shards.holds(**shard))
+                .map(|((namespace, name), shard)| (namespace.clone(), name.clone(), *shard))
+                .collect::<Vec<Placement>>()
         };
-        tokio::select! {
+        let placements = tokio::select! {
             event = events.next() => {
                 let Some(event) = event else { return };
                 let Ok(event) = event else { continue };
                 let key = |guard: &DeserializeGuard<K>| (guard.namespace().unwrap_or_default(), guard.name_any());
                 match event {
-                    watcher::Event::Init => listing.clear(),
+                    watcher::Event::Init => {
+                        listing.clear();
+                        Vec::new()
+                    }
                     watcher::Event::InitApply(guard) => {
                         listing.insert(key(&guard), shards.shard_of(&guard));
+                        Vec::new()
                     }
                     watcher::Event::InitDone => {
                         unplaced = std::mem::take(&mut listing);
-                        place(&unplaced, None);
+                        held(&unplaced, None)
                     }
                     watcher::Event::Apply(guard) => {
+                        let (namespace, name) = key(&guard);
                         let shard = shards.shard_of(&guard);
-                        if shards.holds(shard) {
-                            let _ = label.try_send((key(&guard).0, key(&guard).1, shard));
-                        }
-                        unplaced.insert(key(&guard), shard);
+                        unplaced.insert((namespace.clone(), name.clone()), shard);
+                        if shards.holds(shard) { vec![(namespace, name, shard)] } else { Vec::new() }
                     }
                     watcher::Event::Delete(guard) => {
                         unplaced.remove(&key(&guard));
+                        // Labelled at last: give back the room thousands of new objects took.
+                        if unplaced.capacity() > 64 && unplaced.len() * 4 < unplaced.capacity() {
+                            unplaced.shrink_to_fit();
+                        }
+                        Vec::new()
                     }
                 }
             }
             change = changes.recv() => match change {
-                Ok(shard) => place(&unplaced, Some(shard)),
-                Err(broadcast::error::RecvError::Lagged(_)) => place(&unplaced, None),
+                Ok(shard) => held(&unplaced, Some(shard)),
+                Err(broadcast::error::RecvError::Lagged(_)) => held(&unplaced, None),
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            _ = again.tick() => place(&unplaced, None),
+            _ = again.tick() => held(&unplaced, None),
+        };
+        // Waits while the labels are written: thousands of new objects are labelled at the
+        // pace of the API server, none dropped.
+        for placement in placements {
+            if label.send(placement).await.is_err() {
+                return;
+            }
         }
     }
 }
