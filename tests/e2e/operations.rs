@@ -403,6 +403,11 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
         "no Lease RBAC for the shards: {sharded}"
     );
     assert!(!single.contains("resources: [leases]"), "{single}");
+    // The inboxes through which replicas pass events on, with sharding only.
+    assert!(sharded.contains("resources: [configmaps]"), "{sharded}");
+    let leader_elected = helm(&["template", "ops", &chart]);
+    assert!(leader_elected.contains("resources: [leases]"));
+    assert!(!leader_elected.contains("resources: [configmaps]"), "{leader_elected}");
     let output = helm_run(&["template", "ops", &chart, "--set", "sharding.key=name"]);
     assert!(
         !output.status.success()
