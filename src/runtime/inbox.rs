@@ -149,12 +149,43 @@ pub struct Delivery {
     pub triggers: tokio::sync::broadcast::Sender<Trigger>,
 }
 
-/// Creates this replica's inbox and acts on what arrives in it until the watch ends.
+/// How often a replica makes sure its inbox exists (it may not have been created at
+/// start, or was deleted).
+const ENSURE_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps this replica's inbox in place and acts on what arrives in it.
 pub async fn receive(leases: Arc<ShardLeases>, delivery: Delivery, metrics: Metrics) {
     let api = leases.inboxes();
     let name = leases.inbox(&leases.identity);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let events = watcher(api.clone(), config).default_backoff();
+    futures::pin_mut!(events);
+    let mut acted: HashSet<String> = HashSet::new();
+    let mut present = false;
+    let mut ensure = tokio::time::interval(ENSURE_EVERY);
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                None => return,
+                Some(Ok(watcher::Event::Init | watcher::Event::Delete(_))) => present = false,
+                Some(Ok(watcher::Event::Apply(inbox) | watcher::Event::InitApply(inbox))) => {
+                    present = true;
+                    act(&api, &name, inbox, &mut acted, &delivery, &metrics).await;
+                }
+                Some(Ok(watcher::Event::InitDone) | Err(_)) => {}
+            },
+            _ = ensure.tick() => {
+                if !present {
+                    create(&api, &name).await;
+                }
+            }
+        }
+    }
+}
+
+async fn create(api: &kube::Api<ConfigMap>, name: &str) {
     let mut inbox = ConfigMap::default();
-    inbox.metadata.name = Some(name.clone());
+    inbox.metadata.name = Some(name.to_string());
     inbox.metadata.labels = Some(BTreeMap::from([(
         "app.kubernetes.io/name".to_string(),
         "ecsfleet".to_string(),
@@ -163,53 +194,55 @@ pub async fn receive(leases: Arc<ShardLeases>, delivery: Delivery, metrics: Metr
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 409 => {}
         Err(error) => {
-            tracing::warn!(%error, inbox = %name, "could not create this replica's inbox; the watch below waits for it")
+            tracing::warn!(%error, inbox = %name, "could not create this replica's inbox; trying again")
         }
     }
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let updates = watcher(api.clone(), config)
-        .default_backoff()
-        .applied_objects();
-    futures::pin_mut!(updates);
-    let mut acted: HashSet<String> = HashSet::new();
-    while let Some(update) = updates.next().await {
-        let Ok(inbox) = update else { continue };
-        let data = inbox.data.unwrap_or_default();
-        let now = now_millis();
-        let stale = |key: &str| {
-            entry_millis(key).is_none_or(|at| now.saturating_sub(at) > STALE.as_millis())
+}
+
+/// Acts on the entries of `inbox` not acted on yet, then deletes those acted on when
+/// they are many or old.
+async fn act(
+    api: &kube::Api<ConfigMap>,
+    name: &str,
+    inbox: ConfigMap,
+    acted: &mut HashSet<String>,
+    delivery: &Delivery,
+    metrics: &Metrics,
+) {
+    let data = inbox.data.unwrap_or_default();
+    let now = now_millis();
+    let stale =
+        |key: &str| entry_millis(key).is_none_or(|at| now.saturating_sub(at) > STALE.as_millis());
+    for (key, body) in &data {
+        if stale(key) || !acted.insert(key.clone()) {
+            continue;
+        }
+        let Ok(signals) = serde_json::from_str::<Vec<Signal>>(body) else {
+            continue;
         };
-        for (key, body) in &data {
-            if stale(key) || !acted.insert(key.clone()) {
-                continue;
-            }
-            let Ok(signals) = serde_json::from_str::<Vec<Signal>>(body) else {
-                continue;
-            };
-            metrics.count_event("received");
-            for signal in signals {
-                match signal {
-                    Signal::Hosts(change) => delivery.hosts.announce(change),
-                    Signal::Trigger(trigger) => {
-                        let _ = delivery.triggers.send(trigger);
-                    }
+        metrics.count_event("received");
+        for signal in signals {
+            match signal {
+                Signal::Hosts(change) => delivery.hosts.announce(change),
+                Signal::Trigger(trigger) => {
+                    let _ = delivery.triggers.send(trigger);
                 }
             }
         }
-        acted.retain(|key| data.contains_key(key));
-        let done: Vec<&String> = data
-            .keys()
-            .filter(|key| stale(key) || acted.contains(*key))
-            .collect();
-        if done.len() >= PRUNE_AT || done.iter().any(|key| stale(key)) {
-            let removed: BTreeMap<&String, ()> = done.into_iter().map(|key| (key, ())).collect();
-            let patch = serde_json::json!({"data": removed});
-            if let Err(error) = api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                tracing::warn!(%error, inbox = %name, "could not empty this replica's inbox");
-            }
+    }
+    acted.retain(|key| data.contains_key(key));
+    let done: Vec<&String> = data
+        .keys()
+        .filter(|key| stale(key) || acted.contains(*key))
+        .collect();
+    if done.len() >= PRUNE_AT || done.iter().any(|key| stale(key)) {
+        let removed: BTreeMap<&String, ()> = done.into_iter().map(|key| (key, ())).collect();
+        let patch = serde_json::json!({"data": removed});
+        if let Err(error) = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(%error, inbox = %name, "could not empty this replica's inbox");
         }
     }
 }

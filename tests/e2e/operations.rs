@@ -407,7 +407,10 @@ fn the_helm_chart_renders_and_applies_to_a_real_api_server() {
     assert!(sharded.contains("resources: [configmaps]"), "{sharded}");
     let leader_elected = helm(&["template", "ops", &chart]);
     assert!(leader_elected.contains("resources: [leases]"));
-    assert!(!leader_elected.contains("resources: [configmaps]"), "{leader_elected}");
+    assert!(
+        !leader_elected.contains("resources: [configmaps]"),
+        "{leader_elected}"
+    );
     let output = helm_run(&["template", "ops", &chart, "--set", "sharding.key=name"]);
     assert!(
         !output.status.success()
