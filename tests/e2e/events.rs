@@ -407,6 +407,29 @@ async fn under_sharding_an_event_reaches_the_objects_of_every_replica() {
         counted("received") >= 1,
         "the other replica read it from its inbox"
     );
+    // An inbox deleted under a live replica is made again.
+    let inbox = [
+        "get",
+        "configmap",
+        "ecsfleet-inbox-replica-b",
+        "-n",
+        "ecsfleet-system",
+    ];
+    plane.kubectl_ok(&inbox);
+    plane.kubectl_ok(&[
+        "delete",
+        "configmap",
+        "ecsfleet-inbox-replica-b",
+        "-n",
+        "ecsfleet-system",
+    ]);
+    eventually(
+        "the inbox made again",
+        Duration::from_secs(20),
+        Some(&replicas[1]),
+        || plane.kubectl(&inbox).status.success().then_some(()),
+    )
+    .await;
     for replica in replicas {
         assert!(replica.stop());
     }
