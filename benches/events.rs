@@ -70,17 +70,7 @@ async fn main() {
     let plane = ControlPlane::start();
     let emulator = Emulator::start();
     plane.kubectl_ok(&["create", "namespace", "bench"]);
-    let install = std::process::Command::new(measured_binary(OWN_BUILD))
-        .args(["events", "install", "--region", support::REGION])
-        .envs(emulator.process_env())
-        .output()
-        .unwrap();
-    assert!(install.status.success(), "{install:?}");
-    let queue = String::from_utf8_lossy(&install.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("run the controller with: --events-queue-url "))
-        .expect("the queue URL")
-        .to_string();
+    let queue = emulator.events_queue(&measured_binary(OWN_BUILD), support::REGION);
 
     // Reaction: one DaemonService on a cluster of its own, hosts joining and draining.
     let cluster = Cluster::create(&emulator, "events").await;

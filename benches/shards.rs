@@ -58,26 +58,8 @@ fn ready(operator: &Operator) -> usize {
     })
 }
 
-fn gauge(operator: &Operator, series: &str) -> u64 {
-    operator
-        .get("/metrics")
-        .and_then(|(_, text)| {
-            text.lines().find_map(|l| {
-                l.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
 fn watched(operator: &Operator) -> u64 {
-    gauge(
-        operator,
-        r#"ecsfleet_watched_objects{kind="DaemonService"}"#,
-    )
+    operator.metric(r#"ecsfleet_watched_objects{kind="DaemonService"}"#)
 }
 
 /// All AWS requests the operators made so far, by service.
@@ -176,17 +158,7 @@ async fn main() {
     for n in 0..NAMESPACES {
         plane.kubectl_ok(&["create", "namespace", &format!("bench-{n}")]);
     }
-    let install = std::process::Command::new(&binary)
-        .args(["events", "install", "--region", support::REGION])
-        .envs(emulator.process_env())
-        .output()
-        .unwrap();
-    assert!(install.status.success(), "{install:?}");
-    let queue = String::from_utf8_lossy(&install.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("run the controller with: --events-queue-url "))
-        .expect("the queue URL")
-        .to_string();
+    let queue = emulator.events_queue(&binary, support::REGION);
     let mut cluster_handles = Vec::new();
     for c in 0..clusters {
         let cluster = Cluster::create(&emulator, &format!("shards-{c}")).await;
@@ -288,7 +260,7 @@ async fn main() {
     let calls_before = requests_by_service(&all);
     let passed_on = |all: &[&Operator]| -> u64 {
         all.iter()
-            .map(|r| gauge(r, r#"ecsfleet_events_total{result="passed-on"}"#))
+            .map(|r| r.metric(r#"ecsfleet_events_total{result="passed-on"}"#))
             .sum()
     };
     let passed_before = passed_on(&all);

@@ -19,17 +19,7 @@ const WITHIN: Duration = Duration::from_secs(15);
 
 /// `ecsfleet events install --region REGION`; returns the queue URL it prints.
 fn install(emulator: &Emulator, region: &str) -> String {
-    let output = std::process::Command::new(ECSFLEET)
-        .args(["events", "install", "--region", region])
-        .envs(emulator.process_env())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "{text}{output:?}");
-    text.lines()
-        .find_map(|line| line.strip_prefix("run the controller with: --events-queue-url "))
-        .expect("the queue URL")
-        .to_string()
+    emulator.events_queue(ECSFLEET, region)
 }
 
 fn desired(plane: &ControlPlane) -> Option<i64> {
@@ -392,10 +382,7 @@ async fn under_sharding_an_event_reaches_the_objects_of_every_replica() {
         replicas
             .iter()
             .map(|replica| {
-                metric(
-                    replica,
-                    &format!(r#"ecsfleet_events_total{{result="{result}"}}"#),
-                )
+                replica.metric(&format!(r#"ecsfleet_events_total{{result="{result}"}}"#))
             })
             .sum()
     };

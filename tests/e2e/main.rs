@@ -159,23 +159,6 @@ pub(crate) fn replica(
     )
 }
 
-/// The value of the series `series` (name and labels, as /metrics prints them) of
-/// `operator`; 0 when it has none.
-pub(crate) fn metric(operator: &support::control_plane::Operator, series: &str) -> u64 {
-    operator
-        .get("/metrics")
-        .and_then(|(_, text)| {
-            text.lines().find_map(|l| {
-                l.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
 /// Waits until every one of `replicas` answers `/readyz`.
 pub(crate) async fn all_ready<'a>(
     replicas: impl IntoIterator<Item = &'a support::control_plane::Operator>,

@@ -104,10 +104,7 @@ async fn watched_as_held(
             Duration::from_secs(20),
             Some(replica),
             || {
-                let watched = metric(
-                    replica,
-                    r#"ecsfleet_watched_objects{kind="IntegrationRole"}"#,
-                );
+                let watched = replica.metric(r#"ecsfleet_watched_objects{kind="IntegrationRole"}"#);
                 (watched == held).then_some(())
             },
         )

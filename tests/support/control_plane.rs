@@ -397,6 +397,22 @@ impl Operator {
 
     /// The AWS requests it made so far, by operation, read from its /metrics (every
     /// outcome counted).
+    /// The value of the series `series` (name and labels, as /metrics prints them); 0
+    /// when it has none.
+    pub fn metric(&self, series: &str) -> u64 {
+        self.get("/metrics")
+            .and_then(|(_, text)| {
+                text.lines().find_map(|l| {
+                    l.strip_prefix(series)?
+                        .strip_prefix(' ')?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+            })
+            .unwrap_or(0)
+    }
+
     pub fn aws_calls(&self) -> BTreeMap<String, u64> {
         let (_, text) = self.get("/metrics").expect("the metrics answer");
         let mut calls = BTreeMap::new();

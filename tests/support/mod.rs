@@ -117,6 +117,22 @@ impl Emulator {
     }
 
     /// An SDK configuration pointed at the emulator with test credentials.
+    /// Runs `binary events install` for `region` against this emulator; returns the
+    /// queue URL it prints for `--events-queue-url`.
+    pub fn events_queue(&self, binary: &str, region: &str) -> String {
+        let output = std::process::Command::new(binary)
+            .args(["events", "install", "--region", region])
+            .envs(self.process_env())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(output.status.success(), "{text}{output:?}");
+        text.lines()
+            .find_map(|line| line.strip_prefix("run the controller with: --events-queue-url "))
+            .expect("the queue URL")
+            .to_string()
+    }
+
     pub async fn sdk_config(&self) -> SdkConfig {
         with_test_identity(
             aws_config::defaults(BehaviorVersion::latest()),
