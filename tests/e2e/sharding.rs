@@ -46,7 +46,21 @@ fn holders(plane: &ControlPlane) -> BTreeMap<u32, String> {
     holders
 }
 
-/// Waits until the IntegrationRole of `namespace` is Ready for its current generation.
+/// The replica rendezvous hashing picks for each shard among `members`.
+fn preferred_holders(members: &[String]) -> BTreeMap<u32, String> {
+    (0..SHARDS)
+        .map(|s| (s, preferred(s, members).unwrap().to_string()))
+        .collect()
+}
+
+/// Waits up to `seconds` until the shard Leases are held as `expected` says.
+async fn held_as(plane: &ControlPlane, expected: &BTreeMap<u32, String>, what: &str, seconds: u64) {
+    eventually(what, Duration::from_secs(seconds), None, || {
+        (holders(plane) == *expected).then_some(())
+    })
+    .await;
+}
+
 /// Creates the membership Lease of a replica `name` last renewed `age_seconds` ago.
 fn member_lease(plane: &ControlPlane, name: &str, age_seconds: u64) {
     let renewed = k8s_openapi::jiff::Timestamp::now()
@@ -71,6 +85,7 @@ fn member_leases(plane: &ControlPlane) -> String {
     ])
 }
 
+/// Waits until the IntegrationRole of `namespace` is Ready for its current generation.
 async fn role_ready(plane: &ControlPlane, namespace: &str, what: &str) {
     eventually(
         &format!("{namespace}/vendor {what}"),
@@ -160,9 +175,7 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     let mut replicas: BTreeMap<&str, Operator> = names.iter().map(|n| (*n, start(n))).collect();
 
     // Every shard ends with the live replica rendezvous hashing prefers for it.
-    let expected: BTreeMap<u32, String> = (0..SHARDS)
-        .map(|s| (s, preferred(s, &members).unwrap().to_string()))
-        .collect();
+    let expected = preferred_holders(&members);
     // Each replica has a share (rendezvous hashing spreads the shards over them).
     for member in &members {
         assert!(
@@ -170,11 +183,11 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
             "{member} holds none of {expected:?}"
         );
     }
-    eventually(
+    held_as(
+        &plane,
+        &expected,
         "every shard held by its preferred replica",
-        Duration::from_secs(60),
-        replicas.get("replica-a"),
-        || (holders(&plane) == expected).then_some(()),
+        60,
     )
     .await;
     // The replica gone lately held no shard above (it is no member); only the one gone
@@ -250,16 +263,8 @@ async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
     replicas.remove(victim).unwrap().kill();
     let killed = Instant::now();
     let survivors: Vec<String> = members.iter().filter(|m| *m != victim).cloned().collect();
-    let after: BTreeMap<u32, String> = (0..SHARDS)
-        .map(|s| (s, preferred(s, &survivors).unwrap().to_string()))
-        .collect();
-    eventually(
-        "the killed replica's shards taken over",
-        Duration::from_secs(30),
-        None,
-        || (holders(&plane) == after).then_some(()),
-    )
-    .await;
+    let after = preferred_holders(&survivors);
+    held_as(&plane, &after, "the killed replica's shards taken over", 30).await;
     let taken_after = killed.elapsed();
     // Its Leases expire LEASE_SECONDS after its last renewal at the latest; survivors look
     // every fifth of that. Allow one look and the test's own polling.
@@ -521,16 +526,8 @@ async fn replicas_join_and_leave_under_load_without_loss_or_double_writes() {
 
     // The two replicas left hold every shard and watch exactly their objects.
     let members: Vec<String> = ["replica-b", "replica-c"].map(String::from).to_vec();
-    let last: BTreeMap<u32, String> = (0..SHARDS)
-        .map(|s| (s, preferred(s, &members).unwrap().to_string()))
-        .collect();
-    eventually(
-        "every shard with b or c",
-        Duration::from_secs(30),
-        None,
-        || (holders(&plane) == last).then_some(()),
-    )
-    .await;
+    let last = preferred_holders(&members);
+    held_as(&plane, &last, "every shard with b or c", 30).await;
     let objects: Vec<String> = namespaces
         .iter()
         .flat_map(|ns| std::iter::repeat_n(ns.clone(), PER_TEAM))
