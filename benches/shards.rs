@@ -371,19 +371,6 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if full {
-        // The goals, on the build as it ships.
-        let ratio = largest / single_memory.anon;
-        assert!(
-            ratio <= 1.5,
-            "the largest replica holds {ratio:.2}× the anonymous memory of one replica holding a third"
-        );
-        let p99 = percentile(&first_writes, 0.99);
-        assert!(
-            p99 <= 1000.0,
-            "an event reached some replica's objects after {p99:.0} ms (p99)"
-        );
-    }
     for (service, n) in &peak {
         assert!(
             *n <= u64::from(2 * BUDGET),
