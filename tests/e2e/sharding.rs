@@ -46,6 +46,29 @@ fn holders(plane: &ControlPlane) -> BTreeMap<u32, String> {
     holders
 }
 
+/// [`prepared`], with the CRDs and `count` namespaces `<prefix>-<i>`.
+fn prepared_with_namespaces(
+    prefix: &str,
+    count: usize,
+) -> (
+    ControlPlane,
+    support::Emulator,
+    std::path::PathBuf,
+    Vec<String>,
+) {
+    let (plane, emulator, kubeconfig) = prepared();
+    plane.kubectl_ok(&[
+        "apply",
+        "-f",
+        &support::repo_root().join("crds").display().to_string(),
+    ]);
+    let namespaces: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    for namespace in &namespaces {
+        plane.kubectl_ok(&["create", "namespace", namespace]);
+    }
+    (plane, emulator, kubeconfig, namespaces)
+}
+
 /// The replica rendezvous hashing picks for each shard among `members`.
 fn preferred_holders(members: &[String]) -> BTreeMap<u32, String> {
     (0..SHARDS)
@@ -146,16 +169,7 @@ fn writes_for(operator: &Operator, namespace: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_the_objects_and_take_over_a_killed_one() {
-    let (plane, emulator, kubeconfig) = prepared();
-    plane.kubectl_ok(&[
-        "apply",
-        "-f",
-        &support::repo_root().join("crds").display().to_string(),
-    ]);
-    let namespaces: Vec<String> = (0..NAMESPACES).map(|i| format!("team-{i}")).collect();
-    for namespace in &namespaces {
-        plane.kubectl_ok(&["create", "namespace", namespace]);
-    }
+    let (plane, emulator, kubeconfig, namespaces) = prepared_with_namespaces("team", NAMESPACES);
     // Membership Leases of replicas gone before this run: one expired a moment ago (not a
     // member any more, but kept), one gone for an hour (past ten lease durations: deleted).
     let lately = Instant::now();
@@ -430,16 +444,7 @@ fn longest_unheld(samples: &[(Instant, BTreeMap<u32, String>)]) -> Duration {
 async fn replicas_join_and_leave_under_load_without_loss_or_double_writes() {
     const TEAMS: usize = 20;
     const PER_TEAM: usize = 2;
-    let (plane, emulator, kubeconfig) = prepared();
-    plane.kubectl_ok(&[
-        "apply",
-        "-f",
-        &support::repo_root().join("crds").display().to_string(),
-    ]);
-    let namespaces: Vec<String> = (0..TEAMS).map(|i| format!("load-{i}")).collect();
-    for namespace in &namespaces {
-        plane.kubectl_ok(&["create", "namespace", namespace]);
-    }
+    let (plane, emulator, kubeconfig, namespaces) = prepared_with_namespaces("load", TEAMS);
     let start = |name: &str| {
         replica(
             &plane,
