@@ -49,8 +49,8 @@ type Placement = (String, String, u32);
 /// watch of `api` with the held shards' label selector, restarted with the new selector
 /// whenever the shards held change. `writer` keeps the reflector store (trimmed copies,
 /// see [`trim`]). An object is passed on when it changes, or when a listing finds it
-/// new or changed since the store's copy (the objects of a shard just taken): a shard
-/// handed over and back does not reconcile the shards that stayed.
+/// new or changed since the store's copy (the objects of a shard just taken): taking or
+/// handing over a shard does not reconcile the objects of the shards that stayed again.
 ///
 /// Also labels the objects it should: see the module's description.
 pub fn labelled_objects<K: Managed>(
