@@ -5,9 +5,9 @@
 //! emulator, fed by its EventBridge → SQS queue. Reports, per replica: the objects it
 //! watches, its steady RSS and anonymous memory, its AWS calls per resync; the AWS calls
 //! an event costs (all replicas, passing on included); the time from an event (a host
-//! joining a cluster) to each replica's first write for it, and to the last object of
-//! the cluster written; and the peak request rate of the account, all replicas together,
-//! against the configured budget.
+//! joining a cluster, once ECS has been quiet for two seconds) to each replica's first
+//! write for it, and to the last object of the cluster written; and the peak request
+//! rate of the account, all replicas together, against the configured budget.
 //!
 //! Checked by every run: the replicas watch disjoint shares that add up to N; every
 //! object converges; each event reaches every replica; the budget is never exceeded by
@@ -125,6 +125,21 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits (up to two minutes) until the operators make no ECS request for two seconds.
+async fn quiet(operators: &[&Operator]) {
+    let ecs = |operators: &[&Operator]| requests_by_service(operators).get("ECS").copied();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = ecs(operators);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = ecs(operators);
+        if now == last {
+            return;
+        }
+        last = now;
     }
 }
 
@@ -287,7 +302,10 @@ async fn main() {
             latest = latest.max(*times.iter().max().unwrap());
         }
         last_writes.push(latest.duration_since(at).as_secs_f64() * 1000.0);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The join's 1,000 writes bring back as many ECS deployment events, each
+        // reconciled by its owner: the next join waits until ECS is quiet again, so that
+        // each reaction is measured from a settled system, as benches/events.rs does.
+        quiet(&all).await;
     }
     let event_calls: u64 = calls_since(&requests_by_service(&all), &calls_before)
         .values()
