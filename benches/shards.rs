@@ -6,8 +6,10 @@
 //! watches, its steady RSS and anonymous memory, its AWS calls per resync; the AWS calls
 //! an event costs (all replicas, passing on included); the time from an event (a host
 //! joining a cluster, once ECS has been quiet for two seconds) to each replica's first
-//! write for it, and to the last object of the cluster written; and the peak request
-//! rate of the account, all replicas together, against the configured budget.
+//! write for it, and to the last object of the cluster written, the first write split by
+//! path (the replica that took the event off the queue; the replicas it passed the event
+//! on to, with the time the inbox hop took); and the peak request rate of the account,
+//! all replicas together, against the configured budget.
 //!
 //! Checked by every run: the replicas watch disjoint shares that add up to N; every
 //! object converges; each event reaches every replica; the budget is never exceeded by
@@ -35,6 +37,11 @@ const REPLICAS: [&str; 3] = ["replica-a", "replica-b", "replica-c"];
 const SHARDS: u32 = 48;
 /// The call budget per account, Region and service, shared by the replicas.
 const BUDGET: u32 = 200;
+/// The replicas' log filter: the default, and the lines that say when a replica took an
+/// event off the queue and when it acted on what another passed on.
+const LOG: &str = "info,kube=warn,ecsfleet::runtime::events=debug,ecsfleet::runtime::inbox=debug";
+const TOOK: &str = "took an AWS event off the queue";
+const RECEIVED: &str = "acting on what another replica passed on";
 
 fn manifests(range: std::ops::Range<usize>, clusters: usize) -> String {
     range
@@ -115,6 +122,32 @@ fn updates_of(
         .collect()
 }
 
+/// The time of `operator`'s first log line after `after` that contains every one of
+/// `needles`.
+fn first_line(operator: &Operator, needles: &[&str], after: Timestamp) -> Option<Timestamp> {
+    operator
+        .logs()
+        .lines()
+        .filter(|line| needles.iter().all(|needle| line.contains(needle)))
+        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+        .find(|at: &Timestamp| *at > after)
+}
+
+/// The milliseconds from `from` to `to`.
+fn millis(from: Timestamp, to: Timestamp) -> f64 {
+    to.duration_since(from).as_secs_f64() * 1000.0
+}
+
+/// "p50 X ms, p99 Y ms" of `samples`.
+fn p50_p99(samples: &mut [f64]) -> String {
+    samples.sort_by(f64::total_cmp);
+    format!(
+        "p50 {:.0} ms, p99 {:.0} ms",
+        percentile(samples, 0.5),
+        percentile(samples, 0.99)
+    )
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[at]
@@ -159,7 +192,7 @@ async fn main() {
         .map(|n| n.parse().expect("ECSFLEET_SHARDS_SCALE: a number"))
         .unwrap_or(if full { 3000 } else { 90 });
     let clusters = if full { 30 } else { 3 };
-    let events = if full { 6 } else { 2 };
+    let events = if full { 10 } else { 2 };
     let resync: u64 = match (full, count) {
         (false, _) => 6,
         (true, ..=3000) => 30,
@@ -210,7 +243,7 @@ async fn main() {
                     "--leader-elect-namespace",
                     "ecsfleet-system",
                 ],
-                &[("POD_NAME", name)],
+                &[("POD_NAME", name), ("RUST_LOG", LOG)],
             )
         })
         .collect();
@@ -272,6 +305,10 @@ async fn main() {
     // Events: a host joins a cluster; every replica holds some of its DaemonServices.
     let mut first_writes = Vec::new();
     let mut last_writes = Vec::new();
+    // Each event split by path: the replica that took it off the queue, and those it was
+    // passed on to, with the two hops on the way.
+    let (mut taker_writes, mut passed_writes) = (Vec::new(), Vec::new());
+    let (mut off_queue, mut hop) = (Vec::new(), Vec::new());
     let calls_before = requests_by_service(&all);
     let passed_on = |all: &[&Operator]| -> u64 {
         all.iter()
@@ -291,17 +328,37 @@ async fn main() {
             || all.iter().map(|r| written(r).len()).sum::<usize>() >= per_cluster,
         )
         .await;
+        let named = format!("cluster: \"shards-{cluster}\"");
+        let taken: Vec<Option<Timestamp>> = all
+            .iter()
+            .map(|replica| first_line(replica, &[TOOK, &named], at))
+            .collect();
+        let (taker, took) = taken
+            .iter()
+            .enumerate()
+            .filter_map(|(i, took)| Some((i, (*took)?)))
+            .min_by_key(|(_, took)| *took)
+            .expect("a replica took the host's event off the queue");
+        off_queue.push(millis(at, took));
         let mut latest = at;
-        for replica in &all {
+        for (i, replica) in all.iter().enumerate() {
             let times = written(replica);
-            let first = times
+            let first = *times
                 .iter()
                 .min()
                 .expect("each replica wrote for the event");
-            first_writes.push(first.duration_since(at).as_secs_f64() * 1000.0);
+            first_writes.push(millis(at, first));
+            if i == taker {
+                taker_writes.push(millis(at, first));
+            } else {
+                passed_writes.push(millis(at, first));
+                let received = first_line(replica, &[RECEIVED], took)
+                    .expect("the event was passed on to every other replica");
+                hop.push(millis(took, received));
+            }
             latest = latest.max(*times.iter().max().unwrap());
         }
-        last_writes.push(latest.duration_since(at).as_secs_f64() * 1000.0);
+        last_writes.push(millis(at, latest));
         // The join's 1,000 writes bring back as many ECS deployment events, each
         // reconciled by its owner: the next join waits until ECS is quiet again, so that
         // each reaction is measured from a settled system, as benches/events.rs does.
@@ -310,7 +367,6 @@ async fn main() {
     let event_calls: u64 = calls_since(&requests_by_service(&all), &calls_before)
         .values()
         .sum();
-    first_writes.sort_by(f64::total_cmp);
     last_writes.sort_by(f64::total_cmp);
     let passed_on = passed_on(&all) - passed_before;
     for replica in replicas {
@@ -367,10 +423,18 @@ async fn main() {
         converged.as_secs_f64()
     );
     println!(
-        "| a host joins: event → each replica's first write ({} events × 3 replicas) | p50 {:.0} ms, p99 {:.0} ms | | |",
-        events,
-        percentile(&first_writes, 0.5),
-        percentile(&first_writes, 0.99)
+        "| a host joins: event → each replica's first write ({events} events × 3 replicas) | {} | | |",
+        p50_p99(&mut first_writes)
+    );
+    println!(
+        "| … the replica that took the event off the queue | {} | event → off the queue: {} | |",
+        p50_p99(&mut taker_writes),
+        p50_p99(&mut off_queue)
+    );
+    println!(
+        "| … the replicas it was passed on to | {} | off the queue → in their inboxes: {} | |",
+        p50_p99(&mut passed_writes),
+        p50_p99(&mut hop)
     );
     println!(
         "| a host joins: event → last of the cluster's {per_cluster} services written | p50 {:.0} ms, max {:.0} ms | | |",

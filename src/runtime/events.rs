@@ -421,7 +421,10 @@ pub async fn consume(
         let mut done = Vec::new();
         for message in messages {
             let result = match parse(message.body().unwrap_or_default()) {
-                Ok(reaction) => dispatch.send(reaction),
+                Ok(reaction) => {
+                    tracing::debug!(?reaction, "took an AWS event off the queue");
+                    dispatch.send(reaction)
+                }
                 Err(malformed) => {
                     if !malformed_logged {
                         warn!(queue = %queue.url, reason = %malformed, "a message that is not an EventBridge event: deleted (further ones are only counted)");

@@ -221,6 +221,7 @@ async fn act(
             continue;
         };
         metrics.count_event("received");
+        tracing::debug!(entry = %key, signals = signals.len(), "acting on what another replica passed on");
         for signal in signals {
             match signal {
                 Signal::Hosts(change) => delivery.hosts.announce(change),

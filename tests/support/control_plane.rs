@@ -318,6 +318,7 @@ impl Operator {
         Operator::start_with_env(binary, kubeconfig, emulator, log, args, &[])
     }
 
+    /// As [`Operator::start`], with `env` set too (`RUST_LOG` in it replaces the default).
     pub fn start_with_env(
         binary: &str,
         kubeconfig: &std::path::Path,
@@ -342,8 +343,8 @@ impl Operator {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .envs(emulator.process_env())
-            .envs(env.iter().copied())
             .env("RUST_LOG", "info,kube=warn")
+            .envs(env.iter().copied())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
