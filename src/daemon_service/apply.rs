@@ -78,10 +78,7 @@ pub async fn apply(
             change,
             Change::RegisterTaskDefinition { .. } | Change::Daemon(_)
         ) {
-            shared
-                .clusters
-                .forget_service(&key, &desired.service_name)
-                .await;
+            shared.clusters.forget_service(&key, &desired.service_name);
         }
     }
     Ok(applied)

@@ -7,7 +7,7 @@
 //! reconcile that finds the answers fresh makes no call at all; a write forgets what it
 //! changed, so the next observation reads it back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,7 +103,36 @@ struct ServiceTable {
     pruning: bool,
 }
 
-type ServiceEntries = tokio::sync::Mutex<ServiceTable>;
+/// A cluster's service answers, behind the async lock a `DescribeServices` batch holds
+/// while in flight, and the names forgotten meanwhile. A write or an AWS event forgets an
+/// answer without queueing behind the cluster's reads: the name is dropped when the table
+/// is next taken, so also after an answer the batch in flight stores.
+#[derive(Default)]
+struct ServiceEntries {
+    table: tokio::sync::Mutex<ServiceTable>,
+    forgotten: Mutex<HashSet<String>>,
+}
+
+impl ServiceEntries {
+    /// The table, without the answers forgotten since it was last taken.
+    async fn lock(&self) -> tokio::sync::MutexGuard<'_, ServiceTable> {
+        let mut table = self.table.lock().await;
+        let forgotten = std::mem::take(&mut *self.forgotten.lock().expect("forgotten lock"));
+        for name in forgotten {
+            table.answers.remove(&name);
+        }
+        table
+    }
+
+    /// Forgets `name`'s answer: at once if nobody holds the table, else when it is next
+    /// taken.
+    fn forget(&self, name: &str) {
+        self.forgotten
+            .lock()
+            .expect("forgotten lock")
+            .insert(name.to_string());
+    }
+}
 
 /// How long service answers serve: `freshness` once used, and up to `prefetched` for
 /// the first use of an answer fetched for a peer. A cluster's turn reconciles its
@@ -502,25 +531,20 @@ impl EcsObserver {
     }
 
     /// Forgets the service after a write, so the next observation reads it back.
-    pub async fn forget_service(&self, key: &ClusterKey, name: &str) {
-        slot(&self.services, key).lock().await.answers.remove(name);
+    pub fn forget_service(&self, key: &ClusterKey, name: &str) {
+        slot(&self.services, key).forget(name);
     }
 
     /// Forgets the service `name` of `cluster` in `region` (every role): an AWS event
     /// said it changed, and the reconcile it triggers must read it again.
-    pub async fn forget_service_in(&self, region: &str, cluster: &str, name: &str) {
+    pub fn forget_service_in(&self, region: &str, cluster: &str, name: &str) {
         let cluster = cluster_name(cluster);
-        let tables: Vec<Arc<ServiceEntries>> = self
-            .services
+        self.services
             .lock()
             .expect("observer lock")
             .iter()
             .filter(|(key, _)| key.region == region && key.cluster == cluster)
-            .map(|(_, table)| table.clone())
-            .collect();
-        for table in tables {
-            table.lock().await.answers.remove(name);
-        }
+            .for_each(|(_, table)| table.forget(name));
     }
 
     /// Forgets a family's latest revision after registering a new one.
@@ -543,6 +567,49 @@ mod tests {
             role: None,
             cluster: cluster.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_service_forgotten_while_its_cluster_is_described_is_dropped_after_that_answer() {
+        let entries = ServiceEntries::default();
+        // A batch in flight holds the table; a write's forget does not wait for it.
+        let mut in_flight = entries.lock().await;
+        entries.forget("agent");
+        // The batch stores an answer it may have read before the write.
+        in_flight.answers.insert(
+            "agent".into(),
+            ServiceAnswer {
+                at: Instant::now(),
+                service: None,
+                used: false,
+            },
+        );
+        in_flight.answers.insert(
+            "peer".into(),
+            ServiceAnswer {
+                at: Instant::now(),
+                service: None,
+                used: false,
+            },
+        );
+        drop(in_flight);
+        let table = entries.lock().await;
+        assert!(
+            !table.answers.contains_key("agent"),
+            "read again after the write"
+        );
+        assert!(table.answers.contains_key("peer"));
+        drop(table);
+        // Applied once: a later answer stays.
+        entries.lock().await.answers.insert(
+            "agent".into(),
+            ServiceAnswer {
+                at: Instant::now(),
+                service: None,
+                used: false,
+            },
+        );
+        assert!(entries.lock().await.answers.contains_key("agent"));
     }
 
     #[tokio::test]

@@ -51,19 +51,16 @@ pub fn reconciles_for_events(
 > + Send
 + 'static {
     use futures::StreamExt;
-    let forgotten = triggers::received(receiver).then(move |trigger| {
-        let clusters = clusters.clone();
-        async move {
-            if let triggers::Trigger::Service {
-                region,
-                cluster,
-                service,
-            } = &trigger
-            {
-                clusters.forget_service_in(region, cluster, service).await;
-            }
-            trigger
+    let forgotten = triggers::received(receiver).map(move |trigger| {
+        if let triggers::Trigger::Service {
+            region,
+            cluster,
+            service,
+        } = &trigger
+        {
+            clusters.forget_service_in(region, cluster, service);
         }
+        trigger
     });
     triggers::reconciles_for(store, forgotten, move |obj: &DaemonService, trigger| {
         triggers::Concerns::concerns(obj, trigger, default_region.as_deref())

@@ -824,13 +824,11 @@ async fn a_peers_answer_serves_its_first_look_and_an_event_forgets_it() {
     // Fresh again now; an event about it forgets it (in any role's table).
     look("svc-5").await.unwrap();
     assert_eq!(described(), 2);
-    clusters
-        .forget_service_in(
-            crate::support::REGION,
-            "arn:aws:ecs:eu-west-1:123456789012:cluster/prefetch",
-            "svc-5",
-        )
-        .await;
+    clusters.forget_service_in(
+        crate::support::REGION,
+        "arn:aws:ecs:eu-west-1:123456789012:cluster/prefetch",
+        "svc-5",
+    );
     look("svc-5").await.unwrap();
     assert_eq!(described(), 3, "the event's service is read again");
 
