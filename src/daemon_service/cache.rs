@@ -572,26 +572,17 @@ mod tests {
     #[tokio::test]
     async fn a_service_forgotten_while_its_cluster_is_described_is_dropped_after_that_answer() {
         let entries = ServiceEntries::default();
+        let answer = || ServiceAnswer {
+            at: Instant::now(),
+            service: None,
+            used: false,
+        };
         // A batch in flight holds the table; a write's forget does not wait for it.
         let mut in_flight = entries.lock().await;
         entries.forget("agent");
         // The batch stores an answer it may have read before the write.
-        in_flight.answers.insert(
-            "agent".into(),
-            ServiceAnswer {
-                at: Instant::now(),
-                service: None,
-                used: false,
-            },
-        );
-        in_flight.answers.insert(
-            "peer".into(),
-            ServiceAnswer {
-                at: Instant::now(),
-                service: None,
-                used: false,
-            },
-        );
+        in_flight.answers.insert("agent".into(), answer());
+        in_flight.answers.insert("peer".into(), answer());
         drop(in_flight);
         let table = entries.lock().await;
         assert!(
@@ -601,14 +592,11 @@ mod tests {
         assert!(table.answers.contains_key("peer"));
         drop(table);
         // Applied once: a later answer stays.
-        entries.lock().await.answers.insert(
-            "agent".into(),
-            ServiceAnswer {
-                at: Instant::now(),
-                service: None,
-                used: false,
-            },
-        );
+        entries
+            .lock()
+            .await
+            .answers
+            .insert("agent".into(), answer());
         assert!(entries.lock().await.answers.contains_key("agent"));
     }
 
